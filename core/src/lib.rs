@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod drop_policy;
+pub mod event;
+pub mod lanes;
+pub mod registry;
+pub mod ring;
+pub mod spsc;
+mod sync;
+
+pub use drop_policy::{DropCounters, DropEdge, DropMonitor, DropPolicy, DropReason};
+pub use event::{Event, KeyId, Kind, Priority};
+pub use lanes::{DEFAULT_LANE_SLOTS, LaneCapacities, Lanes, LanesError, StaticLanes};
+pub use registry::{Key, Registry, RegistryError};
+pub use ring::{CapacityError, Ring, Slot, StaticRing, Storage};
+pub use spsc::Spsc;
+pub use sync::CachePadded;

@@ -1,0 +1,409 @@
+//! Bounded registry that resolves a metric's name and tags to a [`KeyId`].
+//!
+//! Registration happens once per metric (when a handle is created), so the
+//! hot path carries a 4-byte id instead of strings. Storage is fixed at
+//! compile time — `KEYS` entries and a `BYTES` arena — so a registry can live
+//! in a `static` on a microcontroller. Nothing here allocates or panics: every
+//! limit is a [`RegistryError`].
+//!
+//! Registering the same name and tags (in the same order) again returns the
+//! same id. Lookup is a scan over 4-byte hashes, which is fine for a
+//! registration path; the per-event path never touches the registry.
+
+use crate::event::KeyId;
+use core::fmt;
+
+/// Longest metric name, in bytes.
+pub const MAX_NAME_LEN: usize = 255;
+/// Longest tag key or tag value, in bytes.
+pub const MAX_TAG_LEN: usize = 255;
+/// Most tags on one metric.
+pub const MAX_TAGS: usize = 8;
+
+/// Why a metric could not be registered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// Every key slot is taken.
+    Full {
+        /// How many keys the registry holds.
+        capacity: usize,
+    },
+    /// The string arena has no room for this name and its tags.
+    OutOfSpace {
+        /// Bytes the metric needs.
+        needed: usize,
+        /// Bytes left in the arena.
+        available: usize,
+    },
+    /// The name is longer than [`MAX_NAME_LEN`].
+    NameTooLong {
+        /// The name's length in bytes.
+        len: usize,
+    },
+    /// More than [`MAX_TAGS`] tags.
+    TooManyTags {
+        /// How many tags were given.
+        count: usize,
+    },
+    /// A tag key or value is longer than [`MAX_TAG_LEN`].
+    TagTooLong {
+        /// The offending string's length in bytes.
+        len: usize,
+    },
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            RegistryError::Full { capacity } => {
+                write!(f, "metric registry full ({capacity} keys)")
+            }
+            RegistryError::OutOfSpace { needed, available } => write!(
+                f,
+                "metric registry out of string space (need {needed} bytes, {available} left)"
+            ),
+            RegistryError::NameTooLong { len } => {
+                write!(f, "metric name is {len} bytes, the limit is {MAX_NAME_LEN}")
+            }
+            RegistryError::TooManyTags { count } => {
+                write!(f, "{count} tags given, the limit is {MAX_TAGS}")
+            }
+            RegistryError::TagTooLong { len } => {
+                write!(f, "tag key or value is {len} bytes, the limit is {MAX_TAG_LEN}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for RegistryError {}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    offset: u32,
+    len: u32,
+    hash: u32,
+}
+
+impl Entry {
+    const EMPTY: Entry = Entry {
+        offset: 0,
+        len: 0,
+        hash: 0,
+    };
+}
+
+/// Fixed-capacity map from (name, tags) to [`KeyId`].
+///
+/// Each key is stored once in the arena as `name_len name tag_count
+/// (key_len key value_len value)*`, lengths one byte each.
+pub struct Registry<const KEYS: usize = 1024, const BYTES: usize = 65536> {
+    entries: [Entry; KEYS],
+    len: usize,
+    arena: [u8; BYTES],
+    used: usize,
+}
+
+impl<const KEYS: usize, const BYTES: usize> Default for Registry<KEYS, BYTES> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const KEYS: usize, const BYTES: usize> fmt::Debug for Registry<KEYS, BYTES> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("keys", &self.len)
+            .field("key_capacity", &KEYS)
+            .field("bytes_used", &self.used)
+            .field("byte_capacity", &BYTES)
+            .finish()
+    }
+}
+
+/// FNV-1a, 32-bit: cheap and good enough to make the scan compare mostly hashes.
+struct Fnv(u32);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0x811c_9dc5)
+    }
+    fn bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+    }
+    fn str(&mut self, s: &str) {
+        // The length keeps ("ab","c") and ("a","bc") apart.
+        self.bytes(&[s.len() as u8]);
+        self.bytes(s.as_bytes());
+    }
+}
+
+fn hash_key(name: &str, tags: &[(&str, &str)]) -> u32 {
+    let mut h = Fnv::new();
+    h.str(name);
+    for (k, v) in tags {
+        h.str(k);
+        h.str(v);
+    }
+    h.0
+}
+
+impl<const KEYS: usize, const BYTES: usize> Registry<KEYS, BYTES> {
+    /// An empty registry (usable in a `static`).
+    pub const fn new() -> Self {
+        Registry {
+            entries: [Entry::EMPTY; KEYS],
+            len: 0,
+            arena: [0; BYTES],
+            used: 0,
+        }
+    }
+
+    /// The id for `name` with `tags`, registering it if it is new.
+    pub fn register(&mut self, name: &str, tags: &[(&str, &str)]) -> Result<KeyId, RegistryError> {
+        if name.len() > MAX_NAME_LEN {
+            return Err(RegistryError::NameTooLong { len: name.len() });
+        }
+        if tags.len() > MAX_TAGS {
+            return Err(RegistryError::TooManyTags { count: tags.len() });
+        }
+        if let Some(len) = tags
+            .iter()
+            .flat_map(|(k, v)| [k.len(), v.len()])
+            .find(|&len| len > MAX_TAG_LEN)
+        {
+            return Err(RegistryError::TagTooLong { len });
+        }
+        let hash = hash_key(name, tags);
+        if let Some(id) = self.find(hash, name, tags) {
+            return Ok(id);
+        }
+        if self.len == KEYS {
+            return Err(RegistryError::Full { capacity: KEYS });
+        }
+        let needed = 2 + name.len() + tags.iter().map(|(k, v)| 2 + k.len() + v.len()).sum::<usize>();
+        let available = BYTES - self.used;
+        if needed > available {
+            return Err(RegistryError::OutOfSpace { needed, available });
+        }
+        let start = self.used;
+        let mut at = start;
+        let mut put = |bytes: &[u8]| {
+            self.arena[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        put(&[name.len() as u8]);
+        put(name.as_bytes());
+        put(&[tags.len() as u8]);
+        for (k, v) in tags {
+            put(&[k.len() as u8]);
+            put(k.as_bytes());
+            put(&[v.len() as u8]);
+            put(v.as_bytes());
+        }
+        self.used = at;
+        self.entries[self.len] = Entry {
+            offset: start as u32,
+            len: (at - start) as u32,
+            hash,
+        };
+        let id = KeyId(self.len as u32);
+        self.len += 1;
+        Ok(id)
+    }
+
+    /// The id of `name` with `tags` if it is registered.
+    pub fn lookup(&self, name: &str, tags: &[(&str, &str)]) -> Option<KeyId> {
+        self.find(hash_key(name, tags), name, tags)
+    }
+
+    fn find(&self, hash: u32, name: &str, tags: &[(&str, &str)]) -> Option<KeyId> {
+        self.entries[..self.len]
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.hash == hash)
+            .map(|(i, _)| KeyId(i as u32))
+            .find(|&id| self.get(id).is_some_and(|key| key.matches(name, tags)))
+    }
+
+    /// The name and tags behind `id`, or `None` if this registry did not issue it.
+    pub fn get(&self, id: KeyId) -> Option<Key<'_>> {
+        let entry = self.entries[..self.len].get(id.0 as usize)?;
+        let record = &self.arena[entry.offset as usize..(entry.offset + entry.len) as usize];
+        Key::parse(record)
+    }
+
+    /// How many keys are registered.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no key is registered.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// How many keys fit.
+    pub const fn capacity(&self) -> usize {
+        KEYS
+    }
+
+    /// Bytes of the string arena in use.
+    pub const fn bytes_used(&self) -> usize {
+        self.used
+    }
+}
+
+/// A registered metric's name and tags, borrowed from the registry.
+#[derive(Clone, Copy, Debug)]
+pub struct Key<'a> {
+    name: &'a str,
+    tag_count: u8,
+    tags: &'a [u8],
+}
+
+/// Splits a one-byte-length-prefixed string off the front of `bytes`.
+fn take_str(bytes: &[u8]) -> Option<(&str, &[u8])> {
+    let (&len, rest) = bytes.split_first()?;
+    let (s, rest) = rest.split_at_checked(usize::from(len))?;
+    Some((core::str::from_utf8(s).ok()?, rest))
+}
+
+impl<'a> Key<'a> {
+    fn parse(record: &'a [u8]) -> Option<Self> {
+        let (name, rest) = take_str(record)?;
+        let (&tag_count, tags) = rest.split_first()?;
+        Some(Key {
+            name,
+            tag_count,
+            tags,
+        })
+    }
+
+    /// The metric's name.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// How many tags the metric has.
+    pub fn tag_count(&self) -> usize {
+        usize::from(self.tag_count)
+    }
+
+    /// The tags as (key, value) pairs, in registration order.
+    pub fn tags(&self) -> Tags<'a> {
+        Tags {
+            rest: self.tags,
+            left: self.tag_count,
+        }
+    }
+
+    fn matches(&self, name: &str, tags: &[(&str, &str)]) -> bool {
+        self.name == name && self.tag_count() == tags.len() && self.tags().eq(tags.iter().copied())
+    }
+}
+
+/// Iterator over a [`Key`]'s tags.
+#[derive(Clone, Debug)]
+pub struct Tags<'a> {
+    rest: &'a [u8],
+    left: u8,
+}
+
+impl<'a> Iterator for Tags<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.left = self.left.checked_sub(1)?;
+        let (k, rest) = take_str(self.rest)?;
+        let (v, rest) = take_str(rest)?;
+        self.rest = rest;
+        Some((k, v))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(usize::from(self.left)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn register_is_idempotent_and_ids_are_dense() {
+        let mut r: Registry<8, 256> = Registry::new();
+        let a = r.register("http.requests", &[("route", "/"), ("code", "200")]).unwrap();
+        let b = r.register("http.requests", &[("route", "/"), ("code", "500")]).unwrap();
+        let c = r.register("queue.depth", &[]).unwrap();
+        assert_eq!((a.get(), b.get(), c.get()), (0, 1, 2));
+        assert_eq!(r.register("http.requests", &[("route", "/"), ("code", "200")]), Ok(a));
+        assert_eq!(r.lookup("queue.depth", &[]), Some(c));
+        assert_eq!(r.lookup("queue.depth", &[("a", "b")]), None);
+        assert_eq!(r.len(), 3);
+    }
+
+    #[test]
+    fn get_returns_what_was_registered() {
+        let mut r: Registry<4, 256> = Registry::new();
+        let id = r.register("ünïcode.name", &[("", ""), ("k", "v")]).unwrap();
+        let key = r.get(id).unwrap();
+        assert_eq!(key.name(), "ünïcode.name");
+        assert_eq!(key.tag_count(), 2);
+        let tags: [(&str, &str); 2] = [("", ""), ("k", "v")];
+        assert!(key.tags().eq(tags));
+        assert!(r.get(KeyId(1)).is_none());
+    }
+
+    #[test]
+    fn length_prefixes_keep_split_strings_apart() {
+        let mut r: Registry<4, 256> = Registry::new();
+        let a = r.register("m", &[("ab", "c")]).unwrap();
+        let b = r.register("m", &[("a", "bc")]).unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn limits_are_typed_errors() {
+        let mut r: Registry<2, 64> = Registry::new();
+        let long = [b'x'; MAX_NAME_LEN + 1];
+        let long = core::str::from_utf8(&long).unwrap();
+        assert_eq!(r.register(long, &[]), Err(RegistryError::NameTooLong { len: 256 }));
+        assert_eq!(r.register("m", &[("k", long)]), Err(RegistryError::TagTooLong { len: 256 }));
+        let many = [("k", "v"); MAX_TAGS + 1];
+        assert_eq!(r.register("m", &many), Err(RegistryError::TooManyTags { count: 9 }));
+        assert_eq!(
+            r.register(&long[..70], &[]),
+            Err(RegistryError::OutOfSpace {
+                needed: 72,
+                available: 64
+            })
+        );
+        r.register("a", &[]).unwrap();
+        r.register("b", &[]).unwrap();
+        assert_eq!(r.register("c", &[]), Err(RegistryError::Full { capacity: 2 }));
+        // Already-registered keys still resolve when full.
+        assert!(r.register("a", &[]).is_ok());
+    }
+
+    #[test]
+    fn limits_at_the_boundary_are_accepted() {
+        let mut r: Registry<2, 8192> = Registry::new();
+        let long = [b'y'; MAX_TAG_LEN];
+        let long = core::str::from_utf8(&long).unwrap();
+        let tags = [(long, long); MAX_TAGS];
+        let id = r.register(&long[..MAX_NAME_LEN], &tags).unwrap();
+        let key = r.get(id).unwrap();
+        assert_eq!(key.name().len(), MAX_NAME_LEN);
+        assert_eq!(key.tags().count(), MAX_TAGS);
+    }
+
+    #[test]
+    fn errors_display() {
+        let e = RegistryError::Full { capacity: 4 };
+        assert_eq!(std::format!("{e}"), "metric registry full (4 keys)");
+    }
+}

@@ -1,0 +1,669 @@
+//! Bounded lock-free multi-producer ring: the storage behind every lane.
+//!
+//! A power-of-two array of slots, each with a *stamp* that says which lap of
+//! the ring the slot is on and whether it holds a value (Dmitry Vyukov's
+//! bounded queue). Any thread or interrupt handler may push; the consumer
+//! pops. Nothing blocks: a push into a full ring hands the value back, a pop
+//! from an empty ring returns `None`.
+//!
+//! # Why this ring is the lanes' default
+//!
+//! `spsc.rs` holds the other candidate: a single-producer ring with cached
+//! indices, meant to be given one per producer. It is faster per operation
+//! (no read-modify-write at all; see `benches/rings.rs`), but the lanes need
+//! what only this ring gives:
+//!
+//! * **Producer-side eviction.** `DropOldest` and `DropByPriority` make room by
+//!   removing a queued event from the producer's side. Here that is the same
+//!   compare-and-swap on `head` the consumer uses; an SPSC ring forbids it.
+//! * **Bounded memory, any producer.** One ring per priority holds the whole
+//!   configured budget (16,384 events by default) no matter how many threads
+//!   record; per-producer rings multiply it by the thread count and need a
+//!   registration step that interrupt handlers cannot do.
+//! * **Batch pops.** [`Ring::pop_batch`] claims a run of published slots with
+//!   one compare-and-swap, so the consumer pays one RMW per batch, not per
+//!   event.
+//!
+//! # Progress guarantees
+//!
+//! The consumer never waits on a producer: a slot that a producer has claimed
+//! but not yet published (say the producer was preempted between the two
+//! steps) ends the pop as if the ring were empty there; everything behind it
+//! is taken on a later pop. A producer that loses a race retries with the new
+//! index, so some thread always makes progress.
+//!
+//! Every item also carries a 2-bit *rank* packed into its slot's stamp
+//! (the lanes store the event's priority there), which lets a producer evict
+//! the oldest item only if it ranks below a threshold without reading the item
+//! itself before it owns it.
+//!
+//! Nothing here panics or allocates.
+
+use crate::sync::{AtomicUsize, CachePadded, Ordering, UnsafeCell};
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::MaybeUninit;
+
+const RANK_BITS: u32 = 2;
+const RANK_MASK: usize = (1 << RANK_BITS) - 1;
+
+/// The stamp of a slot that is free for a push at `pos`.
+const fn free(pos: usize) -> usize {
+    pos.wrapping_shl(RANK_BITS)
+}
+
+/// The stamp (without rank) of a slot that holds the item pushed at `pos`.
+const fn published(pos: usize) -> usize {
+    pos.wrapping_add(1).wrapping_shl(RANK_BITS)
+}
+
+/// Signed distance between two stamps, ignoring the rank bits.
+fn distance(stamp: usize, expected: usize) -> isize {
+    ((stamp & !RANK_MASK).wrapping_sub(expected)) as isize
+}
+
+/// One cell of a ring: a stamp and room for one item.
+pub struct Slot<T> {
+    stamp: AtomicUsize,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+impl<T> Slot<T> {
+    /// An empty slot, for building ring storage ([`Ring::with_storage`]).
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        Slot {
+            stamp: AtomicUsize::new(0),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    /// An empty slot, for building ring storage ([`Ring::with_storage`]).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Slot {
+            stamp: AtomicUsize::new(0),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+}
+
+#[cfg(not(loom))]
+impl<T> Slot<T> {
+    /// A slot stamped free for the push at ring position `pos`.
+    pub(crate) const fn stamped_free(pos: usize) -> Self {
+        Slot {
+            stamp: AtomicUsize::new(free(pos)),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> fmt::Debug for Slot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot").finish_non_exhaustive()
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Memory a ring keeps its slots in: an array (for a `static` or a local), a
+/// caller-owned `&mut [Slot<T>]` (for instance from a `StaticCell`), or, with
+/// the `alloc` feature, a `Box<[Slot<T>]>` sized at run time.
+///
+/// Sealed: the ring relies on the slice never changing length.
+pub trait Storage<T>: sealed::Sealed {
+    /// The slots.
+    fn slots(&self) -> &[Slot<T>];
+}
+
+impl<T, const N: usize> sealed::Sealed for [Slot<T>; N] {}
+impl<T, const N: usize> Storage<T> for [Slot<T>; N] {
+    fn slots(&self) -> &[Slot<T>] {
+        self
+    }
+}
+
+impl<T> sealed::Sealed for &mut [Slot<T>] {}
+impl<T> Storage<T> for &mut [Slot<T>] {
+    fn slots(&self) -> &[Slot<T>] {
+        self
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T> sealed::Sealed for alloc::boxed::Box<[Slot<T>]> {}
+#[cfg(feature = "alloc")]
+impl<T> Storage<T> for alloc::boxed::Box<[Slot<T>]> {
+    fn slots(&self) -> &[Slot<T>] {
+        self
+    }
+}
+
+/// The storage given to [`Ring::with_storage`] has an unusable length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CapacityError {
+    /// The length that was given.
+    pub len: usize,
+}
+
+impl fmt::Display for CapacityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ring capacity must be a power of two and at least 2, got {}",
+            self.len
+        )
+    }
+}
+
+impl core::error::Error for CapacityError {}
+
+/// Head and tail of one ring, kept apart from its slots so that several rings
+/// (the lanes) can share one storage. All ring logic lives here.
+pub(crate) struct Indices {
+    /// Position of the next pop. Only grows; the slot is `head & mask`.
+    head: CachePadded<AtomicUsize>,
+    /// Position of the next push. Only grows; equals the number of pushes.
+    tail: CachePadded<AtomicUsize>,
+}
+
+impl Indices {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        Indices {
+            head: CachePadded(AtomicUsize::new(0)),
+            tail: CachePadded(AtomicUsize::new(0)),
+        }
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Indices {
+            head: CachePadded(AtomicUsize::new(0)),
+            tail: CachePadded(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Checks a slot count and stamps the slots as free for the first lap.
+    pub(crate) fn init<T>(slots: &[Slot<T>]) -> Result<(), CapacityError> {
+        let len = slots.len();
+        if len < 2 || !len.is_power_of_two() {
+            return Err(CapacityError { len });
+        }
+        for (i, slot) in slots.iter().enumerate() {
+            slot.stamp.store(free(i), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn slot<T>(slots: &[Slot<T>], pos: usize) -> &Slot<T> {
+        &slots[pos & (slots.len() - 1)]
+    }
+
+    pub(crate) fn len(&self, capacity: usize) -> usize {
+        // Head first: tail read afterwards is at least as large.
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed);
+        tail.wrapping_sub(head).min(capacity)
+    }
+
+    pub(crate) fn pushed(&self) -> usize {
+        self.tail.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn popped(&self) -> usize {
+        self.head.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn try_push<T: Copy>(&self, slots: &[Slot<T>], value: T, rank: u8) -> Result<(), T> {
+        let rank = usize::from(rank) & RANK_MASK;
+        let mut pos = self.tail.load(Ordering::Relaxed);
+        loop {
+            let slot = Self::slot(slots, pos);
+            // Acquire: pairs with the consumer's Release when it freed the
+            // slot, so our write below cannot overtake its read.
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            let d = distance(stamp, free(pos));
+            if d == 0 {
+                match self.tail.compare_exchange_weak(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        slot.value.with_mut(|cell| {
+                            // SAFETY: winning the CAS on `tail` for `pos` gave
+                            // this thread the slot; its stamp says it is free,
+                            // so no consumer reads it until we publish below.
+                            unsafe { cell.write(MaybeUninit::new(value)) }
+                        });
+                        // Release: the value is visible before the stamp says so.
+                        slot.stamp.store(published(pos) | rank, Ordering::Release);
+                        return Ok(());
+                    }
+                    Err(current) => pos = current,
+                }
+            } else if d < 0 {
+                // The slot still holds (or is handing out) the item from the
+                // previous lap: the ring is full.
+                return Err(value);
+            } else {
+                // Another producer took `pos`; try the newest tail.
+                pos = self.tail.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Takes the oldest item if `take` accepts its rank.
+    #[inline]
+    pub(crate) fn pop_where<T: Copy>(&self, slots: &[Slot<T>], take: impl Fn(u8) -> bool) -> Option<T> {
+        let mut pos = self.head.load(Ordering::Relaxed);
+        loop {
+            let slot = Self::slot(slots, pos);
+            // Acquire: pairs with the producer's Release publish.
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            let d = distance(stamp, published(pos));
+            if d == 0 {
+                if !take((stamp & RANK_MASK) as u8) {
+                    return None;
+                }
+                match self.head.compare_exchange_weak(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return Some(Self::take(slots, pos)),
+                    Err(current) => pos = current,
+                }
+            } else if d < 0 {
+                // Empty, or the producer of this slot has not published yet:
+                // do not wait for it.
+                return None;
+            } else {
+                pos = self.head.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Reads the value at `pos`, which this thread claimed through `head`,
+    /// and frees the slot for the next lap.
+    #[inline]
+    fn take<T: Copy>(slots: &[Slot<T>], pos: usize) -> T {
+        let slot = Self::slot(slots, pos);
+        let value = slot.value.with(|cell| {
+            // SAFETY: winning the CAS on `head` for `pos` gave this thread the
+            // slot; its stamp said published, and the Acquire load that saw it
+            // makes the producer's write visible. `T: Copy`, so reading leaves
+            // nothing to drop.
+            unsafe { (*cell).assume_init() }
+        });
+        // Release: our read happens before a producer's next write.
+        slot.stamp
+            .store(free(pos.wrapping_add(slots.len())), Ordering::Release);
+        value
+    }
+
+    pub(crate) fn pop_batch<T: Copy>(&self, slots: &[Slot<T>], max: usize, mut sink: impl FnMut(T)) -> usize {
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let mut n = 0;
+            while n < max {
+                let pos = head.wrapping_add(n);
+                // Acquire: pairs with the producer's Release publish.
+                let stamp = Self::slot(slots, pos).stamp.load(Ordering::Acquire);
+                if distance(stamp, published(pos)) != 0 {
+                    break;
+                }
+                n += 1;
+            }
+            if n == 0 {
+                let stamp = Self::slot(slots, head).stamp.load(Ordering::Relaxed);
+                if distance(stamp, published(head)) > 0 {
+                    // Someone else took the slot at `head`; start over.
+                    head = self.head.load(Ordering::Relaxed);
+                    continue;
+                }
+                return 0;
+            }
+            match self.head.compare_exchange_weak(
+                head,
+                head.wrapping_add(n),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    for i in 0..n {
+                        sink(Self::take(slots, head.wrapping_add(i)));
+                    }
+                    return n;
+                }
+                Err(current) => head = current,
+            }
+        }
+    }
+}
+
+/// A bounded, lock-free, multi-producer ring of `Copy` items.
+///
+/// `S` is where the slots live (see [`Storage`]); [`StaticRing`] is the
+/// array-backed form that can be a `static`.
+pub struct Ring<T, S> {
+    indices: Indices,
+    slots: S,
+    _items: PhantomData<T>,
+}
+
+/// A ring whose slots are an array: `static RING: StaticRing<u32, 1024> = StaticRing::new();`
+pub type StaticRing<T, const N: usize> = Ring<T, [Slot<T>; N]>;
+
+// SAFETY: items move between threads through the ring, so `T: Send` is
+// needed; every access to a slot's value is ordered by its stamp (a value is
+// written only by the producer that claimed the slot through `tail`, read only
+// by the consumer that claimed it through `head`), so sharing `&Ring` is sound.
+unsafe impl<T: Send, S: Send> Sync for Ring<T, S> {}
+
+impl<T, S> fmt::Debug for Ring<T, S>
+where
+    T: Copy,
+    S: Storage<T>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ring")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}
+
+#[cfg(not(loom))]
+impl<T: Copy, const N: usize> StaticRing<T, N> {
+    /// An empty ring. `N` must be a power of two and at least 2; anything else
+    /// fails to compile.
+    pub const fn new() -> Self {
+        const { assert!(N >= 2 && N.is_power_of_two(), "ring capacity must be a power of two >= 2") };
+        let mut slots = [const { Slot::new() }; N];
+        let mut i = 0;
+        while i < N {
+            slots[i] = Slot::stamped_free(i);
+            i += 1;
+        }
+        Ring {
+            indices: Indices::new(),
+            slots,
+            _items: PhantomData,
+        }
+    }
+}
+
+#[cfg(not(loom))]
+impl<T: Copy, const N: usize> Default for StaticRing<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Copy, S: Storage<T>> Ring<T, S> {
+    /// An empty ring over caller-provided slots. Their length must be a power
+    /// of two and at least 2.
+    pub fn with_storage(slots: S) -> Result<Self, CapacityError> {
+        Indices::init(slots.slots())?;
+        Ok(Ring {
+            indices: Indices::new(),
+            slots,
+            _items: PhantomData,
+        })
+    }
+
+    /// How many items fit.
+    pub fn capacity(&self) -> usize {
+        self.slots.slots().len()
+    }
+
+    /// How many items are queued (including ones being written or read right
+    /// now). Exact when no other thread is using the ring.
+    pub fn len(&self) -> usize {
+        self.indices.len(self.capacity())
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Total pushes accepted since the ring was made (wraps at `usize::MAX`).
+    pub fn pushed(&self) -> usize {
+        self.indices.pushed()
+    }
+
+    /// Total items taken out since the ring was made (wraps at `usize::MAX`).
+    pub fn popped(&self) -> usize {
+        self.indices.popped()
+    }
+
+    /// Queues `value`, or hands it back if the ring is full. Never blocks.
+    #[inline]
+    pub fn try_push(&self, value: T) -> Result<(), T> {
+        self.indices.try_push(self.slots.slots(), value, 0)
+    }
+
+    /// Takes the oldest item, or `None` if the ring is empty or its oldest
+    /// slot is claimed but not yet published by a producer. Never blocks.
+    #[inline]
+    pub fn try_pop(&self) -> Option<T> {
+        self.indices.pop_where(self.slots.slots(), |_| true)
+    }
+
+    /// Takes up to `max` of the oldest items with a single compare-and-swap
+    /// and hands each to `sink`, oldest first. Stops early at an empty or
+    /// not-yet-published slot. Returns how many were taken.
+    #[inline]
+    pub fn pop_batch(&self, max: usize, sink: impl FnMut(T)) -> usize {
+        self.indices.pop_batch(self.slots.slots(), max, sink)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU32;
+    use std::vec::Vec;
+
+    #[test]
+    fn push_pop_fifo_and_full_empty() {
+        let ring: StaticRing<u32, 4> = StaticRing::new();
+        assert_eq!(ring.try_pop(), None);
+        assert!(ring.is_empty());
+        for i in 0..4 {
+            assert_eq!(ring.try_push(i), Ok(()));
+        }
+        assert_eq!(ring.len(), 4);
+        assert_eq!(ring.try_push(99), Err(99));
+        for i in 0..4 {
+            assert_eq!(ring.try_pop(), Some(i));
+        }
+        assert_eq!(ring.try_pop(), None);
+        assert_eq!((ring.pushed(), ring.popped()), (4, 4));
+    }
+
+    #[test]
+    fn wraps_around_many_laps() {
+        let ring: StaticRing<u64, 8> = StaticRing::new();
+        let mut next_out = 0;
+        for i in 0..1000u64 {
+            assert!(ring.try_push(i).is_ok());
+            if i % 3 != 0 {
+                assert_eq!(ring.try_pop(), Some(next_out));
+                next_out += 1;
+            }
+            if ring.len() == 8 {
+                while let Some(v) = ring.try_pop() {
+                    assert_eq!(v, next_out);
+                    next_out += 1;
+                }
+            }
+        }
+        while let Some(v) = ring.try_pop() {
+            assert_eq!(v, next_out);
+            next_out += 1;
+        }
+        assert_eq!(next_out, 1000);
+    }
+
+    #[test]
+    fn positions_wrap_at_usize_max() {
+        let ring: StaticRing<u32, 4> = StaticRing::new();
+        // Start both indices just below the wrap point, slots stamped to match.
+        let start = usize::MAX - 5;
+        ring.indices.head.store(start, Ordering::Relaxed);
+        ring.indices.tail.store(start, Ordering::Relaxed);
+        for i in 0..4 {
+            let pos = start.wrapping_add(i);
+            Indices::slot(&ring.slots, pos).stamp.store(free(pos), Ordering::Relaxed);
+        }
+        for round in 0..10u32 {
+            for i in 0..3 {
+                assert_eq!(ring.try_push(round * 10 + i), Ok(()));
+            }
+            for i in 0..3 {
+                assert_eq!(ring.try_pop(), Some(round * 10 + i));
+            }
+        }
+        assert!(ring.is_empty());
+    }
+
+    #[test]
+    fn pop_batch_takes_in_order_and_stops_at_empty() {
+        let ring: StaticRing<u32, 8> = StaticRing::new();
+        for i in 0..5 {
+            ring.try_push(i).unwrap();
+        }
+        let mut got = Vec::new();
+        assert_eq!(ring.pop_batch(3, |v| got.push(v)), 3);
+        assert_eq!(ring.pop_batch(10, |v| got.push(v)), 2);
+        assert_eq!(ring.pop_batch(10, |v| got.push(v)), 0);
+        assert_eq!(got, [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn consumer_does_not_wait_on_an_unpublished_slot() {
+        let ring: StaticRing<u32, 4> = StaticRing::new();
+        // A producer claims position 0 and is "preempted" before publishing.
+        ring.indices.tail.store(1, Ordering::Relaxed);
+        ring.try_push(7).unwrap();
+        assert_eq!(ring.len(), 2);
+        assert_eq!(ring.try_pop(), None);
+        assert_eq!(ring.pop_batch(4, |_| ()), 0);
+        // The producer resumes and publishes; both come out in order.
+        ring.slots[0].value.with_mut(|c| {
+            // SAFETY: test-only: we own position 0, as the claiming producer would.
+            unsafe { c.write(MaybeUninit::new(5)) }
+        });
+        ring.slots[0].stamp.store(published(0), Ordering::Release);
+        assert_eq!(ring.try_pop(), Some(5));
+        assert_eq!(ring.try_pop(), Some(7));
+    }
+
+    #[test]
+    fn ranked_pop_only_takes_lower_ranks() {
+        let ring: StaticRing<u32, 4> = StaticRing::new();
+        let (idx, slots) = (&ring.indices, &ring.slots[..]);
+        idx.try_push(slots, 1, 2).unwrap();
+        idx.try_push(slots, 2, 0).unwrap();
+        assert_eq!(idx.pop_where(slots, |r| r < 2), None);
+        assert_eq!(idx.pop_where(slots, |r| r < 3), Some(1));
+        assert_eq!(idx.pop_where(slots, |r| r < 1), Some(2));
+    }
+
+    #[test]
+    fn with_storage_checks_capacity() {
+        let mut three: [Slot<u8>; 3] = [const { Slot::new() }; 3];
+        assert_eq!(
+            Ring::with_storage(&mut three[..]).err(),
+            Some(CapacityError { len: 3 })
+        );
+        let mut one: [Slot<u8>; 1] = [const { Slot::new() }; 1];
+        assert!(Ring::with_storage(&mut one[..]).is_err());
+        let mut four: [Slot<u8>; 4] = [const { Slot::new() }; 4];
+        let ring = Ring::with_storage(&mut four[..]).unwrap();
+        ring.try_push(3).unwrap();
+        assert_eq!(ring.try_pop(), Some(3));
+        assert_eq!(ring.capacity(), 4);
+    }
+
+    /// Every pushed value arrives exactly once, with producers racing each
+    /// other and the consumer, and with producers also evicting.
+    #[test]
+    fn concurrent_exactly_once() {
+        const PRODUCERS: u32 = 3;
+        let per_producer: u32 = if cfg!(miri) { 60 } else { 100_000 };
+        let ring: Arc<StaticRing<u32, 16>> = Arc::new(StaticRing::new());
+        let seen: Arc<Vec<AtomicU32>> =
+            Arc::new((0..PRODUCERS * per_producer).map(|_| AtomicU32::new(0)).collect());
+        let evicted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|p| {
+                let ring = ring.clone();
+                let seen = seen.clone();
+                let evicted = evicted.clone();
+                std::thread::spawn(move || {
+                    for i in 0..per_producer {
+                        let mut v = p * per_producer + i;
+                        loop {
+                            match ring.try_push(v) {
+                                Ok(()) => break,
+                                Err(back) => {
+                                    v = back;
+                                    // Producer-side eviction races the consumer.
+                                    if p == 0 {
+                                        if let Some(old) = ring.try_pop() {
+                                            seen[old as usize].fetch_add(1, Ordering::Relaxed);
+                                            evicted.fetch_add(1, Ordering::Relaxed);
+                                        }
+                                    }
+                                    std::thread::yield_now();
+                                }
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        let total = (PRODUCERS * per_producer) as usize;
+        let mut received = 0;
+        while received + evicted.load(Ordering::Relaxed) < total {
+            let n = if received % 2 == 0 {
+                ring.pop_batch(5, |v| {
+                    seen[v as usize].fetch_add(1, Ordering::Relaxed);
+                })
+            } else {
+                ring.try_pop()
+                    .map(|v| seen[v as usize].fetch_add(1, Ordering::Relaxed))
+                    .is_some() as usize
+            };
+            received += n;
+            if n == 0 {
+                std::thread::yield_now();
+            }
+        }
+        for p in producers {
+            p.join().unwrap();
+        }
+        assert!(seen.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+        assert!(ring.is_empty());
+    }
+}
