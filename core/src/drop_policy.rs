@@ -93,7 +93,9 @@ pub struct DropCounters {
 
 impl fmt::Debug for DropCounters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DropCounters").field("total", &self.total()).finish()
+        f.debug_struct("DropCounters")
+            .field("total", &self.total())
+            .finish()
     }
 }
 
@@ -246,7 +248,18 @@ mod tests {
 
     #[test]
     fn reasons_have_stable_names() {
-        let names: std::vec::Vec<_> = DropReason::ALL.iter().map(|r| std::format!("{r}")).collect();
-        assert_eq!(names, ["lane_full", "evicted_oldest", "evicted_by_priority", "sampled"]);
+        let names: std::vec::Vec<_> = DropReason::ALL
+            .iter()
+            .map(|r| std::format!("{r}"))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "lane_full",
+                "evicted_oldest",
+                "evicted_by_priority",
+                "sampled"
+            ]
+        );
     }
 }

@@ -117,7 +117,13 @@ const _: () = assert!(core::mem::size_of::<Event>() <= MAX_EVENT_SIZE);
 
 impl Event {
     /// An event with the given fields.
-    pub const fn new(key: KeyId, kind: Kind, value: f64, timestamp: u64, priority: Priority) -> Self {
+    pub const fn new(
+        key: KeyId,
+        kind: Kind,
+        value: f64,
+        timestamp: u64,
+        priority: Priority,
+    ) -> Self {
         Event {
             value,
             timestamp,

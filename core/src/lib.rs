@@ -14,13 +14,11 @@ pub mod event;
 pub mod lanes;
 pub mod registry;
 pub mod ring;
-pub mod spsc;
 mod sync;
 
 pub use drop_policy::{DropCounters, DropEdge, DropMonitor, DropPolicy, DropReason};
 pub use event::{Event, KeyId, Kind, Priority};
-pub use lanes::{DEFAULT_LANE_SLOTS, LaneCapacities, Lanes, LanesError, StaticLanes};
+pub use lanes::{LaneCapacities, Lanes, LanesError, Producer, StaticLanes};
 pub use registry::{Key, Registry, RegistryError};
 pub use ring::{CapacityError, Ring, Slot, StaticRing, Storage};
-pub use spsc::Spsc;
 pub use sync::CachePadded;

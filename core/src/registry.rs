@@ -71,7 +71,10 @@ impl fmt::Display for RegistryError {
                 write!(f, "{count} tags given, the limit is {MAX_TAGS}")
             }
             RegistryError::TagTooLong { len } => {
-                write!(f, "tag key or value is {len} bytes, the limit is {MAX_TAG_LEN}")
+                write!(
+                    f,
+                    "tag key or value is {len} bytes, the limit is {MAX_TAG_LEN}"
+                )
             }
         }
     }
@@ -184,7 +187,12 @@ impl<const KEYS: usize, const BYTES: usize> Registry<KEYS, BYTES> {
         if self.len == KEYS {
             return Err(RegistryError::Full { capacity: KEYS });
         }
-        let needed = 2 + name.len() + tags.iter().map(|(k, v)| 2 + k.len() + v.len()).sum::<usize>();
+        let needed = 2
+            + name.len()
+            + tags
+                .iter()
+                .map(|(k, v)| 2 + k.len() + v.len())
+                .sum::<usize>();
         let available = BYTES - self.used;
         if needed > available {
             return Err(RegistryError::OutOfSpace { needed, available });
@@ -336,11 +344,18 @@ mod tests {
     #[test]
     fn register_is_idempotent_and_ids_are_dense() {
         let mut r: Registry<8, 256> = Registry::new();
-        let a = r.register("http.requests", &[("route", "/"), ("code", "200")]).unwrap();
-        let b = r.register("http.requests", &[("route", "/"), ("code", "500")]).unwrap();
+        let a = r
+            .register("http.requests", &[("route", "/"), ("code", "200")])
+            .unwrap();
+        let b = r
+            .register("http.requests", &[("route", "/"), ("code", "500")])
+            .unwrap();
         let c = r.register("queue.depth", &[]).unwrap();
         assert_eq!((a.get(), b.get(), c.get()), (0, 1, 2));
-        assert_eq!(r.register("http.requests", &[("route", "/"), ("code", "200")]), Ok(a));
+        assert_eq!(
+            r.register("http.requests", &[("route", "/"), ("code", "200")]),
+            Ok(a)
+        );
         assert_eq!(r.lookup("queue.depth", &[]), Some(c));
         assert_eq!(r.lookup("queue.depth", &[("a", "b")]), None);
         assert_eq!(r.len(), 3);
@@ -371,10 +386,19 @@ mod tests {
         let mut r: Registry<2, 64> = Registry::new();
         let long = [b'x'; MAX_NAME_LEN + 1];
         let long = core::str::from_utf8(&long).unwrap();
-        assert_eq!(r.register(long, &[]), Err(RegistryError::NameTooLong { len: 256 }));
-        assert_eq!(r.register("m", &[("k", long)]), Err(RegistryError::TagTooLong { len: 256 }));
+        assert_eq!(
+            r.register(long, &[]),
+            Err(RegistryError::NameTooLong { len: 256 })
+        );
+        assert_eq!(
+            r.register("m", &[("k", long)]),
+            Err(RegistryError::TagTooLong { len: 256 })
+        );
         let many = [("k", "v"); MAX_TAGS + 1];
-        assert_eq!(r.register("m", &many), Err(RegistryError::TooManyTags { count: 9 }));
+        assert_eq!(
+            r.register("m", &many),
+            Err(RegistryError::TooManyTags { count: 9 })
+        );
         assert_eq!(
             r.register(&long[..70], &[]),
             Err(RegistryError::OutOfSpace {
@@ -384,7 +408,10 @@ mod tests {
         );
         r.register("a", &[]).unwrap();
         r.register("b", &[]).unwrap();
-        assert_eq!(r.register("c", &[]), Err(RegistryError::Full { capacity: 2 }));
+        assert_eq!(
+            r.register("c", &[]),
+            Err(RegistryError::Full { capacity: 2 })
+        );
         // Already-registered keys still resolve when full.
         assert!(r.register("a", &[]).is_ok());
     }

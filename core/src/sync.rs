@@ -6,9 +6,9 @@
 //! `tests/loom.rs` explore every interleaving of the real ring code.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::AtomicUsize;
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize};
 #[cfg(not(loom))]
-pub(crate) use portable_atomic::AtomicUsize;
+pub(crate) use portable_atomic::{AtomicBool, AtomicUsize};
 
 pub(crate) use core::sync::atomic::Ordering;
 
@@ -43,7 +43,11 @@ impl<T> UnsafeCell<T> {
 /// pulls 64-byte lines in pairs, and Apple/Neoverse cores have 128-byte lines.
 /// 32 bytes on 32-bit ARM and MIPS, 64 elsewhere (the values crossbeam uses).
 #[cfg_attr(
-    any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "powerpc64"),
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "powerpc64"
+    ),
     repr(align(128))
 )]
 #[cfg_attr(

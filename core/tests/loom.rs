@@ -1,0 +1,206 @@
+//! Exhaustive interleaving tests of the ring protocol with loom.
+//!
+//! `RUSTFLAGS="--cfg loom" cargo test -p stats-core --release --test loom`
+//! (`.ci/run` does this). Under `--cfg loom` the ring's atomics and cells are
+//! loom's, so these models explore every interleaving (up to the preemption
+//! bound) of the real push, pop, batch-pop and eviction code and loom's
+//! checker flags any unsynchronised access to a slot.
+
+#![cfg(loom)]
+
+use loom::sync::Arc;
+use loom::thread;
+use stats_core::{
+    DropPolicy, DropReason, Event, KeyId, Kind, LaneCapacities, Lanes, Priority, Producer, Ring,
+    Slot,
+};
+
+fn ring<const N: usize>() -> Ring<u32, [Slot<u32>; N]> {
+    Ring::with_storage(core::array::from_fn(|_| Slot::new())).unwrap()
+}
+
+/// Two producers race each other and the consumer through a 2-slot ring;
+/// every accepted value comes out exactly once, in order per producer.
+#[test]
+fn two_producers_one_consumer() {
+    loom::model(|| {
+        let r = Arc::new(ring::<2>());
+        let producers: Vec<_> = [10u32, 20]
+            .into_iter()
+            .map(|base| {
+                let r = r.clone();
+                thread::spawn(move || (0..2).filter(|i| r.try_push(base + i).is_ok()).count())
+            })
+            .collect();
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            if let Some(v) = r.try_pop() {
+                got.push(v);
+            }
+        }
+        let accepted: usize = producers.into_iter().map(|p| p.join().unwrap()).sum();
+        while let Some(v) = r.try_pop() {
+            got.push(v);
+        }
+        assert_eq!(got.len(), accepted);
+        for base in [10, 20] {
+            let mine: Vec<_> = got.iter().filter(|&&v| v / 10 == base / 10).collect();
+            assert!(mine.windows(2).all(|w| w[0] < w[1]), "{got:?}");
+        }
+    });
+}
+
+/// A producer evicting (popping from the producer side) races the consumer's
+/// batch pop; each value is taken by exactly one of them.
+#[test]
+fn eviction_races_batch_pop() {
+    loom::model(|| {
+        let r = Arc::new(ring::<2>());
+        r.try_push(1).unwrap();
+        r.try_push(2).unwrap();
+        let evictor = {
+            let r = r.clone();
+            thread::spawn(move || {
+                let evicted = r.try_pop();
+                let pushed = r.try_push(3).is_ok();
+                (evicted, pushed)
+            })
+        };
+        let mut got = Vec::new();
+        r.pop_batch(2, |v| got.push(v));
+        let (evicted, pushed) = evictor.join().unwrap();
+        got.extend(evicted);
+        while let Some(v) = r.try_pop() {
+            got.push(v);
+        }
+        got.sort_unstable();
+        let expected: &[u32] = if pushed { &[1, 2, 3] } else { &[1, 2] };
+        assert_eq!(got, expected);
+    });
+}
+
+/// A producer that has claimed a slot but not published it never makes the
+/// consumer wait, and its value is not lost.
+#[test]
+fn consumer_never_waits_for_a_claimed_slot() {
+    loom::model(|| {
+        let r = Arc::new(ring::<4>());
+        let producer = {
+            let r = r.clone();
+            thread::spawn(move || {
+                r.try_push(1).unwrap();
+                r.try_push(2).unwrap();
+            })
+        };
+        // Bounded: the consumer returns whatever is published and moves on.
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            if let Some(v) = r.try_pop() {
+                got.push(v);
+            }
+        }
+        producer.join().unwrap();
+        while let Some(v) = r.try_pop() {
+            got.push(v);
+        }
+        assert_eq!(got, [1, 2]);
+    });
+}
+
+fn event(id: u32, priority: Priority) -> Event {
+    Event::new(KeyId::from_raw(id), Kind::Counter, 1.0, 0, priority)
+}
+
+/// `DropByPriority` under contention: a high producer evicting from the low
+/// lane races a low producer and the consumer; every event is drained or
+/// counted as dropped, exactly once.
+#[test]
+fn lanes_conserve_events_under_eviction() {
+    loom::model(|| {
+        let caps = LaneCapacities {
+            high: 2,
+            medium: 2,
+            low: 2,
+        };
+        let lanes: Arc<Lanes<_>> = Arc::new(
+            Lanes::with_storage(
+                core::array::from_fn::<_, 6, _>(|_| Slot::new()),
+                caps,
+                DropPolicy::DropByPriority,
+            )
+            .unwrap(),
+        );
+        // Medium lane full with medium events, low lane one short.
+        for id in 0..2 {
+            lanes.push(event(id, Priority::Medium)).unwrap();
+        }
+        lanes.push(event(2, Priority::Low)).unwrap();
+        lanes.push(event(3, Priority::High)).unwrap();
+        lanes.push(event(4, Priority::High)).unwrap();
+        let high = {
+            let lanes = lanes.clone();
+            thread::spawn(move || lanes.push(event(5, Priority::High)))
+        };
+        let low = {
+            let lanes = lanes.clone();
+            thread::spawn(move || lanes.push(event(6, Priority::Low)))
+        };
+        let mut drained = Vec::new();
+        lanes.drain(1, |e| drained.push(e.key.get()));
+        let high = high.join().unwrap();
+        let low = low.join().unwrap();
+        lanes.drain(usize::MAX, |e| drained.push(e.key.get()));
+        drained.sort_unstable();
+        drained.dedup();
+        let dropped = lanes.drops().total();
+        assert_eq!(drained.len() + dropped, 7, "{drained:?} {high:?} {low:?}");
+        // A low event was always there to make room: the high one got in.
+        assert_eq!(high, Ok(()));
+        if low == Err(DropReason::LaneFull) {
+            assert!(!drained.contains(&6));
+        }
+    });
+}
+
+/// An owned producer (no read-modify-write on its push) filling a 2-slot lane
+/// under `DropOldest`, evicting from the head while the consumer drains it:
+/// every event is drained or counted as evicted, exactly once, and the owned
+/// push never overwrites a slot the consumer is still reading.
+#[test]
+fn owned_producer_evicts_while_consumer_drains() {
+    loom::model(|| {
+        let caps = LaneCapacities {
+            high: 2,
+            medium: 2,
+            low: 2,
+        };
+        let lanes: Arc<Lanes<_, 2>> = Arc::new(
+            Lanes::with_storage(
+                core::array::from_fn::<_, 12, _>(|_| Slot::new()),
+                caps,
+                DropPolicy::DropOldest,
+            )
+            .unwrap(),
+        );
+        let producer = {
+            let mut p = Producer::claim(lanes.clone()).unwrap();
+            thread::spawn(move || {
+                (0..3)
+                    .filter(|&id| p.push(event(id, Priority::High)).is_err())
+                    .count()
+            })
+        };
+        let mut drained = Vec::new();
+        lanes.drain(2, |e| drained.push(e.key.get()));
+        let refused = producer.join().unwrap();
+        lanes.drain(usize::MAX, |e| drained.push(e.key.get()));
+        let mut unique = drained.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), drained.len(), "{drained:?}");
+        let evicted = lanes.drops().by_reason(DropReason::EvictedOldest);
+        assert_eq!(drained.len() + evicted + refused, 3, "{drained:?}");
+        // The newest event always gets in under DropOldest.
+        assert!(drained.contains(&2), "{drained:?}");
+    });
+}
