@@ -32,7 +32,7 @@
 
 use crate::drop_policy::{DropCounters, DropPolicy, DropReason};
 use crate::event::{Event, Priority};
-use crate::ring::{CapacityError, Indices, Slot, Storage};
+use crate::ring::{CapacityError, Indices, Lane, Slot, Storage};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use core::fmt;
 use core::ops::Deref;
@@ -304,11 +304,11 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
 
     /// The ring indices and slots of `set`'s lane for `priority`.
     #[inline]
-    fn lane(&self, set: usize, priority: Priority) -> (&Indices, &[Slot<Event>]) {
+    fn lane(&self, set: usize, priority: Priority) -> (&Indices, Lane<'_, Event>) {
         let p = priority.index();
         let first = set * self.set_size + self.starts[p];
-        let slots = &self.slots.slots()[first..][..self.lane_caps[p]];
-        (&self.sets[set].rings[p], slots)
+        let lane = Lane::new(self.slots.slots(), first, self.lane_caps[p]);
+        (&self.sets[set].rings[p], lane)
     }
 
     /// Claims an owned lane set for a producer that will push from one
@@ -424,15 +424,22 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
         let start = start % SETS;
         let mut taken = 0;
         for p in [Priority::High, Priority::Medium, Priority::Low] {
-            for set in (start..SETS).chain(0..start) {
+            for i in 0..SETS {
+                let set = if start + i < SETS {
+                    start + i
+                } else {
+                    start + i - SETS
+                };
                 let (ring, slots) = self.lane(set, p);
+                if !ring.ready(slots) {
+                    continue;
+                }
+                // One batch per lane: fewer than asked means the lane is empty
+                // (or stopped at an unpublished slot); as many means done.
+                taken += ring.pop_batch(slots, max - taken, &mut sink);
                 if taken == max {
                     return taken;
                 }
-                // One batch per lane: fewer than asked means the lane is empty
-                // (or stopped at an unpublished slot); a full batch means the
-                // drain is done.
-                taken += ring.pop_batch(slots, max - taken, &mut sink);
             }
         }
         taken

@@ -171,6 +171,42 @@ impl fmt::Display for CapacityError {
 
 impl core::error::Error for CapacityError {}
 
+/// One ring's slots: `capacity` slots from `first` in a storage that may hold
+/// several rings (the lanes). Copy, so passing it costs three words.
+pub(crate) struct Lane<'a, T> {
+    all: &'a [Slot<T>],
+    first: usize,
+    mask: usize,
+}
+
+impl<T> Clone for Lane<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Lane<'_, T> {}
+
+impl<'a, T> Lane<'a, T> {
+    /// `capacity` must be a power of two; `first + capacity` should not pass
+    /// the end of `all` (slot lookups past it would panic, not misbehave).
+    pub(crate) fn new(all: &'a [Slot<T>], first: usize, capacity: usize) -> Self {
+        Lane {
+            all,
+            first,
+            mask: capacity.wrapping_sub(1),
+        }
+    }
+
+    #[inline]
+    fn slot(self, pos: usize) -> &'a Slot<T> {
+        &self.all[self.first + (pos & self.mask)]
+    }
+
+    fn capacity(self) -> usize {
+        self.mask + 1
+    }
+}
+
 /// Head and tail of one ring, kept apart from its slots so that several rings
 /// (the lanes) can share one storage. All ring logic lives here.
 pub(crate) struct Indices {
@@ -209,16 +245,23 @@ impl Indices {
         Ok(())
     }
 
-    #[inline]
-    fn slot<T>(slots: &[Slot<T>], pos: usize) -> &Slot<T> {
-        &slots[pos & (slots.len() - 1)]
-    }
-
     pub(crate) fn len(&self, capacity: usize) -> usize {
         // Head first: tail read afterwards is at least as large.
         let head = self.head.load(Ordering::Relaxed);
         let tail = self.tail.load(Ordering::Relaxed);
         tail.wrapping_sub(head).min(capacity)
+    }
+
+    /// Whether the slot at `head` holds a published item: the cheap check a
+    /// consumer makes before [`Indices::pop_batch`] on a lane that is
+    /// usually empty. May be stale by the time it returns.
+    #[inline]
+    pub(crate) fn ready<T>(&self, lane: Lane<'_, T>) -> bool {
+        let head = self.head.load(Ordering::Relaxed);
+        distance(
+            lane.slot(head).stamp.load(Ordering::Relaxed),
+            published(head),
+        ) == 0
     }
 
     pub(crate) fn pushed(&self) -> usize {
@@ -230,11 +273,11 @@ impl Indices {
     }
 
     #[inline]
-    pub(crate) fn try_push<T: Copy>(&self, slots: &[Slot<T>], value: T, rank: u8) -> Result<(), T> {
+    pub(crate) fn try_push<T: Copy>(&self, lane: Lane<'_, T>, value: T, rank: u8) -> Result<(), T> {
         let rank = usize::from(rank) & RANK_MASK;
         let mut pos = self.tail.load(Ordering::Relaxed);
         loop {
-            let slot = Self::slot(slots, pos);
+            let slot = lane.slot(pos);
             // Acquire: pairs with the consumer's Release when it freed the
             // slot, so our write below cannot overtake its read.
             let stamp = slot.stamp.load(Ordering::Acquire);
@@ -280,13 +323,13 @@ impl Indices {
     #[inline]
     pub(crate) unsafe fn push_owned<T: Copy>(
         &self,
-        slots: &[Slot<T>],
+        lane: Lane<'_, T>,
         value: T,
         rank: u8,
     ) -> Result<(), T> {
         // Relaxed: only this thread writes `tail`.
         let pos = self.tail.load(Ordering::Relaxed);
-        let slot = Self::slot(slots, pos);
+        let slot = lane.slot(pos);
         // Acquire: pairs with the Release of whoever freed the slot, so our
         // write below cannot overtake their read.
         let stamp = slot.stamp.load(Ordering::Acquire);
@@ -314,12 +357,12 @@ impl Indices {
     #[inline]
     pub(crate) fn pop_where<T: Copy>(
         &self,
-        slots: &[Slot<T>],
+        lane: Lane<'_, T>,
         take: impl Fn(u8) -> bool,
     ) -> Option<T> {
         let mut pos = self.head.load(Ordering::Relaxed);
         loop {
-            let slot = Self::slot(slots, pos);
+            let slot = lane.slot(pos);
             // Acquire: pairs with the producer's Release publish.
             let stamp = slot.stamp.load(Ordering::Acquire);
             let d = distance(stamp, published(pos));
@@ -333,7 +376,7 @@ impl Indices {
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => return Some(Self::take(slots, pos)),
+                    Ok(_) => return Some(Self::take(lane, pos)),
                     Err(current) => pos = current,
                 }
             } else if d < 0 {
@@ -349,8 +392,8 @@ impl Indices {
     /// Reads the value at `pos`, which this thread claimed through `head`,
     /// and frees the slot for the next lap.
     #[inline]
-    fn take<T: Copy>(slots: &[Slot<T>], pos: usize) -> T {
-        let slot = Self::slot(slots, pos);
+    fn take<T: Copy>(lane: Lane<'_, T>, pos: usize) -> T {
+        let slot = lane.slot(pos);
         let value = slot.value.with(|cell| {
             // SAFETY: winning the CAS on `head` for `pos` gave this thread the
             // slot; its stamp said published, and the Acquire load that saw it
@@ -360,13 +403,14 @@ impl Indices {
         });
         // Release: our read happens before a producer's next write.
         slot.stamp
-            .store(free(pos.wrapping_add(slots.len())), Ordering::Release);
+            .store(free(pos.wrapping_add(lane.capacity())), Ordering::Release);
         value
     }
 
+    #[inline]
     pub(crate) fn pop_batch<T: Copy>(
         &self,
-        slots: &[Slot<T>],
+        lane: Lane<'_, T>,
         max: usize,
         mut sink: impl FnMut(T),
     ) -> usize {
@@ -376,7 +420,7 @@ impl Indices {
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
             // Acquire (here and below): pairs with the producer's Release publish.
-            let first = Self::slot(slots, head).stamp.load(Ordering::Acquire);
+            let first = lane.slot(head).stamp.load(Ordering::Acquire);
             let d = distance(first, published(head));
             if d < 0 {
                 // Empty, or not yet published: do not wait.
@@ -390,7 +434,7 @@ impl Indices {
             let mut n = 1;
             while n < max {
                 let pos = head.wrapping_add(n);
-                let stamp = Self::slot(slots, pos).stamp.load(Ordering::Acquire);
+                let stamp = lane.slot(pos).stamp.load(Ordering::Acquire);
                 if distance(stamp, published(pos)) != 0 {
                     break;
                 }
@@ -404,7 +448,7 @@ impl Indices {
             ) {
                 Ok(_) => {
                     for i in 0..n {
-                        sink(Self::take(slots, head.wrapping_add(i)));
+                        sink(Self::take(lane, head.wrapping_add(i)));
                     }
                     return n;
                 }
@@ -490,6 +534,11 @@ impl<T: Copy, S: Storage<T>> Ring<T, S> {
         })
     }
 
+    fn lane(&self) -> Lane<'_, T> {
+        let slots = self.slots.slots();
+        Lane::new(slots, 0, slots.len())
+    }
+
     /// How many items fit.
     pub fn capacity(&self) -> usize {
         self.slots.slots().len()
@@ -519,14 +568,14 @@ impl<T: Copy, S: Storage<T>> Ring<T, S> {
     /// Queues `value`, or hands it back if the ring is full. Never blocks.
     #[inline]
     pub fn try_push(&self, value: T) -> Result<(), T> {
-        self.indices.try_push(self.slots.slots(), value, 0)
+        self.indices.try_push(self.lane(), value, 0)
     }
 
     /// Takes the oldest item, or `None` if the ring is empty or its oldest
     /// slot is claimed but not yet published by a producer. Never blocks.
     #[inline]
     pub fn try_pop(&self) -> Option<T> {
-        self.indices.pop_where(self.slots.slots(), |_| true)
+        self.indices.pop_where(self.lane(), |_| true)
     }
 
     /// Takes up to `max` of the oldest items with a single compare-and-swap
@@ -534,7 +583,7 @@ impl<T: Copy, S: Storage<T>> Ring<T, S> {
     /// not-yet-published slot. Returns how many were taken.
     #[inline]
     pub fn pop_batch(&self, max: usize, sink: impl FnMut(T)) -> usize {
-        self.indices.pop_batch(self.slots.slots(), max, sink)
+        self.indices.pop_batch(self.lane(), max, sink)
     }
 }
 
@@ -595,7 +644,8 @@ mod tests {
         ring.indices.tail.store(start, Ordering::Relaxed);
         for i in 0..4 {
             let pos = start.wrapping_add(i);
-            Indices::slot(&ring.slots, pos)
+            ring.lane()
+                .slot(pos)
                 .stamp
                 .store(free(pos), Ordering::Relaxed);
         }
@@ -645,7 +695,7 @@ mod tests {
     #[test]
     fn ranked_pop_only_takes_lower_ranks() {
         let ring: StaticRing<u32, 4> = StaticRing::new();
-        let (idx, slots) = (&ring.indices, &ring.slots[..]);
+        let (idx, slots) = (&ring.indices, ring.lane());
         idx.try_push(slots, 1, 2).unwrap();
         idx.try_push(slots, 2, 0).unwrap();
         assert_eq!(idx.pop_where(slots, |r| r < 2), None);
