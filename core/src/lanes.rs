@@ -339,7 +339,7 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
     #[inline]
     fn push_with(
         &self,
-        by: Pusher,
+        mut by: Pusher<'_>,
         event: Event,
         sample_tick: impl FnOnce() -> usize,
     ) -> Result<(), DropReason> {
@@ -360,23 +360,24 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
         }
         match by.push(self, priority, event) {
             Ok(()) => Ok(()),
-            Err(event) => self.make_room(by, event),
+            Err(event) => self.make_room(&mut by, event),
         }
     }
 
     /// The slow path of a push: the event's own lane in its set is full.
     #[cold]
-    fn make_room(&self, by: Pusher, mut event: Event) -> Result<(), DropReason> {
+    fn make_room(&self, by: &mut Pusher<'_>, mut event: Event) -> Result<(), DropReason> {
         let priority = event.priority;
-        let rank = priority as u8;
         match self.policy {
             DropPolicy::DropOldest => {
-                let (ring, slots) = self.lane(by.set(), priority);
                 for _ in 0..ATTEMPTS {
-                    if let Some(old) = ring.pop_where(slots, |_| true) {
-                        self.drops.count(DropReason::EvictedOldest, old.priority);
+                    let (victim, result) = by.evict(self, priority, event, EVICT_ANY);
+                    if let Some(victim) = victim {
+                        self.drops.count(DropReason::EvictedOldest, victim.priority);
                     }
-                    match by.push(self, priority, event) {
+                    // Nothing to evict can also mean the consumer just took
+                    // the oldest: there may be room now.
+                    match result.or_else(|back| by.push(self, priority, back)) {
                         Ok(()) => return Ok(()),
                         Err(back) => event = back,
                     }
@@ -391,14 +392,15 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
                     }
                 }
                 for &p in lower {
-                    let (ring, slots) = self.lane(by.set(), p);
                     for _ in 0..ATTEMPTS {
-                        let Some(victim) = ring.pop_where(slots, |r| r < rank) else {
+                        let (victim, result) = by.evict(self, p, event, priority as u8);
+                        let Some(victim) = victim else {
+                            event = result.err().unwrap_or(event);
                             break;
                         };
                         self.drops
                             .count(DropReason::EvictedByPriority, victim.priority);
-                        match by.push(self, p, event) {
+                        match result {
                             Ok(()) => return Ok(()),
                             Err(back) => event = back,
                         }
@@ -431,12 +433,19 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
                     start + i - SETS
                 };
                 let (ring, slots) = self.lane(set, p);
-                if !ring.ready(slots) {
-                    continue;
-                }
                 // One batch per lane: fewer than asked means the lane is empty
                 // (or stopped at an unpublished slot); as many means done.
-                taken += ring.pop_batch(slots, max - taken, &mut sink);
+                taken += if set == SHARED {
+                    if !ring.ready(slots) {
+                        continue;
+                    }
+                    ring.pop_batch(slots, max - taken, &mut sink)
+                } else {
+                    if !ring.owned_ready() {
+                        continue;
+                    }
+                    ring.pop_batch_owned(slots, max - taken, &mut sink)
+                };
                 if taken == max {
                     return taken;
                 }
@@ -501,19 +510,28 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
     }
 }
 
+/// The set anyone may push into.
+const SHARED: usize = 0;
+
+/// Rank threshold that lets any item be evicted (ranks are below 4).
+const EVICT_ANY: u8 = 4;
+
 /// Who is pushing: anyone, into the shared set, or the owner of a set.
-#[derive(Clone, Copy)]
-enum Pusher {
+enum Pusher<'a> {
     Shared,
-    /// Only ever built by a `Producer` holding the claim on this set.
-    Owner(usize),
+    /// Only ever built by a `Producer` holding the claim on `set`, with its
+    /// cache of each lane's `done` position.
+    Owner {
+        set: usize,
+        cached_done: &'a mut [usize; 3],
+    },
 }
 
-impl Pusher {
-    fn set(self) -> usize {
+impl Pusher<'_> {
+    fn set(&self) -> usize {
         match self {
-            Pusher::Shared => 0,
-            Pusher::Owner(set) => set,
+            Pusher::Shared => SHARED,
+            Pusher::Owner { set, .. } => *set,
         }
     }
 
@@ -521,20 +539,50 @@ impl Pusher {
     /// for `lane`.
     #[inline]
     fn push<S: Storage<Event>, const SETS: usize>(
-        self,
+        &mut self,
         lanes: &Lanes<S, SETS>,
         lane: Priority,
         event: Event,
     ) -> Result<(), Event> {
         let (ring, slots) = lanes.lane(self.set(), lane);
-        let rank = event.priority as u8;
         match self {
-            Pusher::Shared => ring.try_push(slots, event, rank),
-            // SAFETY: an `Owner` pusher exists only inside `Producer::push`,
-            // and a `Producer` holds the set's claim (taken with a
+            Pusher::Shared => ring.try_push(slots, event, event.priority as u8),
+            // SAFETY: an `Owner` pusher exists only inside `Producer`'s
+            // methods, and a `Producer` holds the set's claim (taken with a
             // compare-and-swap, released on drop) and pushes through
-            // `&mut self`: no other thread pushes into this set's rings.
-            Pusher::Owner(_) => unsafe { ring.push_owned(slots, event, rank) },
+            // `&mut self`: it is the one owner of this set's rings.
+            Pusher::Owner { cached_done, .. } => unsafe {
+                ring.push_owned(slots, event, &mut cached_done[lane.index()])
+            },
+        }
+    }
+
+    /// Evicts the oldest item of this pusher's lane for `lane` if its
+    /// priority ranks below `below`, and queues `event` in its place. Returns
+    /// the evicted item, if any, and whether `event` got in.
+    fn evict<S: Storage<Event>, const SETS: usize>(
+        &mut self,
+        lanes: &Lanes<S, SETS>,
+        lane: Priority,
+        event: Event,
+        below: u8,
+    ) -> (Option<Event>, Result<(), Event>) {
+        let (ring, slots) = lanes.lane(self.set(), lane);
+        match self {
+            Pusher::Shared => match ring.pop_where(slots, |rank| rank < below) {
+                Some(victim) => (
+                    Some(victim),
+                    ring.try_push(slots, event, event.priority as u8),
+                ),
+                None => (None, Err(event)),
+            },
+            // SAFETY: as in `push`: this `Producer` is the ring's one owner.
+            Pusher::Owner { .. } => match unsafe {
+                ring.evict_owned(slots, event, |victim| (victim.priority as u8) < below)
+            } {
+                Ok(victim) => (Some(victim), Ok(())),
+                Err(event) => (None, Err(event)),
+            },
         }
     }
 }
@@ -549,6 +597,9 @@ pub struct Producer<L> {
     set: usize,
     /// `DropSampled` tick per priority: local, so sampling costs no atomics.
     ticks: [usize; 3],
+    /// Each lane's `done` position as last seen: the owner reads the shared
+    /// one only when its lane looks full.
+    cached_done: [usize; 3],
     /// Gives the set back; captured at claim time, where `L`'s bounds are known.
     release: fn(&L, usize),
 }
@@ -560,17 +611,19 @@ where
 {
     /// Claims a free owned set of `lanes`, or `None` if all are taken.
     pub fn claim(lanes: L) -> Option<Self> {
-        let set = (1..SETS).find(|&set| {
+        let set = (SHARED + 1..SETS).find(|&set| {
             // Acquire: see the previous owner's pushes (its `tail` stores).
             lanes.sets[set]
                 .claimed
                 .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
         })?;
+        let cached_done = core::array::from_fn(|p| lanes.sets[set].rings[p].owned_done());
         Some(Producer {
             lanes,
             set,
             ticks: [0; 3],
+            cached_done,
             release: |lanes, set| {
                 // Release: the next owner sees this one's pushes.
                 lanes.sets[set].claimed.store(false, Ordering::Release);
@@ -585,7 +638,11 @@ where
     #[inline]
     pub fn push(&mut self, event: Event) -> Result<(), DropReason> {
         let tick = &mut self.ticks[event.priority.index()];
-        self.lanes.push_with(Pusher::Owner(self.set), event, || {
+        let by = Pusher::Owner {
+            set: self.set,
+            cached_done: &mut self.cached_done,
+        };
+        self.lanes.push_with(by, event, || {
             let t = *tick;
             *tick = t.wrapping_add(1);
             t
@@ -596,7 +653,11 @@ where
     /// the policy or counting anything: a full lane hands the event back.
     #[inline]
     pub fn try_push(&mut self, event: Event) -> Result<(), Event> {
-        Pusher::Owner(self.set).push(&self.lanes, event.priority, event)
+        Pusher::Owner {
+            set: self.set,
+            cached_done: &mut self.cached_done,
+        }
+        .push(&self.lanes, event.priority, event)
     }
 
     /// The lanes this producer pushes into.

@@ -10,9 +10,10 @@
 //!
 //! * [`Ring::try_push`] lets any number of producers share the ring: they
 //!   claim positions with a compare-and-swap on `tail`.
-//! * The lanes also push with `push_owned` into rings that exactly one
-//!   [`Producer`](crate::Producer) owns: no read-modify-write at all, a stamp
-//!   check, the write and two stores. Every locked instruction costs about
+//! * The lanes also have rings that exactly one
+//!   [`Producer`](crate::Producer) owns. Those use no slot stamps at all (see
+//!   "Owned rings" in the code): the owner's push is a slot write and one
+//!   Release store, the consumer only reads slot lines, as in an SPSC ring. Every locked instruction costs about
 //!   10 ns on the 2-vCPU EPYC guests this is tuned on (`lock xadd` 9.5 ns,
 //!   `lock cmpxchg` 10 ns, a plain store 0.9 ns), so the shared push cannot
 //!   get under 10 ns while the owned one takes about 3 (`benches/rings.rs`).
@@ -22,8 +23,9 @@
 //!
 //! Either way the consumer claims slots with a compare-and-swap on `head`,
 //! and so can a producer that evicts the oldest item to make room
-//! (`DropOldest`, `DropByPriority`): the slot stamps make it safe for several
-//! threads to take from the head. [`Ring::pop_batch`] claims a whole run of
+//! (`DropOldest`, `DropByPriority`): in the shared ring the slot stamps make
+//! it safe for several threads to take from the head; in an owned ring only
+//! the owner and the consumer race for it. [`Ring::pop_batch`] claims a whole run of
 //! published slots with one compare-and-swap, so the consumer pays one RMW
 //! per batch, not per item.
 //!
@@ -214,6 +216,9 @@ pub(crate) struct Indices {
     head: CachePadded<AtomicUsize>,
     /// Position of the next push. Only grows; equals the number of pushes.
     tail: CachePadded<AtomicUsize>,
+    /// Owned rings only: every position below `done` has been read by the
+    /// consumer (or evicted), so its slot may be written again.
+    done: CachePadded<AtomicUsize>,
 }
 
 impl Indices {
@@ -222,6 +227,7 @@ impl Indices {
         Indices {
             head: CachePadded(AtomicUsize::new(0)),
             tail: CachePadded(AtomicUsize::new(0)),
+            done: CachePadded(AtomicUsize::new(0)),
         }
     }
 
@@ -230,6 +236,7 @@ impl Indices {
         Indices {
             head: CachePadded(AtomicUsize::new(0)),
             tail: CachePadded(AtomicUsize::new(0)),
+            done: CachePadded(AtomicUsize::new(0)),
         }
     }
 
@@ -313,44 +320,175 @@ impl Indices {
         }
     }
 
-    /// Push for a ring with exactly one producer: no read-modify-write, just
-    /// a stamp check, the write and two stores.
+    // --- Owned rings -------------------------------------------------------
+    //
+    // A ring that exactly one producer (its owner) pushes into uses no slot
+    // stamps: the owner publishes with a Release store of `tail`, the
+    // consumer claims a batch with one compare-and-swap on `head`, reads it,
+    // and hands the slots back with a Release store of `done`. Nobody but the
+    // owner ever writes a slot, so the consumer only reads slot lines and the
+    // cache traffic is that of an SPSC ring. The owner may also claim the
+    // oldest position through `head` to evict it, but only when that is the
+    // very slot its next push writes (`head == tail - capacity`): then no
+    // consumer can be reading it, and the write may follow at once.
+
+    /// The owner's view of the space left; refreshes `cached_done` only when
+    /// the ring looks full.
+    #[inline]
+    fn owned_room(&self, capacity: usize, tail: usize, cached_done: &mut usize) -> bool {
+        if tail.wrapping_sub(*cached_done) < capacity {
+            return true;
+        }
+        // Acquire: pairs with the consumer's Release of `done`, so its reads
+        // of those slots happen before our writes.
+        *cached_done = self.done.load(Ordering::Acquire);
+        tail.wrapping_sub(*cached_done) < capacity
+    }
+
+    /// The `done` position for a new owner to start its cache from.
+    pub(crate) fn owned_done(&self) -> usize {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Owner push: a slot write and a Release store, no read-modify-write.
     ///
     /// # Safety
     ///
-    /// No other thread may push into this ring (with either push) while this
-    /// call runs. Pops and evictions from any thread are fine.
+    /// Only the ring's one owner may call this or [`Indices::evict_owned`],
+    /// never [`Indices::try_push`]; `cached_done` is the owner's own cache.
     #[inline]
     pub(crate) unsafe fn push_owned<T: Copy>(
         &self,
         lane: Lane<'_, T>,
         value: T,
-        rank: u8,
+        cached_done: &mut usize,
     ) -> Result<(), T> {
-        // Relaxed: only this thread writes `tail`.
-        let pos = self.tail.load(Ordering::Relaxed);
-        let slot = lane.slot(pos);
-        // Acquire: pairs with the Release of whoever freed the slot, so our
-        // write below cannot overtake their read.
-        let stamp = slot.stamp.load(Ordering::Acquire);
-        if distance(stamp, free(pos)) != 0 {
-            // Still holds (or is handing out) the previous lap's item: full.
+        // Relaxed: only the owner writes `tail`.
+        let tail = self.tail.load(Ordering::Relaxed);
+        if !self.owned_room(lane.capacity(), tail, cached_done) {
+            return Err(value);
+        }
+        lane.slot(tail).value.with_mut(|cell| {
+            // SAFETY: the owner is the only writer of this ring's slots, and
+            // `tail - done < capacity` means the consumer has finished with
+            // the previous item in this slot.
+            unsafe { cell.write(MaybeUninit::new(value)) }
+        });
+        // Release: the slot write is visible to whoever sees the new tail.
+        self.tail.store(tail.wrapping_add(1), Ordering::Release);
+        Ok(())
+    }
+
+    /// Owner eviction: if the ring is full and nobody is reading its oldest
+    /// item, and `evict` accepts that item, replaces it with `value` (which
+    /// becomes the newest) and returns the evicted item. Otherwise hands
+    /// `value` back.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Indices::push_owned`].
+    pub(crate) unsafe fn evict_owned<T: Copy>(
+        &self,
+        lane: Lane<'_, T>,
+        value: T,
+        evict: impl FnOnce(&T) -> bool,
+    ) -> Result<T, T> {
+        let tail = self.tail.load(Ordering::Relaxed);
+        let oldest = tail.wrapping_sub(lane.capacity());
+        if self.head.load(Ordering::Relaxed) != oldest {
+            // Not full, or the consumer has claimed the oldest already.
+            return Err(value);
+        }
+        let slot = lane.slot(oldest);
+        let victim = slot.value.with(|cell| {
+            // SAFETY: the owner wrote this slot (position `oldest`, published
+            // earlier) and is the only writer; a concurrent consumer may read
+            // it too, which is fine for a read.
+            unsafe { (*cell).assume_init() }
+        });
+        if !evict(&victim) {
+            return Err(value);
+        }
+        // Release: a consumer that sees the moved `head` also sees our
+        // `tail` (`oldest + capacity`), so it never computes a negative batch.
+        if self
+            .head
+            .compare_exchange(
+                oldest,
+                oldest.wrapping_add(1),
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            // The consumer claimed it first: it is being delivered.
             return Err(value);
         }
         slot.value.with_mut(|cell| {
-            // SAFETY: the caller guarantees we are the only producer, so
-            // nobody else writes position `pos`; its stamp says free, so no
-            // consumer reads it until we publish below.
+            // SAFETY: we claimed position `oldest`, so no consumer reads this
+            // slot; positions the consumer may still be reading are below
+            // `oldest` and live in other slots. The slot of `tail` is this one.
             unsafe { cell.write(MaybeUninit::new(value)) }
         });
-        // Release: the value is visible before the stamp says so.
-        slot.stamp.store(
-            published(pos) | (usize::from(rank) & RANK_MASK),
-            Ordering::Release,
-        );
-        // Relaxed: `tail` is only a count for readers; the stamp publishes.
-        self.tail.store(pos.wrapping_add(1), Ordering::Relaxed);
-        Ok(())
+        // Release: publishes the write, as in `push_owned`.
+        self.tail.store(tail.wrapping_add(1), Ordering::Release);
+        Ok(victim)
+    }
+
+    /// Consumer side of an owned ring: whether anything is published and
+    /// unclaimed (two loads).
+    #[inline]
+    pub(crate) fn owned_ready(&self) -> bool {
+        self.head.load(Ordering::Relaxed) != self.tail.load(Ordering::Relaxed)
+    }
+
+    /// Consumer side of an owned ring: claims up to `max` published items
+    /// with one compare-and-swap, hands each to `sink`, then returns their
+    /// slots to the owner.
+    #[inline]
+    pub(crate) fn pop_batch_owned<T: Copy>(
+        &self,
+        lane: Lane<'_, T>,
+        max: usize,
+        mut sink: impl FnMut(T),
+    ) -> usize {
+        // Acquire (here and on a failed exchange): if `head` was moved by an
+        // owner's eviction, its Release makes the owner's earlier `tail`
+        // visible, so the `tail` read below is at least `head`.
+        let mut head = self.head.load(Ordering::Acquire);
+        let n = loop {
+            // Acquire: pairs with the owner's Release of `tail`: the slots
+            // below it are written.
+            let tail = self.tail.load(Ordering::Acquire);
+            let n = tail.wrapping_sub(head).min(max);
+            if n == 0 {
+                return 0;
+            }
+            match self.head.compare_exchange_weak(
+                head,
+                head.wrapping_add(n),
+                Ordering::Relaxed,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break n,
+                Err(current) => head = current,
+            }
+        };
+        for i in 0..n {
+            let value = lane.slot(head.wrapping_add(i)).value.with(|cell| {
+                // SAFETY: positions [head, head + n) are below `tail`, so
+                // published, and our compare-and-swap claimed them: the owner
+                // neither evicts them nor writes their slots until `done`
+                // passes them. `T: Copy`.
+                unsafe { (*cell).assume_init() }
+            });
+            sink(value);
+        }
+        // Release: our reads happen before the owner's next writes. Every
+        // position below `head` was read earlier or evicted, so `done` may
+        // jump to the end of this batch.
+        self.done.store(head.wrapping_add(n), Ordering::Release);
+        n
     }
 
     /// Takes the oldest item if `take` accepts its rank.

@@ -204,3 +204,45 @@ fn owned_producer_evicts_while_consumer_drains() {
         assert!(drained.contains(&2), "{drained:?}");
     });
 }
+
+/// The owner keeps evicting and pushing past a full lane while the consumer
+/// is between reading the lane's indices: the consumer never claims more than
+/// was published (no stale or duplicated events), and every event is drained,
+/// evicted or refused exactly once.
+#[test]
+fn owned_evictions_racing_a_drain_never_overclaim() {
+    loom::model(|| {
+        let caps = LaneCapacities {
+            high: 2,
+            medium: 2,
+            low: 2,
+        };
+        let lanes: Arc<Lanes<_, 2>> = Arc::new(
+            Lanes::with_storage(
+                core::array::from_fn::<_, 12, _>(|_| Slot::new()),
+                caps,
+                DropPolicy::DropOldest,
+            )
+            .unwrap(),
+        );
+        let mut p = Producer::claim(lanes.clone()).unwrap();
+        p.push(event(0, Priority::High)).unwrap();
+        p.push(event(1, Priority::High)).unwrap();
+        let producer = thread::spawn(move || {
+            (2..5)
+                .filter(|&id| p.push(event(id, Priority::High)).is_err())
+                .count()
+        });
+        let mut drained = Vec::new();
+        lanes.drain(usize::MAX, |e| drained.push(e.key.get()));
+        let refused = producer.join().unwrap();
+        lanes.drain(usize::MAX, |e| drained.push(e.key.get()));
+        let mut unique = drained.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), drained.len(), "duplicates: {drained:?}");
+        assert!(drained.iter().all(|&id| id < 5), "{drained:?}");
+        let evicted = lanes.drops().by_reason(DropReason::EvictedOldest);
+        assert_eq!(drained.len() + evicted + refused, 5, "{drained:?}");
+    });
+}
