@@ -33,7 +33,7 @@
 use crate::drop_policy::{DropCounters, DropPolicy, DropReason};
 use crate::event::{Event, Priority};
 use crate::ring::{CapacityError, Indices, Lane, Slot, Storage};
-use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, CachePadded, Ordering};
 use core::fmt;
 use core::ops::Deref;
 
@@ -163,8 +163,10 @@ pub struct Lanes<S, const SETS: usize = 1> {
     drops: DropCounters,
     /// `DropSampled` tick of the shared set, per priority.
     shared_ticks: [AtomicUsize; 3],
-    /// Set the next drain starts with (consumer only).
-    drain_start: AtomicUsize,
+    /// Set the next drain starts with (consumer only). Padded: the consumer
+    /// writes it on every drain, and producers read the fields around it on
+    /// every push.
+    drain_start: CachePadded<AtomicUsize>,
 }
 
 impl<S: Storage<Event>, const SETS: usize> fmt::Debug for Lanes<S, SETS> {
@@ -260,7 +262,7 @@ impl<const N: usize, const SETS: usize> StaticLanes<N, SETS> {
             policy,
             drops: DropCounters::new(),
             shared_ticks: [const { AtomicUsize::new(0) }; 3],
-            drain_start: AtomicUsize::new(0),
+            drain_start: CachePadded(AtomicUsize::new(0)),
         })
     }
 }
@@ -298,7 +300,7 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
             policy,
             drops: DropCounters::new(),
             shared_ticks: core::array::from_fn(|_| AtomicUsize::new(0)),
-            drain_start: AtomicUsize::new(0),
+            drain_start: CachePadded(AtomicUsize::new(0)),
         })
     }
 
