@@ -15,6 +15,7 @@ pub mod lanes;
 pub mod registry;
 pub mod ring;
 mod sync;
+pub mod wire;
 
 pub use drop_policy::{DropCounters, DropEdge, DropMonitor, DropPolicy, DropReason};
 pub use event::{Event, KeyId, Kind, Priority};

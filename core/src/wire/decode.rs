@@ -1,0 +1,414 @@
+//! Checking and reading datagrams.
+//!
+//! Total: any byte string yields a [`Datagram`] whose events come out one by
+//! one, or a [`DecodeError`]. Nothing panics, nothing allocates; the key table
+//! is a fixed array of [`MAX_KEYS_PER_DATAGRAM`] entries, and names and tags
+//! are borrowed from the datagram.
+
+use super::{
+    CRC_LEN, ENCODING_SHIFT, FIXED_HEADER_LEN, KIND_MASK, MAGIC, MAX_KEYS_PER_DATAGRAM,
+    MIN_EVENT_LEN, PRIORITY_SHIFT, RESERVED_MASK, VALUE_F64, VALUE_INT, VERSION, crc32,
+};
+use crate::event::{Kind, Priority};
+use crate::registry::MAX_TAGS;
+use core::fmt;
+use serde::Deserialize;
+
+/// Why a datagram, or an event in it, could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Shorter than a header and a CRC.
+    TooShort {
+        /// The datagram's length.
+        len: usize,
+    },
+    /// Does not start with the magic bytes `ST`.
+    BadMagic,
+    /// A format version this decoder does not read.
+    UnsupportedVersion {
+        /// The version byte.
+        version: u8,
+    },
+    /// Header flags this decoder does not know.
+    UnsupportedFlags {
+        /// The flags byte.
+        flags: u8,
+    },
+    /// The CRC trailer does not match the contents.
+    CrcMismatch {
+        /// CRC carried by the datagram.
+        carried: u32,
+        /// CRC computed over the contents.
+        computed: u32,
+    },
+    /// The header announces more events than the datagram could hold.
+    TooManyEvents {
+        /// The announced count.
+        count: u16,
+    },
+    /// The data ends in the middle of a field or before the announced events.
+    Truncated,
+    /// Bytes are left after the announced events.
+    TrailingBytes {
+        /// How many.
+        len: usize,
+    },
+    /// A varint is longer than its type allows.
+    BadVarint,
+    /// A name or tag is not valid UTF-8.
+    InvalidUtf8,
+    /// An event refers to a key index that is neither defined nor the next one.
+    IndexOutOfRange {
+        /// The index.
+        index: u32,
+        /// Keys defined so far.
+        defined: usize,
+    },
+    /// More than [`MAX_KEYS_PER_DATAGRAM`] keys are defined.
+    TooManyKeys,
+    /// A key definition has more than [`MAX_TAGS`] tags, or a name or tag
+    /// longer than 255 bytes.
+    KeyTooLarge,
+    /// An event's meta byte has a bad priority, value encoding or reserved bit.
+    BadMeta {
+        /// The meta byte.
+        meta: u8,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            DecodeError::TooShort { len } => write!(f, "datagram of {len} bytes is too short"),
+            DecodeError::BadMagic => f.write_str("bad magic bytes"),
+            DecodeError::UnsupportedVersion { version } => {
+                write!(f, "unsupported format version {version}")
+            }
+            DecodeError::UnsupportedFlags { flags } => {
+                write!(f, "unsupported header flags {flags:#04x}")
+            }
+            DecodeError::CrcMismatch { carried, computed } => {
+                write!(
+                    f,
+                    "CRC mismatch: carried {carried:#010x}, computed {computed:#010x}"
+                )
+            }
+            DecodeError::TooManyEvents { count } => {
+                write!(f, "{count} events cannot fit this datagram")
+            }
+            DecodeError::Truncated => f.write_str("datagram truncated"),
+            DecodeError::TrailingBytes { len } => write!(f, "{len} bytes after the last event"),
+            DecodeError::BadVarint => f.write_str("malformed varint"),
+            DecodeError::InvalidUtf8 => f.write_str("name or tag is not UTF-8"),
+            DecodeError::IndexOutOfRange { index, defined } => {
+                write!(f, "key index {index} out of range ({defined} defined)")
+            }
+            DecodeError::TooManyKeys => {
+                write!(f, "more than {MAX_KEYS_PER_DATAGRAM} keys in one datagram")
+            }
+            DecodeError::KeyTooLarge => {
+                f.write_str("key definition exceeds the name, tag or tag-count limits")
+            }
+            DecodeError::BadMeta { meta } => write!(f, "bad event meta byte {meta:#04x}"),
+        }
+    }
+}
+
+impl core::error::Error for DecodeError {}
+
+impl From<postcard::Error> for DecodeError {
+    fn from(e: postcard::Error) -> Self {
+        match e {
+            postcard::Error::DeserializeBadVarint => DecodeError::BadVarint,
+            postcard::Error::DeserializeBadUtf8 => DecodeError::InvalidUtf8,
+            _ => DecodeError::Truncated,
+        }
+    }
+}
+
+/// The fixed and varint header fields of a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Header {
+    /// Format version.
+    pub version: u8,
+    /// The sender's random id (changes when the sender restarts).
+    pub sender_id: u64,
+    /// The sender's datagram sequence number.
+    pub sequence: u64,
+    /// Timestamp the first event's delta is relative to, in nanoseconds.
+    pub base_timestamp: u64,
+    /// Events in the datagram.
+    pub event_count: u16,
+}
+
+/// A checked datagram: its header and its events.
+#[derive(Clone, Debug)]
+pub struct Datagram<'a> {
+    /// The header.
+    pub header: Header,
+    body: &'a [u8],
+}
+
+impl<'a> Datagram<'a> {
+    /// The events, in the order they were packed.
+    pub fn events(&self) -> Events<'a> {
+        Events {
+            rest: self.body,
+            keys: [KeyEntry::EMPTY; MAX_KEYS_PER_DATAGRAM],
+            defined: 0,
+            left: self.header.event_count,
+            previous_timestamp: self.header.base_timestamp,
+            failed: false,
+        }
+    }
+}
+
+/// Checks `datagram`'s header, size and CRC. Events are read (and checked)
+/// by iterating [`Datagram::events`].
+pub fn decode(datagram: &[u8]) -> Result<Datagram<'_>, DecodeError> {
+    let len = datagram.len();
+    if len < FIXED_HEADER_LEN + 2 + CRC_LEN {
+        return Err(DecodeError::TooShort { len });
+    }
+    if datagram[..2] != MAGIC {
+        return Err(DecodeError::BadMagic);
+    }
+    let (contents, trailer) = datagram.split_at(len - CRC_LEN);
+    let carried = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    let computed = crc32(contents);
+    if carried != computed {
+        return Err(DecodeError::CrcMismatch { carried, computed });
+    }
+    if contents[2] != VERSION {
+        return Err(DecodeError::UnsupportedVersion {
+            version: contents[2],
+        });
+    }
+    if contents[3] != 0 {
+        return Err(DecodeError::UnsupportedFlags { flags: contents[3] });
+    }
+    let event_count = u16::from_le_bytes([contents[4], contents[5]]);
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&contents[6..FIXED_HEADER_LEN]);
+    let (sequence, rest) = take::<u64>(&contents[FIXED_HEADER_LEN..])?;
+    let (base_timestamp, body) = take::<u64>(rest)?;
+    if usize::from(event_count) * MIN_EVENT_LEN > body.len() {
+        return Err(DecodeError::TooManyEvents { count: event_count });
+    }
+    Ok(Datagram {
+        header: Header {
+            version: contents[2],
+            sender_id: u64::from_le_bytes(id),
+            sequence,
+            base_timestamp,
+            event_count,
+        },
+        body,
+    })
+}
+
+#[inline]
+fn take<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), DecodeError> {
+    Ok(postcard::take_from_bytes(bytes)?)
+}
+
+/// Where a key definition's name and tags are (offsets into its datagram are
+/// not needed: the slices borrow it).
+#[derive(Clone, Copy)]
+struct KeyEntry<'a> {
+    name: &'a str,
+    tags: &'a [u8],
+    tag_count: u8,
+}
+
+impl KeyEntry<'_> {
+    const EMPTY: KeyEntry<'static> = KeyEntry {
+        name: "",
+        tags: &[],
+        tag_count: 0,
+    };
+}
+
+/// Reads a string of at most 255 bytes (the registry's limit).
+fn take_str(bytes: &[u8]) -> Result<(&str, &[u8]), DecodeError> {
+    let (s, rest) = take::<&str>(bytes)?;
+    if s.len() > 255 {
+        return Err(DecodeError::KeyTooLarge);
+    }
+    Ok((s, rest))
+}
+
+/// Iterator over a datagram's events. After the first error it yields that
+/// error and then ends.
+pub struct Events<'a> {
+    rest: &'a [u8],
+    keys: [KeyEntry<'a>; MAX_KEYS_PER_DATAGRAM],
+    defined: usize,
+    left: u16,
+    previous_timestamp: u64,
+    failed: bool,
+}
+
+impl fmt::Debug for Events<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Events")
+            .field("left", &self.left)
+            .field("keys", &self.defined)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Events<'a> {
+    fn next_event(&mut self) -> Result<DecodedEvent<'a>, DecodeError> {
+        let (index, rest) = take::<u32>(self.rest)?;
+        let index_usize = index as usize;
+        let (key, rest) = if index_usize < self.defined {
+            (self.keys[index_usize], rest)
+        } else if index_usize == self.defined {
+            if self.defined == MAX_KEYS_PER_DATAGRAM {
+                return Err(DecodeError::TooManyKeys);
+            }
+            let (key, rest) = Self::key_definition(rest)?;
+            self.keys[self.defined] = key;
+            self.defined += 1;
+            (key, rest)
+        } else {
+            return Err(DecodeError::IndexOutOfRange {
+                index,
+                defined: self.defined,
+            });
+        };
+        let (&meta, rest) = rest.split_first().ok_or(DecodeError::Truncated)?;
+        let bad = DecodeError::BadMeta { meta };
+        if meta & RESERVED_MASK != 0 {
+            return Err(bad);
+        }
+        let kind = Kind::from_code(meta & KIND_MASK).ok_or(bad)?;
+        let priority = Priority::from_code((meta >> PRIORITY_SHIFT) & 0b11).ok_or(bad)?;
+        let (delta, rest) = take::<i64>(rest)?;
+        // Modulo 2^64, as the encoder computed it: every timestamp is reachable.
+        let timestamp = self.previous_timestamp.wrapping_add(delta as u64);
+        let (value, rest) = match (meta >> ENCODING_SHIFT) & 0b11 {
+            VALUE_INT => {
+                let (i, rest) = take::<i64>(rest)?;
+                (i as f64, rest)
+            }
+            VALUE_F64 => take::<f64>(rest)?,
+            _ => return Err(bad),
+        };
+        self.previous_timestamp = timestamp;
+        self.rest = rest;
+        Ok(DecodedEvent {
+            name: key.name,
+            tags: WireTags {
+                rest: key.tags,
+                left: key.tag_count,
+            },
+            kind,
+            priority,
+            value,
+            timestamp,
+            key_index: index as u8,
+        })
+    }
+
+    /// Reads and checks a key definition: name, tag count, tags.
+    fn key_definition(bytes: &'a [u8]) -> Result<(KeyEntry<'a>, &'a [u8]), DecodeError> {
+        let (name, rest) = take_str(bytes)?;
+        let (tag_count, tags) = take::<u32>(rest)?;
+        if tag_count as usize > MAX_TAGS {
+            return Err(DecodeError::KeyTooLarge);
+        }
+        let mut after = tags;
+        for _ in 0..tag_count {
+            let (_, r) = take_str(after)?;
+            let (_, r) = take_str(r)?;
+            after = r;
+        }
+        let key = KeyEntry {
+            name,
+            tags: &tags[..tags.len() - after.len()],
+            tag_count: tag_count as u8,
+        };
+        Ok((key, after))
+    }
+}
+
+impl<'a> Iterator for Events<'a> {
+    type Item = Result<DecodedEvent<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        if self.left == 0 {
+            if self.rest.is_empty() {
+                return None;
+            }
+            self.failed = true;
+            return Some(Err(DecodeError::TrailingBytes {
+                len: self.rest.len(),
+            }));
+        }
+        self.left -= 1;
+        let event = self.next_event();
+        self.failed = event.is_err();
+        Some(event)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(usize::from(self.left) + 1))
+    }
+}
+
+/// One event read from a datagram, borrowing its name and tags.
+#[derive(Clone, Debug)]
+pub struct DecodedEvent<'a> {
+    /// The metric's name.
+    pub name: &'a str,
+    tags: WireTags<'a>,
+    /// The kind of metric.
+    pub kind: Kind,
+    /// The priority it was recorded with.
+    pub priority: Priority,
+    /// The value.
+    pub value: f64,
+    /// When it was recorded, in nanoseconds on the sender's clock.
+    pub timestamp: u64,
+    /// Index of the metric's key within this datagram.
+    pub key_index: u8,
+}
+
+impl<'a> DecodedEvent<'a> {
+    /// The metric's tags as (key, value) pairs.
+    pub fn tags(&self) -> WireTags<'a> {
+        self.tags.clone()
+    }
+}
+
+/// Iterator over the tags of a [`DecodedEvent`] (already checked when the key
+/// definition was read).
+#[derive(Clone, Debug)]
+pub struct WireTags<'a> {
+    rest: &'a [u8],
+    left: u8,
+}
+
+impl<'a> Iterator for WireTags<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.left = self.left.checked_sub(1)?;
+        let (k, rest) = take_str(self.rest).ok()?;
+        let (v, rest) = take_str(rest).ok()?;
+        self.rest = rest;
+        Some((k, v))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(usize::from(self.left)))
+    }
+}

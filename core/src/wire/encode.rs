@@ -1,0 +1,373 @@
+//! Packing events into datagrams.
+
+use super::{
+    CRC_LEN, DEFAULT_MAX_DATAGRAM, ENCODING_SHIFT, FIXED_HEADER_LEN, MAGIC, MAX_DATAGRAM,
+    MAX_KEYS_PER_DATAGRAM, MIN_DATAGRAM, PRIORITY_SHIFT, VALUE_F64, VALUE_INT, VERSION,
+    as_exact_int, crc32,
+};
+use crate::event::{Event, KeyId};
+use crate::registry::Key;
+use core::fmt;
+use serde::Serialize;
+
+/// How an [`Encoder`] frames datagrams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct EncoderConfig {
+    /// Identifies this sender to receivers; pick it at random at each process
+    /// start so that a receiver notices restarts.
+    pub sender_id: u64,
+    /// Largest datagram to produce, header and CRC included: from
+    /// [`MIN_DATAGRAM`] (512) to [`MAX_DATAGRAM`] (65,507). Default 1,472.
+    pub max_datagram: usize,
+}
+
+impl EncoderConfig {
+    /// The default datagram limit (1,472 bytes) for `sender_id`.
+    pub const fn new(sender_id: u64) -> Self {
+        EncoderConfig {
+            sender_id,
+            max_datagram: DEFAULT_MAX_DATAGRAM,
+        }
+    }
+
+    /// The same configuration with another datagram limit.
+    pub const fn with_max_datagram(self, max_datagram: usize) -> Self {
+        EncoderConfig {
+            max_datagram,
+            ..self
+        }
+    }
+}
+
+/// Why an encoder could not be made or a datagram started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// `max_datagram` is outside 512..=65,507.
+    MaxDatagram {
+        /// The value given.
+        got: usize,
+    },
+    /// The buffer handed to [`Encoder::begin`] is shorter than `max_datagram`.
+    BufferTooSmall {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes given.
+        got: usize,
+    },
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            EncodeError::MaxDatagram { got } => {
+                write!(
+                    f,
+                    "max datagram must be {MIN_DATAGRAM}..={MAX_DATAGRAM} bytes, got {got}"
+                )
+            }
+            EncodeError::BufferTooSmall { needed, got } => {
+                write!(f, "datagram buffer has {got} bytes, needs {needed}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for EncodeError {}
+
+/// Why [`Writer::push`] did not take an event. The datagram is unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum PushError {
+    /// This datagram is full: finish it and push the event into the next.
+    Full,
+    /// The event with its name and tags does not fit even an empty datagram
+    /// of this size: it can never be sent and should be counted as refused.
+    Oversized {
+        /// Bytes the event needs in a datagram of its own.
+        needed: usize,
+        /// The datagram limit.
+        max_datagram: usize,
+    },
+}
+
+impl fmt::Display for PushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            PushError::Full => f.write_str("datagram full"),
+            PushError::Oversized {
+                needed,
+                max_datagram,
+            } => write!(
+                f,
+                "event with its name and tags needs {needed} bytes, more than the {max_datagram}-byte datagram limit"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for PushError {}
+
+/// Slots in the per-datagram key table: twice the key limit keeps probes short.
+const TABLE_SLOTS: usize = 2 * MAX_KEYS_PER_DATAGRAM;
+
+/// A sender's framing state: its id, the next sequence number and the
+/// per-datagram key table. Reused for every datagram; never allocates.
+#[derive(Clone)]
+pub struct Encoder {
+    config: EncoderConfig,
+    next_sequence: u64,
+    /// Open-addressing table from `KeyId + 1` (0 = empty) to the key's index
+    /// in the current datagram.
+    table_keys: [u32; TABLE_SLOTS],
+    table_index: [u8; TABLE_SLOTS],
+    /// Table slots in use, to clear them when the next datagram starts.
+    used: [u8; MAX_KEYS_PER_DATAGRAM],
+    keys: usize,
+}
+
+impl fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Encoder")
+            .field("config", &self.config)
+            .field("next_sequence", &self.next_sequence)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Encoder {
+    /// An encoder for `config`; its first datagram has sequence number 0.
+    pub const fn new(config: EncoderConfig) -> Result<Self, EncodeError> {
+        if config.max_datagram < MIN_DATAGRAM || config.max_datagram > MAX_DATAGRAM {
+            return Err(EncodeError::MaxDatagram {
+                got: config.max_datagram,
+            });
+        }
+        Ok(Encoder {
+            config,
+            next_sequence: 0,
+            table_keys: [0; TABLE_SLOTS],
+            table_index: [0; TABLE_SLOTS],
+            used: [0; MAX_KEYS_PER_DATAGRAM],
+            keys: 0,
+        })
+    }
+
+    /// The configuration.
+    pub const fn config(&self) -> &EncoderConfig {
+        &self.config
+    }
+
+    /// The sequence number the next datagram will carry.
+    pub const fn next_sequence(&self) -> u64 {
+        self.next_sequence
+    }
+
+    /// Starts a datagram in `buf` (at least `max_datagram` bytes) whose
+    /// timestamps are relative to `base_timestamp`.
+    pub fn begin<'b>(
+        &'b mut self,
+        buf: &'b mut [u8],
+        base_timestamp: u64,
+    ) -> Result<Writer<'b>, EncodeError> {
+        let max = self.config.max_datagram;
+        if buf.len() < max {
+            return Err(EncodeError::BufferTooSmall {
+                needed: max,
+                got: buf.len(),
+            });
+        }
+        for &slot in &self.used[..self.keys] {
+            self.table_keys[usize::from(slot)] = 0;
+        }
+        self.keys = 0;
+        let sequence = self.next_sequence;
+        self.next_sequence = sequence.wrapping_add(1);
+        let buf = &mut buf[..max];
+        buf[..2].copy_from_slice(&MAGIC);
+        buf[2] = VERSION;
+        buf[3] = 0; // flags
+        buf[4..6].copy_from_slice(&0u16.to_le_bytes()); // event count, set by finish
+        buf[6..14].copy_from_slice(&self.config.sender_id.to_le_bytes());
+        let mut writer = Writer {
+            encoder: self,
+            buf,
+            len: FIXED_HEADER_LEN,
+            count: 0,
+            previous_timestamp: base_timestamp,
+        };
+        // Cannot fail: 14 + 10 + 10 bytes fit any datagram of 512 or more.
+        let header = writer
+            .put(&sequence)
+            .and_then(|()| writer.put(&base_timestamp));
+        debug_assert!(header.is_ok());
+        Ok(writer)
+    }
+}
+
+/// One datagram being filled. [`Writer::finish`] seals it.
+pub struct Writer<'b> {
+    encoder: &'b mut Encoder,
+    buf: &'b mut [u8],
+    len: usize,
+    count: u16,
+    previous_timestamp: u64,
+}
+
+impl fmt::Debug for Writer<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writer")
+            .field("len", &self.len)
+            .field("events", &self.count)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Marker for "ran out of room" while writing; turned into a [`PushError`].
+struct NoRoom;
+
+impl<'b> Writer<'b> {
+    /// Appends `value` in postcard encoding, leaving room for the CRC.
+    #[inline]
+    fn put<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), NoRoom> {
+        let limit = self.buf.len() - CRC_LEN;
+        let written =
+            postcard::to_slice(value, &mut self.buf[self.len..limit]).map_err(|_| NoRoom)?;
+        self.len += written.len();
+        Ok(())
+    }
+
+    /// Events in the datagram so far.
+    pub fn events(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// Whether no event has been pushed.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes the datagram would have if finished now (CRC included).
+    pub fn len(&self) -> usize {
+        self.len + CRC_LEN
+    }
+
+    /// Appends `event`, whose metric is `key` (the registry entry for
+    /// `event.key`). On error the datagram is left as it was.
+    pub fn push(&mut self, event: &Event, key: &Key<'_>) -> Result<(), PushError> {
+        let start = self.len;
+        let keys_before = self.encoder.keys;
+        match self.try_push(event, key) {
+            Ok(()) => {
+                self.count += 1;
+                Ok(())
+            }
+            Err(NoRoom) => {
+                self.len = start;
+                self.forget_keys_from(keys_before);
+                if self.count == 0 {
+                    Err(PushError::Oversized {
+                        needed: self.needed_alone(event, key),
+                        max_datagram: self.buf.len(),
+                    })
+                } else {
+                    Err(PushError::Full)
+                }
+            }
+        }
+    }
+
+    fn try_push(&mut self, event: &Event, key: &Key<'_>) -> Result<(), NoRoom> {
+        if self.count == u16::MAX {
+            return Err(NoRoom);
+        }
+        match self.key_index(event.key)? {
+            (index, true) => {
+                self.put(&(index as u32))?;
+                self.put(key.name())?;
+                self.put(&(key.tag_count() as u32))?;
+                for (k, v) in key.tags() {
+                    self.put(k)?;
+                    self.put(v)?;
+                }
+            }
+            (index, false) => self.put(&(index as u32))?,
+        }
+        let (encoding, int) = match as_exact_int(event.value) {
+            Some(i) => (VALUE_INT, i),
+            None => (VALUE_F64, 0),
+        };
+        let meta = event.kind as u8
+            | (event.priority as u8) << PRIORITY_SHIFT
+            | encoding << ENCODING_SHIFT;
+        self.put(&meta)?;
+        let delta = event.timestamp.wrapping_sub(self.previous_timestamp) as i64;
+        self.put(&delta)?;
+        if encoding == VALUE_INT {
+            self.put(&int)?;
+        } else {
+            self.put(&event.value)?;
+        }
+        self.previous_timestamp = event.timestamp;
+        Ok(())
+    }
+
+    /// The datagram index of `id`, and whether it is new (then it has been
+    /// added to the table).
+    fn key_index(&mut self, id: KeyId) -> Result<(usize, bool), NoRoom> {
+        let enc = &mut *self.encoder;
+        let tag = id.get().wrapping_add(1);
+        let mut slot = (id.get().wrapping_mul(0x9E37_79B9) >> 24) as usize % TABLE_SLOTS;
+        loop {
+            match enc.table_keys[slot] {
+                0 => break,
+                t if t == tag => return Ok((usize::from(enc.table_index[slot]), false)),
+                _ => slot = (slot + 1) % TABLE_SLOTS,
+            }
+        }
+        if enc.keys == MAX_KEYS_PER_DATAGRAM || tag == 0 {
+            return Err(NoRoom);
+        }
+        let index = enc.keys;
+        enc.table_keys[slot] = tag;
+        enc.table_index[slot] = index as u8;
+        enc.used[index] = slot as u8;
+        enc.keys += 1;
+        Ok((index, true))
+    }
+
+    /// Undoes key definitions made by a push that did not fit.
+    fn forget_keys_from(&mut self, keys: usize) {
+        let enc = &mut *self.encoder;
+        for &slot in &enc.used[keys..enc.keys] {
+            enc.table_keys[usize::from(slot)] = 0;
+        }
+        enc.keys = keys;
+    }
+
+    /// Bytes `event` would need as the only event of a datagram.
+    fn needed_alone(&self, event: &Event, key: &Key<'_>) -> usize {
+        fn size<T: Serialize + ?Sized>(v: &T) -> usize {
+            postcard::serialize_with_flavor::<T, _, _>(v, postcard::ser_flavors::Size::default())
+                .unwrap_or(usize::MAX / 64)
+        }
+        let header = FIXED_HEADER_LEN + 20 + CRC_LEN;
+        let def = size(key.name()) + 1 + key.tags().map(|(k, v)| size(k) + size(v)).sum::<usize>();
+        header + 1 + def + 1 + 10 + size(&event.value)
+    }
+
+    /// Writes the event count and the CRC and returns the datagram.
+    pub fn finish(self) -> &'b [u8] {
+        let Writer {
+            buf, len, count, ..
+        } = self;
+        buf[4..6].copy_from_slice(&count.to_le_bytes());
+        let crc = crc32(&buf[..len]);
+        buf[len..len + CRC_LEN].copy_from_slice(&crc.to_le_bytes());
+        &buf[..len + CRC_LEN]
+    }
+}

@@ -1,0 +1,554 @@
+//! The datagram format: self-contained, checksummed batches of events.
+//!
+//! `WIRE.md` at the repository root specifies the format byte for byte; this
+//! module is its reference implementation. In short:
+//!
+//! ```text
+//! header   magic "ST" | version 1 | flags 0 | event count (u16 LE) | sender id (u64 LE)
+//!          | sequence (varint) | base timestamp (varint)
+//! events   key index (varint) [key definition on first use] | meta byte
+//!          | timestamp delta (zigzag varint) | value (zigzag varint or f64 LE)
+//! trailer  CRC-32/ISO-HDLC of everything before it (u32 LE)
+//! ```
+//!
+//! Integers use postcard's encoding (LEB128 varints, zigzag for signed), and
+//! are written and read through the `postcard` crate. Every datagram decodes
+//! on its own: the first event that uses a metric carries its name and tags,
+//! later ones refer to it by index, so a lost datagram loses only its own
+//! events.
+//!
+//! * [`Encoder`] packs events into caller-supplied buffers ([`encode`]).
+//! * [`decode`] checks a datagram and iterates its events without allocating;
+//!   any byte string gives either events or a [`DecodeError`], never a panic.
+
+mod crc;
+mod decode;
+mod encode;
+
+pub use self::crc::crc32;
+pub use decode::{Datagram, DecodeError, DecodedEvent, Events, Header, WireTags, decode};
+pub use encode::{EncodeError, Encoder, EncoderConfig, PushError, Writer};
+
+/// First two bytes of every datagram.
+pub const MAGIC: [u8; 2] = *b"ST";
+/// The format version this crate writes and reads.
+pub const VERSION: u8 = 1;
+/// Bytes of the fixed part of the header (magic, version, flags, event
+/// count, sender id).
+pub const FIXED_HEADER_LEN: usize = 14;
+/// Bytes of the CRC trailer.
+pub const CRC_LEN: usize = 4;
+/// Safe UDP payload on a 1500-byte MTU (IPv4 without options).
+pub const DEFAULT_MAX_DATAGRAM: usize = 1472;
+/// Smallest datagram limit an encoder accepts.
+pub const MIN_DATAGRAM: usize = 512;
+/// Largest UDP payload over IPv4.
+pub const MAX_DATAGRAM: usize = 65_507;
+/// Most distinct metrics (name plus tags) one datagram may define.
+pub const MAX_KEYS_PER_DATAGRAM: usize = 128;
+/// Fewest bytes an event can take (key index, meta, delta, value).
+pub const MIN_EVENT_LEN: usize = 4;
+
+/// Meta byte: bits 0-1 kind, bits 2-3 priority, bits 4-5 value encoding,
+/// bits 6-7 reserved (zero).
+const KIND_MASK: u8 = 0b0000_0011;
+const PRIORITY_SHIFT: u8 = 2;
+const ENCODING_SHIFT: u8 = 4;
+const RESERVED_MASK: u8 = 0b1100_0000;
+/// Value encodings.
+const VALUE_INT: u8 = 0;
+const VALUE_F64: u8 = 1;
+
+/// Largest magnitude below which every integer is exactly an `f64` (2^53).
+const EXACT_INT: f64 = 9_007_199_254_740_992.0;
+
+/// `Some(i)` if `v` is an integer that survives `f64 -> i64 -> f64` exactly
+/// (and is not -0.0), so it can travel as a varint.
+fn as_exact_int(v: f64) -> Option<i64> {
+    let exact =
+        v.abs() < EXACT_INT && v == (v as i64) as f64 && !(v == 0.0 && v.is_sign_negative());
+    exact.then_some(v as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Event, KeyId, Kind, Priority};
+    use crate::registry::{MAX_NAME_LEN, MAX_TAG_LEN, MAX_TAGS, Registry};
+    use proptest::prelude::*;
+    use std::string::{String, ToString};
+    use std::vec;
+    use std::vec::Vec;
+
+    type Reg = Registry<256, 131_072>;
+
+    /// What a decoded event says, owned, for comparisons.
+    #[derive(Debug, PartialEq, Clone)]
+    struct Plain {
+        name: String,
+        tags: Vec<(String, String)>,
+        kind: Kind,
+        priority: Priority,
+        value: u64, // f64 bits: NaN == NaN, -0.0 != 0.0
+        timestamp: u64,
+    }
+
+    fn plain_of(reg: &Reg, e: &Event) -> Plain {
+        let key = reg.get(e.key).unwrap();
+        Plain {
+            name: key.name().to_string(),
+            tags: key
+                .tags()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            kind: e.kind,
+            priority: e.priority,
+            value: e.value.to_bits(),
+            timestamp: e.timestamp,
+        }
+    }
+
+    fn plain_decoded(d: &DecodedEvent<'_>) -> Plain {
+        Plain {
+            name: d.name.to_string(),
+            tags: d
+                .tags()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            kind: d.kind,
+            priority: d.priority,
+            value: d.value.to_bits(),
+            timestamp: d.timestamp,
+        }
+    }
+
+    /// Packs `events` into as many datagrams as needed; returns them and the
+    /// events refused as oversized.
+    fn pack(enc: &mut Encoder, reg: &Reg, events: &[Event]) -> (Vec<Vec<u8>>, usize) {
+        let mut out = Vec::new();
+        let mut refused = 0;
+        let mut buf = vec![0u8; enc.config().max_datagram];
+        let mut i = 0;
+        while i < events.len() {
+            let base = events[i].timestamp;
+            let mut w = enc.begin(&mut buf, base).unwrap();
+            while i < events.len() {
+                let key = reg.get(events[i].key).unwrap();
+                match w.push(&events[i], &key) {
+                    Ok(()) => i += 1,
+                    Err(PushError::Full) => break,
+                    Err(PushError::Oversized { .. }) => {
+                        refused += 1;
+                        i += 1;
+                    }
+                }
+            }
+            if !w.is_empty() {
+                out.push(w.finish().to_vec());
+            }
+        }
+        (out, refused)
+    }
+
+    fn unpack(datagrams: &[Vec<u8>]) -> Vec<Plain> {
+        let mut out = Vec::new();
+        for d in datagrams {
+            let dg = decode(d).unwrap();
+            let before = out.len();
+            for e in dg.events() {
+                out.push(plain_decoded(&e.unwrap()));
+            }
+            assert_eq!(out.len() - before, usize::from(dg.header.event_count));
+        }
+        out
+    }
+
+    fn encoder(max: usize) -> Encoder {
+        Encoder::new(EncoderConfig::new(0xDEAD_BEEF_0000_0001).with_max_datagram(max)).unwrap()
+    }
+
+    #[test]
+    fn round_trip_mixed_events() {
+        let mut reg = Reg::new();
+        let a = reg
+            .register("http.requests", &[("route", "/"), ("code", "200")])
+            .unwrap();
+        let b = reg.register("queue.depth", &[]).unwrap();
+        let events = [
+            Event::new(a, Kind::Counter, 1.0, 1_000, Priority::High),
+            Event::new(b, Kind::Gauge, -42.5, 900, Priority::Low),
+            Event::new(a, Kind::Counter, 3.0, 5_000, Priority::Medium),
+            Event::new(b, Kind::Timer, 1_500_000.0, u64::MAX, Priority::Medium),
+        ];
+        let mut enc = encoder(DEFAULT_MAX_DATAGRAM);
+        let (dgs, refused) = pack(&mut enc, &reg, &events);
+        assert_eq!((dgs.len(), refused), (1, 0));
+        let expected: Vec<_> = events.iter().map(|e| plain_of(&reg, e)).collect();
+        assert_eq!(unpack(&dgs), expected);
+        let h = decode(&dgs[0]).unwrap().header;
+        assert_eq!(
+            (h.sender_id, h.sequence, h.base_timestamp, h.event_count),
+            (0xDEAD_BEEF_0000_0001, 0, 1_000, 4)
+        );
+        assert_eq!(enc.next_sequence(), 1);
+    }
+
+    #[test]
+    fn batches_split_across_datagrams_and_each_decodes_alone() {
+        let mut reg = Reg::new();
+        let ids: Vec<KeyId> = (0..40)
+            .map(|i| {
+                reg.register(
+                    &std::format!("series.{i}"),
+                    &[("host", "web-01"), ("env", "prod")],
+                )
+                .unwrap()
+            })
+            .collect();
+        let events: Vec<Event> = (0..2_000u64)
+            .map(|i| {
+                Event::new(
+                    ids[(i % 40) as usize],
+                    Kind::Histogram,
+                    (i as f64) * 0.25,
+                    i * 1_000,
+                    Priority::Medium,
+                )
+            })
+            .collect();
+        let mut enc = encoder(MIN_DATAGRAM);
+        let (dgs, refused) = pack(&mut enc, &reg, &events);
+        assert_eq!(refused, 0);
+        assert!(dgs.len() > 10);
+        assert!(dgs.iter().all(|d| d.len() <= MIN_DATAGRAM));
+        let expected: Vec<_> = events.iter().map(|e| plain_of(&reg, e)).collect();
+        assert_eq!(unpack(&dgs), expected);
+        // Losing one datagram loses only its own events.
+        let without_third: Vec<_> = dgs
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != 2)
+            .map(|(_, d)| d.clone())
+            .collect();
+        let lost = usize::from(decode(&dgs[2]).unwrap().header.event_count);
+        assert_eq!(unpack(&without_third).len(), events.len() - lost);
+        // Sequence numbers count datagrams.
+        let seqs: Vec<u64> = dgs
+            .iter()
+            .map(|d| decode(d).unwrap().header.sequence)
+            .collect();
+        assert_eq!(seqs, (0..dgs.len() as u64).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_event_too_large_for_any_datagram_is_refused_with_its_size() {
+        let mut reg = Reg::new();
+        let long = "x".repeat(MAX_TAG_LEN);
+        let tags: Vec<(&str, &str)> = (0..MAX_TAGS)
+            .map(|_| (long.as_str(), long.as_str()))
+            .collect();
+        let huge = reg.register(&"n".repeat(MAX_NAME_LEN), &tags).unwrap();
+        let small = reg.register("ok", &[]).unwrap();
+        let mut enc = encoder(MIN_DATAGRAM);
+        let mut buf = [0u8; MIN_DATAGRAM];
+        let mut w = enc.begin(&mut buf, 0).unwrap();
+        let big_event = Event::new(huge, Kind::Counter, 1.0, 0, Priority::Medium);
+        match w.push(&big_event, &reg.get(huge).unwrap()) {
+            Err(PushError::Oversized {
+                needed,
+                max_datagram,
+            }) => {
+                assert!(needed > max_datagram);
+                assert_eq!(max_datagram, MIN_DATAGRAM);
+            }
+            other => panic!("expected Oversized, got {other:?}"),
+        }
+        // The failed push left the datagram untouched and usable.
+        w.push(
+            &Event::new(small, Kind::Counter, 1.0, 0, Priority::Medium),
+            &reg.get(small).unwrap(),
+        )
+        .unwrap();
+        let d = w.finish().to_vec();
+        let events: Vec<_> = decode(&d)
+            .unwrap()
+            .events()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            (events.len(), events[0].name, events[0].key_index),
+            (1, "ok", 0)
+        );
+        // In a jumbo datagram the same event fits.
+        let mut enc = encoder(MAX_DATAGRAM);
+        let (dgs, refused) = pack(&mut enc, &reg, &[big_event]);
+        assert_eq!((dgs.len(), refused), (1, 0));
+    }
+
+    #[test]
+    fn more_keys_than_a_datagram_holds_start_a_new_datagram() {
+        let mut reg = Reg::new();
+        let events: Vec<Event> = (0..MAX_KEYS_PER_DATAGRAM as u32 + 5)
+            .map(|i| {
+                let id = reg.register(&std::format!("k{i}"), &[]).unwrap();
+                Event::new(id, Kind::Gauge, 0.0, 0, Priority::Low)
+            })
+            .collect();
+        let (dgs, _) = pack(&mut encoder(MAX_DATAGRAM), &reg, &events);
+        assert_eq!(dgs.len(), 2);
+        assert_eq!(unpack(&dgs).len(), events.len());
+    }
+
+    #[test]
+    fn config_and_buffer_errors_are_typed() {
+        assert_eq!(
+            Encoder::new(EncoderConfig::new(1).with_max_datagram(511)).err(),
+            Some(EncodeError::MaxDatagram { got: 511 })
+        );
+        assert!(Encoder::new(EncoderConfig::new(1).with_max_datagram(MAX_DATAGRAM + 1)).is_err());
+        let mut enc = encoder(1000);
+        let mut small = [0u8; 999];
+        assert_eq!(
+            enc.begin(&mut small, 0).err(),
+            Some(EncodeError::BufferTooSmall {
+                needed: 1000,
+                got: 999
+            })
+        );
+    }
+
+    /// A small valid datagram to corrupt.
+    fn sample(values: &[f64]) -> Vec<u8> {
+        let mut reg = Reg::new();
+        let id = reg.register("cpu", &[("core", "0")]).unwrap();
+        let id2 = reg.register("mem", &[]).unwrap();
+        let events: Vec<Event> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                Event::new(
+                    if i % 2 == 0 { id } else { id2 },
+                    Kind::Gauge,
+                    v,
+                    10 * i as u64,
+                    Priority::High,
+                )
+            })
+            .collect();
+        pack(&mut encoder(DEFAULT_MAX_DATAGRAM), &reg, &events)
+            .0
+            .remove(0)
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_rejected() {
+        for d in [
+            sample(&[1.0]),
+            sample(&[0.5, -3.0, f64::NAN]),
+            sample(&[1e300; 6]),
+        ] {
+            for bit in 0..d.len() * 8 {
+                let mut bad = d.clone();
+                bad[bit / 8] ^= 1 << (bit % 8);
+                assert!(
+                    decode(&bad).is_err(),
+                    "flip of bit {bit} of {} accepted",
+                    d.len()
+                );
+            }
+        }
+    }
+
+    /// Builds a datagram from raw header fields and body with a valid CRC,
+    /// to reach the checks behind the CRC.
+    fn forge(version: u8, flags: u8, count: u16, body: &[u8]) -> Vec<u8> {
+        let mut d = Vec::new();
+        d.extend_from_slice(&MAGIC);
+        d.extend_from_slice(&[version, flags]);
+        d.extend_from_slice(&count.to_le_bytes());
+        d.extend_from_slice(&7u64.to_le_bytes());
+        d.extend_from_slice(&[0, 0]); // sequence 0, base 0
+        d.extend_from_slice(body);
+        let crc = crc32(&d);
+        d.extend_from_slice(&crc.to_le_bytes());
+        d
+    }
+
+    fn first_error(d: &[u8]) -> DecodeError {
+        match decode(d) {
+            Err(e) => e,
+            Ok(dg) => dg.events().find_map(Result::err).expect("no error"),
+        }
+    }
+
+    #[test]
+    fn each_malformation_has_its_error() {
+        // key 0 defined: name "a", 0 tags; meta gauge/high/int; delta 0; value 1
+        let good = [0, 1, b'a', 0, 0b0000_1001, 0, 2];
+        let ok = forge(VERSION, 0, 1, &good);
+        assert_eq!(decode(&ok).unwrap().events().count(), 1);
+        assert_eq!(first_error(&ok[..10]), DecodeError::TooShort { len: 10 });
+        let mut bad_magic = ok.clone();
+        bad_magic[0] = b'X';
+        assert_eq!(first_error(&bad_magic), DecodeError::BadMagic);
+        assert!(matches!(
+            first_error(&ok[..ok.len() - 1]),
+            DecodeError::CrcMismatch { .. }
+        ));
+        assert_eq!(
+            first_error(&forge(2, 0, 1, &good)),
+            DecodeError::UnsupportedVersion { version: 2 }
+        );
+        assert_eq!(
+            first_error(&forge(VERSION, 1, 1, &good)),
+            DecodeError::UnsupportedFlags { flags: 1 }
+        );
+        assert_eq!(
+            first_error(&forge(VERSION, 0, 2, &good)),
+            DecodeError::TooManyEvents { count: 2 }
+        );
+        let mut two = good.to_vec();
+        two.extend_from_slice(&[0, 0b0000_1001, 0, 2]);
+        assert_eq!(
+            first_error(&forge(VERSION, 0, 3, &[two.as_slice(), &[0]].concat())),
+            DecodeError::Truncated
+        );
+        assert_eq!(
+            first_error(&forge(VERSION, 0, 1, &two)),
+            DecodeError::TrailingBytes { len: 4 }
+        );
+        assert_eq!(
+            first_error(&forge(VERSION, 0, 1, &[5, 0, 0, 0, 0, 0])),
+            DecodeError::IndexOutOfRange {
+                index: 5,
+                defined: 0
+            }
+        );
+        assert_eq!(
+            first_error(&forge(VERSION, 0, 1, &[0, 1, 0xFF, 0, 9, 0, 2])),
+            DecodeError::InvalidUtf8
+        );
+        assert_eq!(
+            first_error(&forge(VERSION, 0, 1, &[0, 1, b'a', 9, 9, 0, 2, 0])),
+            DecodeError::KeyTooLarge
+        );
+        assert_eq!(
+            first_error(&forge(VERSION, 0, 1, &[0, 1, b'a', 0, 0b1000_0000, 0, 2])),
+            DecodeError::BadMeta { meta: 0b1000_0000 }
+        );
+        assert_eq!(
+            first_error(&forge(VERSION, 0, 1, &[0, 1, b'a', 0, 0b0000_1100, 0, 2])),
+            DecodeError::BadMeta { meta: 0b0000_1100 }
+        );
+        assert_eq!(
+            first_error(&forge(VERSION, 0, 1, &[0, 1, b'a', 0, 0b0010_0000, 0, 2])),
+            DecodeError::BadMeta { meta: 0b0010_0000 }
+        );
+        // A delta of -1 (zigzag 1) from base 0 wraps, as the encoder wrote it.
+        let wrapped = forge(VERSION, 0, 1, &[0, 1, b'a', 0, 1, 1, 2]);
+        assert_eq!(
+            decode(&wrapped)
+                .unwrap()
+                .events()
+                .next()
+                .unwrap()
+                .unwrap()
+                .timestamp,
+            u64::MAX
+        );
+        assert_eq!(
+            first_error(&forge(
+                VERSION,
+                0,
+                1,
+                &[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 0, 0]
+            )),
+            DecodeError::BadVarint
+        );
+        let _ = std::format!("{}", DecodeError::Truncated);
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            "[a-z._]{1,20}",
+            "\\PC{0,12}", // any unicode
+        ]
+        .prop_filter("fits the registry", |s| s.len() <= MAX_NAME_LEN)
+    }
+
+    fn tag_text() -> impl Strategy<Value = String> {
+        prop_oneof![Just(String::new()), "[a-z0-9]{1,10}", "\\PC{0,6}"]
+    }
+
+    fn value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            Just(0.0),
+            Just(-0.0),
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(f64::MIN_POSITIVE / 2.0), // subnormal
+            Just(f64::MAX),
+            Just(EXACT_INT),
+            Just(-EXACT_INT + 1.0),
+            any::<i64>().prop_map(|i| i as f64),
+            any::<i32>().prop_map(f64::from),
+            any::<f64>(),
+        ]
+    }
+
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            cases: if cfg!(miri) { 3 } else { 256 },
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn round_trip_any_events(
+            keys in proptest::collection::vec((name(), proptest::collection::vec((tag_text(), tag_text()), 0..=MAX_TAGS)), 1..20),
+            raw in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..4, 0u8..3, value(), any::<u64>()), 0..300),
+            max in prop_oneof![Just(MIN_DATAGRAM), Just(DEFAULT_MAX_DATAGRAM), Just(MAX_DATAGRAM)],
+        ) {
+            let mut reg = Reg::new();
+            let ids: Vec<KeyId> = keys
+                .iter()
+                .map(|(n, tags)| {
+                    let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    reg.register(n, &tags).unwrap()
+                })
+                .collect();
+            let events: Vec<Event> = raw
+                .iter()
+                .map(|(k, kind, p, v, t)| Event::new(
+                    ids[k.index(ids.len())],
+                    Kind::from_code(*kind).unwrap(),
+                    *v,
+                    *t,
+                    Priority::from_code(*p).unwrap(),
+                ))
+                .collect();
+            let (dgs, refused) = pack(&mut encoder(max), &reg, &events);
+            prop_assert_eq!(refused, 0);
+            prop_assert!(dgs.iter().all(|d| d.len() <= max));
+            let expected: Vec<_> = events.iter().map(|e| plain_of(&reg, e)).collect();
+            prop_assert_eq!(unpack(&dgs), expected);
+        }
+
+        /// Total decoding: arbitrary bytes behind a valid header and CRC give
+        /// events or errors, never a panic, and never more events than announced.
+        #[test]
+        fn decoding_arbitrary_bodies_never_panics(count in any::<u16>(), body in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let d = forge(VERSION, 0, count, &body);
+            if let Ok(dg) = decode(&d) {
+                prop_assert!(dg.events().count() <= usize::from(count) + 1);
+            }
+            let _ = decode(&body);
+        }
+    }
+}
