@@ -4,3 +4,4 @@
 #![deny(missing_docs)]
 
 pub mod alloc_counter;
+pub mod workload;

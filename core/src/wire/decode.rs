@@ -5,6 +5,7 @@
 //! is a fixed array of [`MAX_KEYS_PER_DATAGRAM`] entries, and names and tags
 //! are borrowed from the datagram.
 
+use super::primitives::{take_f64, take_i64, take_str, take_u32, take_u64};
 use super::{
     CRC_LEN, ENCODING_SHIFT, FIXED_HEADER_LEN, KIND_MASK, MAGIC, MAX_KEYS_PER_DATAGRAM,
     MIN_EVENT_LEN, PRIORITY_SHIFT, RESERVED_MASK, VALUE_F64, VALUE_INT, VERSION, crc32,
@@ -157,8 +158,7 @@ impl<'a> Datagram<'a> {
     pub fn events(&self) -> Events<'a> {
         Events {
             rest: self.body,
-            keys: [KeyEntry::EMPTY; MAX_KEYS_PER_DATAGRAM],
-            defined: 0,
+            keys: heapless::Vec::new(),
             left: self.header.event_count,
             previous_timestamp: self.header.base_timestamp,
             failed: false,
@@ -220,33 +220,25 @@ fn take<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), Decode
 #[derive(Clone, Copy)]
 struct KeyEntry<'a> {
     name: &'a str,
-    tags: &'a [u8],
+    tags: TagText<'a>,
     tag_count: u8,
 }
 
-impl KeyEntry<'_> {
-    const EMPTY: KeyEntry<'static> = KeyEntry {
-        name: "",
-        tags: &[],
-        tag_count: 0,
-    };
-}
-
-/// Reads a string of at most 255 bytes (the registry's limit).
-fn take_str(bytes: &[u8]) -> Result<(&str, &[u8]), DecodeError> {
-    let (s, rest) = take::<&str>(bytes)?;
-    if s.len() > 255 {
-        return Err(DecodeError::KeyTooLarge);
-    }
-    Ok((s, rest))
+/// A key definition's tags: checked text with one-byte length prefixes, or
+/// (when a string is 128 bytes or longer) raw bytes whose strings were each
+/// checked once.
+#[derive(Clone, Copy, Debug)]
+enum TagText<'a> {
+    Checked(&'a str),
+    Raw(&'a [u8]),
 }
 
 /// Iterator over a datagram's events. After the first error it yields that
 /// error and then ends.
 pub struct Events<'a> {
     rest: &'a [u8],
-    keys: [KeyEntry<'a>; MAX_KEYS_PER_DATAGRAM],
-    defined: usize,
+    /// Filled as definitions are read; not initialised ahead (it is 5 KiB).
+    keys: heapless::Vec<KeyEntry<'a>, MAX_KEYS_PER_DATAGRAM>,
     left: u16,
     previous_timestamp: u64,
     failed: bool,
@@ -256,30 +248,24 @@ impl fmt::Debug for Events<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Events")
             .field("left", &self.left)
-            .field("keys", &self.defined)
+            .field("keys", &self.keys.len())
             .finish_non_exhaustive()
     }
 }
 
 impl<'a> Events<'a> {
     fn next_event(&mut self) -> Result<DecodedEvent<'a>, DecodeError> {
-        let (index, rest) = take::<u32>(self.rest)?;
-        let index_usize = index as usize;
-        let (key, rest) = if index_usize < self.defined {
-            (self.keys[index_usize], rest)
-        } else if index_usize == self.defined {
-            if self.defined == MAX_KEYS_PER_DATAGRAM {
-                return Err(DecodeError::TooManyKeys);
+        // The per-event fields: postcard encodings, inlined (primitives.rs).
+        let (index, rest) = take_u32(self.rest)?;
+        let defined = self.keys.len();
+        let (key, rest) = match self.keys.get(index as usize) {
+            Some(&key) => (key, rest),
+            None if index as usize == defined => {
+                let (key, rest) = Self::key_definition(rest)?;
+                self.keys.push(key).map_err(|_| DecodeError::TooManyKeys)?;
+                (key, rest)
             }
-            let (key, rest) = Self::key_definition(rest)?;
-            self.keys[self.defined] = key;
-            self.defined += 1;
-            (key, rest)
-        } else {
-            return Err(DecodeError::IndexOutOfRange {
-                index,
-                defined: self.defined,
-            });
+            None => return Err(DecodeError::IndexOutOfRange { index, defined }),
         };
         let (&meta, rest) = rest.split_first().ok_or(DecodeError::Truncated)?;
         let bad = DecodeError::BadMeta { meta };
@@ -288,15 +274,15 @@ impl<'a> Events<'a> {
         }
         let kind = Kind::from_code(meta & KIND_MASK).ok_or(bad)?;
         let priority = Priority::from_code((meta >> PRIORITY_SHIFT) & 0b11).ok_or(bad)?;
-        let (delta, rest) = take::<i64>(rest)?;
+        let (delta, rest) = take_i64(rest)?;
         // Modulo 2^64, as the encoder computed it: every timestamp is reachable.
         let timestamp = self.previous_timestamp.wrapping_add(delta as u64);
         let (value, rest) = match (meta >> ENCODING_SHIFT) & 0b11 {
             VALUE_INT => {
-                let (i, rest) = take::<i64>(rest)?;
+                let (i, rest) = take_i64(rest)?;
                 (i as f64, rest)
             }
-            VALUE_F64 => take::<f64>(rest)?,
+            VALUE_F64 => take_f64(rest)?,
             _ => return Err(bad),
         };
         self.previous_timestamp = timestamp;
@@ -316,25 +302,60 @@ impl<'a> Events<'a> {
     }
 
     /// Reads and checks a key definition: name, tag count, tags.
+    ///
+    /// When every string is shorter than 128 bytes (the usual case), each
+    /// length prefix is a single ASCII byte, so the whole definition is UTF-8
+    /// exactly when every string in it is: one `from_utf8` call checks them
+    /// all, and the strings are then sliced out of the checked text.
     fn key_definition(bytes: &'a [u8]) -> Result<(KeyEntry<'a>, &'a [u8]), DecodeError> {
-        let (name, rest) = take_str(bytes)?;
-        let (tag_count, tags) = take::<u32>(rest)?;
+        let (name, rest) = take_raw(bytes)?;
+        let (tag_count, mut rest) = take_u32(rest)?;
         if tag_count as usize > MAX_TAGS {
             return Err(DecodeError::KeyTooLarge);
         }
-        let mut after = tags;
-        for _ in 0..tag_count {
-            let (_, r) = take_str(after)?;
-            let (_, r) = take_str(r)?;
-            after = r;
+        let tags_at = bytes.len() - rest.len();
+        let mut short = name.len() < 0x80;
+        for _ in 0..2 * tag_count {
+            let (s, r) = take_raw(rest)?;
+            short &= s.len() < 0x80;
+            rest = r;
         }
-        let key = KeyEntry {
-            name,
-            tags: &tags[..tags.len() - after.len()],
-            tag_count: tag_count as u8,
+        let definition = &bytes[..bytes.len() - rest.len()];
+        let key = if short {
+            let text = core::str::from_utf8(definition).map_err(|_| DecodeError::InvalidUtf8)?;
+            KeyEntry {
+                name: text
+                    .get(1..1 + name.len())
+                    .ok_or(DecodeError::InvalidUtf8)?,
+                tags: TagText::Checked(text.get(tags_at..).ok_or(DecodeError::InvalidUtf8)?),
+                tag_count: tag_count as u8,
+            }
+        } else {
+            let tags = &definition[tags_at..];
+            let mut check = tags;
+            for _ in 0..2 * tag_count {
+                let (_, r) = take_str(check)?;
+                check = r;
+            }
+            KeyEntry {
+                name: core::str::from_utf8(name).map_err(|_| DecodeError::InvalidUtf8)?,
+                tags: TagText::Raw(tags),
+                tag_count: tag_count as u8,
+            }
         };
-        Ok((key, after))
+        Ok((key, rest))
     }
+}
+
+/// A length-prefixed string's bytes, not yet checked as UTF-8, at most 255
+/// long (the registry's limit).
+fn take_raw(bytes: &[u8]) -> Result<(&[u8], &[u8]), DecodeError> {
+    let (len, rest) = take_u64(bytes)?;
+    if len > 255 {
+        return Err(DecodeError::KeyTooLarge);
+    }
+    rest.split_at_checked(len as usize)
+        .ok_or(DecodeError::Truncated)
 }
 
 impl<'a> Iterator for Events<'a> {
@@ -389,11 +410,17 @@ impl<'a> DecodedEvent<'a> {
     }
 }
 
+/// Splits a string with a one-byte length prefix off checked text.
+fn split_short(text: &str) -> Option<(&str, &str)> {
+    let len = usize::from(*text.as_bytes().first()?);
+    Some((text.get(1..1 + len)?, text.get(1 + len..)?))
+}
+
 /// Iterator over the tags of a [`DecodedEvent`] (already checked when the key
 /// definition was read).
 #[derive(Clone, Debug)]
 pub struct WireTags<'a> {
-    rest: &'a [u8],
+    rest: TagText<'a>,
     left: u8,
 }
 
@@ -402,10 +429,20 @@ impl<'a> Iterator for WireTags<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         self.left = self.left.checked_sub(1)?;
-        let (k, rest) = take_str(self.rest).ok()?;
-        let (v, rest) = take_str(rest).ok()?;
-        self.rest = rest;
-        Some((k, v))
+        match self.rest {
+            TagText::Checked(text) => {
+                let (k, rest) = split_short(text)?;
+                let (v, rest) = split_short(rest)?;
+                self.rest = TagText::Checked(rest);
+                Some((k, v))
+            }
+            TagText::Raw(bytes) => {
+                let (k, rest) = take_str(bytes).ok()?;
+                let (v, rest) = take_str(rest).ok()?;
+                self.rest = TagText::Raw(rest);
+                Some((k, v))
+            }
+        }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -1,5 +1,6 @@
 //! Packing events into datagrams.
 
+use super::primitives::{MAX_VARINT, put_bytes, put_varint, varint_len, zigzag};
 use super::{
     CRC_LEN, DEFAULT_MAX_DATAGRAM, ENCODING_SHIFT, FIXED_HEADER_LEN, MAGIC, MAX_DATAGRAM,
     MAX_KEYS_PER_DATAGRAM, MIN_DATAGRAM, PRIORITY_SHIFT, VALUE_F64, VALUE_INT, VERSION,
@@ -85,6 +86,8 @@ impl core::error::Error for EncodeError {}
 pub enum PushError {
     /// This datagram is full: finish it and push the event into the next.
     Full,
+    /// The key lookup found no metric for the event's key id.
+    UnknownKey,
     /// The event with its name and tags does not fit even an empty datagram
     /// of this size: it can never be sent and should be counted as refused.
     Oversized {
@@ -99,6 +102,7 @@ impl fmt::Display for PushError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             PushError::Full => f.write_str("datagram full"),
+            PushError::UnknownKey => f.write_str("no metric registered for the event's key"),
             PushError::Oversized {
                 needed,
                 max_datagram,
@@ -227,16 +231,19 @@ impl fmt::Debug for Writer<'_> {
     }
 }
 
-/// Marker for "ran out of room" while writing; turned into a [`PushError`].
-struct NoRoom;
+/// Why a push stopped; turned into a [`PushError`].
+enum Stop {
+    NoRoom,
+    UnknownKey,
+}
 
 impl<'b> Writer<'b> {
     /// Appends `value` in postcard encoding, leaving room for the CRC.
     #[inline]
-    fn put<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), NoRoom> {
+    fn put<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Stop> {
         let limit = self.buf.len() - CRC_LEN;
         let written =
-            postcard::to_slice(value, &mut self.buf[self.len..limit]).map_err(|_| NoRoom)?;
+            postcard::to_slice(value, &mut self.buf[self.len..limit]).map_err(|_| Stop::NoRoom)?;
         self.len += written.len();
         Ok(())
     }
@@ -256,69 +263,90 @@ impl<'b> Writer<'b> {
         self.len + CRC_LEN
     }
 
-    /// Appends `event`, whose metric is `key` (the registry entry for
-    /// `event.key`). On error the datagram is left as it was.
-    pub fn push(&mut self, event: &Event, key: &Key<'_>) -> Result<(), PushError> {
+    /// Appends `event`. `key` looks up its metric's name and tags (for
+    /// example `|id| registry.get(id)`); it is called only when the metric is
+    /// new to this datagram. On error the datagram is left as it was.
+    #[inline]
+    pub fn push<'k>(
+        &mut self,
+        event: &Event,
+        key: impl FnOnce(KeyId) -> Option<Key<'k>>,
+    ) -> Result<(), PushError> {
         let start = self.len;
         let keys_before = self.encoder.keys;
-        match self.try_push(event, key) {
+        let mut definition = None;
+        match self.try_push(event, key, &mut definition) {
             Ok(()) => {
                 self.count += 1;
                 Ok(())
             }
-            Err(NoRoom) => {
+            Err(e) => {
                 self.len = start;
                 self.forget_keys_from(keys_before);
-                if self.count == 0 {
-                    Err(PushError::Oversized {
-                        needed: self.needed_alone(event, key),
+                match (e, definition) {
+                    (Stop::UnknownKey, _) => Err(PushError::UnknownKey),
+                    // An empty datagram defines the key of its first event.
+                    (Stop::NoRoom, key) if self.count == 0 => Err(PushError::Oversized {
+                        needed: self.needed_alone(event, key.as_ref()),
                         max_datagram: self.buf.len(),
-                    })
-                } else {
-                    Err(PushError::Full)
+                    }),
+                    (Stop::NoRoom, _) => Err(PushError::Full),
                 }
             }
         }
     }
 
-    fn try_push(&mut self, event: &Event, key: &Key<'_>) -> Result<(), NoRoom> {
+    #[inline]
+    fn try_push<'k>(
+        &mut self,
+        event: &Event,
+        lookup: impl FnOnce(KeyId) -> Option<Key<'k>>,
+        definition: &mut Option<Key<'k>>,
+    ) -> Result<(), Stop> {
         if self.count == u16::MAX {
-            return Err(NoRoom);
+            return Err(Stop::NoRoom);
         }
-        match self.key_index(event.key)? {
-            (index, true) => {
-                self.put(&(index as u32))?;
-                self.put(key.name())?;
-                self.put(&(key.tag_count() as u32))?;
-                for (k, v) in key.tags() {
-                    self.put(k)?;
-                    self.put(v)?;
-                }
+        let (index, new) = self.key_index(event.key)?;
+        if new {
+            let key = *definition.insert(lookup(event.key).ok_or(Stop::UnknownKey)?);
+            // A definition is written once per key and datagram: through the
+            // postcard crate itself.
+            self.put(&(index as u32))?;
+            self.put(key.name())?;
+            self.put(&(key.tag_count() as u32))?;
+            for (k, v) in key.tags() {
+                self.put(k)?;
+                self.put(v)?;
             }
-            (index, false) => self.put(&(index as u32))?,
         }
-        let (encoding, int) = match as_exact_int(event.value) {
-            Some(i) => (VALUE_INT, i),
-            None => (VALUE_F64, 0),
-        };
+        // The per-event fields: postcard encodings, inlined (primitives.rs).
+        let limit = self.buf.len() - CRC_LEN;
+        let buf = &mut self.buf[..limit];
+        let mut at = self.len;
+        if !new {
+            put_varint(buf, &mut at, index as u64).ok_or(Stop::NoRoom)?;
+        }
+        let int = as_exact_int(event.value);
+        let encoding = if int.is_some() { VALUE_INT } else { VALUE_F64 };
         let meta = event.kind as u8
             | (event.priority as u8) << PRIORITY_SHIFT
             | encoding << ENCODING_SHIFT;
-        self.put(&meta)?;
+        put_bytes(buf, &mut at, &[meta]).ok_or(Stop::NoRoom)?;
         let delta = event.timestamp.wrapping_sub(self.previous_timestamp) as i64;
-        self.put(&delta)?;
-        if encoding == VALUE_INT {
-            self.put(&int)?;
-        } else {
-            self.put(&event.value)?;
+        put_varint(buf, &mut at, zigzag(delta)).ok_or(Stop::NoRoom)?;
+        match int {
+            Some(i) => put_varint(buf, &mut at, zigzag(i)),
+            None => put_bytes(buf, &mut at, &event.value.to_le_bytes()),
         }
+        .ok_or(Stop::NoRoom)?;
+        self.len = at;
         self.previous_timestamp = event.timestamp;
         Ok(())
     }
 
     /// The datagram index of `id`, and whether it is new (then it has been
     /// added to the table).
-    fn key_index(&mut self, id: KeyId) -> Result<(usize, bool), NoRoom> {
+    fn key_index(&mut self, id: KeyId) -> Result<(usize, bool), Stop> {
         let enc = &mut *self.encoder;
         let tag = id.get().wrapping_add(1);
         let mut slot = (id.get().wrapping_mul(0x9E37_79B9) >> 24) as usize % TABLE_SLOTS;
@@ -330,7 +358,7 @@ impl<'b> Writer<'b> {
             }
         }
         if enc.keys == MAX_KEYS_PER_DATAGRAM || tag == 0 {
-            return Err(NoRoom);
+            return Err(Stop::NoRoom);
         }
         let index = enc.keys;
         enc.table_keys[slot] = tag;
@@ -349,15 +377,24 @@ impl<'b> Writer<'b> {
         enc.keys = keys;
     }
 
-    /// Bytes `event` would need as the only event of a datagram.
-    fn needed_alone(&self, event: &Event, key: &Key<'_>) -> usize {
-        fn size<T: Serialize + ?Sized>(v: &T) -> usize {
-            postcard::serialize_with_flavor::<T, _, _>(v, postcard::ser_flavors::Size::default())
-                .unwrap_or(usize::MAX / 64)
-        }
-        let header = FIXED_HEADER_LEN + 20 + CRC_LEN;
-        let def = size(key.name()) + 1 + key.tags().map(|(k, v)| size(k) + size(v)).sum::<usize>();
-        header + 1 + def + 1 + 10 + size(&event.value)
+    /// Bytes `event` would need as the only event of a datagram (with the
+    /// largest header).
+    fn needed_alone(&self, event: &Event, key: Option<&Key<'_>>) -> usize {
+        let str_len = |s: &str| varint_len(s.len() as u64) + s.len();
+        let header = FIXED_HEADER_LEN + 2 * MAX_VARINT + CRC_LEN;
+        let definition = key.map_or(0, |key| {
+            str_len(key.name())
+                + 1
+                + key
+                    .tags()
+                    .map(|(k, v)| str_len(k) + str_len(v))
+                    .sum::<usize>()
+        });
+        let value = as_exact_int(event.value).map_or(8, |i| varint_len(zigzag(i)));
+        let delta = varint_len(zigzag(
+            event.timestamp.wrapping_sub(self.previous_timestamp) as i64,
+        ));
+        header + 1 + definition + 1 + delta + value
     }
 
     /// Writes the event count and the CRC and returns the datagram.

@@ -11,8 +11,10 @@
 //! trailer  CRC-32/ISO-HDLC of everything before it (u32 LE)
 //! ```
 //!
-//! Integers use postcard's encoding (LEB128 varints, zigzag for signed), and
-//! are written and read through the `postcard` crate. Every datagram decodes
+//! Fields use postcard's encoding (LEB128 varints, zigzag for signed, `f64`
+//! as 8 bytes little-endian, strings length-prefixed). The header and key
+//! definitions go through the `postcard` crate; the per-event fields use the
+//! same encodings inlined (`primitives.rs`, held to the crate by tests). Every datagram decodes
 //! on its own: the first event that uses a metric carries its name and tags,
 //! later ones refer to it by index, so a lost datagram loses only its own
 //! events.
@@ -24,6 +26,7 @@
 mod crc;
 mod decode;
 mod encode;
+mod primitives;
 
 pub use self::crc::crc32;
 pub use decode::{Datagram, DecodeError, DecodedEvent, Events, Header, WireTags, decode};
@@ -133,11 +136,10 @@ mod tests {
             let base = events[i].timestamp;
             let mut w = enc.begin(&mut buf, base).unwrap();
             while i < events.len() {
-                let key = reg.get(events[i].key).unwrap();
-                match w.push(&events[i], &key) {
+                match w.push(&events[i], |id| reg.get(id)) {
                     Ok(()) => i += 1,
                     Err(PushError::Full) => break,
-                    Err(PushError::Oversized { .. }) => {
+                    Err(PushError::Oversized { .. } | PushError::UnknownKey) => {
                         refused += 1;
                         i += 1;
                     }
@@ -253,7 +255,7 @@ mod tests {
         let mut buf = [0u8; MIN_DATAGRAM];
         let mut w = enc.begin(&mut buf, 0).unwrap();
         let big_event = Event::new(huge, Kind::Counter, 1.0, 0, Priority::Medium);
-        match w.push(&big_event, &reg.get(huge).unwrap()) {
+        match w.push(&big_event, |id| reg.get(id)) {
             Err(PushError::Oversized {
                 needed,
                 max_datagram,
@@ -266,7 +268,7 @@ mod tests {
         // The failed push left the datagram untouched and usable.
         w.push(
             &Event::new(small, Kind::Counter, 1.0, 0, Priority::Medium),
-            &reg.get(small).unwrap(),
+            |id| reg.get(id),
         )
         .unwrap();
         let d = w.finish().to_vec();
