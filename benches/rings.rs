@@ -40,10 +40,12 @@ fn event(i: u64) -> Event {
     )
 }
 
-/// Lanes with a shared set and two owned sets, each medium lane `CAP` events.
-type BenchLanes = StaticLanes<{ 3 * (CAP + 4) }, 3>;
+/// Lanes are configured as they would be deployed: one owned set per
+/// producer thread plus the shared set; every medium lane holds `CAP` events.
+/// The one-thread groups have one producer (`group` sizes the others).
+type OneProducerLanes = StaticLanes<{ 2 * (CAP + 4) }, 2>;
 
-fn lanes() -> Box<BenchLanes> {
+fn lanes<const N: usize, const SETS: usize>() -> Box<StaticLanes<N, SETS>> {
     let caps = LaneCapacities {
         high: 2,
         medium: CAP,
@@ -70,7 +72,7 @@ fn rounds(iters: u64, mut op: impl FnMut(u64), mut reset: impl FnMut()) -> Durat
     total
 }
 
-fn drain_all(l: &BenchLanes) {
+fn drain_all(l: &OneProducerLanes) {
     while l.drain(usize::MAX, |e| {
         black_box(e);
     }) > 0
@@ -81,7 +83,7 @@ fn push(c: &mut Criterion) {
     let mut g = c.benchmark_group("ring_push");
     g.throughput(Throughput::Elements(1));
     g.bench_function("lanes_producer", |b| {
-        let l = lanes();
+        let l: Box<OneProducerLanes> = lanes();
         let mut p = l.producer().unwrap();
         b.iter_custom(|iters| {
             rounds(
@@ -92,7 +94,7 @@ fn push(c: &mut Criterion) {
         })
     });
     g.bench_function("lanes_shared", |b| {
-        let l = lanes();
+        let l: Box<OneProducerLanes> = lanes();
         b.iter_custom(|iters| {
             rounds(
                 iters,
@@ -155,7 +157,7 @@ fn pop(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     // The exporter's real consumer: drains of a batch (50 events).
     g.bench_function("lanes_drain_50", |b| {
-        let l = lanes();
+        let l: Box<OneProducerLanes> = lanes();
         let mut p = l.producer().unwrap();
         b.iter_custom(|iters| {
             time_takes(
@@ -171,7 +173,7 @@ fn pop(c: &mut Criterion) {
         })
     });
     g.bench_function("lanes_drain_1", |b| {
-        let l = lanes();
+        let l: Box<OneProducerLanes> = lanes();
         let mut p = l.producer().unwrap();
         b.iter_custom(|iters| {
             time_takes(
@@ -228,7 +230,7 @@ fn push_pop(c: &mut Criterion) {
         event(i)
     };
     g.bench_function("lanes_producer", |b| {
-        let l = lanes();
+        let l: Box<OneProducerLanes> = lanes();
         let mut p = l.producer().unwrap();
         b.iter(|| {
             p.push(next()).unwrap();
@@ -314,11 +316,17 @@ where
 }
 
 fn cross_thread(c: &mut Criterion) {
-    for producers in [1usize, 2] {
+    group::<{ 2 * (CAP + 4) }, 2>(c, 1);
+    group::<{ 3 * (CAP + 4) }, 3>(c, 2);
+}
+
+/// `ring_{producers}p1c`, with lanes of one owned set per producer.
+fn group<const N: usize, const SETS: usize>(c: &mut Criterion, producers: usize) {
+    {
         let mut g = c.benchmark_group(format!("ring_{producers}p1c"));
         g.throughput(Throughput::Elements(1));
         g.bench_function("lanes_producer", |b| {
-            let l = lanes();
+            let l: Box<StaticLanes<N, SETS>> = lanes();
             b.iter_custom(|iters| {
                 let pushers = (0..producers)
                     .map(|_| {
@@ -334,7 +342,7 @@ fn cross_thread(c: &mut Criterion) {
             })
         });
         g.bench_function("lanes_shared", |b| {
-            let l = lanes();
+            let l: Box<StaticLanes<N, SETS>> = lanes();
             b.iter_custom(|iters| {
                 let pushers = (0..producers).map(|_| |e| l.try_push(e)).collect();
                 mp1c(pushers, iters, || {
