@@ -125,6 +125,8 @@ const TABLE_SLOTS: usize = 2 * MAX_KEYS_PER_DATAGRAM;
 pub struct Encoder {
     config: EncoderConfig,
     next_sequence: u64,
+    /// Events refused as oversized or with an unknown key, ever.
+    refused: u64,
     /// Open-addressing table from `KeyId + 1` (0 = empty) to the key's index
     /// in the current datagram.
     table_keys: [u32; TABLE_SLOTS],
@@ -154,6 +156,7 @@ impl Encoder {
         Ok(Encoder {
             config,
             next_sequence: 0,
+            refused: 0,
             table_keys: [0; TABLE_SLOTS],
             table_index: [0; TABLE_SLOTS],
             used: [0; MAX_KEYS_PER_DATAGRAM],
@@ -164,6 +167,13 @@ impl Encoder {
     /// The configuration.
     pub const fn config(&self) -> &EncoderConfig {
         &self.config
+    }
+
+    /// Events refused so far because they could never be sent: too large for
+    /// any datagram ([`PushError::Oversized`]) or without a registered key
+    /// ([`PushError::UnknownKey`]).
+    pub const fn refused(&self) -> u64 {
+        self.refused
     }
 
     /// The sequence number the next datagram will carry.
@@ -283,15 +293,17 @@ impl<'b> Writer<'b> {
             Err(e) => {
                 self.len = start;
                 self.forget_keys_from(keys_before);
-                match (e, definition) {
-                    (Stop::UnknownKey, _) => Err(PushError::UnknownKey),
+                let error = match (e, definition) {
+                    (Stop::UnknownKey, _) => PushError::UnknownKey,
                     // An empty datagram defines the key of its first event.
-                    (Stop::NoRoom, key) if self.count == 0 => Err(PushError::Oversized {
+                    (Stop::NoRoom, key) if self.count == 0 => PushError::Oversized {
                         needed: self.needed_alone(event, key.as_ref()),
                         max_datagram: self.buf.len(),
-                    }),
-                    (Stop::NoRoom, _) => Err(PushError::Full),
-                }
+                    },
+                    (Stop::NoRoom, _) => return Err(PushError::Full),
+                };
+                self.encoder.refused += 1;
+                Err(error)
             }
         }
     }

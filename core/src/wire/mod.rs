@@ -282,10 +282,24 @@ mod tests {
             (events.len(), events[0].name, events[0].key_index),
             (1, "ok", 0)
         );
+        assert_eq!(enc.refused(), 1, "the oversized event is counted");
         // In a jumbo datagram the same event fits.
         let mut enc = encoder(MAX_DATAGRAM);
         let (dgs, refused) = pack(&mut enc, &reg, &[big_event]);
         assert_eq!((dgs.len(), refused), (1, 0));
+    }
+
+    #[test]
+    fn an_event_without_a_registered_key_is_refused_and_counted() {
+        let reg = Reg::new();
+        let mut enc = encoder(MIN_DATAGRAM);
+        let mut buf = [0u8; MIN_DATAGRAM];
+        let mut w = enc.begin(&mut buf, 0).unwrap();
+        let stray = Event::new(KeyId(9), Kind::Counter, 1.0, 0, Priority::Low);
+        assert_eq!(w.push(&stray, |id| reg.get(id)), Err(PushError::UnknownKey));
+        assert!(w.is_empty());
+        drop(w);
+        assert_eq!(enc.refused(), 1);
     }
 
     #[test]
