@@ -155,39 +155,25 @@ fn time_takes(iters: u64, mut fill: impl FnMut(), mut take: impl FnMut()) -> Dur
 fn pop(c: &mut Criterion) {
     let mut g = c.benchmark_group("ring_pop");
     g.throughput(Throughput::Elements(1));
-    // The exporter's real consumer: drains of a batch (50 events).
-    g.bench_function("lanes_drain_50", |b| {
-        let l: Box<OneProducerLanes> = lanes();
-        let mut p = l.producer().unwrap();
-        b.iter_custom(|iters| {
-            time_takes(
-                iters,
-                || (0..CAP as u64).for_each(|i| p.push(event(i)).unwrap()),
-                || {
-                    while l.drain(50, |e| {
-                        black_box(e);
-                    }) > 0
-                    {}
-                },
-            )
-        })
-    });
-    g.bench_function("lanes_drain_1", |b| {
-        let l: Box<OneProducerLanes> = lanes();
-        let mut p = l.producer().unwrap();
-        b.iter_custom(|iters| {
-            time_takes(
-                iters,
-                || (0..CAP as u64).for_each(|i| p.push(event(i)).unwrap()),
-                || {
-                    while l.drain(1, |e| {
-                        black_box(e);
-                    }) > 0
-                    {}
-                },
-            )
-        })
-    });
+    // Drains of a batch of 50 (the exporter's real consumer) and of one.
+    for batch in [50, 1] {
+        g.bench_function(format!("lanes_drain_{batch}"), |b| {
+            let l: Box<OneProducerLanes> = lanes();
+            let mut p = l.producer().unwrap();
+            b.iter_custom(|iters| {
+                time_takes(
+                    iters,
+                    || (0..CAP as u64).for_each(|i| p.push(event(i)).unwrap()),
+                    || {
+                        while l.drain(batch, |e| {
+                            black_box(e);
+                        }) > 0
+                        {}
+                    },
+                )
+            })
+        });
+    }
     g.bench_function("ring", |b| {
         let r: Box<StaticRing<Event, CAP>> = Box::new(StaticRing::new());
         b.iter_custom(|iters| {

@@ -162,6 +162,17 @@ fn lanes_conserve_events_under_eviction() {
     });
 }
 
+/// Lanes of 2-slot lanes, a shared set and one owned set, under `DropOldest`.
+fn owned_lanes() -> Arc<Lanes<[Slot<Event>; 12], 2>> {
+    let caps = LaneCapacities {
+        high: 2,
+        medium: 2,
+        low: 2,
+    };
+    let slots = core::array::from_fn(|_| Slot::new());
+    Arc::new(Lanes::with_storage(slots, caps, DropPolicy::DropOldest).unwrap())
+}
+
 /// An owned producer (no read-modify-write on its push) filling a 2-slot lane
 /// under `DropOldest`, evicting from the head while the consumer drains it:
 /// every event is drained or counted as evicted, exactly once, and the owned
@@ -169,19 +180,7 @@ fn lanes_conserve_events_under_eviction() {
 #[test]
 fn owned_producer_evicts_while_consumer_drains() {
     loom::model(|| {
-        let caps = LaneCapacities {
-            high: 2,
-            medium: 2,
-            low: 2,
-        };
-        let lanes: Arc<Lanes<_, 2>> = Arc::new(
-            Lanes::with_storage(
-                core::array::from_fn::<_, 12, _>(|_| Slot::new()),
-                caps,
-                DropPolicy::DropOldest,
-            )
-            .unwrap(),
-        );
+        let lanes = owned_lanes();
         let producer = {
             let mut p = Producer::claim(lanes.clone()).unwrap();
             thread::spawn(move || {
@@ -212,19 +211,7 @@ fn owned_producer_evicts_while_consumer_drains() {
 #[test]
 fn owned_evictions_racing_a_drain_never_overclaim() {
     loom::model(|| {
-        let caps = LaneCapacities {
-            high: 2,
-            medium: 2,
-            low: 2,
-        };
-        let lanes: Arc<Lanes<_, 2>> = Arc::new(
-            Lanes::with_storage(
-                core::array::from_fn::<_, 12, _>(|_| Slot::new()),
-                caps,
-                DropPolicy::DropOldest,
-            )
-            .unwrap(),
-        );
+        let lanes = owned_lanes();
         let mut p = Producer::claim(lanes.clone()).unwrap();
         p.push(event(0, Priority::High)).unwrap();
         p.push(event(1, Priority::High)).unwrap();

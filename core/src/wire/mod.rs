@@ -294,11 +294,12 @@ mod tests {
         let reg = Reg::new();
         let mut enc = encoder(MIN_DATAGRAM);
         let mut buf = [0u8; MIN_DATAGRAM];
-        let mut w = enc.begin(&mut buf, 0).unwrap();
-        let stray = Event::new(KeyId(9), Kind::Counter, 1.0, 0, Priority::Low);
-        assert_eq!(w.push(&stray, |id| reg.get(id)), Err(PushError::UnknownKey));
-        assert!(w.is_empty());
-        drop(w);
+        {
+            let mut w = enc.begin(&mut buf, 0).unwrap();
+            let stray = Event::new(KeyId(9), Kind::Counter, 1.0, 0, Priority::Low);
+            assert_eq!(w.push(&stray, |id| reg.get(id)), Err(PushError::UnknownKey));
+            assert!(w.is_empty());
+        }
         assert_eq!(enc.refused(), 1);
     }
 
