@@ -11,6 +11,7 @@ extern crate std;
 
 pub mod drop_policy;
 pub mod event;
+pub mod histogram;
 pub mod lanes;
 pub mod registry;
 pub mod ring;
@@ -19,6 +20,7 @@ pub mod wire;
 
 pub use drop_policy::{DropCounters, DropEdge, DropMonitor, DropPolicy, DropReason};
 pub use event::{Event, KeyId, Kind, Priority};
+pub use histogram::{Histogram, LatencyHistogram};
 pub use lanes::{LaneCapacities, Lanes, LanesError, Producer, StaticLanes};
 pub use registry::{Key, Registry, RegistryError};
 pub use ring::{CapacityError, Ring, Slot, StaticRing, Storage};

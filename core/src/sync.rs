@@ -6,9 +6,9 @@
 //! `tests/loom.rs` explore every interleaving of the real ring code.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
 #[cfg(not(loom))]
-pub(crate) use portable_atomic::{AtomicBool, AtomicUsize};
+pub(crate) use portable_atomic::{AtomicBool, AtomicU32, AtomicUsize};
 
 pub(crate) use core::sync::atomic::Ordering;
 
