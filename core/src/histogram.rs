@@ -90,11 +90,11 @@ impl<const G: u32, const N: usize> Histogram<G, N> {
         const {
             assert!(G >= 1 && G <= 16, "precision G must be 1..=16");
             assert!(
-                N > (1 << (G + 1)) && (N - (1 << (G + 1))) % (1 << G) == 0,
+                N > (1 << (G + 1)) && (N - (1 << (G + 1))).is_multiple_of(1 << G),
                 "N must be bucket_count(G, P)"
             );
             assert!(
-                (N - (1 << (G + 1))) / (1 << G) + G as usize + 1 <= 63,
+                (N - (1 << (G + 1))) / (1 << G) + (G as usize) < 63,
                 "range must stay below 2^63"
             );
         };
