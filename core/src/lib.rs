@@ -9,6 +9,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod circuit_breaker;
 pub mod drop_policy;
 pub mod event;
 pub mod histogram;
@@ -18,6 +19,7 @@ pub mod ring;
 mod sync;
 pub mod wire;
 
+pub use circuit_breaker::{BreakerConfig, BreakerState, BreakerTransitions, CircuitBreaker};
 pub use drop_policy::{DropCounters, DropEdge, DropMonitor, DropPolicy, DropReason};
 pub use event::{Event, KeyId, Kind, Priority};
 pub use histogram::{Histogram, LatencyHistogram};
