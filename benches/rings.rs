@@ -8,11 +8,13 @@
 //!   SPSC, so it gets one ring per producer, drained by the one consumer —
 //!   the same shape as the lanes' owned sets.
 //!
-//! Contenders from this crate:
-//! * `lanes_producer`: the real recording path, `Producer::push` into an
-//!   owned lane set with the default `DropByPriority` policy.
-//! * `lanes_shared`: `Lanes::push` into the shared set (compare-and-swap),
-//!   the path of producers without a set.
+//! Contenders from this crate (lanes under the default `DropByPriority`):
+//! * `lanes_producer`: pushes into an owned lane set — `Producer::push` (the
+//!   recording path, with the drop policy) on one thread; `Producer::try_push`
+//!   in the cross-thread groups, where every contender retries a full queue
+//!   so that every event is transferred.
+//! * `lanes_shared`: the same through the shared set (compare-and-swap), the
+//!   path of producers without a set.
 //! * `ring`: the bare multi-producer `Ring`.
 //!
 //! Consumers use each queue's batch API where it has one (`drain`,
@@ -73,7 +75,8 @@ fn rounds(iters: u64, mut op: impl FnMut(u64), mut reset: impl FnMut()) -> Durat
 }
 
 fn drain_all(l: &OneProducerLanes) {
-    while l.drain(usize::MAX, |e| {
+    let mut c = l.consumer().unwrap();
+    while c.drain(usize::MAX, |e| {
         black_box(e);
     }) > 0
     {}
@@ -160,12 +163,13 @@ fn pop(c: &mut Criterion) {
         g.bench_function(format!("lanes_drain_{batch}"), |b| {
             let l: Box<OneProducerLanes> = lanes();
             let mut p = l.producer().unwrap();
+            let mut c = l.consumer().unwrap();
             b.iter_custom(|iters| {
                 time_takes(
                     iters,
                     || (0..CAP as u64).for_each(|i| p.push(event(i)).unwrap()),
                     || {
-                        while l.drain(batch, |e| {
+                        while c.drain(batch, |e| {
                             black_box(e);
                         }) > 0
                         {}
@@ -218,9 +222,10 @@ fn push_pop(c: &mut Criterion) {
     g.bench_function("lanes_producer", |b| {
         let l: Box<OneProducerLanes> = lanes();
         let mut p = l.producer().unwrap();
+        let mut c = l.consumer().unwrap();
         b.iter(|| {
             p.push(next()).unwrap();
-            l.drain(1, |e| {
+            c.drain(1, |e| {
                 black_box(e);
             })
         })
@@ -320,8 +325,9 @@ fn group<const N: usize, const SETS: usize>(c: &mut Criterion, producers: usize)
                         move |e| p.try_push(e)
                     })
                     .collect();
+                let mut c = l.consumer().unwrap();
                 mp1c(pushers, iters, || {
-                    l.drain(256, |e| {
+                    c.drain(256, |e| {
                         black_box(e);
                     })
                 })
@@ -331,8 +337,9 @@ fn group<const N: usize, const SETS: usize>(c: &mut Criterion, producers: usize)
             let l: Box<StaticLanes<N, SETS>> = lanes();
             b.iter_custom(|iters| {
                 let pushers = (0..producers).map(|_| |e| l.try_push(e)).collect();
+                let mut c = l.consumer().unwrap();
                 mp1c(pushers, iters, || {
-                    l.drain(256, |e| {
+                    c.drain(256, |e| {
                         black_box(e);
                     })
                 })

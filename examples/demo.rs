@@ -150,9 +150,12 @@ fn consume(lanes: &DemoLanes, done: &AtomicBool) -> (u64, Vec<DropEdge>) {
     let mut monitor = DropMonitor::new();
     let mut edges = Vec::new();
     let mut last_check = Instant::now();
+    let Some(mut consumer) = lanes.consumer() else {
+        return (0, edges);
+    };
     loop {
         let finished = done.load(Ordering::Acquire);
-        let n = lanes.drain(64, |_| ());
+        let n = consumer.drain(64, |_| ());
         drained += n as u64;
         if finished || last_check.elapsed() >= Duration::from_millis(5) {
             last_check = Instant::now();

@@ -33,7 +33,7 @@
 use crate::drop_policy::{DropCounters, DropPolicy, DropReason};
 use crate::event::{Event, Priority};
 use crate::ring::{CapacityError, Indices, Lane, Slot, Storage};
-use crate::sync::{AtomicBool, AtomicUsize, CachePadded, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 use core::fmt;
 use core::ops::Deref;
 
@@ -67,9 +67,11 @@ impl LaneCapacities {
         }
     }
 
-    /// All three lanes together.
+    /// All three lanes together (saturating at `usize::MAX`).
     pub const fn total(&self) -> usize {
-        self.high + self.medium + self.low
+        self.high
+            .saturating_add(self.medium)
+            .saturating_add(self.low)
     }
 }
 
@@ -157,16 +159,13 @@ pub struct Lanes<S, const SETS: usize = 1> {
     lane_caps: [usize; 3],
     /// Slots per set.
     set_size: usize,
-    capacities: LaneCapacities,
     slots: S,
     policy: DropPolicy,
     drops: DropCounters,
     /// `DropSampled` tick of the shared set, per priority.
     shared_ticks: [AtomicUsize; 3],
-    /// Set the next drain starts with (consumer only). Padded: the consumer
-    /// writes it on every drain, and producers read the fields around it on
-    /// every push.
-    drain_start: CachePadded<AtomicUsize>,
+    /// Whether a [`Consumer`] exists (there is at most one).
+    consumer_claimed: AtomicBool,
 }
 
 impl<S: Storage<Event>, const SETS: usize> fmt::Debug for Lanes<S, SETS> {
@@ -174,7 +173,7 @@ impl<S: Storage<Event>, const SETS: usize> fmt::Debug for Lanes<S, SETS> {
         f.debug_struct("Lanes")
             .field("policy", &self.policy)
             .field("sets", &SETS)
-            .field("capacities", &self.capacities)
+            .field("capacities", &self.capacities())
             .field("len", &self.len_total())
             .field("dropped", &self.drops.total())
             .finish()
@@ -209,8 +208,13 @@ const fn check(c: &LaneCapacities, sets: usize, got: usize) -> Result<(), LanesE
         }
         i += 1;
     }
-    let needed = sets * c.total();
-    if needed != got {
+    // Each capacity is a power of two, so the sum only saturates when it
+    // cannot be any real storage's length; then `needed` reports usize::MAX.
+    let needed = match sets.checked_mul(c.total()) {
+        Some(n) => n,
+        None => usize::MAX,
+    };
+    if needed != got || needed == usize::MAX {
         return Err(LanesError::StorageSize { needed, got });
     }
     Ok(())
@@ -257,12 +261,11 @@ impl<const N: usize, const SETS: usize> StaticLanes<N, SETS> {
             starts,
             lane_caps: lane_caps(&capacities),
             set_size: capacities.total(),
-            capacities,
             slots,
             policy,
             drops: DropCounters::new(),
             shared_ticks: [const { AtomicUsize::new(0) }; 3],
-            drain_start: CachePadded(AtomicUsize::new(0)),
+            consumer_claimed: AtomicBool::new(false),
         })
     }
 }
@@ -295,12 +298,11 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
             starts,
             lane_caps: lane_caps(&capacities),
             set_size: capacities.total(),
-            capacities,
             slots,
             policy,
             drops: DropCounters::new(),
             shared_ticks: core::array::from_fn(|_| AtomicUsize::new(0)),
-            drain_start: CachePadded(AtomicUsize::new(0)),
+            consumer_claimed: AtomicBool::new(false),
         })
     }
 
@@ -415,17 +417,116 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
         Err(DropReason::LaneFull)
     }
 
+    /// Claims the one consumer of these lanes: the only way to take events
+    /// out. `None` while another `Consumer` exists.
+    pub fn consumer(&self) -> Option<Consumer<'_, S, SETS>> {
+        // Acquire: see the previous consumer's index updates.
+        self.consumer_claimed
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()?;
+        Some(Consumer {
+            lanes: self,
+            start: 0,
+        })
+    }
+
+    /// The policy applied when a lane is full.
+    pub fn policy(&self) -> DropPolicy {
+        self.policy
+    }
+
+    /// The capacities of each set's lanes.
+    pub fn capacities(&self) -> LaneCapacities {
+        let [low, medium, high] = self.lane_caps;
+        LaneCapacities { high, medium, low }
+    }
+
+    /// Number of sets, the shared one included.
+    pub const fn sets(&self) -> usize {
+        SETS
+    }
+
+    /// Drop counts by reason and priority.
+    pub fn drops(&self) -> &DropCounters {
+        &self.drops
+    }
+
+    /// Events waiting in the lanes for `priority`, all sets (under
+    /// `DropByPriority` these may include higher-priority events that
+    /// overflowed into them).
+    pub fn len(&self, priority: Priority) -> usize {
+        let capacity = self.lane_caps[priority.index()];
+        self.sets
+            .iter()
+            .map(|set| set.rings[priority.index()].len(capacity))
+            .sum()
+    }
+
+    /// Events waiting in all lanes.
+    pub fn len_total(&self) -> usize {
+        Priority::ALL.iter().map(|&p| self.len(p)).sum()
+    }
+
+    /// Slots in all lanes of all sets.
+    pub fn capacity_total(&self) -> usize {
+        SETS * self.set_size
+    }
+
+    /// Events accepted into the lanes since they were made (wraps).
+    pub fn pushed(&self) -> usize {
+        self.rings().fold(0, |sum, r| sum.wrapping_add(r.pushed()))
+    }
+
+    /// Events taken out of the lanes by drains or evictions (wraps).
+    pub fn popped(&self) -> usize {
+        self.rings().fold(0, |sum, r| sum.wrapping_add(r.popped()))
+    }
+
+    fn rings(&self) -> impl Iterator<Item = &Indices> {
+        self.sets.iter().flat_map(|set| &set.rings)
+    }
+}
+
+/// The one consumer of some [`Lanes`] (see [`Lanes::consumer`]). Draining
+/// needs `&mut self`, so it cannot run twice at once or re-enter from its
+/// own sink. Dropping it lets another consumer be claimed.
+pub struct Consumer<'a, S: Storage<Event>, const SETS: usize> {
+    lanes: &'a Lanes<S, SETS>,
+    /// Set the next drain starts with, so no set starves the others.
+    start: usize,
+}
+
+impl<S: Storage<Event>, const SETS: usize> fmt::Debug for Consumer<'_, S, SETS> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("lanes", self.lanes)
+            .finish()
+    }
+}
+
+impl<S: Storage<Event>, const SETS: usize> Drop for Consumer<'_, S, SETS> {
+    fn drop(&mut self) {
+        // Release: the next consumer sees our index updates.
+        self.lanes.consumer_claimed.store(false, Ordering::Release);
+    }
+}
+
+impl<'a, S: Storage<Event>, const SETS: usize> Consumer<'a, S, SETS> {
+    /// The lanes this consumer drains.
+    pub fn lanes(&self) -> &'a Lanes<S, SETS> {
+        self.lanes
+    }
+
     /// Takes up to `max` events — every set's high lane, then every medium
     /// lane, then every low lane — and hands each to `sink`. Returns how many
-    /// were taken. Consumer only; a slot a producer has claimed but not yet
-    /// published ends that lane's share of this drain rather than being
-    /// waited for.
-    pub fn drain(&self, max: usize, mut sink: impl FnMut(Event)) -> usize {
-        // Load and store, not an RMW: only the consumer drains.
-        let start = self.drain_start.load(Ordering::Relaxed);
-        self.drain_start
-            .store(start.wrapping_add(1), Ordering::Relaxed);
-        let start = start % SETS;
+    /// were taken. A slot a producer has claimed but not yet published ends
+    /// that lane's share of this drain rather than being waited for. Events
+    /// are copied out of a lane before `sink` sees them, so even a panicking
+    /// sink leaves the lanes consistent.
+    pub fn drain(&mut self, max: usize, mut sink: impl FnMut(Event)) -> usize {
+        let lanes = self.lanes;
+        let start = self.start;
+        self.start = if start + 1 < SETS { start + 1 } else { 0 };
         let mut taken = 0;
         for p in [Priority::High, Priority::Medium, Priority::Low] {
             for i in 0..SETS {
@@ -434,7 +535,7 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
                 } else {
                     start + i - SETS
                 };
-                let (ring, slots) = self.lane(set, p);
+                let (ring, slots) = lanes.lane(set, p);
                 // One batch per lane: fewer than asked means the lane is empty
                 // (or stopped at an unpublished slot); as many means done.
                 taken += if set == SHARED {
@@ -454,61 +555,6 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
             }
         }
         taken
-    }
-
-    /// The policy applied when a lane is full.
-    pub fn policy(&self) -> DropPolicy {
-        self.policy
-    }
-
-    /// The capacities of each set's lanes.
-    pub fn capacities(&self) -> LaneCapacities {
-        self.capacities
-    }
-
-    /// Number of sets, the shared one included.
-    pub const fn sets(&self) -> usize {
-        SETS
-    }
-
-    /// Drop counts by reason and priority.
-    pub fn drops(&self) -> &DropCounters {
-        &self.drops
-    }
-
-    /// Events waiting in the lanes for `priority`, all sets (under
-    /// `DropByPriority` these may include higher-priority events that
-    /// overflowed into them).
-    pub fn len(&self, priority: Priority) -> usize {
-        let capacity = self.capacities.of(priority);
-        self.sets
-            .iter()
-            .map(|set| set.rings[priority.index()].len(capacity))
-            .sum()
-    }
-
-    /// Events waiting in all lanes.
-    pub fn len_total(&self) -> usize {
-        Priority::ALL.iter().map(|&p| self.len(p)).sum()
-    }
-
-    /// Slots in all lanes of all sets.
-    pub fn capacity_total(&self) -> usize {
-        SETS * self.capacities.total()
-    }
-
-    /// Events accepted into the lanes since they were made (wraps).
-    pub fn pushed(&self) -> usize {
-        self.rings().fold(0, |sum, r| sum.wrapping_add(r.pushed()))
-    }
-
-    /// Events taken out of the lanes by drains or evictions (wraps).
-    pub fn popped(&self) -> usize {
-        self.rings().fold(0, |sum, r| sum.wrapping_add(r.popped()))
-    }
-
-    fn rings(&self) -> impl Iterator<Item = &Indices> {
-        self.sets.iter().flat_map(|set| &set.rings)
     }
 }
 
@@ -589,10 +635,32 @@ impl Pusher<'_> {
     }
 }
 
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A pointer to [`Lanes`] that a [`Producer`] may hold: `&Lanes`, or (with
+/// the `alloc` feature) `Arc<Lanes>`. Sealed, because the producer's
+/// exclusive claim relies on the pointer always reaching the same lanes.
+pub trait LanesRef<S, const SETS: usize>: sealed::Sealed + Deref<Target = Lanes<S, SETS>> {}
+
+impl<S, const SETS: usize> sealed::Sealed for &Lanes<S, SETS> {}
+impl<S, const SETS: usize> LanesRef<S, SETS> for &Lanes<S, SETS> {}
+
+#[cfg(all(any(feature = "alloc", test), not(loom), target_has_atomic = "ptr"))]
+impl<S, const SETS: usize> sealed::Sealed for alloc::sync::Arc<Lanes<S, SETS>> {}
+#[cfg(all(any(feature = "alloc", test), not(loom), target_has_atomic = "ptr"))]
+impl<S, const SETS: usize> LanesRef<S, SETS> for alloc::sync::Arc<Lanes<S, SETS>> {}
+
+#[cfg(loom)]
+impl<S, const SETS: usize> sealed::Sealed for loom::sync::Arc<Lanes<S, SETS>> {}
+#[cfg(loom)]
+impl<S, const SETS: usize> LanesRef<S, SETS> for loom::sync::Arc<Lanes<S, SETS>> {}
+
 /// Sole owner of one lane set: pushes without any read-modify-write.
 ///
-/// Made by [`Lanes::producer`] (borrowing) or [`Producer::claim`] (over any
-/// pointer to the lanes, such as an `Arc`). Dropping it releases the set for
+/// Made by [`Lanes::producer`] (borrowing) or [`Producer::claim`] (over a
+/// [`LanesRef`] such as an `Arc`). Dropping it releases the set for
 /// another producer; events still queued in it are drained as usual.
 pub struct Producer<L> {
     lanes: L,
@@ -608,7 +676,7 @@ pub struct Producer<L> {
 
 impl<L, S, const SETS: usize> Producer<L>
 where
-    L: Deref<Target = Lanes<S, SETS>>,
+    L: LanesRef<S, SETS> + Deref<Target = Lanes<S, SETS>>,
     S: Storage<Event>,
 {
     /// Claims a free owned set of `lanes`, or `None` if all are taken.
@@ -708,7 +776,9 @@ mod tests {
 
     fn drain_ids(l: &Small) -> Vec<u32> {
         let mut out = Vec::new();
-        l.drain(usize::MAX, |e| out.push(e.key.get()));
+        l.consumer()
+            .unwrap()
+            .drain(usize::MAX, |e| out.push(e.key.get()));
         out
     }
 
@@ -765,12 +835,43 @@ mod tests {
         }
         // One event per drain: the starting set rotates, so both sets are served.
         let mut firsts = Vec::new();
+        let mut c = l.consumer().unwrap();
         for _ in 0..3 {
-            assert_eq!(l.drain(1, |e| firsts.push(e.key.get())), 1);
+            assert_eq!(c.drain(1, |e| firsts.push(e.key.get())), 1);
         }
         assert!(firsts.iter().any(|&id| id < 10) && firsts.iter().any(|&id| id >= 10));
         assert_eq!(l.len_total(), 5);
-        assert_eq!(l.drain(0, |_| ()), 0);
+        assert_eq!(c.drain(0, |_| ()), 0);
+        // One consumer at a time.
+        assert!(l.consumer().is_none());
+        drop(c);
+        assert!(l.consumer().is_some());
+    }
+
+    /// A sink that panics loses only what it was handed: the lane it failed
+    /// on was copied out and released first, so later pushes and drains work
+    /// (owned and shared sets).
+    #[test]
+    fn a_panicking_sink_leaves_the_lanes_consistent() {
+        for owned in [true, false] {
+            let l = lanes(DropPolicy::DropNewest);
+            let mut p = l.producer().unwrap();
+            let mut push = |e| if owned { p.push(e) } else { l.push(e) };
+            for i in 0..4 {
+                push(ev(i, Priority::Medium)).unwrap();
+            }
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                l.consumer()
+                    .unwrap()
+                    .drain(usize::MAX, |_| panic!("sink failed"));
+            }));
+            assert!(caught.is_err());
+            assert_eq!(l.len_total(), 0, "owned: {owned}");
+            for i in 10..14 {
+                push(ev(i, Priority::Medium)).unwrap();
+            }
+            assert_eq!(drain_ids(&l), [10, 11, 12, 13], "owned: {owned}");
+        }
     }
 
     #[test]
@@ -1012,8 +1113,9 @@ mod tests {
                     })
                 })
                 .collect();
-            let drain = || {
-                lanes.drain(7, |e| {
+            let mut consumer = lanes.consumer().unwrap();
+            let mut drain = || {
+                consumer.drain(7, |e| {
                     drained[e.key.get() as usize].fetch_add(1, Ordering::Relaxed);
                 })
             };

@@ -4,7 +4,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-#[cfg(feature = "alloc")]
+#[cfg(any(feature = "alloc", test))]
 extern crate alloc;
 #[cfg(test)]
 extern crate std;
@@ -23,7 +23,7 @@ pub use circuit_breaker::{BreakerConfig, BreakerState, BreakerTransitions, Circu
 pub use drop_policy::{DropCounters, DropEdge, DropMonitor, DropPolicy, DropReason};
 pub use event::{Event, KeyId, Kind, Priority};
 pub use histogram::{Histogram, LatencyHistogram};
-pub use lanes::{LaneCapacities, Lanes, LanesError, Producer, StaticLanes};
+pub use lanes::{Consumer, LaneCapacities, Lanes, LanesError, LanesRef, Producer, StaticLanes};
 pub use registry::{Key, Registry, RegistryError};
 pub use ring::{CapacityError, Ring, Slot, StaticRing, Storage};
 pub use sync::CachePadded;

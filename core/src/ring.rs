@@ -253,10 +253,14 @@ impl Indices {
     }
 
     pub(crate) fn len(&self, capacity: usize) -> usize {
-        // Head first: tail read afterwards is at least as large.
         let head = self.head.load(Ordering::Relaxed);
         let tail = self.tail.load(Ordering::Relaxed);
-        tail.wrapping_sub(head).min(capacity)
+        // The two loads are not ordered with each other: a stale `tail` can
+        // be behind `head`, which means empty, not a wrapped-around huge length.
+        match tail.wrapping_sub(head) as isize {
+            n if n <= 0 => 0,
+            n => (n as usize).min(capacity),
+        }
     }
 
     /// Whether the slot at `head` holds a published item: the cheap check a
@@ -442,16 +446,24 @@ impl Indices {
         self.head.load(Ordering::Relaxed) != self.tail.load(Ordering::Relaxed)
     }
 
-    /// Consumer side of an owned ring: claims up to `max` published items
-    /// with one compare-and-swap, hands each to `sink`, then returns their
-    /// slots to the owner.
+    /// Consumer side of an owned ring: takes up to `max` published items,
+    /// oldest first, and hands each to `sink` (see [`drain_chunks`]).
     #[inline]
     pub(crate) fn pop_batch_owned<T: Copy>(
         &self,
         lane: Lane<'_, T>,
         max: usize,
-        mut sink: impl FnMut(T),
+        sink: impl FnMut(T),
     ) -> usize {
+        drain_chunks(max, sink, |want, chunk| {
+            self.claim_chunk_owned(lane, want, chunk)
+        })
+    }
+
+    /// Claims up to `want` published items of an owned ring with one
+    /// compare-and-swap, copies them into `chunk` and returns their slots to
+    /// the owner.
+    fn claim_chunk_owned<T: Copy>(&self, lane: Lane<'_, T>, want: usize, chunk: &mut Chunk<T>) {
         // Acquire (here and on a failed exchange): if `head` was moved by an
         // owner's eviction, its Release makes the owner's earlier `tail`
         // visible, so the `tail` read below is at least `head`.
@@ -460,9 +472,9 @@ impl Indices {
             // Acquire: pairs with the owner's Release of `tail`: the slots
             // below it are written.
             let tail = self.tail.load(Ordering::Acquire);
-            let n = tail.wrapping_sub(head).min(max);
+            let n = tail.wrapping_sub(head).min(want);
             if n == 0 {
-                return 0;
+                return;
             }
             match self.head.compare_exchange_weak(
                 head,
@@ -479,16 +491,17 @@ impl Indices {
                 // SAFETY: positions [head, head + n) are below `tail`, so
                 // published, and our compare-and-swap claimed them: the owner
                 // neither evicts them nor writes their slots until `done`
-                // passes them. `T: Copy`.
+                // passes them. There is one consumer (`Consumer` is claimed
+                // once). `T: Copy`.
                 unsafe { (*cell).assume_init() }
             });
-            sink(value);
+            // Cannot fail: n <= want <= CHUNK.
+            let _ = chunk.push(value);
         }
         // Release: our reads happen before the owner's next writes. Every
         // position below `head` was read earlier or evicted, so `done` may
-        // jump to the end of this batch.
+        // jump to the end of this claim.
         self.done.store(head.wrapping_add(n), Ordering::Release);
-        n
     }
 
     /// Takes the oldest item if `take` accepts its rank.
@@ -545,16 +558,21 @@ impl Indices {
         value
     }
 
+    /// Takes up to `max` published items, oldest first, and hands each to
+    /// `sink`. See [`drain_chunks`].
     #[inline]
     pub(crate) fn pop_batch<T: Copy>(
         &self,
         lane: Lane<'_, T>,
         max: usize,
-        mut sink: impl FnMut(T),
+        sink: impl FnMut(T),
     ) -> usize {
-        if max == 0 {
-            return 0;
-        }
+        drain_chunks(max, sink, |want, chunk| self.claim_chunk(lane, want, chunk))
+    }
+
+    /// Claims up to `want` (at most [`CHUNK`]) published items with one
+    /// compare-and-swap, copies them into `chunk` and frees their slots.
+    fn claim_chunk<T: Copy>(&self, lane: Lane<'_, T>, want: usize, chunk: &mut Chunk<T>) {
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
             // Acquire (here and below): pairs with the producer's Release publish.
@@ -562,7 +580,7 @@ impl Indices {
             let d = distance(first, published(head));
             if d < 0 {
                 // Empty, or not yet published: do not wait.
-                return 0;
+                return;
             }
             if d > 0 {
                 // Someone else took the slot at `head`; start over.
@@ -570,7 +588,7 @@ impl Indices {
                 continue;
             }
             let mut n = 1;
-            while n < max {
+            while n < want {
                 let pos = head.wrapping_add(n);
                 let stamp = lane.slot(pos).stamp.load(Ordering::Acquire);
                 if distance(stamp, published(pos)) != 0 {
@@ -586,14 +604,51 @@ impl Indices {
             ) {
                 Ok(_) => {
                     for i in 0..n {
-                        sink(Self::take(lane, head.wrapping_add(i)));
+                        // Cannot fail: n <= want <= CHUNK.
+                        let _ = chunk.push(Self::take(lane, head.wrapping_add(i)));
                     }
-                    return n;
+                    return;
                 }
                 Err(current) => head = current,
             }
         }
     }
+}
+
+/// Items a consumer copies out of a ring per claim.
+pub(crate) const CHUNK: usize = 64;
+
+/// A claim's worth of items, copied out of the ring.
+pub(crate) type Chunk<T> = heapless::Vec<T, CHUNK>;
+
+/// Takes up to `max` items through `claim` (which fills a chunk of at most
+/// the number asked for) and hands each to `sink`, oldest first. Items are
+/// copied out and their slots released *before* `sink` sees them, so a sink
+/// that panics cannot leave claimed slots behind: the ring stays consistent.
+/// Returns how many were taken; fewer than `max` means the ring ran dry (or
+/// reached a slot not yet published).
+#[inline]
+fn drain_chunks<T: Copy>(
+    max: usize,
+    mut sink: impl FnMut(T),
+    mut claim: impl FnMut(usize, &mut Chunk<T>),
+) -> usize {
+    let mut taken = 0;
+    let mut chunk = Chunk::new();
+    while taken < max {
+        let want = (max - taken).min(CHUNK);
+        chunk.clear();
+        claim(want, &mut chunk);
+        let n = chunk.len();
+        taken += n;
+        for &item in &chunk {
+            sink(item);
+        }
+        if n < want {
+            break;
+        }
+    }
+    taken
 }
 
 /// A bounded, lock-free, multi-producer ring of `Copy` items.

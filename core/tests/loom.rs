@@ -146,12 +146,15 @@ fn lanes_conserve_events_under_eviction() {
             thread::spawn(move || lanes.push(event(6, Priority::Low)))
         };
         let mut drained = Vec::new();
-        lanes.drain(1, |e| drained.push(e.key.get()));
+        let mut consumer = lanes.consumer().unwrap();
+        consumer.drain(1, |e| drained.push(e.key.get()));
         let high = high.join().unwrap();
         let low = low.join().unwrap();
-        lanes.drain(usize::MAX, |e| drained.push(e.key.get()));
-        drained.sort_unstable();
-        drained.dedup();
+        consumer.drain(usize::MAX, |e| drained.push(e.key.get()));
+        let mut unique = drained.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), drained.len(), "duplicates: {drained:?}");
         let dropped = lanes.drops().total();
         assert_eq!(drained.len() + dropped, 7, "{drained:?} {high:?} {low:?}");
         // A low event was always there to make room: the high one got in.
@@ -190,9 +193,10 @@ fn owned_producer_evicts_while_consumer_drains() {
             })
         };
         let mut drained = Vec::new();
-        lanes.drain(2, |e| drained.push(e.key.get()));
+        let mut consumer = lanes.consumer().unwrap();
+        consumer.drain(2, |e| drained.push(e.key.get()));
         let refused = producer.join().unwrap();
-        lanes.drain(usize::MAX, |e| drained.push(e.key.get()));
+        consumer.drain(usize::MAX, |e| drained.push(e.key.get()));
         let mut unique = drained.clone();
         unique.sort_unstable();
         unique.dedup();
@@ -221,9 +225,10 @@ fn owned_evictions_racing_a_drain_never_overclaim() {
                 .count()
         });
         let mut drained = Vec::new();
-        lanes.drain(usize::MAX, |e| drained.push(e.key.get()));
+        let mut consumer = lanes.consumer().unwrap();
+        consumer.drain(usize::MAX, |e| drained.push(e.key.get()));
         let refused = producer.join().unwrap();
-        lanes.drain(usize::MAX, |e| drained.push(e.key.get()));
+        consumer.drain(usize::MAX, |e| drained.push(e.key.get()));
         let mut unique = drained.clone();
         unique.sort_unstable();
         unique.dedup();
