@@ -13,8 +13,8 @@
 //! * `wire_decode/serde_json`: `serde_json::from_slice` of each event,
 //!   borrowing strings.
 //!
-//! Sizes (events per datagram, bytes per event) are checked exactly in
-//! `tests/wire_reference.rs`.
+//! Sizes (events per datagram, bytes per event) are printed and checked
+//! against their targets by `tests/wire_reference.rs`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use stats_core::wire::{DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig, decode};

@@ -13,7 +13,6 @@ use super::{
 use crate::event::{Kind, Priority};
 use crate::registry::MAX_TAGS;
 use core::fmt;
-use serde::Deserialize;
 
 /// Why a datagram, or an event in it, could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,16 +118,6 @@ impl fmt::Display for DecodeError {
 
 impl core::error::Error for DecodeError {}
 
-impl From<postcard::Error> for DecodeError {
-    fn from(e: postcard::Error) -> Self {
-        match e {
-            postcard::Error::DeserializeBadVarint => DecodeError::BadVarint,
-            postcard::Error::DeserializeBadUtf8 => DecodeError::InvalidUtf8,
-            _ => DecodeError::Truncated,
-        }
-    }
-}
-
 /// The fixed and varint header fields of a datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -193,8 +182,8 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram<'_>, DecodeError> {
     let event_count = u16::from_le_bytes([contents[4], contents[5]]);
     let mut id = [0u8; 8];
     id.copy_from_slice(&contents[6..FIXED_HEADER_LEN]);
-    let (sequence, rest) = take::<u64>(&contents[FIXED_HEADER_LEN..])?;
-    let (base_timestamp, body) = take::<u64>(rest)?;
+    let (sequence, rest) = take_u64(&contents[FIXED_HEADER_LEN..])?;
+    let (base_timestamp, body) = take_u64(rest)?;
     if usize::from(event_count) * MIN_EVENT_LEN > body.len() {
         return Err(DecodeError::TooManyEvents { count: event_count });
     }
@@ -208,11 +197,6 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram<'_>, DecodeError> {
         },
         body,
     })
-}
-
-#[inline]
-fn take<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), DecodeError> {
-    Ok(postcard::take_from_bytes(bytes)?)
 }
 
 /// Where a key definition's name and tags are (offsets into its datagram are
@@ -303,21 +287,23 @@ impl<'a> Events<'a> {
 
     /// Reads and checks a key definition: name, tag count, tags.
     ///
-    /// When every string is shorter than 128 bytes (the usual case), each
-    /// length prefix is a single ASCII byte, so the whole definition is UTF-8
-    /// exactly when every string in it is: one `from_utf8` call checks them
-    /// all, and the strings are then sliced out of the checked text.
+    /// When every length prefix (and the tag count) is a single byte — a
+    /// minimal varint below 128, the usual case — each is an ASCII character,
+    /// so the whole definition is UTF-8 exactly when every string in it is:
+    /// one `from_utf8` call checks them all, and the strings are then sliced
+    /// out of the checked text. Otherwise each string is checked on its own.
     fn key_definition(bytes: &'a [u8]) -> Result<(KeyEntry<'a>, &'a [u8]), DecodeError> {
-        let (name, rest) = take_raw(bytes)?;
-        let (tag_count, mut rest) = take_u32(rest)?;
+        let (name, mut short, rest) = take_raw(bytes)?;
+        let (tag_count, after_count) = take_u32(rest)?;
         if tag_count as usize > MAX_TAGS {
             return Err(DecodeError::KeyTooLarge);
         }
+        short &= rest.len() - after_count.len() == 1;
+        let mut rest = after_count;
         let tags_at = bytes.len() - rest.len();
-        let mut short = name.len() < 0x80;
         for _ in 0..2 * tag_count {
-            let (s, r) = take_raw(rest)?;
-            short &= s.len() < 0x80;
+            let (_, one_byte, r) = take_raw(rest)?;
+            short &= one_byte;
             rest = r;
         }
         let definition = &bytes[..bytes.len() - rest.len()];
@@ -348,14 +334,17 @@ impl<'a> Events<'a> {
 }
 
 /// A length-prefixed string's bytes, not yet checked as UTF-8, at most 255
-/// long (the registry's limit).
-fn take_raw(bytes: &[u8]) -> Result<(&[u8], &[u8]), DecodeError> {
+/// long (the registry's limit), and whether its prefix was a single byte.
+fn take_raw(bytes: &[u8]) -> Result<(&[u8], bool, &[u8]), DecodeError> {
     let (len, rest) = take_u64(bytes)?;
     if len > 255 {
         return Err(DecodeError::KeyTooLarge);
     }
-    rest.split_at_checked(len as usize)
-        .ok_or(DecodeError::Truncated)
+    let one_byte = bytes.len() - rest.len() == 1;
+    let (s, rest) = rest
+        .split_at_checked(len as usize)
+        .ok_or(DecodeError::Truncated)?;
+    Ok((s, one_byte, rest))
 }
 
 impl<'a> Iterator for Events<'a> {

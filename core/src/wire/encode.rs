@@ -1,6 +1,6 @@
 //! Packing events into datagrams.
 
-use super::primitives::{MAX_VARINT, put_bytes, put_varint, varint_len, zigzag};
+use super::primitives::{MAX_VARINT, put_bytes, put_str, put_varint, varint_len, zigzag};
 use super::{
     CRC_LEN, DEFAULT_MAX_DATAGRAM, ENCODING_SHIFT, FIXED_HEADER_LEN, MAGIC, MAX_DATAGRAM,
     MAX_KEYS_PER_DATAGRAM, MIN_DATAGRAM, PRIORITY_SHIFT, VALUE_F64, VALUE_INT, VERSION,
@@ -9,7 +9,6 @@ use super::{
 use crate::event::{Event, KeyId};
 use crate::registry::Key;
 use core::fmt;
-use serde::Serialize;
 
 /// How an [`Encoder`] frames datagrams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,8 +198,8 @@ impl Encoder {
             self.table_keys[usize::from(slot)] = 0;
         }
         self.keys = 0;
+        // Consumed by `finish`: a datagram never finished leaves no gap.
         let sequence = self.next_sequence;
-        self.next_sequence = sequence.wrapping_add(1);
         let buf = &mut buf[..max];
         buf[..2].copy_from_slice(&MAGIC);
         buf[2] = VERSION;
@@ -213,12 +212,12 @@ impl Encoder {
             len: FIXED_HEADER_LEN,
             count: 0,
             previous_timestamp: base_timestamp,
+            sequence,
         };
         // Cannot fail: 14 + 10 + 10 bytes fit any datagram of 512 or more.
-        let header = writer
-            .put(&sequence)
-            .and_then(|()| writer.put(&base_timestamp));
-        debug_assert!(header.is_ok());
+        let header = put_varint(writer.buf, &mut writer.len, sequence)
+            .and_then(|()| put_varint(writer.buf, &mut writer.len, base_timestamp));
+        debug_assert!(header.is_some());
         Ok(writer)
     }
 }
@@ -230,6 +229,7 @@ pub struct Writer<'b> {
     len: usize,
     count: u16,
     previous_timestamp: u64,
+    sequence: u64,
 }
 
 impl fmt::Debug for Writer<'_> {
@@ -248,16 +248,6 @@ enum Stop {
 }
 
 impl<'b> Writer<'b> {
-    /// Appends `value` in postcard encoding, leaving room for the CRC.
-    #[inline]
-    fn put<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Stop> {
-        let limit = self.buf.len() - CRC_LEN;
-        let written =
-            postcard::to_slice(value, &mut self.buf[self.len..limit]).map_err(|_| Stop::NoRoom)?;
-        self.len += written.len();
-        Ok(())
-    }
-
     /// Events in the datagram so far.
     pub fn events(&self) -> usize {
         usize::from(self.count)
@@ -319,24 +309,22 @@ impl<'b> Writer<'b> {
             return Err(Stop::NoRoom);
         }
         let (index, new) = self.key_index(event.key)?;
-        if new {
-            let key = *definition.insert(lookup(event.key).ok_or(Stop::UnknownKey)?);
-            // A definition is written once per key and datagram: through the
-            // postcard crate itself.
-            self.put(&(index as u32))?;
-            self.put(key.name())?;
-            self.put(&(key.tag_count() as u32))?;
-            for (k, v) in key.tags() {
-                self.put(k)?;
-                self.put(v)?;
-            }
-        }
-        // The per-event fields: postcard encodings, inlined (primitives.rs).
+        let key = if new {
+            Some(*definition.insert(lookup(event.key).ok_or(Stop::UnknownKey)?))
+        } else {
+            None
+        };
         let limit = self.buf.len() - CRC_LEN;
         let buf = &mut self.buf[..limit];
         let mut at = self.len;
-        if !new {
-            put_varint(buf, &mut at, index as u64).ok_or(Stop::NoRoom)?;
+        put_varint(buf, &mut at, index as u64).ok_or(Stop::NoRoom)?;
+        if let Some(key) = key {
+            put_str(buf, &mut at, key.name()).ok_or(Stop::NoRoom)?;
+            put_varint(buf, &mut at, key.tag_count() as u64).ok_or(Stop::NoRoom)?;
+            for (k, v) in key.tags() {
+                put_str(buf, &mut at, k).ok_or(Stop::NoRoom)?;
+                put_str(buf, &mut at, v).ok_or(Stop::NoRoom)?;
+            }
         }
         let int = as_exact_int(event.value);
         let encoding = if int.is_some() { VALUE_INT } else { VALUE_F64 };
@@ -409,11 +397,18 @@ impl<'b> Writer<'b> {
         header + 1 + definition + 1 + delta + value
     }
 
-    /// Writes the event count and the CRC and returns the datagram.
+    /// Writes the event count and the CRC and returns the datagram, which
+    /// takes the next sequence number.
     pub fn finish(self) -> &'b [u8] {
         let Writer {
-            buf, len, count, ..
+            encoder,
+            buf,
+            len,
+            count,
+            sequence,
+            ..
         } = self;
+        encoder.next_sequence = sequence.wrapping_add(1);
         buf[4..6].copy_from_slice(&count.to_le_bytes());
         let crc = crc32(&buf[..len]);
         buf[len..len + CRC_LEN].copy_from_slice(&crc.to_le_bytes());

@@ -11,15 +11,14 @@
 //! trailer  CRC-32/ISO-HDLC of everything before it (u32 LE)
 //! ```
 //!
-//! Fields use postcard's encoding (LEB128 varints, zigzag for signed, `f64`
-//! as 8 bytes little-endian, strings length-prefixed). The header and key
-//! definitions go through the `postcard` crate; the per-event fields use the
-//! same encodings inlined (`primitives.rs`, held to the crate by tests). Every datagram decodes
+//! Fields use postcard's encodings (LEB128 varints, zigzag for signed, `f64`
+//! as 8 bytes little-endian, strings length-prefixed), implemented once in
+//! `primitives.rs` and held byte for byte to the `postcard` crate by tests. Every datagram decodes
 //! on its own: the first event that uses a metric carries its name and tags,
 //! later ones refer to it by index, so a lost datagram loses only its own
 //! events.
 //!
-//! * [`Encoder`] packs events into caller-supplied buffers ([`encode`]).
+//! * [`Encoder`] packs events into caller-supplied buffers through a [`Writer`].
 //! * [`decode`] checks a datagram and iterates its events without allocating;
 //!   any byte string gives either events or a [`DecodeError`], never a panic.
 
@@ -485,6 +484,19 @@ mod tests {
             first_error(&forge(VERSION, 0, 1, &[0, 1, b'a', 0, 0b0010_0000, 0, 2])),
             DecodeError::BadMeta { meta: 0b0010_0000 }
         );
+        // Non-minimal varints are valid postcard: a 2-byte name length, tag
+        // count and tag length decode to the same key.
+        let padded = forge(
+            VERSION,
+            0,
+            1,
+            &[
+                0, 0x81, 0x00, b'a', 0x81, 0x00, 0x81, 0x00, b'k', 1, b'v', 9, 0, 2,
+            ],
+        );
+        let e = decode(&padded).unwrap().events().next().unwrap().unwrap();
+        assert_eq!(e.name, "a");
+        assert!(e.tags().eq([("k", "v")]));
         // A delta of -1 (zigzag 1) from base 0 wraps, as the encoder wrote it.
         let wrapped = forge(VERSION, 0, 1, &[0, 1, b'a', 0, 1, 1, 2]);
         assert_eq!(
@@ -630,7 +642,7 @@ mod worked_example {
         let mut enc = Encoder::new(EncoderConfig::new(0x0123_4567_89AB_CDEF)).unwrap();
         let mut buf = [0u8; DEFAULT_MAX_DATAGRAM];
         for _ in 0..7 {
-            enc.begin(&mut buf, 0).unwrap(); // datagrams 0 to 6, unsent
+            enc.begin(&mut buf, 0).unwrap().finish(); // datagrams 0 to 6
         }
         let mut w = enc.begin(&mut buf, base).unwrap();
         for e in [

@@ -1,13 +1,13 @@
-//! postcard's primitive encodings, inlined for the hot path.
+//! The four postcard encodings the datagram format uses.
 //!
 //! The datagram is postcard (see the postcard wire specification): unsigned
 //! integers are LEB128 varints, signed ones zigzag-encoded first, `f64` is 8
-//! little-endian bytes, a string is a varint length then UTF-8 bytes.
-//! Calling `postcard::to_slice` / `take_from_bytes` once per field cost about
-//! 69 ns (encode) and 130 ns (decode) per event on the reference workload;
-//! these few functions do the same in a fraction of that. The tests below
-//! hold them byte-for-byte to the `postcard` crate, in both directions,
-//! including what each rejects.
+//! little-endian bytes, a string is a varint length then UTF-8 bytes. The
+//! encoder and decoder use only these functions. Going through the `postcard`
+//! crate once per field (`to_slice` / `take_from_bytes`) cost 69 ns to encode
+//! and 130 ns to decode an event of the reference workload, against 23 and
+//! 19 ns here. The tests below hold these functions byte for byte to the
+//! `postcard` crate, in both directions, including what each rejects.
 
 use super::DecodeError;
 
@@ -43,6 +43,16 @@ pub(super) fn zigzag(v: i64) -> u64 {
 #[inline]
 fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// A string: varint length, then its bytes.
+#[inline]
+pub(super) fn put_str(buf: &mut [u8], at: &mut usize, s: &str) -> Option<()> {
+    let mut i = *at;
+    put_varint(buf, &mut i, s.len() as u64)?;
+    put_bytes(buf, &mut i, s.as_bytes())?;
+    *at = i;
+    Some(())
 }
 
 #[inline]
@@ -186,8 +196,7 @@ mod tests {
             prop_assert_eq!(f.to_le_bytes().to_vec(), theirs(&f));
             let mut buf = [0u8; 300];
             let mut at = 0;
-            put_varint(&mut buf, &mut at, s.len() as u64).unwrap();
-            put_bytes(&mut buf, &mut at, s.as_bytes()).unwrap();
+            put_str(&mut buf, &mut at, &s).unwrap();
             prop_assert_eq!(buf[..at].to_vec(), theirs(s.as_str()));
             prop_assert_eq!(take_i64(&theirs(&i)).unwrap().0, i);
             let encoded = theirs(s.as_str());
