@@ -9,25 +9,24 @@
 //! # Two ways to push, one ring
 //!
 //! * [`Ring::try_push`] lets any number of producers share the ring: they
-//!   claim positions with a compare-and-swap on `tail`.
+//!   claim positions with a compare-and-swap on `tail`. Consumers claim with
+//!   a compare-and-swap on `head`, and the stamps make it safe for several
+//!   threads to take from the head (a producer evicting, say).
 //! * The lanes also have rings that exactly one
-//!   [`Producer`](crate::Producer) owns. Those use no slot stamps at all (see
-//!   "Owned rings" in the code): the owner's push is a slot write and one
-//!   Release store, the consumer only reads slot lines, as in an SPSC ring. Every locked instruction costs about
-//!   10 ns on the 2-vCPU EPYC guests this is tuned on (`lock xadd` 9.5 ns,
-//!   `lock cmpxchg` 10 ns, a plain store 0.9 ns), so the shared push cannot
-//!   get under 10 ns while the owned one takes about 3 (`benches/rings.rs`).
-//!   That is why the lanes give each producer its own rings and keep a shared
-//!   set only for producers that have none (interrupt handlers, threads
-//!   beyond the configured number of producer sets).
+//!   [`Producer`](crate::Producer) owns and one [`Consumer`](crate::Consumer)
+//!   drains. Those use no stamps (see "Owned rings" in the code): the owner's
+//!   push is a slot write and one Release store, and the consumer only reads
+//!   slot lines, as in an SPSC ring.
 //!
-//! Either way the consumer claims slots with a compare-and-swap on `head`,
-//! and so can a producer that evicts the oldest item to make room
-//! (`DropOldest`, `DropByPriority`): in the shared ring the slot stamps make
-//! it safe for several threads to take from the head; in an owned ring only
-//! the owner and the consumer race for it. [`Ring::pop_batch`] claims a whole run of
-//! published slots with one compare-and-swap, so the consumer pays one RMW
-//! per batch, not per item.
+//! Why both: every locked instruction costs about 10 ns on the 2-vCPU EPYC
+//! guests this is tuned on (`lock xadd` 9.5 ns, `lock cmpxchg` 10 ns, a plain
+//! store 0.9 ns), so the shared push cannot get under 10 ns (16 ns measured)
+//! while the owned one takes about 4 (`benches/rings.rs`). The lanes give each
+//! producer its own rings and keep a shared set for producers that have none
+//! (interrupt handlers, threads beyond the configured number of sets).
+//!
+//! Either way a consumer pays one compare-and-swap per claimed run of items
+//! ([`Ring::pop_batch`]), not one per item.
 //!
 //! # Progress guarantees
 //!
