@@ -52,15 +52,19 @@ pub enum DropReason {
     EvictedByPriority = 2,
     /// The event was sampled out by `DropSampled`.
     Sampled = 3,
+    /// The incoming event was refused by a full lane while the exporter's
+    /// circuit breaker was open (nothing was being sent).
+    CircuitOpen = 4,
 }
 
 impl DropReason {
     /// Every reason, in code order.
-    pub const ALL: [DropReason; 4] = [
+    pub const ALL: [DropReason; 5] = [
         DropReason::LaneFull,
         DropReason::EvictedOldest,
         DropReason::EvictedByPriority,
         DropReason::Sampled,
+        DropReason::CircuitOpen,
     ];
 
     /// A stable snake_case name for logs and metric labels.
@@ -70,6 +74,7 @@ impl DropReason {
             DropReason::EvictedOldest => "evicted_oldest",
             DropReason::EvictedByPriority => "evicted_by_priority",
             DropReason::Sampled => "sampled",
+            DropReason::CircuitOpen => "circuit_open",
         }
     }
 }
@@ -258,7 +263,8 @@ mod tests {
                 "lane_full",
                 "evicted_oldest",
                 "evicted_by_priority",
-                "sampled"
+                "sampled",
+                "circuit_open"
             ]
         );
     }

@@ -167,6 +167,8 @@ pub struct Lanes<S, const SETS: usize = 1> {
     shared_ticks: [AtomicUsize; 3],
     /// Whether a [`Consumer`] exists (there is at most one).
     consumer_claimed: AtomicBool,
+    /// Whether the exporter's breaker is open (attribution of drops).
+    circuit_open: AtomicBool,
 }
 
 impl<S: Storage<Event>, const SETS: usize> fmt::Debug for Lanes<S, SETS> {
@@ -267,6 +269,7 @@ impl<const N: usize, const SETS: usize> StaticLanes<N, SETS> {
             drops: DropCounters::new(),
             shared_ticks: [const { AtomicUsize::new(0) }; 3],
             consumer_claimed: AtomicBool::new(false),
+            circuit_open: AtomicBool::new(false),
         })
     }
 }
@@ -304,6 +307,7 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
             drops: DropCounters::new(),
             shared_ticks: core::array::from_fn(|_| AtomicUsize::new(0)),
             consumer_claimed: AtomicBool::new(false),
+            circuit_open: AtomicBool::new(false),
         })
     }
 
@@ -414,8 +418,20 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
             }
             DropPolicy::DropNewest | DropPolicy::DropSampled { .. } => {}
         }
-        self.drops.count(DropReason::LaneFull, priority);
-        Err(DropReason::LaneFull)
+        // Relaxed: a hint for attribution only.
+        let reason = if self.circuit_open.load(Ordering::Relaxed) {
+            DropReason::CircuitOpen
+        } else {
+            DropReason::LaneFull
+        };
+        self.drops.count(reason, priority);
+        Err(reason)
+    }
+
+    /// Tells the lanes whether the exporter's circuit breaker is open, so that
+    /// lane-full drops meanwhile are counted as [`DropReason::CircuitOpen`].
+    pub fn set_circuit_open(&self, open: bool) {
+        self.circuit_open.store(open, Ordering::Relaxed);
     }
 
     /// Claims the one consumer of these lanes: the only way to take events

@@ -175,6 +175,16 @@ impl Encoder {
         self.refused
     }
 
+    /// Changes the datagram limit (for instance to what a transport takes);
+    /// the sender id and sequence carry on.
+    pub fn set_max_datagram(&mut self, max_datagram: usize) -> Result<(), EncodeError> {
+        if !(MIN_DATAGRAM..=MAX_DATAGRAM).contains(&max_datagram) {
+            return Err(EncodeError::MaxDatagram { got: max_datagram });
+        }
+        self.config.max_datagram = max_datagram;
+        Ok(())
+    }
+
     /// The sequence number the next datagram will carry.
     pub const fn next_sequence(&self) -> u64 {
         self.next_sequence
