@@ -3,7 +3,9 @@
 //! [`Exporter::poll`] takes the time as data, drains the lanes (high
 //! priority first) into a staging batch, and when the batch is full
 //! (`batch_size` events) or its oldest event is `max_batch_age_ns` old, packs
-//! it into datagrams and hands them to the transport. It returns when it next
+//! it into datagrams and hands them to the transport. A flush also tops each
+//! datagram up with whatever else is waiting in the lanes, so under load
+//! datagrams leave full (100+ events) rather than one batch each. It returns when it next
 //! needs to run; it never sleeps, spawns or reads a clock, so the std and
 //! embedded adapters only supply `now` and a transport.
 //!
@@ -225,6 +227,8 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
             .max_datagram
             .min(transport.max_datagram());
         let _ = self.encoder.set_max_datagram(max);
+        // Bounds the work of one flush when producers keep the lanes full.
+        let mut top_ups = MAX_BATCHES_PER_POLL;
         let mut i = 0;
         while i < self.batch.len() {
             let Ok(mut writer) = self
@@ -233,8 +237,29 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
             else {
                 break;
             };
-            while let Some(event) = self.batch.get(i) {
-                match writer.push(event, |id| keys.key(id)) {
+            loop {
+                if i == self.batch.len() {
+                    // Everything staged fits: top the datagram up from the
+                    // lanes, so datagrams leave full when events are waiting.
+                    if top_ups == 0 {
+                        break;
+                    }
+                    top_ups -= 1;
+                    self.batch.clear();
+                    i = 0;
+                    let (batch, oldest) = (&mut self.batch, &mut self.oldest);
+                    *oldest = u64::MAX;
+                    self.consumer.drain(self.config.batch_size, |event| {
+                        *oldest = (*oldest).min(event.timestamp);
+                        // Cannot fail: at most batch_size <= BATCH events.
+                        let _ = batch.push(event);
+                    });
+                    self.telemetry.batch_events += self.batch.len() as u64;
+                    if self.batch.is_empty() {
+                        break;
+                    }
+                }
+                match writer.push(&self.batch[i], |id| keys.key(id)) {
                     Ok(()) => i += 1,
                     Err(PushError::Full) => break,
                     Err(_) => {
@@ -402,28 +427,35 @@ mod tests {
     fn flushes_on_size_then_on_age() {
         let mut s = setup();
         let mut p = s.lanes.producer().unwrap();
-        for i in 0..60 {
-            p.push(event(i, 1_000 + i)).unwrap();
-        }
         let config = ExporterConfig::new(7);
         let mut ex: Exporter<'_, _, 2> =
             Exporter::new(s.lanes.consumer().unwrap(), &mut s.buf, config).unwrap();
         let mut spy = Spy::default();
-        // 50 go at once; 10 wait for their age.
-        let next = ex.poll(2_000, &mut spy, &s.registry);
-        assert_eq!(spy.delivered().len(), 50);
-        assert_eq!(next, Some(1_050 + 100 * MS));
-        assert_eq!(ex.poll(1_049 + 100 * MS, &mut spy, &s.registry), next);
-        assert_eq!(spy.delivered().len(), 50);
-        assert_eq!(ex.poll(1_050 + 100 * MS, &mut spy, &s.registry), None);
+        // Ten events: not a full batch, so they wait for their age.
+        for i in 0..10 {
+            p.push(event(i, 1_000 + i)).unwrap();
+        }
+        let due = Some(1_000 + 100 * MS);
+        assert_eq!(ex.poll(2_000, &mut spy, &s.registry), due);
+        assert_eq!(ex.poll(999 + 100 * MS, &mut spy, &s.registry), due);
+        assert!(spy.sent.is_empty());
+        assert_eq!(ex.poll(1_000 + 100 * MS, &mut spy, &s.registry), None);
+        assert_eq!(spy.delivered().len(), 10);
+        // Seventy more: a full batch goes at once, topped up with the rest,
+        // in one datagram.
+        for i in 10..80 {
+            p.push(event(i, 1_000 + i)).unwrap();
+        }
+        assert_eq!(ex.poll(200 * MS, &mut spy, &s.registry), None);
+        assert_eq!(spy.sent.len(), 2);
         let got = spy.delivered();
-        assert_eq!(got.len(), 60);
+        assert_eq!(got.len(), 80);
         assert!(got.iter().enumerate().all(|(i, (name, v, t))| {
             *v == i as f64 && *t == 1_000 + i as u64 && name == ["requests", "latency"][i % 2]
         }));
         let t = ex.telemetry();
-        assert_eq!((t.batches, t.batch_events, t.datagrams_sent), (2, 60, 2));
-        conserved(60, &s.lanes, &ex);
+        assert_eq!((t.batches, t.batch_events, t.datagrams_sent), (2, 80, 2));
+        conserved(80, &s.lanes, &ex);
     }
 
     #[test]
@@ -440,14 +472,21 @@ mod tests {
             ..Spy::default()
         };
         let mut recorded = 0;
-        for i in 0..5 {
+        // Three failed sends (one event each) open the breaker.
+        let mut next = None;
+        for i in 0..3 {
+            p.push(event(i, i)).unwrap();
+            recorded += 1;
+            next = ex.poll(10, &mut spy, &s.registry);
+        }
+        assert_eq!(next, Some(10 + 30_000 * MS));
+        assert_eq!(ex.telemetry().events_send_failed, 3);
+        // What comes next waits in the lanes.
+        for i in 3..5 {
             p.push(event(i, i)).unwrap();
             recorded += 1;
         }
-        // Three failed sends open the breaker; the rest wait in the lanes.
-        let next = ex.poll(10, &mut spy, &s.registry);
-        assert_eq!(next, Some(10 + 30_000 * MS));
-        assert_eq!(ex.telemetry().events_send_failed, 3);
+        assert_eq!(ex.poll(11, &mut spy, &s.registry), next);
         assert_eq!(s.lanes.len_total(), 2);
         // While open: nothing is drained; a full lane drops as "circuit open".
         for i in 5..200 {
