@@ -16,6 +16,7 @@
 //! Every event the exporter takes is accounted for in its [`Telemetry`]:
 //! sent, lost with a failed send, refused by the encoder, or still staged.
 
+use crate::batcher::{AdaptiveBatcher, AdaptiveConfig};
 use crate::circuit_breaker::{BreakerConfig, CircuitBreaker};
 use crate::event::{Event, KeyId};
 use crate::lanes::Consumer;
@@ -43,8 +44,11 @@ impl<const K: usize, const B: usize> Keys for Registry<K, B> {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub struct ExporterConfig {
-    /// Flush when this many events are staged (default 50).
+    /// Flush when this many events are staged (default 50), unless
+    /// `adaptive` chooses the size.
     pub batch_size: usize,
+    /// Batch size by lane utilization (off by default; see `batcher.rs`).
+    pub adaptive: Option<AdaptiveConfig>,
     /// Flush when the oldest staged event is this old, in ns (default 100 ms).
     pub max_batch_age_ns: u64,
     /// When the breaker opens and for how long.
@@ -59,6 +63,7 @@ impl ExporterConfig {
     pub const fn new(sender_id: u64) -> Self {
         ExporterConfig {
             batch_size: 50,
+            adaptive: None,
             max_batch_age_ns: 100_000_000,
             breaker: BreakerConfig::DEFAULT,
             encoder: EncoderConfig::new(sender_id),
@@ -68,6 +73,14 @@ impl ExporterConfig {
     /// The same with another batch size.
     pub const fn with_batch_size(self, batch_size: usize) -> Self {
         ExporterConfig { batch_size, ..self }
+    }
+
+    /// The same with adaptive batch sizes.
+    pub const fn with_adaptive(self, adaptive: AdaptiveConfig) -> Self {
+        ExporterConfig {
+            adaptive: Some(adaptive),
+            ..self
+        }
     }
 
     /// The same with another breaker.
@@ -81,7 +94,8 @@ impl ExporterConfig {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum ExporterError {
-    /// `batch_size` is 0 or more than the staging capacity.
+    /// `batch_size` (or an adaptive size) is 0 or more than the staging
+    /// capacity.
     BatchSize {
         /// The size given.
         got: usize,
@@ -120,6 +134,9 @@ pub struct Exporter<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize
     oldest: u64,
     config: ExporterConfig,
     breaker: CircuitBreaker,
+    adaptive: Option<AdaptiveBatcher>,
+    /// The batch size in force.
+    batch_size: usize,
     telemetry: Telemetry,
 }
 
@@ -143,11 +160,12 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
         buf: &'a mut [u8],
         config: ExporterConfig,
     ) -> Result<Self, ExporterError> {
-        if config.batch_size == 0 || config.batch_size > BATCH {
-            return Err(ExporterError::BatchSize {
-                got: config.batch_size,
-                max: BATCH,
-            });
+        let sizes = match config.adaptive {
+            Some(a) => [a.low, a.medium, a.high],
+            None => [config.batch_size; 3],
+        };
+        if let Some(&got) = sizes.iter().find(|&&n| n == 0 || n > BATCH) {
+            return Err(ExporterError::BatchSize { got, max: BATCH });
         }
         let encoder = Encoder::new(config.encoder).map_err(ExporterError::Encoder)?;
         if buf.len() < config.encoder.max_datagram {
@@ -164,6 +182,8 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
             oldest: u64::MAX,
             config,
             breaker: CircuitBreaker::new(config.breaker),
+            adaptive: config.adaptive.map(AdaptiveBatcher::new),
+            batch_size: config.batch_size,
             telemetry: Telemetry::default(),
         })
     }
@@ -184,12 +204,17 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
             if open {
                 return self.breaker.deadline();
             }
+            if let Some(adaptive) = &mut self.adaptive {
+                let lanes = self.consumer.lanes();
+                let percent = lanes.len_total() * 100 / lanes.capacity_total().max(1);
+                self.batch_size = adaptive.batch_size(percent.min(100) as u8);
+            }
             self.fill();
             if self.batch.is_empty() {
                 return None;
             }
             let due = self.oldest.saturating_add(self.config.max_batch_age_ns);
-            if self.batch.len() < self.config.batch_size && now < due {
+            if self.batch.len() < self.batch_size && now < due {
                 return Some(due);
             }
             self.flush(now, transport, keys);
@@ -200,7 +225,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
 
     /// Tops the staging batch up from the lanes.
     fn fill(&mut self) {
-        let room = self.config.batch_size.saturating_sub(self.batch.len());
+        let room = self.batch_size.saturating_sub(self.batch.len());
         let (batch, oldest) = (&mut self.batch, &mut self.oldest);
         self.consumer.drain(room, |event| {
             *oldest = (*oldest).min(event.timestamp);
@@ -249,7 +274,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
                     i = 0;
                     let (batch, oldest) = (&mut self.batch, &mut self.oldest);
                     *oldest = u64::MAX;
-                    self.consumer.drain(self.config.batch_size, |event| {
+                    self.consumer.drain(self.batch_size, |event| {
                         *oldest = (*oldest).min(event.timestamp);
                         // Cannot fail: at most batch_size <= BATCH events.
                         let _ = batch.push(event);
@@ -310,6 +335,16 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
     /// The breaker.
     pub fn breaker(&self) -> &CircuitBreaker {
         &self.breaker
+    }
+
+    /// The adaptive batcher, when adaptive batching is on.
+    pub fn adaptive(&self) -> Option<&AdaptiveBatcher> {
+        self.adaptive.as_ref()
+    }
+
+    /// The batch size in force (fixed, or chosen by adaptive batching).
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
     }
 
     /// Events taken from the lanes but not yet sent.
@@ -568,6 +603,35 @@ mod tests {
     }
 
     #[test]
+    fn adaptive_batching_flushes_small_batches_when_lanes_are_quiet() {
+        let mut s = setup();
+        let mut p = s.lanes.producer().unwrap();
+        let config = ExporterConfig::new(7).with_adaptive(AdaptiveConfig::DEFAULT);
+        let mut ex: Exporter<'_, _, 2> =
+            Exporter::new(s.lanes.consumer().unwrap(), &mut s.buf, config).unwrap();
+        let mut spy = Spy::default();
+        for i in 0..10 {
+            p.push(event(i, i)).unwrap();
+        }
+        // 10 of 192 slots used: low utilization, batches of 10 go at once
+        // (a fixed batch of 50 would wait for the age limit).
+        assert_eq!(ex.poll(20, &mut spy, &s.registry), None);
+        assert_eq!((ex.batch_size(), spy.delivered().len()), (10, 10));
+        // Lanes more than 80% full (160 of 192 slots): batches of 100.
+        for i in 0..100 {
+            let _ = p.push(event(i, 30));
+            let _ = s.lanes.push(event(i, 30));
+        }
+        assert_eq!(s.lanes.len_total(), 160);
+        assert_eq!(ex.poll(40, &mut spy, &s.registry), None);
+        // It went up to 100 for the full lanes and back down once they drained.
+        let adaptive = ex.adaptive().unwrap();
+        assert_eq!((adaptive.changes(), ex.batch_size()), (3, 10));
+        assert_eq!(spy.delivered().len(), 170);
+        conserved(210, &s.lanes, &ex);
+    }
+
+    #[test]
     fn configuration_errors_are_typed() {
         let mut s = setup();
         let c = s.lanes.consumer().unwrap();
@@ -575,6 +639,20 @@ mod tests {
         assert_eq!(
             Exporter::<_, 2>::new(c, &mut s.buf, bad).err(),
             Some(ExporterError::BatchSize { got: 129, max: 128 })
+        );
+        let c = s.lanes.consumer().unwrap();
+        let adaptive = AdaptiveConfig {
+            high: 200,
+            ..AdaptiveConfig::DEFAULT
+        };
+        assert_eq!(
+            Exporter::<_, 2>::new(
+                c,
+                &mut s.buf,
+                ExporterConfig::new(7).with_adaptive(adaptive)
+            )
+            .err(),
+            Some(ExporterError::BatchSize { got: 200, max: 128 })
         );
         let mut small = [0u8; 100];
         let c = s.lanes.consumer().unwrap();

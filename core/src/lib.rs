@@ -9,6 +9,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod batcher;
 pub mod circuit_breaker;
 pub mod drop_policy;
 pub mod event;
@@ -22,6 +23,7 @@ pub mod telemetry;
 pub mod transport;
 pub mod wire;
 
+pub use batcher::{AdaptiveBatcher, AdaptiveConfig};
 pub use circuit_breaker::{BreakerConfig, BreakerState, BreakerTransitions, CircuitBreaker};
 pub use drop_policy::{DropCounters, DropEdge, DropMonitor, DropPolicy, DropReason};
 pub use event::{Event, KeyId, Kind, Priority};
