@@ -14,6 +14,7 @@ pub mod circuit_breaker;
 pub mod drop_policy;
 pub mod event;
 pub mod exporter;
+pub mod health;
 pub mod histogram;
 pub mod lanes;
 pub mod registry;
@@ -28,6 +29,7 @@ pub use circuit_breaker::{BreakerConfig, BreakerState, BreakerTransitions, Circu
 pub use drop_policy::{DropCounters, DropEdge, DropMonitor, DropPolicy, DropReason};
 pub use event::{Event, KeyId, Kind, Priority};
 pub use exporter::{Exporter, ExporterConfig, ExporterError, Keys};
+pub use health::{Health, HealthThresholds, Measurements, Status};
 pub use histogram::{Histogram, LatencyHistogram};
 pub use lanes::{Consumer, LaneCapacities, Lanes, LanesError, LanesRef, Producer, StaticLanes};
 pub use registry::{Key, Registry, RegistryError};
