@@ -3,6 +3,8 @@
 //! handed to a transport that accepts everything (no system call), per event.
 //! The reference workload's ten series are spread over the three priorities.
 
+mod common;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use stats_core::{
     DropPolicy, Exporter, ExporterConfig, LaneCapacities, SendError, StaticLanes, Transport,
@@ -65,16 +67,9 @@ fn throughput(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config(3);
     targets = throughput
 }
 criterion_main!(benches);

@@ -4,10 +4,11 @@
 //! digits (1% precision, about 15 KiB with these bounds). Per recorded value;
 //! the values are pseudo-random latencies from 100 ns to 10 s, precomputed.
 
+mod common;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use stats_core::LatencyHistogram;
 use std::hint::black_box;
-use std::time::Duration;
 
 fn values() -> Vec<u64> {
     let mut x = 0x2545_F491_4F6C_DD1Du64;
@@ -44,16 +45,9 @@ fn record(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config(2);
     targets = record
 }
 criterion_main!(benches);

@@ -20,6 +20,8 @@
 //! Consumers use each queue's batch API where it has one (`drain`,
 //! `pop_batch`, rtrb's `read_chunk`), as the exporter does.
 
+mod common;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use crossbeam_queue::ArrayQueue;
 use stats_core::{
@@ -391,16 +393,9 @@ fn group<const N: usize, const SETS: usize>(c: &mut Criterion, producers: usize)
     }
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config(2);
     targets = push, pop, push_pop, cross_thread
 }
 criterion_main!(benches);

@@ -16,11 +16,12 @@
 //! Sizes (events per datagram, bytes per event) are printed and checked
 //! against their targets by `tests/wire_reference.rs`.
 
+mod common;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use stats_core::wire::{DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig, decode};
 use stats_pipeline::workload::{self, JsonEvent};
 use std::hint::black_box;
-use std::time::Duration;
 
 const EVENTS: usize = 10_000;
 
@@ -103,16 +104,9 @@ fn decode_bench(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config(3);
     targets = encode, decode_bench
 }
 criterion_main!(benches);
