@@ -19,6 +19,7 @@
 use crate::batcher::{AdaptiveBatcher, AdaptiveConfig};
 use crate::circuit_breaker::{BreakerConfig, CircuitBreaker};
 use crate::event::{Event, KeyId};
+use crate::histogram::LatencyHistogram;
 use crate::lanes::Consumer;
 use crate::registry::{Key, Registry};
 use crate::ring::Storage;
@@ -138,6 +139,10 @@ pub struct Exporter<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize
     /// The batch size in force.
     batch_size: usize,
     telemetry: Telemetry,
+    /// Record to drain (time in the lane), ns.
+    lane_latency: LatencyHistogram,
+    /// Record to handed to the transport, ns.
+    end_to_end_latency: LatencyHistogram,
 }
 
 impl<S: Storage<Event>, const SETS: usize, const BATCH: usize> fmt::Debug
@@ -185,6 +190,8 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
             adaptive: config.adaptive.map(AdaptiveBatcher::new),
             batch_size: config.batch_size,
             telemetry: Telemetry::default(),
+            lane_latency: LatencyHistogram::new(),
+            end_to_end_latency: LatencyHistogram::new(),
         })
     }
 
@@ -209,7 +216,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
                 let percent = lanes.len_total() * 100 / lanes.capacity_total().max(1);
                 self.batch_size = adaptive.batch_size(percent.min(100) as u8);
             }
-            self.fill();
+            self.fill(now);
             if self.batch.is_empty() {
                 return None;
             }
@@ -224,14 +231,14 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
     }
 
     /// Tops the staging batch up from the lanes.
-    fn fill(&mut self) {
+    fn fill(&mut self, now: u64) {
         let room = self.batch_size.saturating_sub(self.batch.len());
-        let (batch, oldest) = (&mut self.batch, &mut self.oldest);
-        self.consumer.drain(room, |event| {
-            *oldest = (*oldest).min(event.timestamp);
-            // Cannot fail: at most `room` events, and batch_size <= BATCH.
-            let _ = batch.push(event);
-        });
+        let staging = Staging {
+            batch: &mut self.batch,
+            oldest: &mut self.oldest,
+            lane_latency: &self.lane_latency,
+        };
+        staging.drain(&mut self.consumer, now, room);
     }
 
     /// Packs the staged events into datagrams and sends them. Stops early if
@@ -272,20 +279,24 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
                     top_ups -= 1;
                     self.batch.clear();
                     i = 0;
-                    let (batch, oldest) = (&mut self.batch, &mut self.oldest);
-                    *oldest = u64::MAX;
-                    self.consumer.drain(self.batch_size, |event| {
-                        *oldest = (*oldest).min(event.timestamp);
-                        // Cannot fail: at most batch_size <= BATCH events.
-                        let _ = batch.push(event);
-                    });
+                    self.oldest = u64::MAX;
+                    let staging = Staging {
+                        batch: &mut self.batch,
+                        oldest: &mut self.oldest,
+                        lane_latency: &self.lane_latency,
+                    };
+                    staging.drain(&mut self.consumer, now, self.batch_size);
                     self.telemetry.batch_events += self.batch.len() as u64;
                     if self.batch.is_empty() {
                         break;
                     }
                 }
                 match writer.push(&self.batch[i], |id| keys.key(id)) {
-                    Ok(()) => i += 1,
+                    Ok(()) => {
+                        let waited = now.saturating_sub(self.batch[i].timestamp);
+                        self.end_to_end_latency.record(waited);
+                        i += 1;
+                    }
                     Err(PushError::Full) => break,
                     Err(_) => {
                         self.telemetry.events_refused += 1;
@@ -332,6 +343,16 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
         &self.telemetry
     }
 
+    /// Time from record to drain (in the lane), ns.
+    pub fn lane_latency(&self) -> &LatencyHistogram {
+        &self.lane_latency
+    }
+
+    /// Time from record to being handed to the transport, ns.
+    pub fn end_to_end_latency(&self) -> &LatencyHistogram {
+        &self.end_to_end_latency
+    }
+
     /// The breaker.
     pub fn breaker(&self) -> &CircuitBreaker {
         &self.breaker
@@ -350,6 +371,37 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
     /// Events taken from the lanes but not yet sent.
     pub fn staged(&self) -> usize {
         self.batch.len()
+    }
+}
+
+/// The exporter's staging state, borrowed apart from its encoder and buffer
+/// (which a datagram being built holds).
+struct Staging<'s, const BATCH: usize> {
+    batch: &'s mut heapless::Vec<Event, BATCH>,
+    oldest: &'s mut u64,
+    lane_latency: &'s LatencyHistogram,
+}
+
+impl<const BATCH: usize> Staging<'_, BATCH> {
+    /// Moves up to `max` events (at most the batch's free room) from the
+    /// lanes into the batch, recording each one's time in the lane.
+    fn drain<S: Storage<Event>, const SETS: usize>(
+        self,
+        consumer: &mut Consumer<'_, S, SETS>,
+        now: u64,
+        max: usize,
+    ) {
+        let Staging {
+            batch,
+            oldest,
+            lane_latency,
+        } = self;
+        consumer.drain(max, |event| {
+            *oldest = (*oldest).min(event.timestamp);
+            lane_latency.record(now.saturating_sub(event.timestamp));
+            // Cannot fail: callers ask for at most the free room.
+            let _ = batch.push(event);
+        });
     }
 }
 
@@ -476,6 +528,11 @@ mod tests {
         assert!(spy.sent.is_empty());
         assert_eq!(ex.poll(1_000 + 100 * MS, &mut spy, &s.registry), None);
         assert_eq!(spy.delivered().len(), 10);
+        // They spent about 1 µs in the lanes and 100 ms in all before the send.
+        let lane_p50 = ex.lane_latency().percentile(0.5).unwrap();
+        assert!((990..=1_000).contains(&lane_p50), "{lane_p50}");
+        let e2e = ex.end_to_end_latency().percentile(1.0).unwrap() as f64;
+        assert!((e2e - 100e6).abs() / 100e6 < 0.02, "{e2e}");
         // Seventy more: a full batch goes at once, topped up with the rest,
         // in one datagram.
         for i in 10..80 {
