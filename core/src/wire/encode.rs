@@ -190,6 +190,16 @@ impl Encoder {
         self.next_sequence
     }
 
+    /// Drops the key definitions from the `keys`-th on from the
+    /// per-datagram table (all of them for a new datagram, or those of a push
+    /// that did not fit).
+    fn forget_keys_from(&mut self, keys: usize) {
+        for &slot in &self.used[keys..self.keys] {
+            self.table_keys[usize::from(slot)] = 0;
+        }
+        self.keys = keys;
+    }
+
     /// Starts a datagram in `buf` (at least `max_datagram` bytes) whose
     /// timestamps are relative to `base_timestamp`.
     pub fn begin<'b>(
@@ -204,10 +214,7 @@ impl Encoder {
                 got: buf.len(),
             });
         }
-        for &slot in &self.used[..self.keys] {
-            self.table_keys[usize::from(slot)] = 0;
-        }
-        self.keys = 0;
+        self.forget_keys_from(0);
         // Consumed by `finish`: a datagram never finished leaves no gap.
         let sequence = self.next_sequence;
         let buf = &mut buf[..max];
@@ -292,7 +299,7 @@ impl<'b> Writer<'b> {
             }
             Err(e) => {
                 self.len = start;
-                self.forget_keys_from(keys_before);
+                self.encoder.forget_keys_from(keys_before);
                 let error = match (e, definition) {
                     (Stop::UnknownKey, _) => PushError::UnknownKey,
                     // An empty datagram defines the key of its first event.
@@ -376,15 +383,6 @@ impl<'b> Writer<'b> {
         enc.used[index] = slot as u8;
         enc.keys += 1;
         Ok((index, true))
-    }
-
-    /// Undoes key definitions made by a push that did not fit.
-    fn forget_keys_from(&mut self, keys: usize) {
-        let enc = &mut *self.encoder;
-        for &slot in &enc.used[keys..enc.keys] {
-            enc.table_keys[usize::from(slot)] = 0;
-        }
-        enc.keys = keys;
     }
 
     /// Bytes `event` would need as the only event of a datagram (with the
