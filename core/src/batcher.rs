@@ -57,16 +57,48 @@ impl Default for AdaptiveConfig {
     }
 }
 
-/// Which size is in force.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A band of lane utilization between two thresholds, with hysteresis: it
+/// picks the batch size in force, and the memory pressure level the exporter
+/// reports (see [`PressureConfig`](crate::exporter::PressureConfig)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Level {
-    /// Low utilization: small batches.
+    /// Below the lower threshold: small batches, no pressure.
     Low,
     /// Between the thresholds.
     Medium,
-    /// High utilization: large batches.
+    /// Above the upper threshold: large batches, high pressure.
     High,
+}
+
+impl Level {
+    /// `low`, `medium` or `high`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+        }
+    }
+}
+
+impl Level {
+    /// The level for utilization `u` (percent) coming from `self`, with
+    /// thresholds `low` and `high` and `h` points of hysteresis either side:
+    /// a threshold is crossed upwards at `threshold + h` and downwards below
+    /// `threshold - h`.
+    pub(crate) fn next(self, u: u8, low: u8, high: u8, h: u8) -> Level {
+        let (u, lo, hi, h) = (i16::from(u), i16::from(low), i16::from(high), i16::from(h));
+        match self {
+            Level::Low if u >= hi + h => Level::High,
+            Level::Low if u >= lo + h => Level::Medium,
+            Level::Medium if u >= hi + h => Level::High,
+            Level::Medium if u < lo - h => Level::Low,
+            Level::High if u < lo - h => Level::Low,
+            Level::High if u < hi - h => Level::Medium,
+            level => level,
+        }
+    }
 }
 
 /// Chooses the batch size from lane utilization, with hysteresis.
@@ -91,21 +123,12 @@ impl AdaptiveBatcher {
     /// The batch size for `utilization_percent` (0..=100 of lane capacity).
     pub fn batch_size(&mut self, utilization_percent: u8) -> usize {
         let c = &self.config;
-        let u = i16::from(utilization_percent);
-        let (lo, hi, h) = (
-            i16::from(c.low_percent),
-            i16::from(c.high_percent),
-            i16::from(c.hysteresis_percent),
+        let next = self.level.next(
+            utilization_percent,
+            c.low_percent,
+            c.high_percent,
+            c.hysteresis_percent,
         );
-        let next = match self.level {
-            Level::Low if u >= hi + h => Level::High,
-            Level::Low if u >= lo + h => Level::Medium,
-            Level::Medium if u >= hi + h => Level::High,
-            Level::Medium if u < lo - h => Level::Low,
-            Level::High if u < lo - h => Level::Low,
-            Level::High if u < hi - h => Level::Medium,
-            level => level,
-        };
         if next != self.level {
             self.level = next;
             self.changes += 1;

@@ -5,26 +5,40 @@
 //! (`batch_size` events) or its oldest event is `max_batch_age_ns` old, packs
 //! it into datagrams and hands them to the transport. A flush also tops each
 //! datagram up with whatever else is waiting in the lanes, so under load
-//! datagrams leave full (100+ events) rather than one batch each. It returns when it next
-//! needs to run; it never sleeps, spawns or reads a clock, so the std and
-//! embedded adapters only supply `now` and a transport.
+//! datagrams leave full (100+ events) rather than one batch each. Datagrams
+//! are packed back to back in the caller's buffer and handed over up to
+//! [`MAX_DATAGRAMS_PER_SEND`] per [`Transport::send_batch`] call, so a
+//! transport with `sendmmsg` sends them in one system call. `poll` returns
+//! when it next needs to run; it never sleeps, spawns or reads a clock, so
+//! the std and embedded adapters only supply `now` and a transport.
 //!
 //! A [`CircuitBreaker`] guards the transport: while it is open nothing is
-//! drained or sent, events wait in the lanes, and lane-full drops are counted
-//! as [`DropReason::CircuitOpen`](crate::DropReason::CircuitOpen).
+//! drained or sent, events wait in the lanes (and datagrams already encoded
+//! wait in the buffer), and lane-full drops are counted as
+//! [`DropReason::CircuitOpen`](crate::DropReason::CircuitOpen).
 //!
 //! Every event the exporter takes is accounted for in its [`Telemetry`]:
 //! sent, lost with a failed send, refused by the encoder, or still staged.
+//! [`Exporter::snapshot`] adds the lanes' side for the whole conservation
+//! law.
+//!
+//! Memory is fixed at construction: [`Exporter::memory_bytes`] is the lanes,
+//! the exporter and the datagram buffer, checked against
+//! [`ExporterConfig::max_memory_bytes`]. Lane utilization is reported as a
+//! pressure [`Level`] and, on each change, to the callback set with
+//! [`Exporter::on_pressure`].
 
-use crate::batcher::{AdaptiveBatcher, AdaptiveConfig};
+use crate::batcher::{AdaptiveBatcher, AdaptiveConfig, Level};
 use crate::circuit_breaker::{BreakerConfig, CircuitBreaker};
-use crate::event::{Event, KeyId};
+use crate::event::{Event, KeyId, Priority};
 use crate::histogram::LatencyHistogram;
 use crate::lanes::Consumer;
 use crate::registry::{Key, Registry};
 use crate::ring::Storage;
-use crate::telemetry::Telemetry;
-use crate::transport::Transport;
+use crate::telemetry::{
+    CountHistogram, LaneStats, Quantiles, Telemetry, TelemetrySnapshot, WideDrops, Widened,
+};
+use crate::transport::{PartialSend, Transport};
 use crate::wire::{EncodeError, Encoder, EncoderConfig, PushError};
 use core::fmt;
 
@@ -38,6 +52,46 @@ impl<const K: usize, const B: usize> Keys for Registry<K, B> {
     fn key(&self, id: KeyId) -> Option<Key<'_>> {
         self.get(id)
     }
+}
+
+/// Lane utilization thresholds for memory pressure (see [`Level`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct PressureConfig {
+    /// Utilization, percent, from which pressure is medium (default 50).
+    pub medium_percent: u8,
+    /// Utilization, percent, from which pressure is high (default 80).
+    pub high_percent: u8,
+    /// Points past a threshold needed to change level (default 5).
+    pub hysteresis_percent: u8,
+}
+
+impl PressureConfig {
+    /// Medium from 50%, high from 80%, ±5 points.
+    pub const DEFAULT: PressureConfig = PressureConfig {
+        medium_percent: 50,
+        high_percent: 80,
+        hysteresis_percent: 5,
+    };
+}
+
+impl Default for PressureConfig {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// A change of memory pressure, as told to the pressure callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Pressure {
+    /// The new level.
+    pub level: Level,
+    /// Lane utilization that caused it, percent.
+    pub utilization_percent: u8,
+    /// Bytes of lanes, exporter and buffer (fixed).
+    pub memory_bytes: usize,
 }
 
 /// How the exporter batches and guards the transport.
@@ -56,11 +110,16 @@ pub struct ExporterConfig {
     pub breaker: BreakerConfig,
     /// Datagram framing (sender id, maximum size).
     pub encoder: EncoderConfig,
+    /// The most the lanes, exporter and buffer may occupy together
+    /// (default 10 MiB).
+    pub max_memory_bytes: usize,
+    /// When lane utilization counts as memory pressure.
+    pub pressure: PressureConfig,
 }
 
 impl ExporterConfig {
     /// The defaults for `sender_id`: batches of 50 or 100 ms, a breaker
-    /// opening after 10 failures for 30 s, 1,472-byte datagrams.
+    /// opening after 10 failures for 30 s, 1,472-byte datagrams, 10 MiB.
     pub const fn new(sender_id: u64) -> Self {
         ExporterConfig {
             batch_size: 50,
@@ -68,6 +127,8 @@ impl ExporterConfig {
             max_batch_age_ns: 100_000_000,
             breaker: BreakerConfig::DEFAULT,
             encoder: EncoderConfig::new(sender_id),
+            max_memory_bytes: 10 << 20,
+            pressure: PressureConfig::DEFAULT,
         }
     }
 
@@ -88,6 +149,27 @@ impl ExporterConfig {
     pub const fn with_breaker(self, breaker: BreakerConfig) -> Self {
         ExporterConfig { breaker, ..self }
     }
+
+    /// The same with another age limit, ns.
+    pub const fn with_max_batch_age_ns(self, max_batch_age_ns: u64) -> Self {
+        ExporterConfig {
+            max_batch_age_ns,
+            ..self
+        }
+    }
+
+    /// The same with another memory maximum.
+    pub const fn with_max_memory_bytes(self, max_memory_bytes: usize) -> Self {
+        ExporterConfig {
+            max_memory_bytes,
+            ..self
+        }
+    }
+
+    /// The same with other pressure thresholds.
+    pub const fn with_pressure(self, pressure: PressureConfig) -> Self {
+        ExporterConfig { pressure, ..self }
+    }
 }
 
 /// Why an exporter could not be made.
@@ -105,6 +187,13 @@ pub enum ExporterError {
     },
     /// The encoder configuration or buffer is unusable.
     Encoder(EncodeError),
+    /// Lanes, exporter and buffer together exceed `max_memory_bytes`.
+    MemoryBudget {
+        /// Bytes they need.
+        needed: usize,
+        /// The configured maximum.
+        max: usize,
+    },
 }
 
 impl fmt::Display for ExporterError {
@@ -114,6 +203,10 @@ impl fmt::Display for ExporterError {
                 write!(f, "batch size must be 1..={max}, got {got}")
             }
             ExporterError::Encoder(e) => write!(f, "encoder: {e}"),
+            ExporterError::MemoryBudget { needed, max } => write!(
+                f,
+                "lanes, exporter and buffer need {needed} bytes, more than the maximum of {max}"
+            ),
         }
     }
 }
@@ -124,12 +217,26 @@ impl core::error::Error for ExporterError {}
 /// stays short even with full lanes.
 const MAX_BATCHES_PER_POLL: usize = 64;
 
+/// Datagrams handed to the transport in one [`Transport::send_batch`] call
+/// at most (as many as fit the buffer).
+pub const MAX_DATAGRAMS_PER_SEND: usize = 16;
+
+/// An encoded datagram waiting in the buffer to be sent.
+#[derive(Clone, Copy, Debug)]
+struct Encoded {
+    start: usize,
+    len: usize,
+    events: usize,
+}
+
 /// Drains lanes into datagrams. `BATCH` is the staging capacity (at least
 /// the batch size).
 pub struct Exporter<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize = 128> {
     consumer: Consumer<'a, S, SETS>,
     encoder: Encoder,
     buf: &'a mut [u8],
+    /// Datagrams encoded in `buf`, in order, not yet sent.
+    encoded: heapless::Vec<Encoded, MAX_DATAGRAMS_PER_SEND>,
     batch: heapless::Vec<Event, BATCH>,
     /// Smallest timestamp in `batch`.
     oldest: u64,
@@ -139,10 +246,23 @@ pub struct Exporter<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize
     /// The batch size in force.
     batch_size: usize,
     telemetry: Telemetry,
+    /// Events accepted into the lanes since they were made, as a 64-bit
+    /// total (the exporter must be made before the lanes' counters wrap).
+    pushed: Widened,
+    /// Lane drops, as 64-bit totals.
+    drops: WideDrops,
+    /// Most events seen waiting, by [`Priority::index`].
+    peaks: [usize; 3],
+    pressure: Level,
+    on_pressure: Option<&'a mut dyn FnMut(Pressure)>,
     /// Record to drain (time in the lane), ns.
     lane_latency: LatencyHistogram,
-    /// Record to handed to the transport, ns.
+    /// Duration of a transport call, ns.
+    send_latency: LatencyHistogram,
+    /// Record to encoded for the transport, ns.
     end_to_end_latency: LatencyHistogram,
+    /// Events per flushed batch.
+    batch_sizes: CountHistogram,
 }
 
 impl<S: Storage<Event>, const SETS: usize, const BATCH: usize> fmt::Debug
@@ -150,7 +270,7 @@ impl<S: Storage<Event>, const SETS: usize, const BATCH: usize> fmt::Debug
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Exporter")
-            .field("staged", &self.batch.len())
+            .field("staged", &self.staged())
             .field("breaker", &self.breaker.state())
             .field("telemetry", &self.telemetry)
             .finish_non_exhaustive()
@@ -159,7 +279,8 @@ impl<S: Storage<Event>, const SETS: usize, const BATCH: usize> fmt::Debug
 
 impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, S, SETS, BATCH> {
     /// An exporter draining through `consumer`, building datagrams in `buf`
-    /// (at least `config.encoder.max_datagram` bytes).
+    /// (at least `config.encoder.max_datagram` bytes; a multiple lets it
+    /// hand several datagrams to the transport per call).
     pub fn new(
         consumer: Consumer<'a, S, SETS>,
         buf: &'a mut [u8],
@@ -179,10 +300,20 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
                 got: buf.len(),
             }));
         }
+        let needed = Self::footprint(&consumer, buf);
+        if needed > config.max_memory_bytes {
+            return Err(ExporterError::MemoryBudget {
+                needed,
+                max: config.max_memory_bytes,
+            });
+        }
         Ok(Exporter {
+            pushed: Widened::default(),
+            drops: WideDrops::default(),
             consumer,
             encoder,
             buf,
+            encoded: heapless::Vec::new(),
             batch: heapless::Vec::new(),
             oldest: u64::MAX,
             config,
@@ -190,9 +321,30 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
             adaptive: config.adaptive.map(AdaptiveBatcher::new),
             batch_size: config.batch_size,
             telemetry: Telemetry::default(),
+            peaks: [0; 3],
+            pressure: Level::Low,
+            on_pressure: None,
             lane_latency: LatencyHistogram::new(),
+            send_latency: LatencyHistogram::new(),
             end_to_end_latency: LatencyHistogram::new(),
+            batch_sizes: CountHistogram::new(),
         })
+    }
+
+    fn footprint(consumer: &Consumer<'a, S, SETS>, buf: &[u8]) -> usize {
+        consumer.lanes().memory_bytes() + size_of::<Self>() + buf.len()
+    }
+
+    /// Bytes of the lanes, this exporter and its datagram buffer: fixed
+    /// from construction.
+    pub fn memory_bytes(&self) -> usize {
+        Self::footprint(&self.consumer, self.buf)
+    }
+
+    /// Calls `callback` whenever the pressure level changes (checked at
+    /// each poll).
+    pub fn on_pressure(&mut self, callback: &'a mut dyn FnMut(Pressure)) {
+        self.on_pressure = Some(callback);
     }
 
     /// Drains, batches and sends what is due at `now`. Returns when it next
@@ -205,11 +357,16 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
         transport: &mut T,
         keys: &K,
     ) -> Option<u64> {
+        let utilization = self.observe_lanes();
+        self.observe_pressure(utilization);
         for _ in 0..MAX_BATCHES_PER_POLL {
             let open = !self.breaker.allow(now);
             self.consumer.lanes().set_circuit_open(open);
             if open {
                 return self.breaker.deadline();
+            }
+            if !self.encoded.is_empty() && !self.send_encoded(now, transport) {
+                continue; // the breaker opened
             }
             if let Some(adaptive) = &mut self.adaptive {
                 let lanes = self.consumer.lanes();
@@ -230,6 +387,41 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
         Some(now)
     }
 
+    /// Updates the lane peaks; the lanes' utilization, percent.
+    fn observe_lanes(&mut self) -> u8 {
+        let lanes = self.consumer.lanes();
+        let mut len = 0;
+        for p in Priority::ALL {
+            let n = lanes.len(p);
+            self.peaks[p.index()] = self.peaks[p.index()].max(n);
+            len += n;
+        }
+        (len * 100 / lanes.capacity_total().max(1)).min(100) as u8
+    }
+
+    /// Moves the pressure level with `utilization`, telling the callback.
+    fn observe_pressure(&mut self, utilization: u8) {
+        let c = self.config.pressure;
+        let level = self.pressure.next(
+            utilization,
+            c.medium_percent,
+            c.high_percent,
+            c.hysteresis_percent,
+        );
+        if level == self.pressure {
+            return;
+        }
+        self.pressure = level;
+        let memory_bytes = self.memory_bytes();
+        if let Some(callback) = self.on_pressure.as_mut() {
+            callback(Pressure {
+                level,
+                utilization_percent: utilization,
+                memory_bytes,
+            });
+        }
+    }
+
     /// Tops the staging batch up from the lanes.
     fn fill(&mut self, now: u64) {
         let room = self.batch_size.saturating_sub(self.batch.len());
@@ -242,7 +434,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
     }
 
     /// Packs the staged events into datagrams and sends them. Stops early if
-    /// the breaker opens; what was not sent stays staged.
+    /// the breaker opens; what was not sent stays staged or encoded.
     fn flush<T: Transport + ?Sized, K: Keys + ?Sized>(
         &mut self,
         now: u64,
@@ -251,6 +443,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
     ) {
         self.telemetry.batches += 1;
         self.telemetry.batch_events += self.batch.len() as u64;
+        self.batch_sizes.record(self.batch.len() as u64);
         // A transport that takes less than configured (but at least the
         // format's minimum) gets datagrams it takes.
         let max = self
@@ -262,71 +455,72 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
         // Bounds the work of one flush when producers keep the lanes full.
         let mut top_ups = MAX_BATCHES_PER_POLL;
         let mut i = 0;
-        while i < self.batch.len() {
-            let Ok(mut writer) = self
-                .encoder
-                .begin(&mut self.buf[..], self.batch[i].timestamp)
-            else {
+        loop {
+            let mut end = self.encoded.last().map_or(0, |d| d.start + d.len);
+            while i < self.batch.len() && !self.encoded.is_full() && self.buf.len() - end >= max {
+                let Ok(mut writer) = self
+                    .encoder
+                    .begin(&mut self.buf[end..end + max], self.batch[i].timestamp)
+                else {
+                    break;
+                };
+                loop {
+                    if i == self.batch.len() {
+                        // Everything staged fits: top the datagram up from
+                        // the lanes, so datagrams leave full when events are
+                        // waiting.
+                        if top_ups == 0 {
+                            break;
+                        }
+                        top_ups -= 1;
+                        self.batch.clear();
+                        i = 0;
+                        self.oldest = u64::MAX;
+                        let staging = Staging {
+                            batch: &mut self.batch,
+                            oldest: &mut self.oldest,
+                            lane_latency: &self.lane_latency,
+                        };
+                        staging.drain(&mut self.consumer, now, self.batch_size);
+                        self.telemetry.batch_events += self.batch.len() as u64;
+                        if self.batch.is_empty() {
+                            break;
+                        }
+                    }
+                    match writer.push(&self.batch[i], |id| keys.key(id)) {
+                        Ok(()) => {
+                            let waited = now.saturating_sub(self.batch[i].timestamp);
+                            self.end_to_end_latency.record(waited);
+                            i += 1;
+                        }
+                        Err(PushError::Full) => break,
+                        Err(_) => {
+                            self.telemetry.events_refused += 1;
+                            i += 1;
+                        }
+                    }
+                }
+                if writer.is_empty() {
+                    continue;
+                }
+                let events = writer.events();
+                let len = writer.finish().len();
+                // Cannot fail: the loop stops while `encoded` is full.
+                let _ = self.encoded.push(Encoded {
+                    start: end,
+                    len,
+                    events,
+                });
+                end += len;
+            }
+            if self.encoded.is_empty()
+                || !self.send_encoded(now, transport)
+                || i == self.batch.len()
+            {
                 break;
-            };
-            loop {
-                if i == self.batch.len() {
-                    // Everything staged fits: top the datagram up from the
-                    // lanes, so datagrams leave full when events are waiting.
-                    if top_ups == 0 {
-                        break;
-                    }
-                    top_ups -= 1;
-                    self.batch.clear();
-                    i = 0;
-                    self.oldest = u64::MAX;
-                    let staging = Staging {
-                        batch: &mut self.batch,
-                        oldest: &mut self.oldest,
-                        lane_latency: &self.lane_latency,
-                    };
-                    staging.drain(&mut self.consumer, now, self.batch_size);
-                    self.telemetry.batch_events += self.batch.len() as u64;
-                    if self.batch.is_empty() {
-                        break;
-                    }
-                }
-                match writer.push(&self.batch[i], |id| keys.key(id)) {
-                    Ok(()) => {
-                        let waited = now.saturating_sub(self.batch[i].timestamp);
-                        self.end_to_end_latency.record(waited);
-                        i += 1;
-                    }
-                    Err(PushError::Full) => break,
-                    Err(_) => {
-                        self.telemetry.events_refused += 1;
-                        i += 1;
-                    }
-                }
-            }
-            if writer.is_empty() {
-                continue;
-            }
-            let events = writer.events() as u64;
-            let datagram = writer.finish();
-            match transport.send(datagram) {
-                Ok(()) => {
-                    self.breaker.on_success();
-                    self.telemetry.events_sent += events;
-                    self.telemetry.datagrams_sent += 1;
-                    self.telemetry.bytes_sent += datagram.len() as u64;
-                }
-                Err(_) => {
-                    self.breaker.on_failure(now);
-                    self.telemetry.events_send_failed += events;
-                    self.telemetry.send_errors += 1;
-                    if !self.breaker.allow(now) {
-                        break;
-                    }
-                }
             }
         }
-        // Keep what was not sent (the breaker opened) for later.
+        // Keep what was not encoded (the breaker opened) for later.
         let rest = self.batch.len() - i;
         self.batch.copy_within(i.., 0);
         self.batch.truncate(rest);
@@ -338,9 +532,91 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
             .unwrap_or(u64::MAX);
     }
 
+    /// Hands the encoded datagrams to the transport while the breaker allows.
+    /// Returns whether all went (sent or lost to a failed send); the rest
+    /// move to the front of the buffer for later.
+    fn send_encoded<T: Transport + ?Sized>(&mut self, now: u64, transport: &mut T) -> bool {
+        let mut done = 0;
+        while done < self.encoded.len() && self.breaker.allow(now) {
+            let mut datagrams: heapless::Vec<&[u8], MAX_DATAGRAMS_PER_SEND> = heapless::Vec::new();
+            for d in &self.encoded[done..] {
+                // Cannot fail: same capacity as `encoded`.
+                let _ = datagrams.push(&self.buf[d.start..d.start + d.len]);
+            }
+            let started = transport.clock_ns();
+            let result = transport.send_batch(&datagrams);
+            if let (Some(start), Some(end)) = (started, transport.clock_ns()) {
+                self.send_latency.record(end.saturating_sub(start));
+            }
+            self.telemetry.send_calls += 1;
+            let (sent, failed) = match result {
+                Ok(()) => (datagrams.len(), None),
+                Err(PartialSend { sent, error }) => (sent.min(datagrams.len()), Some(error)),
+            };
+            for d in &self.encoded[done..done + sent] {
+                self.telemetry.events_sent += d.events as u64;
+                self.telemetry.datagrams_sent += 1;
+                self.telemetry.bytes_sent += d.len as u64;
+            }
+            if sent > 0 {
+                self.breaker.on_success();
+            }
+            done += sent;
+            if failed.is_some() && done < self.encoded.len() {
+                self.telemetry.events_send_failed += self.encoded[done].events as u64;
+                self.telemetry.send_errors += 1;
+                self.breaker.on_failure(now);
+                done += 1;
+            }
+        }
+        // Move what is left to the front of the buffer.
+        let mut to = 0;
+        for k in done..self.encoded.len() {
+            let d = self.encoded[k];
+            self.buf.copy_within(d.start..d.start + d.len, to);
+            self.encoded[k - done] = Encoded { start: to, ..d };
+            to += d.len;
+        }
+        let left = self.encoded.len() - done;
+        self.encoded.truncate(left);
+        left == 0
+    }
+
     /// The counters so far.
     pub fn telemetry(&self) -> &Telemetry {
         &self.telemetry
+    }
+
+    /// Everything the telemetry knows now, lanes included (see
+    /// [`TelemetrySnapshot`]). Copies four histograms (about 13 KiB) to
+    /// compute their quantiles.
+    pub fn snapshot(&mut self) -> TelemetrySnapshot {
+        self.observe_lanes();
+        let lanes = self.consumer.lanes();
+        let caps = lanes.capacities();
+        let drops = self.drops.update(lanes.drops());
+        let pushed = self.pushed.update(lanes.pushed());
+        let stats = Priority::ALL.map(|p| LaneStats {
+            len: lanes.len(p),
+            peak: self.peaks[p.index()],
+            capacity: caps.of(p) * SETS,
+        });
+        TelemetrySnapshot {
+            events_received: pushed + drops.at_entry(),
+            counters: self.telemetry,
+            drops,
+            lanes: stats,
+            staged: self.staged() as u64,
+            breaker: self.breaker.state(),
+            breaker_transitions: self.breaker.transitions(),
+            lane_latency: Quantiles::of(&self.lane_latency),
+            send_latency: Quantiles::of(&self.send_latency),
+            end_to_end_latency: Quantiles::of(&self.end_to_end_latency),
+            batch_size: Quantiles::of(&self.batch_sizes),
+            memory_bytes: self.memory_bytes(),
+            memory_max_bytes: self.config.max_memory_bytes,
+            pressure: self.pressure,
+        }
     }
 
     /// Time from record to drain (in the lane), ns.
@@ -348,9 +624,20 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
         &self.lane_latency
     }
 
-    /// Time from record to being handed to the transport, ns.
+    /// Duration of each transport call, ns (recorded when the transport has
+    /// a clock, see [`Transport::clock_ns`]).
+    pub fn send_latency(&self) -> &LatencyHistogram {
+        &self.send_latency
+    }
+
+    /// Time from record to being encoded for the transport, ns.
     pub fn end_to_end_latency(&self) -> &LatencyHistogram {
         &self.end_to_end_latency
+    }
+
+    /// Events per flushed batch.
+    pub fn batch_sizes(&self) -> &CountHistogram {
+        &self.batch_sizes
     }
 
     /// The breaker.
@@ -368,9 +655,15 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
         self.batch_size
     }
 
-    /// Events taken from the lanes but not yet sent.
+    /// The memory pressure level at the last poll.
+    pub fn pressure(&self) -> Level {
+        self.pressure
+    }
+
+    /// Events taken from the lanes but not yet sent: staged, or encoded in
+    /// datagrams waiting for the breaker.
     pub fn staged(&self) -> usize {
-        self.batch.len()
+        self.batch.len() + self.encoded.iter().map(|d| d.events).sum::<usize>()
     }
 }
 
@@ -409,7 +702,8 @@ impl<const BATCH: usize> Staging<'_, BATCH> {
 mod tests {
     use super::*;
     use crate::drop_policy::{DropPolicy, DropReason};
-    use crate::event::{Kind, Priority};
+    use crate::event::Kind;
+    use crate::health::{HealthThresholds, Status};
     use crate::lanes::{LaneCapacities, StaticLanes};
     use crate::transport::SendError;
     use crate::wire::decode;
@@ -425,6 +719,7 @@ mod tests {
     type TestLanes = StaticLanes<{ 2 * 96 }, 2>;
 
     /// Keeps every datagram; fails while `down`, or every `fail_every`-th send.
+    /// With `send_cost` it has a clock that each send advances.
     #[derive(Default)]
     struct Spy {
         sent: Vec<Vec<u8>>,
@@ -432,11 +727,16 @@ mod tests {
         fail_every: usize,
         attempts: usize,
         max: usize,
+        /// Datagrams offered per `send_batch` call.
+        calls: Vec<usize>,
+        send_cost: u64,
+        clock: u64,
     }
 
     impl Transport for Spy {
         fn send(&mut self, datagram: &[u8]) -> Result<(), SendError> {
             self.attempts += 1;
+            self.clock += self.send_cost;
             if datagram.len() > self.max() {
                 return Err(SendError::TooLarge);
             }
@@ -446,8 +746,18 @@ mod tests {
             self.sent.push(datagram.to_vec());
             Ok(())
         }
+        fn send_batch(&mut self, datagrams: &[&[u8]]) -> Result<(), PartialSend> {
+            self.calls.push(datagrams.len());
+            for (sent, d) in datagrams.iter().enumerate() {
+                self.send(d).map_err(|error| PartialSend { sent, error })?;
+            }
+            Ok(())
+        }
         fn max_datagram(&self) -> usize {
             self.max()
+        }
+        fn clock_ns(&self) -> Option<u64> {
+            (self.send_cost > 0).then_some(self.clock)
         }
     }
 
@@ -494,12 +804,21 @@ mod tests {
         )
     }
 
-    /// recorded = sent + failed + refused + lane drops + in lanes + staged
+    /// An event whose value takes the full eight bytes on the wire.
+    fn wide_event(i: u64, at: u64) -> Event {
+        Event {
+            value: i as f64 * 1.1,
+            ..event(i, at)
+        }
+    }
+
+    /// recorded = sent + failed + refused + lane drops + in lanes + staged,
+    /// from the exporter's own counts and from its snapshot.
     fn conserved<const B: usize>(
         recorded: u64,
         lanes: &TestLanes,
-        ex: &Exporter<'_, [crate::ring::Slot<Event>; 192], 2, B>,
-    ) {
+        ex: &mut Exporter<'_, [crate::ring::Slot<Event>; 192], 2, B>,
+    ) -> TelemetrySnapshot {
         let t = ex.telemetry();
         let accounted = t.events_sent
             + t.events_send_failed
@@ -508,6 +827,10 @@ mod tests {
             + lanes.len_total() as u64
             + ex.staged() as u64;
         assert_eq!(recorded, accounted, "{t:?}");
+        let snapshot = ex.snapshot();
+        assert_eq!(snapshot.events_received, recorded);
+        assert!(snapshot.is_conserved(), "{snapshot:?}");
+        snapshot
     }
 
     #[test]
@@ -547,7 +870,7 @@ mod tests {
         }));
         let t = ex.telemetry();
         assert_eq!((t.batches, t.batch_events, t.datagrams_sent), (2, 80, 2));
-        conserved(80, &s.lanes, &ex);
+        conserved(80, &s.lanes, &mut ex);
     }
 
     #[test]
@@ -588,7 +911,7 @@ mod tests {
         assert_eq!(ex.poll(20 * MS, &mut spy, &s.registry), next);
         assert_eq!(spy.attempts, 3);
         assert!(s.lanes.drops().by_reason(DropReason::CircuitOpen) > 0);
-        conserved(recorded, &s.lanes, &ex);
+        conserved(recorded, &s.lanes, &mut ex);
         // The destination comes back; the probe succeeds and delivery resumes.
         spy.down = false;
         let mut now = 10 + 30_000 * MS;
@@ -599,14 +922,14 @@ mod tests {
         assert_eq!(ex.breaker().transitions().closed, 1);
         assert_eq!(s.lanes.len_total(), 0);
         assert_eq!(spy.delivered().len() as u64, ex.telemetry().events_sent);
-        conserved(recorded, &s.lanes, &ex);
+        conserved(recorded, &s.lanes, &mut ex);
         // Closed again, so a full lane's drops are plain lane-full once more.
         for i in 0..200 {
             let _ = p.push(event(i, now));
             recorded += 1;
         }
         assert!(s.lanes.drops().by_reason(DropReason::LaneFull) > 0);
-        conserved(recorded, &s.lanes, &ex);
+        conserved(recorded, &s.lanes, &mut ex);
     }
 
     #[test]
@@ -633,7 +956,7 @@ mod tests {
         assert_eq!(t.send_errors, spy.attempts as u64 / 3);
         assert_eq!(spy.delivered().len() as u64, t.events_sent);
         assert_eq!(ex.breaker().state(), crate::BreakerState::Closed);
-        conserved(200, &s.lanes, &ex);
+        conserved(200, &s.lanes, &mut ex);
     }
 
     #[test]
@@ -657,6 +980,7 @@ mod tests {
         assert!(spy.sent.iter().all(|d| d.len() <= 512));
         assert_eq!(spy.delivered().len(), 60);
         assert_eq!(ex.telemetry().send_errors, 0);
+        conserved(60, &s.lanes, &mut ex);
     }
 
     #[test]
@@ -685,7 +1009,7 @@ mod tests {
         let adaptive = ex.adaptive().unwrap();
         assert_eq!((adaptive.changes(), ex.batch_size()), (3, 10));
         assert_eq!(spy.delivered().len(), 170);
-        conserved(210, &s.lanes, &ex);
+        conserved(210, &s.lanes, &mut ex);
     }
 
     #[test]
@@ -717,5 +1041,245 @@ mod tests {
             Exporter::<_, 2>::new(c, &mut small, ExporterConfig::new(7)).err(),
             Some(ExporterError::Encoder(EncodeError::BufferTooSmall { .. }))
         ));
+    }
+
+    #[test]
+    fn several_datagrams_go_per_call_and_a_mid_batch_failure_loses_one() {
+        let s = setup();
+        let mut p = s.lanes.producer().unwrap();
+        // Room for four 512-byte datagrams in the buffer.
+        let mut buf = vec![0u8; 4 * 512];
+        let config = ExporterConfig {
+            encoder: EncoderConfig::new(7).with_max_datagram(512),
+            ..ExporterConfig::new(7).with_batch_size(80)
+        };
+        let mut ex: Exporter<'_, _, 2> =
+            Exporter::new(s.lanes.consumer().unwrap(), &mut buf, config).unwrap();
+        let mut spy = Spy::default();
+        for i in 0..80 {
+            p.push(wide_event(i, 0)).unwrap();
+        }
+        assert_eq!(ex.poll(0, &mut spy, &s.registry), None);
+        // 80 events need two 512-byte datagrams: one call carries both.
+        assert_eq!(spy.calls, [2]);
+        assert_eq!(spy.delivered().len(), 80);
+        // Now the first datagram of a call fails: only its events are lost,
+        // and the second goes in another call.
+        spy.calls.clear();
+        spy.fail_every = spy.attempts + 1;
+        for i in 0..80 {
+            p.push(wide_event(i, 1)).unwrap();
+        }
+        assert_eq!(ex.poll(1, &mut spy, &s.registry), None);
+        assert_eq!(spy.calls, [2, 1]);
+        let t = *ex.telemetry();
+        assert_eq!((t.send_errors, t.datagrams_sent, t.send_calls), (1, 3, 3));
+        assert!(t.events_send_failed > 0 && t.events_send_failed < 80);
+        assert_eq!(t.events_sent + t.events_send_failed, 160);
+        assert_eq!(spy.delivered().len() as u64, t.events_sent);
+        conserved(160, &s.lanes, &mut ex);
+    }
+
+    #[test]
+    fn datagrams_encoded_when_the_breaker_opens_wait_for_it() {
+        let s = setup();
+        let mut p = s.lanes.producer().unwrap();
+        let mut buf = vec![0u8; 4 * 512];
+        let config = ExporterConfig {
+            encoder: EncoderConfig::new(7).with_max_datagram(512),
+            ..ExporterConfig::new(7)
+                .with_batch_size(80)
+                .with_breaker(BreakerConfig::new(1, 1_000))
+        };
+        let mut ex: Exporter<'_, _, 2> =
+            Exporter::new(s.lanes.consumer().unwrap(), &mut buf, config).unwrap();
+        let mut spy = Spy {
+            down: true,
+            ..Spy::default()
+        };
+        for i in 0..80 {
+            p.push(wide_event(i, 0)).unwrap();
+        }
+        // Several datagrams encoded; the first fails and opens the breaker.
+        assert_eq!(ex.poll(0, &mut spy, &s.registry), Some(1_000));
+        assert_eq!(spy.calls, [2]);
+        let lost = ex.telemetry().events_send_failed;
+        assert!(lost > 0 && lost < 80, "{lost}");
+        assert_eq!(ex.staged() as u64, 80 - lost);
+        conserved(80, &s.lanes, &mut ex);
+        // After the open period the waiting datagrams go first, intact.
+        spy.down = false;
+        assert_eq!(ex.poll(1_000, &mut spy, &s.registry), None);
+        assert_eq!(ex.staged(), 0);
+        let got = spy.delivered();
+        assert_eq!(got.len() as u64, 80 - lost);
+        assert!(got.iter().map(|e| (e.1 / 1.1).round() as u64).eq(lost..80));
+        conserved(80, &s.lanes, &mut ex);
+    }
+
+    #[test]
+    fn send_latency_comes_from_the_transport_clock() {
+        let mut s = setup();
+        let mut p = s.lanes.producer().unwrap();
+        let mut ex: Exporter<'_, _, 2> = Exporter::new(
+            s.lanes.consumer().unwrap(),
+            &mut s.buf,
+            ExporterConfig::new(7).with_batch_size(10),
+        )
+        .unwrap();
+        let mut spy = Spy::default();
+        for i in 0..10 {
+            p.push(event(i, 0)).unwrap();
+        }
+        ex.poll(0, &mut spy, &s.registry);
+        // No clock: nothing recorded.
+        assert_eq!(ex.send_latency().snapshot().count(), 0);
+        spy.send_cost = 250_000;
+        for round in 1..=4 {
+            for i in 0..10 {
+                p.push(event(i, round)).unwrap();
+            }
+            ex.poll(round, &mut spy, &s.registry);
+        }
+        let q = ex.snapshot().send_latency.unwrap();
+        assert_eq!(q.count, 4);
+        assert!((q.p50 as f64 - 250e3).abs() / 250e3 < 0.02, "{q:?}");
+    }
+
+    #[test]
+    fn snapshot_reports_drops_lanes_batches_and_health() {
+        let mut s = setup();
+        let mut p = s.lanes.producer().unwrap();
+        let config = ExporterConfig::new(7).with_breaker(BreakerConfig::new(1, 1_000 * MS));
+        let mut ex: Exporter<'_, _, 2> =
+            Exporter::new(s.lanes.consumer().unwrap(), &mut s.buf, config).unwrap();
+        let mut spy = Spy::default();
+        let quiet = ex.snapshot();
+        assert_eq!(
+            quiet.health(None, &HealthThresholds::DEFAULT).status,
+            Status::Healthy
+        );
+        // 100 medium events into a 64-slot medium lane (owned set) that may
+        // overflow into the 16-slot low lane: 80 fit, 20 are refused.
+        let mut recorded = 0;
+        for i in 0..100 {
+            let _ = p.push(event(i, 0));
+            recorded += 1;
+        }
+        let snap = conserved(recorded, &s.lanes, &mut ex);
+        assert_eq!(snap.drops.get(DropReason::LaneFull, Priority::Medium), 20);
+        assert_eq!(snap.drops.by_priority(Priority::Medium), 20);
+        assert_eq!(snap.lanes[Priority::Medium.index()].len, 64);
+        assert_eq!(snap.lanes[Priority::Low.index()].len, 16);
+        assert_eq!(snap.lanes[Priority::Medium.index()].capacity, 128);
+        // 20% dropped: unhealthy on the drop-rate check alone.
+        let h = snap.health(Some(&quiet), &HealthThresholds::DEFAULT);
+        assert_eq!(h.status, Status::Unhealthy);
+        assert_eq!(h.checks[1].status, Status::Unhealthy);
+        // Drained and sent: lanes empty, peaks kept, batch sizes recorded.
+        assert_eq!(ex.poll(0, &mut spy, &s.registry), None);
+        let after = conserved(recorded, &s.lanes, &mut ex);
+        assert_eq!(after.lanes[Priority::Medium.index()].len, 0);
+        assert_eq!(after.lanes[Priority::Medium.index()].peak, 64);
+        assert_eq!(after.counters.events_sent, 80);
+        let batches = after.batch_size.unwrap();
+        assert_eq!(batches.count, 1);
+        assert!((47..=53).contains(&batches.max), "{batches:?}");
+        // A window with no drops and no errors is healthy again.
+        let h = after.health(Some(&snap), &HealthThresholds::DEFAULT);
+        assert_eq!(h.status, Status::Healthy, "{h:?}");
+        // A failed send opens the breaker (threshold 1): unhealthy, and said.
+        spy.down = true;
+        p.push(event(0, 0)).unwrap();
+        recorded += 1;
+        ex.poll(200 * MS, &mut spy, &s.registry);
+        let down = conserved(recorded, &s.lanes, &mut ex);
+        assert!(matches!(down.breaker, crate::BreakerState::Open { .. }));
+        assert_eq!(down.breaker_transitions.opened, 1);
+        let h = down.health(Some(&after), &HealthThresholds::DEFAULT);
+        assert_eq!(h.status, Status::Unhealthy);
+        assert_eq!(h.checks[4].status, Status::Unhealthy);
+        assert_eq!(h.checks[2].value, 1.0);
+    }
+
+    #[test]
+    fn memory_over_the_budget_is_a_configuration_error() {
+        let mut s = setup();
+        let c = s.lanes.consumer().unwrap();
+        let ex: Exporter<'_, _, 2> = Exporter::new(c, &mut s.buf, ExporterConfig::new(7)).unwrap();
+        let needed = ex.memory_bytes();
+        // 192 slots of 32 bytes, the 1,472-byte buffer, four histograms.
+        assert!(needed > 192 * 32 + 1472 + 3 * 4096, "{needed}");
+        assert!(needed < 10 << 20);
+        drop(ex);
+        let c = s.lanes.consumer().unwrap();
+        let tight = ExporterConfig::new(7).with_max_memory_bytes(needed - 1);
+        assert_eq!(
+            Exporter::<_, 2>::new(c, &mut s.buf, tight).err(),
+            Some(ExporterError::MemoryBudget {
+                needed,
+                max: needed - 1
+            })
+        );
+    }
+
+    #[test]
+    fn pressure_callback_hears_each_level_change_once() {
+        let mut s = setup();
+        let mut p = s.lanes.producer().unwrap();
+        let mut heard: Vec<(Level, u8)> = Vec::new();
+        let mut callback = |pressure: Pressure| {
+            heard.push((pressure.level, pressure.utilization_percent));
+        };
+        let mut spy = Spy {
+            down: true,
+            ..Spy::default()
+        };
+        let pressure = PressureConfig {
+            medium_percent: 40,
+            high_percent: 70,
+            hysteresis_percent: 5,
+        };
+        let config = ExporterConfig::new(7)
+            .with_batch_size(1)
+            .with_breaker(BreakerConfig::new(1, 1_000 * MS))
+            .with_pressure(pressure);
+        {
+            let mut ex: Exporter<'_, _, 2> =
+                Exporter::new(s.lanes.consumer().unwrap(), &mut s.buf, config).unwrap();
+            ex.on_pressure(&mut callback);
+            // Open the breaker so polls do not drain.
+            p.push(event(0, 0)).unwrap();
+            ex.poll(0, &mut spy, &s.registry);
+            // 192 slots; medium from 45% (87), high from 75% (144): 81, then
+            // 101, then 150 events waiting.
+            for i in 0..80 {
+                s.lanes.push(event(i, 1)).unwrap();
+            }
+            ex.poll(1, &mut spy, &s.registry);
+            assert_eq!(ex.pressure(), Level::Low);
+            for (pushes, level) in [(20, Level::Medium), (49, Level::High)] {
+                for i in 0..pushes {
+                    p.push(event(i, 1)).unwrap();
+                }
+                ex.poll(1, &mut spy, &s.registry);
+                ex.poll(2, &mut spy, &s.registry);
+                assert_eq!(ex.pressure(), level);
+            }
+            // The destination is back: the lanes drain and pressure falls.
+            spy.down = false;
+            let mut now = 1_000 * MS;
+            while ex.poll(now, &mut spy, &s.registry).is_some() {
+                now += 1;
+            }
+            ex.poll(now, &mut spy, &s.registry);
+            assert_eq!(ex.pressure(), Level::Low);
+        }
+        let levels: Vec<Level> = heard.iter().map(|h| h.0).collect();
+        assert_eq!(
+            levels,
+            [Level::Medium, Level::High, Level::Low],
+            "{heard:?}"
+        );
     }
 }

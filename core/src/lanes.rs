@@ -489,6 +489,12 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
         SETS * self.set_size
     }
 
+    /// Bytes these lanes occupy: the structure and every slot, wherever the
+    /// storage lives (inline, borrowed or boxed).
+    pub fn memory_bytes(&self) -> usize {
+        size_of::<Self>() - size_of::<S>() + self.capacity_total() * size_of::<Slot<Event>>()
+    }
+
     /// Events accepted into the lanes since they were made (wraps).
     pub fn pushed(&self) -> usize {
         self.rings().fold(0, |sum, r| sum.wrapping_add(r.pushed()))

@@ -24,16 +24,18 @@ pub mod telemetry;
 pub mod transport;
 pub mod wire;
 
-pub use batcher::{AdaptiveBatcher, AdaptiveConfig};
+pub use batcher::{AdaptiveBatcher, AdaptiveConfig, Level};
 pub use circuit_breaker::{BreakerConfig, BreakerState, BreakerTransitions, CircuitBreaker};
 pub use drop_policy::{DropCounters, DropEdge, DropMonitor, DropPolicy, DropReason};
 pub use event::{Event, KeyId, Kind, Priority};
-pub use exporter::{Exporter, ExporterConfig, ExporterError, Keys};
+pub use exporter::{
+    Exporter, ExporterConfig, ExporterError, Keys, MAX_DATAGRAMS_PER_SEND, Pressure, PressureConfig,
+};
 pub use health::{Health, HealthThresholds, Measurements, Status};
 pub use histogram::{Histogram, LatencyHistogram};
 pub use lanes::{Consumer, LaneCapacities, Lanes, LanesError, LanesRef, Producer, StaticLanes};
 pub use registry::{Key, Registry, RegistryError};
 pub use ring::{CapacityError, Ring, Slot, StaticRing, Storage};
 pub use sync::CachePadded;
-pub use telemetry::Telemetry;
-pub use transport::{SendError, Transport};
+pub use telemetry::{CountHistogram, Drops, LaneStats, Quantiles, Telemetry, TelemetrySnapshot};
+pub use transport::{PartialSend, SendError, Transport};

@@ -34,14 +34,45 @@ impl fmt::Display for SendError {
 
 impl core::error::Error for SendError {}
 
+/// A [`Transport::send_batch`] that stopped at a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PartialSend {
+    /// Datagrams sent, from the first; the next one failed and the rest
+    /// were not tried.
+    pub sent: usize,
+    /// Why the next one failed.
+    pub error: SendError,
+}
+
 /// Sends whole datagrams without blocking.
 pub trait Transport {
     /// Sends `datagram` now, or fails at once.
     fn send(&mut self, datagram: &[u8]) -> Result<(), SendError>;
 
+    /// Sends `datagrams` in order, stopping at the first failure. A transport
+    /// that can send several per system call (`sendmmsg`, UDP GSO) overrides
+    /// this; the default sends them one by one.
+    fn send_batch(&mut self, datagrams: &[&[u8]]) -> Result<(), PartialSend> {
+        for (sent, datagram) in datagrams.iter().enumerate() {
+            self.send(datagram)
+                .map_err(|error| PartialSend { sent, error })?;
+        }
+        Ok(())
+    }
+
     /// Largest datagram this transport takes (the exporter never builds a
     /// bigger one).
     fn max_datagram(&self) -> usize;
+
+    /// A reading of the clock the caller passes to
+    /// [`Exporter::poll`](crate::Exporter::poll) as `now` (ns), or `None`
+    /// (the default) if the transport has none. With a clock the exporter
+    /// records how long each send call takes; the core itself reads no
+    /// clock.
+    fn clock_ns(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &mut T {
@@ -49,7 +80,15 @@ impl<T: Transport + ?Sized> Transport for &mut T {
         (**self).send(datagram)
     }
 
+    fn send_batch(&mut self, datagrams: &[&[u8]]) -> Result<(), PartialSend> {
+        (**self).send_batch(datagrams)
+    }
+
     fn max_datagram(&self) -> usize {
         (**self).max_datagram()
+    }
+
+    fn clock_ns(&self) -> Option<u64> {
+        (**self).clock_ns()
     }
 }
