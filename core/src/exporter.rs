@@ -1141,7 +1141,7 @@ mod tests {
             }
             ex.poll(round, &mut spy, &s.registry);
         }
-        let q = ex.snapshot().send_latency.unwrap();
+        let q = conserved(50, &s.lanes, &mut ex).send_latency.unwrap();
         assert_eq!(q.count, 4);
         assert!((q.p50 as f64 - 250e3).abs() / 250e3 < 0.02, "{q:?}");
     }
