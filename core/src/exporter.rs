@@ -357,6 +357,31 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
         transport: &mut T,
         keys: &K,
     ) -> Option<u64> {
+        self.run(now, transport, keys, false)
+    }
+
+    /// Sends everything staged and waiting in the lanes now, whatever its
+    /// age (for an application's flush or shutdown). Returns `true` when
+    /// nothing is left; `false` when the breaker is open or producers kept
+    /// the lanes busy beyond one poll's work (call again, or give up at a
+    /// deadline).
+    pub fn flush<T: Transport + ?Sized, K: Keys + ?Sized>(
+        &mut self,
+        now: u64,
+        transport: &mut T,
+        keys: &K,
+    ) -> bool {
+        self.run(now, transport, keys, true);
+        self.staged() == 0 && self.consumer.lanes().len_total() == 0
+    }
+
+    fn run<T: Transport + ?Sized, K: Keys + ?Sized>(
+        &mut self,
+        now: u64,
+        transport: &mut T,
+        keys: &K,
+        force: bool,
+    ) -> Option<u64> {
         let utilization = self.observe_lanes();
         self.observe_pressure(utilization);
         for _ in 0..MAX_BATCHES_PER_POLL {
@@ -378,10 +403,10 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
                 return None;
             }
             let due = self.oldest.saturating_add(self.config.max_batch_age_ns);
-            if self.batch.len() < self.batch_size && now < due {
+            if !force && self.batch.len() < self.batch_size && now < due {
                 return Some(due);
             }
-            self.flush(now, transport, keys);
+            self.ship(now, transport, keys);
         }
         // More is waiting: run again at once.
         Some(now)
@@ -435,7 +460,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
 
     /// Packs the staged events into datagrams and sends them. Stops early if
     /// the breaker opens; what was not sent stays staged or encoded.
-    fn flush<T: Transport + ?Sized, K: Keys + ?Sized>(
+    fn ship<T: Transport + ?Sized, K: Keys + ?Sized>(
         &mut self,
         now: u64,
         transport: &mut T,
@@ -871,6 +896,37 @@ mod tests {
         let t = ex.telemetry();
         assert_eq!((t.batches, t.batch_events, t.datagrams_sent), (2, 80, 2));
         conserved(80, &s.lanes, &mut ex);
+    }
+
+    #[test]
+    fn flush_sends_everything_whatever_its_age() {
+        let mut s = setup();
+        let mut p = s.lanes.producer().unwrap();
+        let mut ex: Exporter<'_, _, 2> = Exporter::new(
+            s.lanes.consumer().unwrap(),
+            &mut s.buf,
+            ExporterConfig::new(7),
+        )
+        .unwrap();
+        let mut spy = Spy::default();
+        for i in 0..7 {
+            p.push(event(i, 0)).unwrap();
+        }
+        assert_eq!(ex.poll(1, &mut spy, &s.registry), Some(100 * MS));
+        assert!(ex.flush(1, &mut spy, &s.registry));
+        assert_eq!(spy.delivered().len(), 7);
+        conserved(7, &s.lanes, &mut ex);
+        // While the destination is down and the breaker opens, flush says so.
+        spy.down = true;
+        let mut recorded = 7;
+        for round in 0..12 {
+            p.push(event(round, 2)).unwrap();
+            recorded += 1;
+            let done = ex.flush(2, &mut spy, &s.registry);
+            // Ten failed sends (each losing its event) open the breaker.
+            assert_eq!(done, round < 10, "round {round}");
+        }
+        conserved(recorded, &s.lanes, &mut ex);
     }
 
     #[test]

@@ -167,19 +167,7 @@ impl<const KEYS: usize, const BYTES: usize> Registry<KEYS, BYTES> {
 
     /// The id for `name` with `tags`, registering it if it is new.
     pub fn register(&mut self, name: &str, tags: &[(&str, &str)]) -> Result<KeyId, RegistryError> {
-        if name.len() > MAX_NAME_LEN {
-            return Err(RegistryError::NameTooLong { len: name.len() });
-        }
-        if tags.len() > MAX_TAGS {
-            return Err(RegistryError::TooManyTags { count: tags.len() });
-        }
-        if let Some(len) = tags
-            .iter()
-            .flat_map(|(k, v)| [k.len(), v.len()])
-            .find(|&len| len > MAX_TAG_LEN)
-        {
-            return Err(RegistryError::TagTooLong { len });
-        }
+        let needed = Key::record_len(name, tags)?;
         let hash = hash_key(name, tags);
         if let Some(id) = self.find(hash, name, tags) {
             return Ok(id);
@@ -187,31 +175,9 @@ impl<const KEYS: usize, const BYTES: usize> Registry<KEYS, BYTES> {
         if self.len == KEYS {
             return Err(RegistryError::Full { capacity: KEYS });
         }
-        let needed = 2
-            + name.len()
-            + tags
-                .iter()
-                .map(|(k, v)| 2 + k.len() + v.len())
-                .sum::<usize>();
-        let available = BYTES - self.used;
-        if needed > available {
-            return Err(RegistryError::OutOfSpace { needed, available });
-        }
         let start = self.used;
-        let mut at = start;
-        let mut put = |bytes: &[u8]| {
-            self.arena[at..at + bytes.len()].copy_from_slice(bytes);
-            at += bytes.len();
-        };
-        put(&[name.len() as u8]);
-        put(name.as_bytes());
-        put(&[tags.len() as u8]);
-        for (k, v) in tags {
-            put(&[k.len() as u8]);
-            put(k.as_bytes());
-            put(&[v.len() as u8]);
-            put(v.as_bytes());
-        }
+        let at = start + Key::write_record(name, tags, &mut self.arena[start..])?;
+        debug_assert_eq!(at - start, needed);
         self.used = at;
         self.entries[self.len] = Entry {
             offset: start as u32,
@@ -241,7 +207,7 @@ impl<const KEYS: usize, const BYTES: usize> Registry<KEYS, BYTES> {
     pub fn get(&self, id: KeyId) -> Option<Key<'_>> {
         let entry = self.entries[..self.len].get(id.0 as usize)?;
         let record = &self.arena[entry.offset as usize..(entry.offset + entry.len) as usize];
-        Key::parse(record)
+        Key::from_record(record)
     }
 
     /// How many keys are registered.
@@ -281,7 +247,65 @@ fn take_str(bytes: &[u8]) -> Option<(&str, &[u8])> {
 }
 
 impl<'a> Key<'a> {
-    fn parse(record: &'a [u8]) -> Option<Self> {
+    /// Checks `name` and `tags` against the limits ([`MAX_NAME_LEN`],
+    /// [`MAX_TAGS`], [`MAX_TAG_LEN`]) and gives the length of their record.
+    pub fn record_len(name: &str, tags: &[(&str, &str)]) -> Result<usize, RegistryError> {
+        if name.len() > MAX_NAME_LEN {
+            return Err(RegistryError::NameTooLong { len: name.len() });
+        }
+        if tags.len() > MAX_TAGS {
+            return Err(RegistryError::TooManyTags { count: tags.len() });
+        }
+        if let Some(len) = tags
+            .iter()
+            .flat_map(|(k, v)| [k.len(), v.len()])
+            .find(|&len| len > MAX_TAG_LEN)
+        {
+            return Err(RegistryError::TagTooLong { len });
+        }
+        Ok(2 + name.len()
+            + tags
+                .iter()
+                .map(|(k, v)| 2 + k.len() + v.len())
+                .sum::<usize>())
+    }
+
+    /// Writes the record of `name` and `tags` (`name_len name tag_count
+    /// (key_len key value_len value)*`, lengths one byte each) at the start
+    /// of `out`, for [`Key::from_record`]; returns its length. Key stores
+    /// other than [`Registry`] (the std adapter's interner) keep these.
+    pub fn write_record(
+        name: &str,
+        tags: &[(&str, &str)],
+        out: &mut [u8],
+    ) -> Result<usize, RegistryError> {
+        let needed = Key::record_len(name, tags)?;
+        if needed > out.len() {
+            return Err(RegistryError::OutOfSpace {
+                needed,
+                available: out.len(),
+            });
+        }
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            out[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        put(&[name.len() as u8]);
+        put(name.as_bytes());
+        put(&[tags.len() as u8]);
+        for (k, v) in tags {
+            put(&[k.len() as u8]);
+            put(k.as_bytes());
+            put(&[v.len() as u8]);
+            put(v.as_bytes());
+        }
+        Ok(at)
+    }
+
+    /// The key in a record made by [`Key::write_record`], or `None` if
+    /// `record` is not one.
+    pub fn from_record(record: &'a [u8]) -> Option<Self> {
         let (name, rest) = take_str(record)?;
         let (&tag_count, tags) = rest.split_first()?;
         Some(Key {
@@ -309,7 +333,8 @@ impl<'a> Key<'a> {
         }
     }
 
-    fn matches(&self, name: &str, tags: &[(&str, &str)]) -> bool {
+    /// Whether this key is `name` with `tags` (in that order).
+    pub fn matches(&self, name: &str, tags: &[(&str, &str)]) -> bool {
         self.name == name && self.tag_count() == tags.len() && self.tags().eq(tags.iter().copied())
     }
 }
