@@ -72,14 +72,15 @@ impl Priority {
     }
 }
 
-/// Compact identity of a metric (name plus tags), issued by a
-/// [`Registry`](crate::Registry).
+/// Compact identity of a metric (name plus tags), issued by a key store: a
+/// [`Registry`](crate::Registry), or an adapter's own table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct KeyId(pub(crate) u32);
 
 impl KeyId {
-    /// The raw id. Ids are dense: the n-th registered key has id n.
+    /// The raw id. A [`Registry`](crate::Registry)'s ids are dense: the n-th
+    /// registered key has id n.
     pub const fn get(self) -> u32 {
         self.0
     }

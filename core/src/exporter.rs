@@ -158,6 +158,11 @@ impl ExporterConfig {
         }
     }
 
+    /// The same with another datagram framing.
+    pub const fn with_encoder(self, encoder: EncoderConfig) -> Self {
+        ExporterConfig { encoder, ..self }
+    }
+
     /// The same with another memory maximum.
     pub const fn with_max_memory_bytes(self, max_memory_bytes: usize) -> Self {
         ExporterConfig {

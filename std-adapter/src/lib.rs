@@ -1,9 +1,36 @@
-//! Server adapter for the stats pipeline.
+//! Server adapter for the stats pipeline: the [`Stats`] client and its
+//! handles, the worker thread driving the core exporter over UDP, the
+//! configuration and the lifecycle.
 //!
-//! Re-exports the core so a server application depends on one crate. The
-//! worker thread, UDP transport and configuration build on these types.
+//! ```no_run
+//! use stats_std::{Config, Stats};
+//! use std::time::Duration;
+//!
+//! let stats = Stats::start(Config::default().with_udp_address("127.0.0.1:8125"))?;
+//! let requests = stats.counter("http.requests", &[("route", "/api")])?;
+//! requests.increment(); // a push into a lock-free lane: no lock, no allocation
+//! stats.count("jobs.done", 1, &[("queue", "mail")]); // names known at run time
+//! stats.flush(Duration::from_secs(1))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod clock;
+pub mod config;
+mod keys;
+mod stats;
+pub mod udp;
+mod worker;
+
+pub use config::{Config, ConfigError};
+pub use keys::InternerStats;
+pub use stats::{
+    Counter, Gauge, Histogram, LifecycleError, RecordError, Rejected, Report, StartError, Stats,
+    Timer, TimerGuard,
+};
 pub use stats_core as core;
+
+/// Events the exporter stages per batch at most (the largest `batch_size`).
+pub const BATCH_CAPACITY: usize = 128;

@@ -1,0 +1,488 @@
+//! Configuration: defaults, environment variables, an optional TOML file,
+//! and validation that names the field and the bad value.
+//!
+//! Precedence, lowest first: [`Config::default`], the TOML file (if any),
+//! then `STATS_*` environment variables. Every field has one variable:
+//!
+//! | field | variable | default | meaning |
+//! |---|---|---|---|
+//! | `udp_address` | `STATS_UDP_ADDRESS` | `localhost:8125` | where datagrams go (`host:port`, re-resolved every `resolve_interval_s`) |
+//! | `buffer_size` | `STATS_BUFFER_SIZE` | 16384 | events each lane set holds (a power of two, at least 16): a quarter high, half medium, a quarter low priority; each recording thread gets a set of its own (up to 8), others share one |
+//! | `batch_size` | `STATS_BATCH_SIZE` | 50 | flush after this many events (1 to 128) |
+//! | `max_batch_age_ms` | `STATS_MAX_BATCH_AGE_MS` | 100 | … or when the oldest waiting event is this old |
+//! | `adaptive_batching` | `STATS_ADAPTIVE_BATCHING` | false | batch 10/50/100 by lane utilization |
+//! | `drop_policy` | `STATS_DROP_POLICY` | `by_priority` | `by_priority`, `newest`, `oldest` or `sampled:N:P` (keep 1 in N past P% full) |
+//! | `max_datagram` | `STATS_MAX_DATAGRAM` | 1472 | bytes per datagram (512 to 65507) |
+//! | `max_memory_mb` | `STATS_MAX_MEMORY_MB` | 10 | lanes, exporter and buffers may not need more (MiB) |
+//! | `interning` | `STATS_INTERNING` | true | the dynamic (string) API; off, only registered handles record |
+//! | `interner_capacity` | `STATS_INTERNER_CAPACITY` | 10000 | dynamic names kept (1 to 65535), least recently used evicted |
+//! | `breaker_failures` | `STATS_BREAKER_FAILURES` | 10 | consecutive send failures that open the circuit breaker |
+//! | `breaker_open_ms` | `STATS_BREAKER_OPEN_MS` | 30000 | how long it stays open before a probe |
+//! | `send_buffer_bytes` | `STATS_SEND_BUFFER_BYTES` | 4194304 | SO_SNDBUF asked for (the kernel may grant less; telemetry reports it) |
+//! | `resolve_interval_s` | `STATS_RESOLVE_INTERVAL_S` | 30 | how often the worker re-resolves `udp_address` |
+//! | `http_address` | `STATS_HTTP_ADDRESS` | (off) | serve `/health` and `/metrics` here, e.g. `127.0.0.1:9102` |
+//! | `http_max_connections` | `STATS_HTTP_MAX_CONNECTIONS` | 8 | concurrent HTTP connections; more are refused |
+
+use core::fmt;
+use serde::Deserialize;
+use stats_core::DropPolicy;
+use std::num::NonZeroU16;
+use std::path::Path;
+
+/// The pipeline's settings. Build one with [`Config::default`] and the
+/// `with_*` methods, or [`Config::load`] (file and environment).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// Where datagrams go, `host:port`.
+    pub udp_address: String,
+    /// Events each lane set holds (power of two, at least 16).
+    pub buffer_size: usize,
+    /// Events per batch (1 to 128).
+    pub batch_size: usize,
+    /// Batch age limit, ms.
+    pub max_batch_age_ms: u64,
+    /// Batch size by lane utilization.
+    pub adaptive_batching: bool,
+    /// What a full lane does.
+    #[serde(deserialize_with = "policy_from_str")]
+    pub drop_policy: DropPolicy,
+    /// Bytes per datagram (512 to 65507).
+    pub max_datagram: usize,
+    /// Memory maximum, MiB.
+    pub max_memory_mb: usize,
+    /// Whether the dynamic (string) API is on.
+    pub interning: bool,
+    /// Dynamic names kept (1 to 65535).
+    pub interner_capacity: usize,
+    /// Consecutive failures that open the breaker (at least 1).
+    pub breaker_failures: u32,
+    /// Breaker open time, ms.
+    pub breaker_open_ms: u64,
+    /// SO_SNDBUF to ask for, bytes.
+    pub send_buffer_bytes: usize,
+    /// How often to re-resolve `udp_address`, s (at least 1).
+    pub resolve_interval_s: u64,
+    /// Where to serve `/health` and `/metrics` (off when `None`).
+    pub http_address: Option<String>,
+    /// Concurrent HTTP connections (at least 1).
+    pub http_max_connections: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            udp_address: "localhost:8125".into(),
+            buffer_size: 16_384,
+            batch_size: 50,
+            max_batch_age_ms: 100,
+            adaptive_batching: false,
+            drop_policy: DropPolicy::DropByPriority,
+            max_datagram: 1472,
+            max_memory_mb: 10,
+            interning: true,
+            interner_capacity: 10_000,
+            breaker_failures: 10,
+            breaker_open_ms: 30_000,
+            send_buffer_bytes: 4 << 20,
+            resolve_interval_s: 30,
+            http_address: None,
+            http_max_connections: 8,
+        }
+    }
+}
+
+/// A configuration that cannot be used: which field, what value, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A field's value is out of range or malformed.
+    Invalid {
+        /// The field (or environment variable) at fault.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// The TOML file could not be read or parsed.
+    File {
+        /// The path.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Invalid {
+                field,
+                value,
+                expected,
+            } => write!(f, "invalid {field} {value:?}: expected {expected}"),
+            ConfigError::File { path, message } => write!(f, "config file {path}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn invalid(field: &'static str, value: impl fmt::Display, expected: &'static str) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        value: value.to_string(),
+        expected,
+    }
+}
+
+/// Parses a drop policy: `by_priority`, `newest`, `oldest` or
+/// `sampled:N:P`.
+pub fn parse_drop_policy(s: &str) -> Option<DropPolicy> {
+    match s {
+        "by_priority" => Some(DropPolicy::DropByPriority),
+        "newest" => Some(DropPolicy::DropNewest),
+        "oldest" => Some(DropPolicy::DropOldest),
+        _ => {
+            let mut parts = s.strip_prefix("sampled:")?.split(':');
+            let keep_one_in = NonZeroU16::new(parts.next()?.parse().ok()?)?;
+            let threshold_percent = parts.next()?.parse().ok()?;
+            if parts.next().is_some() {
+                return None;
+            }
+            Some(DropPolicy::DropSampled {
+                keep_one_in,
+                threshold_percent,
+            })
+        }
+    }
+}
+
+const POLICIES: &str = "by_priority, newest, oldest or sampled:N:P";
+
+fn policy_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DropPolicy, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_drop_policy(&s)
+        .ok_or_else(|| serde::de::Error::custom(format!("drop_policy {s:?}: expected {POLICIES}")))
+}
+
+impl Config {
+    /// The defaults, then `file` (if given), then the environment; validated.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                Config::from_toml(&text).map_err(|e| match e {
+                    ConfigError::File { message, .. } => ConfigError::File {
+                        path: path.display().to_string(),
+                        message,
+                    },
+                    other => other,
+                })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML (missing fields keep their defaults; unknown fields are
+    /// an error), then validates.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::File {
+            path: "(toml)".into(),
+            message: e.message().to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Overrides fields from `STATS_*` variables, read through `var`.
+    pub fn apply_env(
+        &mut self,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        fn num<T: std::str::FromStr>(
+            var: &impl Fn(&str) -> Option<String>,
+            name: &'static str,
+            field: &mut T,
+            expected: &'static str,
+        ) -> Result<(), ConfigError> {
+            if let Some(v) = var(name) {
+                *field = v.trim().parse().map_err(|_| invalid(name, &v, expected))?;
+            }
+            Ok(())
+        }
+        if let Some(v) = var("STATS_UDP_ADDRESS") {
+            self.udp_address = v;
+        }
+        num(&var, "STATS_BUFFER_SIZE", &mut self.buffer_size, "a number")?;
+        num(&var, "STATS_BATCH_SIZE", &mut self.batch_size, "a number")?;
+        num(&var, "STATS_MAX_BATCH_AGE_MS", &mut self.max_batch_age_ms, "a number")?;
+        num(&var, "STATS_ADAPTIVE_BATCHING", &mut self.adaptive_batching, "true or false")?;
+        if let Some(v) = var("STATS_DROP_POLICY") {
+            self.drop_policy =
+                parse_drop_policy(v.trim()).ok_or_else(|| invalid("STATS_DROP_POLICY", &v, POLICIES))?;
+        }
+        num(&var, "STATS_MAX_DATAGRAM", &mut self.max_datagram, "a number")?;
+        num(&var, "STATS_MAX_MEMORY_MB", &mut self.max_memory_mb, "a number")?;
+        num(&var, "STATS_INTERNING", &mut self.interning, "true or false")?;
+        num(&var, "STATS_INTERNER_CAPACITY", &mut self.interner_capacity, "a number")?;
+        num(&var, "STATS_BREAKER_FAILURES", &mut self.breaker_failures, "a number")?;
+        num(&var, "STATS_BREAKER_OPEN_MS", &mut self.breaker_open_ms, "a number")?;
+        num(&var, "STATS_SEND_BUFFER_BYTES", &mut self.send_buffer_bytes, "a number")?;
+        num(&var, "STATS_RESOLVE_INTERVAL_S", &mut self.resolve_interval_s, "a number")?;
+        if let Some(v) = var("STATS_HTTP_ADDRESS") {
+            self.http_address = (!v.is_empty()).then_some(v);
+        }
+        num(&var, "STATS_HTTP_MAX_CONNECTIONS", &mut self.http_max_connections, "a number")?;
+        Ok(())
+    }
+
+    /// Checks every field's range. (Whether the whole fits `max_memory_mb`
+    /// is checked when the pipeline is built, from the real sizes.)
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let Config {
+            udp_address,
+            buffer_size,
+            batch_size,
+            max_batch_age_ms,
+            adaptive_batching: _,
+            drop_policy: _,
+            max_datagram,
+            max_memory_mb,
+            interning: _,
+            interner_capacity,
+            breaker_failures,
+            breaker_open_ms: _,
+            send_buffer_bytes,
+            resolve_interval_s,
+            http_address,
+            http_max_connections,
+        } = self;
+        if !has_port(udp_address) {
+            return Err(invalid("udp_address", udp_address, "host:port"));
+        }
+        if !buffer_size.is_power_of_two() || *buffer_size < 16 || *buffer_size > 1 << 24 {
+            return Err(invalid("buffer_size", buffer_size, "a power of two, 16 to 16777216"));
+        }
+        if !(1..=crate::BATCH_CAPACITY).contains(batch_size) {
+            return Err(invalid("batch_size", batch_size, "1 to 128"));
+        }
+        if *max_batch_age_ms == 0 {
+            return Err(invalid("max_batch_age_ms", max_batch_age_ms, "at least 1"));
+        }
+        if !(512..=65_507).contains(max_datagram) {
+            return Err(invalid("max_datagram", max_datagram, "512 to 65507"));
+        }
+        if *max_memory_mb == 0 || *max_memory_mb > 1 << 20 {
+            return Err(invalid("max_memory_mb", max_memory_mb, "1 to 1048576"));
+        }
+        if !(1..=65_535).contains(interner_capacity) {
+            return Err(invalid("interner_capacity", interner_capacity, "1 to 65535"));
+        }
+        if *breaker_failures == 0 {
+            return Err(invalid("breaker_failures", breaker_failures, "at least 1"));
+        }
+        if *send_buffer_bytes == 0 || *send_buffer_bytes > i32::MAX as usize {
+            return Err(invalid("send_buffer_bytes", send_buffer_bytes, "1 to 2147483647"));
+        }
+        if *resolve_interval_s == 0 {
+            return Err(invalid("resolve_interval_s", resolve_interval_s, "at least 1"));
+        }
+        if let Some(http) = http_address
+            && http.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(invalid("http_address", http, "ip:port"));
+        }
+        if *http_max_connections == 0 {
+            return Err(invalid("http_max_connections", http_max_connections, "at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The same with another destination.
+    #[must_use]
+    pub fn with_udp_address(self, udp_address: impl Into<String>) -> Self {
+        Config {
+            udp_address: udp_address.into(),
+            ..self
+        }
+    }
+
+    /// The same with another lane set size.
+    #[must_use]
+    pub fn with_buffer_size(self, buffer_size: usize) -> Self {
+        Config {
+            buffer_size,
+            ..self
+        }
+    }
+
+    /// The same with another batch size.
+    #[must_use]
+    pub fn with_batch_size(self, batch_size: usize) -> Self {
+        Config { batch_size, ..self }
+    }
+
+    /// The same with another batch age limit.
+    #[must_use]
+    pub fn with_max_batch_age_ms(self, max_batch_age_ms: u64) -> Self {
+        Config {
+            max_batch_age_ms,
+            ..self
+        }
+    }
+
+    /// The same with another drop policy.
+    #[must_use]
+    pub fn with_drop_policy(self, drop_policy: DropPolicy) -> Self {
+        Config {
+            drop_policy,
+            ..self
+        }
+    }
+
+    /// The same with another interner capacity.
+    #[must_use]
+    pub fn with_interner_capacity(self, interner_capacity: usize) -> Self {
+        Config {
+            interner_capacity,
+            ..self
+        }
+    }
+
+    /// The same with the dynamic API on or off.
+    #[must_use]
+    pub fn with_interning(self, interning: bool) -> Self {
+        Config { interning, ..self }
+    }
+
+    /// The same with another breaker.
+    #[must_use]
+    pub fn with_breaker(self, failures: u32, open_ms: u64) -> Self {
+        Config {
+            breaker_failures: failures,
+            breaker_open_ms: open_ms,
+            ..self
+        }
+    }
+
+    /// The same with the HTTP endpoint at `address`.
+    #[must_use]
+    pub fn with_http_address(self, address: impl Into<String>) -> Self {
+        Config {
+            http_address: Some(address.into()),
+            ..self
+        }
+    }
+
+    /// The same with another memory maximum.
+    #[must_use]
+    pub fn with_max_memory_mb(self, max_memory_mb: usize) -> Self {
+        Config {
+            max_memory_mb,
+            ..self
+        }
+    }
+}
+
+/// Whether `address` ends in `:port`.
+fn has_port(address: &str) -> bool {
+    address
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn defaults_are_the_documented_ones_and_valid() {
+        let c = Config::default();
+        assert_eq!(c.buffer_size, 16_384);
+        assert_eq!((c.batch_size, c.max_batch_age_ms), (50, 100));
+        assert_eq!(c.drop_policy, DropPolicy::DropByPriority);
+        assert_eq!(c.udp_address, "localhost:8125");
+        assert!(c.interning);
+        assert_eq!((c.max_memory_mb, c.max_datagram), (10, 1472));
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn environment_overrides_every_field_it_names() {
+        let env: HashMap<&str, &str> = [
+            ("STATS_UDP_ADDRESS", "10.0.0.1:9000"),
+            ("STATS_BUFFER_SIZE", "1024"),
+            ("STATS_BATCH_SIZE", "20"),
+            ("STATS_DROP_POLICY", "sampled:10:50"),
+            ("STATS_INTERNING", "false"),
+            ("STATS_HTTP_ADDRESS", "127.0.0.1:9102"),
+        ]
+        .into();
+        let mut c = Config::default();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(c.udp_address, "10.0.0.1:9000");
+        assert_eq!((c.buffer_size, c.batch_size), (1024, 20));
+        assert!(matches!(c.drop_policy, DropPolicy::DropSampled { threshold_percent: 50, .. }));
+        assert!(!c.interning);
+        assert_eq!(c.http_address.as_deref(), Some("127.0.0.1:9102"));
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn bad_values_name_the_field_and_the_value() {
+        let mut c = Config::default();
+        let err = c
+            .apply_env(|k| (k == "STATS_BATCH_SIZE").then(|| "fifty".into()))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "invalid STATS_BATCH_SIZE \"fifty\": expected a number");
+        let cases = [
+            (Config::default().with_buffer_size(1000), "buffer_size", "1000"),
+            (Config::default().with_batch_size(0), "batch_size", "0"),
+            (Config::default().with_udp_address("localhost"), "udp_address", "localhost"),
+            (Config::default().with_interner_capacity(70_000), "interner_capacity", "70000"),
+            (Config::default().with_http_address("localhost:80"), "http_address", "localhost:80"),
+        ];
+        for (config, field, value) in cases {
+            match config.validate() {
+                Err(ConfigError::Invalid { field: f, value: v, .. }) => {
+                    assert_eq!((f, v.as_str()), (field, value));
+                }
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn toml_sets_fields_and_rejects_unknown_ones() {
+        let c = Config::from_toml(
+            "udp_address = \"127.0.0.1:8125\"\nbatch_size = 100\ndrop_policy = \"oldest\"\n",
+        )
+        .unwrap();
+        assert_eq!((c.batch_size, c.drop_policy), (100, DropPolicy::DropOldest));
+        assert_eq!(c.buffer_size, 16_384);
+        assert!(matches!(
+            Config::from_toml("batch_sise = 3"),
+            Err(ConfigError::File { .. })
+        ));
+        assert!(matches!(
+            Config::from_toml("batch_size = 500"),
+            Err(ConfigError::Invalid { field: "batch_size", .. })
+        ));
+        assert!(
+            Config::from_toml("drop_policy = \"sometimes\"")
+                .unwrap_err()
+                .to_string()
+                .contains("sometimes")
+        );
+    }
+}

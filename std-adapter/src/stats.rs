@@ -1,0 +1,576 @@
+//! The client: [`Stats`] and its handles.
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::keys::{InternerStats, KeyError, KeyTable};
+use crate::udp::SocketInfo;
+use crate::worker::{self, Control};
+use stats_core::registry::RegistryError;
+use stats_core::{
+    DropReason, Event, KeyId, Kind, LaneCapacities, Lanes, Priority, Producer, Slot,
+    TelemetrySnapshot,
+};
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Lane sets: the shared one plus one owned by each of up to 8 recording
+/// threads (more threads share set 0).
+pub(crate) const SETS: usize = 9;
+
+/// The lanes as the std adapter allocates them.
+pub(crate) type StdLanes = Lanes<Box<[Slot<Event>]>, SETS>;
+
+/// Why an event was not recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// The lanes were full and the drop policy dropped this event (counted
+    /// in the telemetry under the reason).
+    Dropped(DropReason),
+    /// The name or tags break a limit (length, number of tags).
+    InvalidKey(RegistryError),
+    /// The key table has no room (65,536 keys, handles included).
+    KeyTableFull,
+    /// The dynamic API is off (`interning = false`).
+    DynamicDisabled,
+    /// The pipeline has shut down.
+    ShutDown,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordError::Dropped(reason) => write!(f, "event dropped: {reason}"),
+            RecordError::InvalidKey(e) => write!(f, "invalid metric key: {e}"),
+            RecordError::KeyTableFull => f.write_str("key table full"),
+            RecordError::DynamicDisabled => f.write_str("dynamic metric names are disabled"),
+            RecordError::ShutDown => f.write_str("the stats pipeline has shut down"),
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+impl From<KeyError> for RecordError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Invalid(e) => RecordError::InvalidKey(e),
+            KeyError::Full => RecordError::KeyTableFull,
+        }
+    }
+}
+
+/// Calls that recorded nothing because of an error other than a drop (drops
+/// are in the snapshot, by reason).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rejected {
+    /// Names or tags over a limit.
+    pub invalid_key: u64,
+    /// Key table full.
+    pub key_table_full: u64,
+    /// Dynamic API off.
+    pub dynamic_disabled: u64,
+    /// After shutdown.
+    pub shut_down: u64,
+}
+
+/// Everything the pipeline reports about itself.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Report {
+    /// The core's telemetry (as of the worker's last publication, at most
+    /// 100 ms old, or the final one after shutdown).
+    pub snapshot: TelemetrySnapshot,
+    /// The interner's counters.
+    pub interner: InternerStats,
+    /// What the socket got from the kernel.
+    pub socket: SocketInfo,
+    /// Calls rejected before recording.
+    pub rejected: Rejected,
+    /// Health over the last window (about 10 s).
+    pub health: stats_core::Health,
+}
+
+/// Why `flush` or `shutdown` did not finish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LifecycleError {
+    /// The timeout passed first (events may still be buffered).
+    Timeout,
+    /// The pipeline had already shut down.
+    ShutDown,
+}
+
+impl fmt::Display for LifecycleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LifecycleError::Timeout => "timed out",
+            LifecycleError::ShutDown => "the stats pipeline has shut down",
+        })
+    }
+}
+
+impl std::error::Error for LifecycleError {}
+
+/// Why the pipeline did not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is invalid.
+    Config(crate::ConfigError),
+    /// The lanes or exporter could not be built (memory budget, sizes).
+    Pipeline(String),
+    /// The socket could not be made, or the address not resolved.
+    Network(std::io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Config(e) => write!(f, "configuration: {e}"),
+            StartError::Pipeline(e) => write!(f, "pipeline: {e}"),
+            StartError::Network(e) => write!(f, "network: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// State shared by the client, its handles and the worker.
+pub(crate) struct Shared {
+    pub(crate) id: u64,
+    pub(crate) lanes: Arc<StdLanes>,
+    pub(crate) keys: KeyTable,
+    pub(crate) clock: Clock,
+    pub(crate) config: Config,
+    pub(crate) stopped: AtomicBool,
+    pub(crate) control: Control,
+    pub(crate) report: Mutex<Option<Report>>,
+    rejected: [AtomicU64; 4],
+}
+
+impl Shared {
+    fn reject(&self, e: RecordError) -> RecordError {
+        let i = match e {
+            RecordError::InvalidKey(_) => 0,
+            RecordError::KeyTableFull => 1,
+            RecordError::DynamicDisabled => 2,
+            RecordError::ShutDown => 3,
+            RecordError::Dropped(_) => return e,
+        };
+        self.rejected[i].fetch_add(1, Ordering::Relaxed);
+        e
+    }
+
+    pub(crate) fn rejected(&self) -> Rejected {
+        let r = |i: usize| self.rejected[i].load(Ordering::Relaxed);
+        Rejected {
+            invalid_key: r(0),
+            key_table_full: r(1),
+            dynamic_disabled: r(2),
+            shut_down: r(3),
+        }
+    }
+
+    #[inline]
+    fn push(&self, key: KeyId, kind: Kind, value: f64, priority: Priority) -> Result<(), RecordError> {
+        if self.stopped.load(Ordering::Relaxed) {
+            return Err(self.reject(RecordError::ShutDown));
+        }
+        let event = Event::new(key, kind, value, self.clock.coarse(), priority);
+        PRODUCERS
+            .with(|producers| {
+                let mut producers = producers.borrow_mut();
+                let at = match producers.iter().position(|(id, _)| *id == self.id) {
+                    Some(at) => at,
+                    None => {
+                        producers.push((self.id, Producer::claim(self.lanes.clone())));
+                        producers.len() - 1
+                    }
+                };
+                match &mut producers[at].1 {
+                    Some(producer) => producer.push(event),
+                    None => self.lanes.push(event),
+                }
+            })
+            .map_err(RecordError::Dropped)
+    }
+}
+
+/// A thread's lane set in each pipeline it records into, by pipeline id
+/// (`None`: every owned set was taken, so it uses the shared one).
+type ThreadProducers = Vec<(u64, Option<Producer<Arc<StdLanes>>>)>;
+
+thread_local! {
+    static PRODUCERS: RefCell<ThreadProducers> = const { RefCell::new(Vec::new()) };
+}
+
+/// Shuts the pipeline down when the last `Stats` or handle goes.
+struct Life {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Life {
+    fn drop(&mut self) {
+        let _ = worker::shutdown(&self.shared, Duration::from_secs(1));
+    }
+}
+
+/// The pipeline's client: cheap to clone, `Send + Sync`. Dropping the last
+/// clone (and the last handle) shuts the pipeline down, waiting up to a
+/// second for the lanes to drain.
+#[derive(Clone)]
+pub struct Stats {
+    shared: Arc<Shared>,
+    _life: Arc<Life>,
+}
+
+impl fmt::Debug for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stats")
+            .field("udp_address", &self.shared.config.udp_address)
+            .finish_non_exhaustive()
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Stats {
+    /// Validates `config`, builds the pipeline and starts its worker thread.
+    pub fn start(config: Config) -> Result<Stats, StartError> {
+        config.validate().map_err(StartError::Config)?;
+        let n = config.buffer_size;
+        let caps = LaneCapacities {
+            high: n / 4,
+            medium: n / 2,
+            low: n / 4,
+        };
+        let slots: Box<[Slot<Event>]> = (0..SETS * n).map(|_| Slot::new()).collect();
+        let lanes = Lanes::with_storage(slots, caps, config.drop_policy)
+            .map_err(|e| StartError::Pipeline(e.to_string()))?;
+        let shared = Arc::new(Shared {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            lanes: Arc::new(lanes),
+            keys: KeyTable::new(config.interner_capacity),
+            clock: Clock::new(),
+            config,
+            stopped: AtomicBool::new(false),
+            control: Control::default(),
+            report: Mutex::new(None),
+            rejected: Default::default(),
+        });
+        worker::spawn(shared.clone())?;
+        Ok(Stats {
+            _life: Arc::new(Life {
+                shared: shared.clone(),
+            }),
+            shared,
+        })
+    }
+
+    fn handle(&self, name: &str, tags: &[(&str, &str)]) -> Result<Handle, RecordError> {
+        let key = self
+            .shared
+            .keys
+            .register(name, tags)
+            .map_err(|e| self.shared.reject(e.into()))?;
+        Ok(Handle {
+            stats: self.clone(),
+            key,
+            priority: Priority::Medium,
+        })
+    }
+
+    /// A counter handle for `name` with `tags`.
+    pub fn counter(&self, name: &str, tags: &[(&str, &str)]) -> Result<Counter, RecordError> {
+        self.handle(name, tags).map(Counter)
+    }
+
+    /// A gauge handle (starting at 0 for `add`).
+    pub fn gauge(&self, name: &str, tags: &[(&str, &str)]) -> Result<Gauge, RecordError> {
+        Ok(Gauge {
+            handle: self.handle(name, tags)?,
+            value: Arc::new(AtomicU64::new(0f64.to_bits())),
+        })
+    }
+
+    /// A timer handle (values in nanoseconds on the wire).
+    pub fn timer(&self, name: &str, tags: &[(&str, &str)]) -> Result<Timer, RecordError> {
+        self.handle(name, tags).map(Timer)
+    }
+
+    /// A histogram handle.
+    pub fn histogram(&self, name: &str, tags: &[(&str, &str)]) -> Result<Histogram, RecordError> {
+        self.handle(name, tags).map(Histogram)
+    }
+
+    fn dynamic(
+        &self,
+        kind: Kind,
+        name: &str,
+        value: f64,
+        tags: &[(&str, &str)],
+    ) -> Result<(), RecordError> {
+        let shared = &self.shared;
+        if !shared.config.interning {
+            return Err(shared.reject(RecordError::DynamicDisabled));
+        }
+        let key = shared
+            .keys
+            .intern(name, tags, shared.clock.coarse_ms())
+            .map_err(|e| shared.reject(e.into()))?;
+        shared.push(key, kind, value, Priority::Medium)
+    }
+
+    /// Adds `value` to the counter `name` with `tags` (dynamic path). Errors
+    /// are counted, not returned.
+    pub fn count(&self, name: &str, value: i64, tags: &[(&str, &str)]) {
+        let _ = self.try_count(name, value, tags);
+    }
+
+    /// [`Stats::count`], returning why nothing was recorded.
+    pub fn try_count(&self, name: &str, value: i64, tags: &[(&str, &str)]) -> Result<(), RecordError> {
+        self.dynamic(Kind::Counter, name, value as f64, tags)
+    }
+
+    /// Sets the gauge `name` (dynamic path).
+    pub fn gauge_set(&self, name: &str, value: f64, tags: &[(&str, &str)]) {
+        let _ = self.try_gauge_set(name, value, tags);
+    }
+
+    /// [`Stats::gauge_set`], returning why nothing was recorded.
+    pub fn try_gauge_set(&self, name: &str, value: f64, tags: &[(&str, &str)]) -> Result<(), RecordError> {
+        self.dynamic(Kind::Gauge, name, value, tags)
+    }
+
+    /// Records a duration for the timer `name` (dynamic path).
+    pub fn timing(&self, name: &str, duration: Duration, tags: &[(&str, &str)]) {
+        let _ = self.try_timing(name, duration, tags);
+    }
+
+    /// [`Stats::timing`], returning why nothing was recorded.
+    pub fn try_timing(&self, name: &str, duration: Duration, tags: &[(&str, &str)]) -> Result<(), RecordError> {
+        self.dynamic(Kind::Timer, name, duration.as_nanos() as f64, tags)
+    }
+
+    /// Records a value for the histogram `name` (dynamic path).
+    pub fn histogram_record(&self, name: &str, value: f64, tags: &[(&str, &str)]) {
+        let _ = self.try_histogram_record(name, value, tags);
+    }
+
+    /// [`Stats::histogram_record`], returning why nothing was recorded.
+    pub fn try_histogram_record(&self, name: &str, value: f64, tags: &[(&str, &str)]) -> Result<(), RecordError> {
+        self.dynamic(Kind::Histogram, name, value, tags)
+    }
+
+    /// Waits until everything recorded before the call has been handed to
+    /// the socket or counted as dropped, or `timeout` passes. Blocks the
+    /// calling thread: from async code, call it in `spawn_blocking`.
+    pub fn flush(&self, timeout: Duration) -> Result<(), LifecycleError> {
+        worker::flush(&self.shared, timeout)
+    }
+
+    /// Drains what is buffered (up to `timeout`), stops the worker and logs
+    /// a final telemetry line; returns the final report. Later recording is
+    /// rejected (`RecordError::ShutDown`). Blocks like [`Stats::flush`].
+    pub fn shutdown(&self, timeout: Duration) -> Result<Report, LifecycleError> {
+        worker::shutdown(&self.shared, timeout)
+    }
+
+    /// The latest report: the worker publishes the core's telemetry every
+    /// 100 ms (and a final one at shutdown); the rejection and interner
+    /// counts are read now.
+    pub fn report(&self) -> Option<Report> {
+        let mut report = self.shared.report.lock().ok().and_then(|r| *r)?;
+        report.rejected = self.shared.rejected();
+        report.interner = self.shared.keys.stats();
+        Some(report)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The clock events are stamped with (Unix ns, monotonic from start).
+    pub fn now_ns(&self) -> u64 {
+        self.shared.clock.now()
+    }
+
+    /// When the pipeline started, on the `Instant` clock.
+    pub fn started(&self) -> Instant {
+        self.shared.clock.origin().0
+    }
+}
+
+/// What every handle holds: the client, a key and a priority.
+#[derive(Clone)]
+struct Handle {
+    stats: Stats,
+    key: KeyId,
+    priority: Priority,
+}
+
+impl Handle {
+    #[inline]
+    fn push(&self, kind: Kind, value: f64) -> Result<(), RecordError> {
+        self.stats.shared.push(self.key, kind, value, self.priority)
+    }
+}
+
+macro_rules! priority {
+    ($t:ident) => {
+        impl $t {
+            /// The same handle recording at `priority` (default medium).
+            #[must_use]
+            pub fn with_priority(mut self, priority: Priority) -> Self {
+                self.handle_mut().priority = priority;
+                self
+            }
+        }
+    };
+}
+
+/// A registered counter.
+#[derive(Clone)]
+pub struct Counter(Handle);
+
+impl Counter {
+    fn handle_mut(&mut self) -> &mut Handle {
+        &mut self.0
+    }
+
+    /// Adds one.
+    #[inline]
+    pub fn increment(&self) {
+        let _ = self.0.push(Kind::Counter, 1.0);
+    }
+
+    /// Adds `n`.
+    #[inline]
+    pub fn add(&self, n: i64) {
+        let _ = self.try_add(n);
+    }
+
+    /// Adds `n`, returning why nothing was recorded.
+    #[inline]
+    pub fn try_add(&self, n: i64) -> Result<(), RecordError> {
+        self.0.push(Kind::Counter, n as f64)
+    }
+}
+priority!(Counter);
+
+/// A registered gauge. Clones share the value `add` moves.
+#[derive(Clone)]
+pub struct Gauge {
+    handle: Handle,
+    value: Arc<AtomicU64>,
+}
+
+impl Gauge {
+    fn handle_mut(&mut self) -> &mut Handle {
+        &mut self.handle
+    }
+
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, value: f64) {
+        let _ = self.try_set(value);
+    }
+
+    /// Sets the value, returning why nothing was recorded.
+    #[inline]
+    pub fn try_set(&self, value: f64) -> Result<(), RecordError> {
+        self.value.store(value.to_bits(), Ordering::Relaxed);
+        self.handle.push(Kind::Gauge, value)
+    }
+
+    /// Moves the value by `delta` (signed) and records the result.
+    #[inline]
+    pub fn add(&self, delta: f64) {
+        let mut now = 0.0;
+        let _ = self.value.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+            now = f64::from_bits(bits) + delta;
+            Some(now.to_bits())
+        });
+        let _ = self.handle.push(Kind::Gauge, now);
+    }
+}
+priority!(Gauge);
+
+/// A registered timer (durations in nanoseconds on the wire).
+#[derive(Clone)]
+pub struct Timer(Handle);
+
+impl Timer {
+    fn handle_mut(&mut self) -> &mut Handle {
+        &mut self.0
+    }
+
+    /// Records `duration`.
+    #[inline]
+    pub fn record(&self, duration: Duration) {
+        let _ = self.try_record(duration);
+    }
+
+    /// Records `duration`, returning why nothing was recorded.
+    #[inline]
+    pub fn try_record(&self, duration: Duration) -> Result<(), RecordError> {
+        self.0.push(Kind::Timer, duration.as_nanos() as f64)
+    }
+
+    /// Starts timing; the guard records the elapsed time when dropped.
+    pub fn start(&self) -> TimerGuard<'_> {
+        TimerGuard {
+            timer: self,
+            started: Instant::now(),
+        }
+    }
+
+    /// Runs `f` and records how long it took.
+    pub fn time<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.start();
+        f()
+    }
+}
+priority!(Timer);
+
+/// Records the time since [`Timer::start`] when dropped.
+#[must_use = "the guard records when it is dropped"]
+pub struct TimerGuard<'t> {
+    timer: &'t Timer,
+    started: Instant,
+}
+
+impl Drop for TimerGuard<'_> {
+    fn drop(&mut self) {
+        self.timer.record(self.started.elapsed());
+    }
+}
+
+/// A registered histogram.
+#[derive(Clone)]
+pub struct Histogram(Handle);
+
+impl Histogram {
+    fn handle_mut(&mut self) -> &mut Handle {
+        &mut self.0
+    }
+
+    /// Records `value`.
+    #[inline]
+    pub fn record(&self, value: f64) {
+        let _ = self.try_record(value);
+    }
+
+    /// Records `value`, returning why nothing was recorded.
+    #[inline]
+    pub fn try_record(&self, value: f64) -> Result<(), RecordError> {
+        self.0.push(Kind::Histogram, value)
+    }
+}
+priority!(Histogram);

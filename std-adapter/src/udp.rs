@@ -1,0 +1,181 @@
+//! The UDP transport: a non-blocking, connected socket (socket2), several
+//! datagrams per system call with `sendmmsg` on Linux, and periodic
+//! re-resolution of the destination's host name.
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use stats_core::{PartialSend, SendError, Transport};
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Instant;
+
+/// `IPTOS_LOWDELAY`.
+const TOS_LOW_DELAY: u32 = 0x10;
+
+/// What the socket got from the kernel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SocketInfo {
+    /// SO_SNDBUF the kernel granted, bytes (Linux reports double the
+    /// bookkeeping size it uses).
+    pub send_buffer_bytes: usize,
+    /// Whether IP_TOS low-delay was set.
+    pub low_delay: bool,
+}
+
+/// A connected UDP socket as a [`Transport`].
+pub struct UdpTransport {
+    socket: Socket,
+    address: String,
+    peer: SocketAddr,
+    max_datagram: usize,
+    info: SocketInfo,
+    /// Send one datagram per call (to measure against `sendmmsg`).
+    one_per_call: bool,
+    started: Instant,
+    /// The clock `now` is measured on: ns since `started`, plus `epoch`.
+    epoch: u64,
+}
+
+fn resolve(address: &str) -> io::Result<SocketAddr> {
+    address
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
+}
+
+impl UdpTransport {
+    /// Resolves `address`, connects a non-blocking socket to it and asks for
+    /// `send_buffer_bytes` of send buffer. `clock` is `(started, epoch)`:
+    /// the transport's clock reads `epoch + started.elapsed()` in ns.
+    pub fn connect(
+        address: &str,
+        max_datagram: usize,
+        send_buffer_bytes: usize,
+        clock: (Instant, u64),
+    ) -> io::Result<Self> {
+        let peer = resolve(address)?;
+        let (socket, info) = Self::socket(peer, send_buffer_bytes)?;
+        Ok(UdpTransport {
+            socket,
+            address: address.to_string(),
+            peer,
+            max_datagram,
+            info,
+            one_per_call: false,
+            started: clock.0,
+            epoch: clock.1,
+        })
+    }
+
+    fn socket(peer: SocketAddr, send_buffer_bytes: usize) -> io::Result<(Socket, SocketInfo)> {
+        let socket = Socket::new(Domain::for_address(peer), Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_nonblocking(true)?;
+        // Best effort: the kernel caps it (net.core.wmem_max).
+        let _ = socket.set_send_buffer_size(send_buffer_bytes);
+        let low_delay = peer.is_ipv4() && socket.set_tos_v4(TOS_LOW_DELAY).is_ok();
+        socket.connect(&SockAddr::from(peer))?;
+        let info = SocketInfo {
+            send_buffer_bytes: socket.send_buffer_size().unwrap_or(0),
+            low_delay,
+        };
+        Ok((socket, info))
+    }
+
+    /// Resolves the host name again and reconnects if the address changed.
+    /// Errors leave the current socket in place.
+    pub fn re_resolve(&mut self, send_buffer_bytes: usize) -> io::Result<bool> {
+        let peer = resolve(&self.address)?;
+        if peer == self.peer {
+            return Ok(false);
+        }
+        let (socket, info) = Self::socket(peer, send_buffer_bytes)?;
+        self.socket = socket;
+        self.peer = peer;
+        self.info = info;
+        Ok(true)
+    }
+
+    /// What the kernel granted.
+    pub fn info(&self) -> SocketInfo {
+        self.info
+    }
+
+    /// The address datagrams go to now.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Sends one datagram per system call even where `sendmmsg` exists
+    /// (for comparison).
+    pub fn set_one_per_call(&mut self, one: bool) {
+        self.one_per_call = one;
+    }
+}
+
+fn send_error(e: &io::Error) -> SendError {
+    match e.kind() {
+        io::ErrorKind::WouldBlock => SendError::WouldBlock,
+        io::ErrorKind::ConnectionRefused => SendError::Refused,
+        _ if e.raw_os_error() == Some(90) => SendError::TooLarge, // EMSGSIZE
+        _ => SendError::Other,
+    }
+}
+
+impl Transport for UdpTransport {
+    fn send(&mut self, datagram: &[u8]) -> Result<(), SendError> {
+        match self.socket.send(datagram) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(send_error(&e)),
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn send_batch(&mut self, datagrams: &[&[u8]]) -> Result<(), PartialSend> {
+        use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, sendmmsg};
+        use std::io::IoSlice;
+        const MAX: usize = stats_core::MAX_DATAGRAMS_PER_SEND;
+        if self.one_per_call || datagrams.len() == 1 {
+            for (sent, d) in datagrams.iter().enumerate() {
+                self.send(d).map_err(|error| PartialSend { sent, error })?;
+            }
+            return Ok(());
+        }
+        let mut sent = 0;
+        while sent < datagrams.len() {
+            let chunk = &datagrams[sent..datagrams.len().min(sent + MAX)];
+            let iovs: [[IoSlice<'_>; 1]; MAX] =
+                std::array::from_fn(|i| [IoSlice::new(chunk.get(i).copied().unwrap_or(&[]))]);
+            let mut controls: [SendAncillaryBuffer<'_, '_, '_>; MAX] =
+                std::array::from_fn(|_| SendAncillaryBuffer::default());
+            let mut headers: heapless::Vec<MMsgHdr<'_>, MAX> = heapless::Vec::new();
+            for (iov, control) in iovs.iter().zip(controls.iter_mut()).take(chunk.len()) {
+                // Cannot fail: at most MAX.
+                let _ = headers.push(MMsgHdr::new(iov, control));
+            }
+            match sendmmsg(&self.socket, headers.as_mut_slice(), SendFlags::empty()) {
+                Ok(n) if n > 0 => sent += n,
+                Ok(_) => {
+                    return Err(PartialSend {
+                        sent,
+                        error: SendError::WouldBlock,
+                    });
+                }
+                Err(e) => {
+                    return Err(PartialSend {
+                        sent,
+                        error: send_error(&io::Error::from(e)),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn max_datagram(&self) -> usize {
+        self.max_datagram
+    }
+
+    fn clock_ns(&self) -> Option<u64> {
+        Some(self.epoch + self.started.elapsed().as_nanos() as u64)
+    }
+}
