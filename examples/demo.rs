@@ -1,42 +1,41 @@
-//! Records a mixed workload from several threads into the priority lanes
-//! while a consumer drains them, then prints what happened to every event.
+//! The whole pipeline on one machine: several threads record a mixed
+//! workload through `stats-std`, the worker sends datagrams over loopback
+//! UDP, and an in-process receiver decodes every one with the core decoder.
+//! The summary says where every event went.
 //!
 //! ```text
-//! cargo run --release --example demo -- [--threads N] [--events N] [--policy newest|oldest|priority|sampled]
+//! cargo run --release --example demo -- [--threads N] [--rate EVENTS_PER_S] [--duration SECONDS] [--target HOST:PORT]
 //! ```
 //!
-//! The consumer is deliberately slower than the producers, so the lanes fill
-//! and the drop policy has work to do; the summary shows that every event was
-//! drained or counted as dropped, by reason and priority.
+//! `--rate 0` records as fast as the threads can (the lanes fill and the drop
+//! policy has work to do). `--target` sends to an external receiver instead
+//! of the in-process one (then only the sender's side is reported).
 
-use stats_core::{
-    DropEdge, DropMonitor, DropPolicy, DropReason, Event, Kind, LaneCapacities, Lanes, Priority,
-    Registry, StaticLanes,
-};
-use std::num::NonZeroU16;
+use socket2::{Domain, Protocol, Socket, Type};
+use stats_core::wire::decode;
+use stats_core::{DropReason, LatencyHistogram, Priority};
+use stats_std::{Config, Stats};
+use std::io::Write;
+use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-
-const CAPS: LaneCapacities = LaneCapacities {
-    high: 256,
-    medium: 1024,
-    low: 512,
-};
-/// The shared set plus four owned sets.
-type DemoLanes = StaticLanes<{ 5 * CAPS.total() }, 5>;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 struct Args {
     threads: usize,
-    events: u64,
-    policy: DropPolicy,
+    rate: u64,
+    duration: Duration,
+    target: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         threads: 4,
-        events: 2_000_000,
-        policy: DropPolicy::DropByPriority,
+        rate: 1_000_000,
+        duration: Duration::from_secs(5),
+        target: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -44,181 +43,370 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--threads" => {
                 args.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?;
-            }
-            "--events" => args.events = value()?.parse().map_err(|e| format!("--events: {e}"))?,
-            "--policy" => {
-                args.policy = match value()?.as_str() {
-                    "newest" => DropPolicy::DropNewest,
-                    "oldest" => DropPolicy::DropOldest,
-                    "priority" => DropPolicy::DropByPriority,
-                    "sampled" => DropPolicy::DropSampled {
-                        keep_one_in: NonZeroU16::new(4).unwrap_or(NonZeroU16::MIN),
-                        threshold_percent: 75,
-                    },
-                    other => return Err(format!("--policy: unknown policy {other:?}")),
+                if args.threads == 0 {
+                    return Err("--threads must be at least 1".into());
                 }
             }
-            "--help" | "-h" => {
-                return Err("usage: demo [--threads N] [--events N] [--policy newest|oldest|priority|sampled]".into());
+            "--rate" => args.rate = value()?.parse().map_err(|e| format!("--rate: {e}"))?,
+            "--duration" => {
+                let s: f64 = value()?.parse().map_err(|e| format!("--duration: {e}"))?;
+                args.duration =
+                    Duration::try_from_secs_f64(s).map_err(|e| format!("--duration: {e}"))?;
             }
-            other => return Err(format!("unknown flag {other:?} (try --help)")),
+            "--target" => args.target = Some(value()?),
+            "--help" | "-h" => {
+                return Err("usage: demo [--threads N] [--rate EVENTS_PER_S] [--duration SECONDS] [--target HOST:PORT]".into());
+            }
+            other => return Err(format!("unknown flag {other} (try --help)")),
         }
-    }
-    if args.threads == 0 {
-        return Err("--threads must be at least 1".into());
     }
     Ok(args)
 }
 
+/// What the in-process receiver saw.
+#[derive(Default)]
+struct Received {
+    events: AtomicU64,
+    datagrams: AtomicU64,
+    bytes: AtomicU64,
+    bad: AtomicU64,
+    /// Sequence numbers missing (datagrams lost on the way).
+    gaps: AtomicU64,
+}
+
+fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// The receiver's address, counts, record-to-receipt latency and thread.
+type Receiver = (
+    SocketAddr,
+    Arc<Received>,
+    Arc<LatencyHistogram>,
+    thread::JoinHandle<()>,
+);
+
+/// Binds a loopback receiver with a large receive buffer and decodes every
+/// datagram until `stop`.
+fn spawn_receiver(stop: Arc<AtomicBool>) -> std::io::Result<Receiver> {
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    let _ = socket.set_recv_buffer_size(16 << 20);
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    let socket: UdpSocket = socket.into();
+    socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let address = socket.local_addr()?;
+    let received = Arc::new(Received::default());
+    let latency = Arc::new(LatencyHistogram::new());
+    let (r, l) = (received.clone(), latency.clone());
+    let join = thread::spawn(move || {
+        let mut buf = vec![0u8; 65_536];
+        let mut next_sequence: Option<u64> = None;
+        loop {
+            let n = match socket.recv(&mut buf) {
+                Ok(n) => n,
+                Err(_) if stop.load(Ordering::Relaxed) => break,
+                Err(_) => continue,
+            };
+            let Ok(datagram) = decode(&buf[..n]) else {
+                r.bad.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let sequence = datagram.header.sequence;
+            if let Some(expected) = next_sequence
+                && sequence > expected
+            {
+                r.gaps.fetch_add(sequence - expected, Ordering::Relaxed);
+            }
+            next_sequence = Some(sequence + 1);
+            let now = unix_ns();
+            let mut events = 0;
+            for event in datagram.events().flatten() {
+                l.record(now.saturating_sub(event.timestamp));
+                events += 1;
+            }
+            r.events.fetch_add(events, Ordering::Relaxed);
+            r.datagrams.fetch_add(1, Ordering::Relaxed);
+            r.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    });
+    Ok((address, received, latency, join))
+}
+
+/// One recording thread: a web service's mix of requests, queries, queue
+/// depths, payload sizes and per-tenant counters.
+fn record(stats: &Stats, thread: usize, per_thread_rate: u64, until: Instant, done: &AtomicU64) {
+    let routes = ["/", "/api/users", "/api/orders", "/health"];
+    let requests: Vec<_> = routes
+        .iter()
+        .map(|r| {
+            stats
+                .counter("http.requests", &[("route", r), ("status", "200")])
+                .unwrap()
+        })
+        .collect();
+    let errors = stats
+        .counter("http.errors", &[("status", "500")])
+        .unwrap()
+        .with_priority(Priority::High);
+    let query = stats.timer("db.query", &[("table", "orders")]).unwrap();
+    let depth = stats.gauge("queue.depth", &[("queue", "mail")]).unwrap();
+    let payload = stats
+        .histogram("http.payload_bytes", &[])
+        .unwrap()
+        .with_priority(Priority::Low);
+    let tenants: Vec<String> = (0..50).map(|t| format!("tenant-{t}")).collect();
+    let started = Instant::now();
+    let mut i: u64 = thread as u64;
+    let mut recorded = 0u64;
+    while Instant::now() < until {
+        // Pace in slices of 1 ms; rate 0 means as fast as possible.
+        let slice = if per_thread_rate == 0 {
+            1_000
+        } else {
+            (per_thread_rate / 1_000).max(1)
+        };
+        for _ in 0..slice {
+            i = i
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            match (i >> 33) % 20 {
+                0..=9 => requests[(i >> 40) as usize % routes.len()].increment(),
+                10 => errors.increment(),
+                11..=13 => query.record(Duration::from_micros(200 + (i >> 50))),
+                14..=15 => depth.set(((i >> 45) % 1_000) as f64),
+                16..=17 => payload.record(((i >> 40) % 65_536) as f64),
+                _ => {
+                    let tenant = &tenants[(i >> 36) as usize % tenants.len()];
+                    stats.count("tenant.requests", 1, &[("tenant", tenant)]);
+                }
+            }
+        }
+        recorded += slice;
+        done.fetch_add(slice, Ordering::Relaxed);
+        if let Some(ns) = (recorded * 1_000_000_000).checked_div(per_thread_rate) {
+            let due = started + Duration::from_nanos(ns);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                thread::sleep(wait);
+            }
+        }
+    }
+}
+
+fn progress(done: u64, elapsed: Duration, total: Duration) {
+    let fraction = (elapsed.as_secs_f64() / total.as_secs_f64()).min(1.0);
+    let filled = (fraction * 30.0) as usize;
+    let rate = done as f64 / elapsed.as_secs_f64().max(1e-9);
+    eprint!(
+        "\r[{}{}] {:>3.0}%  {:>11} events  {:>6.2} M/s",
+        "#".repeat(filled),
+        " ".repeat(30 - filled),
+        fraction * 100.0,
+        done,
+        rate / 1e6
+    );
+    let _ = std::io::stderr().flush();
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    let mut registry: Registry<64, 4096> = Registry::new();
-    let keys = [
-        ("http.requests", Kind::Counter, Priority::High),
-        ("queue.depth", Kind::Gauge, Priority::Medium),
-        ("db.query", Kind::Timer, Priority::Medium),
-        ("payload.bytes", Kind::Histogram, Priority::Low),
-    ]
-    .map(|(name, kind, priority)| {
-        let id = registry
-            .register(name, &[("service", "demo"), ("region", "local")])
-            .expect("the demo registry has room for its four metrics");
-        (id, kind, priority)
-    });
-
-    let lanes: Box<DemoLanes> = match DemoLanes::new(CAPS, args.policy) {
-        Ok(lanes) => Box::new(lanes),
+    let stop = Arc::new(AtomicBool::new(false));
+    let (target, receiver) = match &args.target {
+        Some(t) => (t.clone(), None),
+        None => match spawn_receiver(stop.clone()) {
+            Ok((address, received, latency, join)) => {
+                (address.to_string(), Some((received, latency, join)))
+            }
+            Err(e) => {
+                eprintln!("cannot bind a loopback receiver: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let config = match Config::load(None) {
+        Ok(c) => c.with_udp_address(target.clone()),
         Err(e) => {
-            eprintln!("lanes: {e}");
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let stats = match Stats::start(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot start: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let per_thread = args.events / args.threads as u64;
-    let recorded = per_thread * args.threads as u64;
-    let done = AtomicBool::new(false);
+    println!(
+        "recording from {} threads for {:.1} s at {} to {target}",
+        args.threads,
+        args.duration.as_secs_f64(),
+        if args.rate == 0 {
+            "full speed".to_string()
+        } else {
+            format!("{} events/s", args.rate)
+        },
+    );
+    let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let (drained, edges) = std::thread::scope(|s| {
-        for _ in 0..args.threads {
-            let lanes = &*lanes;
-            s.spawn(move || {
-                // Threads beyond the owned sets share set 0.
-                let mut own = lanes.producer();
-                for i in 0..per_thread {
-                    let (key, kind, priority) = keys[(i % 4) as usize];
-                    let event = Event::new(key, kind, (i % 1000) as f64, i, priority);
-                    let _ = match own.as_mut() {
-                        Some(p) => p.push(event),
-                        None => lanes.push(event),
-                    };
-                }
-            });
-        }
-        let consumer = s.spawn(|| consume(&lanes, &done));
-        // The scope joins the producers when this closure returns; signal
-        // the consumer once they are done.
-        let producers_done = s.spawn(|| {
-            while lanes.pushed() as u64 + dropped_on_push(&lanes) < recorded {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            done.store(true, Ordering::Release);
-        });
-        producers_done.join().ok();
-        consumer.join().unwrap_or_default()
-    });
+    let until = started + args.duration;
+    let per_thread = args.rate / args.threads as u64;
+    let workers: Vec<_> = (0..args.threads)
+        .map(|t| {
+            let (stats, done) = (stats.clone(), done.clone());
+            thread::spawn(move || record(&stats, t, per_thread, until, &done))
+        })
+        .collect();
+    while Instant::now() < until {
+        thread::sleep(Duration::from_millis(200));
+        progress(
+            done.load(Ordering::Relaxed),
+            started.elapsed(),
+            args.duration,
+        );
+    }
+    for w in workers {
+        let _ = w.join();
+    }
     let elapsed = started.elapsed();
-    report(&args, &lanes, recorded, drained, &edges, elapsed)
-}
-
-/// Drops that refused the incoming event (as opposed to evicting a queued one).
-fn dropped_on_push<S: stats_core::Storage<Event>, const SETS: usize>(
-    lanes: &Lanes<S, SETS>,
-) -> u64 {
-    let drops = lanes.drops();
-    (drops.by_reason(DropReason::LaneFull) + drops.by_reason(DropReason::Sampled)) as u64
-}
-
-/// Drains 64 events at a time with a pause, slower than the producers, and
-/// notes drop episodes (checked every 5 ms, as an adapter's poll would).
-fn consume(lanes: &DemoLanes, done: &AtomicBool) -> (u64, Vec<DropEdge>) {
-    let mut drained = 0u64;
-    let mut monitor = DropMonitor::new();
-    let mut edges = Vec::new();
-    let mut last_check = Instant::now();
-    let Some(mut consumer) = lanes.consumer() else {
-        return (0, edges);
+    progress(done.load(Ordering::Relaxed), elapsed, args.duration);
+    eprintln!();
+    let report = match stats.shutdown(Duration::from_secs(5)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("shutdown: {e}");
+            return ExitCode::FAILURE;
+        }
     };
-    loop {
-        let finished = done.load(Ordering::Acquire);
-        let n = consumer.drain(64, |_| ());
-        drained += n as u64;
-        if finished || last_check.elapsed() >= Duration::from_millis(5) {
-            last_check = Instant::now();
-            edges.extend(monitor.observe(lanes.drops().total()));
-        }
-        if n == 0 && finished {
-            return (drained, edges);
-        }
-        std::hint::spin_loop();
-        for _ in 0..200 {
-            std::hint::spin_loop();
-        }
-    }
-}
+    // Let the receiver take the last datagrams.
+    thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
 
-fn report(
-    args: &Args,
-    lanes: &DemoLanes,
-    recorded: u64,
-    drained: u64,
-    edges: &[DropEdge],
-    elapsed: Duration,
-) -> ExitCode {
-    let drops = lanes.drops();
-    let dropped = drops.total() as u64;
-    let buffered = lanes.len_total() as u64;
+    let s = &report.snapshot;
+    let c = &s.counters;
     println!(
-        "stats-core lanes demo: {} threads, policy {:?}",
-        args.threads, args.policy
+        "\nrecorded            {:>12}  ({:.2} M events/s)",
+        s.events_received,
+        s.events_received as f64 / elapsed.as_secs_f64() / 1e6
     );
-    println!(
-        "  recorded   {recorded:>12}  in {:.2?} ({:.1} M events/s)",
-        elapsed,
-        recorded as f64 / elapsed.as_secs_f64() / 1e6
-    );
-    println!("  drained    {drained:>12}");
-    println!("  dropped    {dropped:>12}");
+    println!("sent                {:>12}", c.events_sent);
+    println!("dropped             {:>12}", s.drops.total());
     for reason in DropReason::ALL {
-        let n = drops.by_reason(reason);
+        let n = s.drops.by_reason(reason);
         if n > 0 {
-            let by_priority: Vec<String> = Priority::ALL
+            let by: Vec<String> = Priority::ALL
                 .iter()
-                .map(|&p| format!("{p:?} {}", drops.get(reason, p)))
+                .rev()
+                .map(|&p| {
+                    format!(
+                        "{} {}",
+                        format!("{p:?}").to_lowercase(),
+                        s.drops.get(reason, p)
+                    )
+                })
                 .collect();
-            println!(
-                "    {:<20} {n:>10}  ({})",
-                reason.as_str(),
-                by_priority.join(", ")
-            );
+            println!("  {:<18}{n:>12}  ({})", reason.as_str(), by.join(", "));
         }
     }
-    println!("  buffered   {buffered:>12}");
-    let episodes = edges
-        .iter()
-        .filter(|e| matches!(e, DropEdge::Started { .. }))
-        .count();
-    println!("  drop episodes signalled: {episodes} (one warning each, not one per event)");
-    let held = recorded == drained + dropped + buffered;
+    println!("send failed         {:>12}", c.events_send_failed);
+    println!("refused by encoder  {:>12}", c.events_refused);
+    println!("still buffered      {:>12}", s.buffered());
     println!(
-        "  conservation: recorded = drained + dropped + buffered  ->  {recorded} = {drained} + {dropped} + {buffered}  [{}]",
-        if held { "HOLDS" } else { "BROKEN" }
+        "datagrams           {:>12}  ({} send calls)",
+        c.datagrams_sent, c.send_calls
     );
-    if held {
+    if c.datagrams_sent > 0 {
+        println!(
+            "events / datagram   {:>12.1}",
+            c.events_sent as f64 / c.datagrams_sent as f64
+        );
+        println!(
+            "bytes / event       {:>12.1}",
+            c.bytes_sent as f64 / c.events_sent.max(1) as f64
+        );
+    }
+    if let Some(q) = s.end_to_end_latency {
+        println!(
+            "record to socket    p50 {:.2} ms, p99 {:.2} ms",
+            q.p50 as f64 / 1e6,
+            q.p99 as f64 / 1e6
+        );
+    }
+    println!(
+        "interner            {} hits, {} misses, {} evictions",
+        report.interner.hits, report.interner.misses, report.interner.evictions
+    );
+    println!("health              {}", report.health.status.as_str());
+    for check in report
+        .health
+        .checks
+        .iter()
+        .filter(|c| c.status != stats_core::Status::Healthy)
+    {
+        println!(
+            "  {}: {:.3} (degraded above {})",
+            check.name, check.value, check.degraded_above
+        );
+    }
+    let sender_conserved = s.is_conserved();
+    println!(
+        "\nsender:   recorded = sent + dropped + send failed + refused + buffered: {}",
+        if sender_conserved {
+            "holds"
+        } else {
+            "VIOLATED"
+        }
+    );
+    let Some((received, latency, join)) = receiver else {
+        return if sender_conserved {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    };
+    let _ = join.join();
+    let got = received.events.load(Ordering::Relaxed);
+    let gaps = received.gaps.load(Ordering::Relaxed);
+    let lost_in_network = c.events_sent.saturating_sub(got);
+    println!(
+        "receiver: {} events in {} datagrams ({} bytes), {} undecodable, {} datagrams missing by sequence",
+        got,
+        received.datagrams.load(Ordering::Relaxed),
+        received.bytes.load(Ordering::Relaxed),
+        received.bad.load(Ordering::Relaxed),
+        gaps
+    );
+    if let Some(p50) = latency.percentile(0.5) {
+        println!(
+            "record to receiver  p50 {:.2} ms, p99 {:.2} ms",
+            p50 as f64 / 1e6,
+            latency.percentile(0.99).unwrap_or(0) as f64 / 1e6
+        );
+    }
+    let accounted = got + s.drops.total() + c.events_send_failed + c.events_refused + s.buffered();
+    let holds = sender_conserved && accounted == s.events_received;
+    println!(
+        "end to end: recorded {} = received {} + dropped {} + send failed {} + refused {} + buffered {}: {}",
+        s.events_received,
+        got,
+        s.drops.total(),
+        c.events_send_failed,
+        c.events_refused,
+        s.buffered(),
+        if holds {
+            "holds".to_string()
+        } else {
+            format!("{lost_in_network} events lost between socket and receiver")
+        }
+    );
+    if holds {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -1,6 +1,8 @@
 //! The recording hot path allocates nothing: a million records through an
 //! owned producer and through the shared set, with the consumer draining,
-//! under a counting global allocator.
+//! and the `stats-std` handles and dynamic path after warm-up, under a
+//! counting global allocator (it counts the recording thread's
+//! allocations).
 
 use stats_core::{DropPolicy, Event, KeyId, Kind, LaneCapacities, Priority, StaticLanes};
 use stats_pipeline::alloc_counter::CountingAllocator;
@@ -50,6 +52,47 @@ fn a_million_records_allocate_nothing() {
         "lanes never filled: the drop path was not exercised"
     );
     assert_eq!(drained + dropped, 1_000_000);
+}
+
+#[test]
+fn std_handles_and_the_dynamic_path_allocate_nothing_after_warm_up() {
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let config = stats_std::Config::default()
+        .with_udp_address(receiver.local_addr().unwrap().to_string())
+        .with_buffer_size(1024);
+    let stats = stats_std::Stats::start(config).unwrap();
+    let counter = stats.counter("requests", &[("route", "/")]).unwrap();
+    let gauge = stats.gauge("depth", &[]).unwrap();
+    let timer = stats.timer("query", &[("table", "t")]).unwrap();
+    let histogram = stats.histogram("size", &[]).unwrap();
+    let tenants = ["a", "b", "c", "d"];
+    let record = |i: u64| {
+        counter.increment();
+        gauge.add(1.0);
+        timer.record(std::time::Duration::from_nanos(i));
+        histogram.record(i as f64);
+        let _guard = timer.start();
+        stats.count("tenant.requests", 1, &[("tenant", tenants[i as usize % 4])]);
+        stats.gauge_set(
+            "tenant.load",
+            i as f64,
+            &[("tenant", tenants[i as usize % 4])],
+        );
+    };
+    // Warm-up: the thread's lane set and its interner cache.
+    for i in 0..8 {
+        record(i);
+    }
+    let before = CountingAllocator::allocations();
+    for i in 0..100_000 {
+        record(i);
+    }
+    let allocations = CountingAllocator::allocations() - before;
+    assert_eq!(allocations, 0, "recording allocated");
+    let report = stats.shutdown(std::time::Duration::from_secs(5)).unwrap();
+    // Seven events per round, each delivered, dropped or buffered.
+    assert_eq!(report.snapshot.events_received, 100_008 * 7);
+    assert!(report.snapshot.is_conserved());
 }
 
 #[test]

@@ -204,10 +204,7 @@ impl Config {
     }
 
     /// Overrides fields from `STATS_*` variables, read through `var`.
-    pub fn apply_env(
-        &mut self,
-        var: impl Fn(&str) -> Option<String>,
-    ) -> Result<(), ConfigError> {
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         fn num<T: std::str::FromStr>(
             var: &impl Fn(&str) -> Option<String>,
             name: &'static str,
@@ -224,24 +221,79 @@ impl Config {
         }
         num(&var, "STATS_BUFFER_SIZE", &mut self.buffer_size, "a number")?;
         num(&var, "STATS_BATCH_SIZE", &mut self.batch_size, "a number")?;
-        num(&var, "STATS_MAX_BATCH_AGE_MS", &mut self.max_batch_age_ms, "a number")?;
-        num(&var, "STATS_ADAPTIVE_BATCHING", &mut self.adaptive_batching, "true or false")?;
+        num(
+            &var,
+            "STATS_MAX_BATCH_AGE_MS",
+            &mut self.max_batch_age_ms,
+            "a number",
+        )?;
+        num(
+            &var,
+            "STATS_ADAPTIVE_BATCHING",
+            &mut self.adaptive_batching,
+            "true or false",
+        )?;
         if let Some(v) = var("STATS_DROP_POLICY") {
-            self.drop_policy =
-                parse_drop_policy(v.trim()).ok_or_else(|| invalid("STATS_DROP_POLICY", &v, POLICIES))?;
+            self.drop_policy = parse_drop_policy(v.trim())
+                .ok_or_else(|| invalid("STATS_DROP_POLICY", &v, POLICIES))?;
         }
-        num(&var, "STATS_MAX_DATAGRAM", &mut self.max_datagram, "a number")?;
-        num(&var, "STATS_MAX_MEMORY_MB", &mut self.max_memory_mb, "a number")?;
-        num(&var, "STATS_INTERNING", &mut self.interning, "true or false")?;
-        num(&var, "STATS_INTERNER_CAPACITY", &mut self.interner_capacity, "a number")?;
-        num(&var, "STATS_BREAKER_FAILURES", &mut self.breaker_failures, "a number")?;
-        num(&var, "STATS_BREAKER_OPEN_MS", &mut self.breaker_open_ms, "a number")?;
-        num(&var, "STATS_SEND_BUFFER_BYTES", &mut self.send_buffer_bytes, "a number")?;
-        num(&var, "STATS_RESOLVE_INTERVAL_S", &mut self.resolve_interval_s, "a number")?;
+        num(
+            &var,
+            "STATS_MAX_DATAGRAM",
+            &mut self.max_datagram,
+            "a number",
+        )?;
+        num(
+            &var,
+            "STATS_MAX_MEMORY_MB",
+            &mut self.max_memory_mb,
+            "a number",
+        )?;
+        num(
+            &var,
+            "STATS_INTERNING",
+            &mut self.interning,
+            "true or false",
+        )?;
+        num(
+            &var,
+            "STATS_INTERNER_CAPACITY",
+            &mut self.interner_capacity,
+            "a number",
+        )?;
+        num(
+            &var,
+            "STATS_BREAKER_FAILURES",
+            &mut self.breaker_failures,
+            "a number",
+        )?;
+        num(
+            &var,
+            "STATS_BREAKER_OPEN_MS",
+            &mut self.breaker_open_ms,
+            "a number",
+        )?;
+        num(
+            &var,
+            "STATS_SEND_BUFFER_BYTES",
+            &mut self.send_buffer_bytes,
+            "a number",
+        )?;
+        num(
+            &var,
+            "STATS_RESOLVE_INTERVAL_S",
+            &mut self.resolve_interval_s,
+            "a number",
+        )?;
         if let Some(v) = var("STATS_HTTP_ADDRESS") {
             self.http_address = (!v.is_empty()).then_some(v);
         }
-        num(&var, "STATS_HTTP_MAX_CONNECTIONS", &mut self.http_max_connections, "a number")?;
+        num(
+            &var,
+            "STATS_HTTP_MAX_CONNECTIONS",
+            &mut self.http_max_connections,
+            "a number",
+        )?;
         Ok(())
     }
 
@@ -270,7 +322,11 @@ impl Config {
             return Err(invalid("udp_address", udp_address, "host:port"));
         }
         if !buffer_size.is_power_of_two() || *buffer_size < 16 || *buffer_size > 1 << 24 {
-            return Err(invalid("buffer_size", buffer_size, "a power of two, 16 to 16777216"));
+            return Err(invalid(
+                "buffer_size",
+                buffer_size,
+                "a power of two, 16 to 16777216",
+            ));
         }
         if !(1..=crate::BATCH_CAPACITY).contains(batch_size) {
             return Err(invalid("batch_size", batch_size, "1 to 128"));
@@ -285,16 +341,28 @@ impl Config {
             return Err(invalid("max_memory_mb", max_memory_mb, "1 to 1048576"));
         }
         if !(1..=65_535).contains(interner_capacity) {
-            return Err(invalid("interner_capacity", interner_capacity, "1 to 65535"));
+            return Err(invalid(
+                "interner_capacity",
+                interner_capacity,
+                "1 to 65535",
+            ));
         }
         if *breaker_failures == 0 {
             return Err(invalid("breaker_failures", breaker_failures, "at least 1"));
         }
         if *send_buffer_bytes == 0 || *send_buffer_bytes > i32::MAX as usize {
-            return Err(invalid("send_buffer_bytes", send_buffer_bytes, "1 to 2147483647"));
+            return Err(invalid(
+                "send_buffer_bytes",
+                send_buffer_bytes,
+                "1 to 2147483647",
+            ));
         }
         if *resolve_interval_s == 0 {
-            return Err(invalid("resolve_interval_s", resolve_interval_s, "at least 1"));
+            return Err(invalid(
+                "resolve_interval_s",
+                resolve_interval_s,
+                "at least 1",
+            ));
         }
         if let Some(http) = http_address
             && http.parse::<std::net::SocketAddr>().is_err()
@@ -302,7 +370,11 @@ impl Config {
             return Err(invalid("http_address", http, "ip:port"));
         }
         if *http_max_connections == 0 {
-            return Err(invalid("http_max_connections", http_max_connections, "at least 1"));
+            return Err(invalid(
+                "http_max_connections",
+                http_max_connections,
+                "at least 1",
+            ));
         }
         Ok(())
     }
@@ -432,7 +504,13 @@ mod tests {
         c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(c.udp_address, "10.0.0.1:9000");
         assert_eq!((c.buffer_size, c.batch_size), (1024, 20));
-        assert!(matches!(c.drop_policy, DropPolicy::DropSampled { threshold_percent: 50, .. }));
+        assert!(matches!(
+            c.drop_policy,
+            DropPolicy::DropSampled {
+                threshold_percent: 50,
+                ..
+            }
+        ));
         assert!(!c.interning);
         assert_eq!(c.http_address.as_deref(), Some("127.0.0.1:9102"));
         assert_eq!(c.validate(), Ok(()));
@@ -444,17 +522,38 @@ mod tests {
         let err = c
             .apply_env(|k| (k == "STATS_BATCH_SIZE").then(|| "fifty".into()))
             .unwrap_err();
-        assert_eq!(err.to_string(), "invalid STATS_BATCH_SIZE \"fifty\": expected a number");
+        assert_eq!(
+            err.to_string(),
+            "invalid STATS_BATCH_SIZE \"fifty\": expected a number"
+        );
         let cases = [
-            (Config::default().with_buffer_size(1000), "buffer_size", "1000"),
+            (
+                Config::default().with_buffer_size(1000),
+                "buffer_size",
+                "1000",
+            ),
             (Config::default().with_batch_size(0), "batch_size", "0"),
-            (Config::default().with_udp_address("localhost"), "udp_address", "localhost"),
-            (Config::default().with_interner_capacity(70_000), "interner_capacity", "70000"),
-            (Config::default().with_http_address("localhost:80"), "http_address", "localhost:80"),
+            (
+                Config::default().with_udp_address("localhost"),
+                "udp_address",
+                "localhost",
+            ),
+            (
+                Config::default().with_interner_capacity(70_000),
+                "interner_capacity",
+                "70000",
+            ),
+            (
+                Config::default().with_http_address("localhost:80"),
+                "http_address",
+                "localhost:80",
+            ),
         ];
         for (config, field, value) in cases {
             match config.validate() {
-                Err(ConfigError::Invalid { field: f, value: v, .. }) => {
+                Err(ConfigError::Invalid {
+                    field: f, value: v, ..
+                }) => {
                     assert_eq!((f, v.as_str()), (field, value));
                 }
                 other => panic!("{field}: {other:?}"),
@@ -476,7 +575,10 @@ mod tests {
         ));
         assert!(matches!(
             Config::from_toml("batch_size = 500"),
-            Err(ConfigError::Invalid { field: "batch_size", .. })
+            Err(ConfigError::Invalid {
+                field: "batch_size",
+                ..
+            })
         ));
         assert!(
             Config::from_toml("drop_policy = \"sometimes\"")

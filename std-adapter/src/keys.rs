@@ -134,7 +134,7 @@ impl KeyTable {
     pub(crate) fn register(&self, name: &str, tags: &[(&str, &str)]) -> Result<KeyId, KeyError> {
         let mut record = vec![0; Key::record_len(name, tags).map_err(KeyError::Invalid)?];
         Key::write_record(name, tags, &mut record).map_err(KeyError::Invalid)?;
-        self.insert(&record, true, 0)
+        self.insert(&record, true, 0).map(|(id, _)| id)
     }
 
     /// The id of `name` with `tags` for the dynamic API, interning it if it
@@ -176,7 +176,12 @@ impl KeyTable {
                     return Ok(known);
                 }
             }
-            let id = self.insert(&cache.scratch, false, now)?;
+            let (id, inserted) = self.insert(&cache.scratch, false, now)?;
+            if !inserted {
+                // Known to the table, new to this thread (or stale here).
+                let hits = &cache.hits;
+                hits.store(hits.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
             if cache.ids.len() >= self.capacity {
                 cache.ids.clear();
             }
@@ -193,18 +198,19 @@ impl KeyTable {
         }
     }
 
-    fn insert(&self, record: &[u8], pinned: bool, now: u32) -> Result<KeyId, KeyError> {
+    /// The id of `record`, and whether it was inserted just now.
+    fn insert(&self, record: &[u8], pinned: bool, now: u32) -> Result<(KeyId, bool), KeyError> {
         if let Ok(table) = self.table.read()
             && let Some(&slot) = table.by_record.get(record)
         {
-            return Ok(self.existing(&table, slot, pinned, now));
+            return Ok((self.existing(&table, slot, pinned, now), false));
         }
         let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
         if let Some(&slot) = table.by_record.get(record) {
             if pinned {
                 table.slots[usize::from(slot)].pinned = true;
             }
-            return Ok(self.existing(&table, slot, pinned, now));
+            return Ok((self.existing(&table, slot, pinned, now), false));
         }
         if !pinned {
             self.misses.fetch_add(1, Ordering::Relaxed);
@@ -232,14 +238,17 @@ impl KeyTable {
         }
         self.last_used[usize::from(slot)].store(now, Ordering::Relaxed);
         let generation = self.generations[usize::from(slot)].load(Ordering::Relaxed);
-        Ok(id(slot, generation))
+        Ok((id(slot, generation), true))
     }
 
     fn existing(&self, table: &Table, slot: u16, pinned: bool, now: u32) -> KeyId {
         if !pinned && !table.slots[usize::from(slot)].pinned {
             self.touch(usize::from(slot), now);
         }
-        id(slot, self.generations[usize::from(slot)].load(Ordering::Relaxed))
+        id(
+            slot,
+            self.generations[usize::from(slot)].load(Ordering::Relaxed),
+        )
     }
 
     /// Frees the least recently used dynamic slot.
@@ -360,7 +369,10 @@ mod tests {
         assert_eq!(name_of(&t, h).as_deref(), Some("h"));
         let long = "x".repeat(300);
         assert!(matches!(t.intern(&long, &[], 0), Err(KeyError::Invalid(_))));
-        assert!(matches!(t.register("n", &[("k", &long)]), Err(KeyError::Invalid(_))));
+        assert!(matches!(
+            t.register("n", &[("k", &long)]),
+            Err(KeyError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -177,7 +177,13 @@ impl Shared {
     }
 
     #[inline]
-    fn push(&self, key: KeyId, kind: Kind, value: f64, priority: Priority) -> Result<(), RecordError> {
+    fn push(
+        &self,
+        key: KeyId,
+        kind: Kind,
+        value: f64,
+        priority: Priority,
+    ) -> Result<(), RecordError> {
         if self.stopped.load(Ordering::Relaxed) {
             return Err(self.reject(RecordError::ShutDown));
         }
@@ -333,7 +339,12 @@ impl Stats {
     }
 
     /// [`Stats::count`], returning why nothing was recorded.
-    pub fn try_count(&self, name: &str, value: i64, tags: &[(&str, &str)]) -> Result<(), RecordError> {
+    pub fn try_count(
+        &self,
+        name: &str,
+        value: i64,
+        tags: &[(&str, &str)],
+    ) -> Result<(), RecordError> {
         self.dynamic(Kind::Counter, name, value as f64, tags)
     }
 
@@ -343,7 +354,12 @@ impl Stats {
     }
 
     /// [`Stats::gauge_set`], returning why nothing was recorded.
-    pub fn try_gauge_set(&self, name: &str, value: f64, tags: &[(&str, &str)]) -> Result<(), RecordError> {
+    pub fn try_gauge_set(
+        &self,
+        name: &str,
+        value: f64,
+        tags: &[(&str, &str)],
+    ) -> Result<(), RecordError> {
         self.dynamic(Kind::Gauge, name, value, tags)
     }
 
@@ -353,7 +369,12 @@ impl Stats {
     }
 
     /// [`Stats::timing`], returning why nothing was recorded.
-    pub fn try_timing(&self, name: &str, duration: Duration, tags: &[(&str, &str)]) -> Result<(), RecordError> {
+    pub fn try_timing(
+        &self,
+        name: &str,
+        duration: Duration,
+        tags: &[(&str, &str)],
+    ) -> Result<(), RecordError> {
         self.dynamic(Kind::Timer, name, duration.as_nanos() as f64, tags)
     }
 
@@ -363,7 +384,12 @@ impl Stats {
     }
 
     /// [`Stats::histogram_record`], returning why nothing was recorded.
-    pub fn try_histogram_record(&self, name: &str, value: f64, tags: &[(&str, &str)]) -> Result<(), RecordError> {
+    pub fn try_histogram_record(
+        &self,
+        name: &str,
+        value: f64,
+        tags: &[(&str, &str)],
+    ) -> Result<(), RecordError> {
         self.dynamic(Kind::Histogram, name, value, tags)
     }
 
@@ -493,10 +519,12 @@ impl Gauge {
     #[inline]
     pub fn add(&self, delta: f64) {
         let mut now = 0.0;
-        let _ = self.value.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-            now = f64::from_bits(bits) + delta;
-            Some(now.to_bits())
-        });
+        let _ = self
+            .value
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                now = f64::from_bits(bits) + delta;
+                Some(now.to_bits())
+            });
         let _ = self.handle.push(Kind::Gauge, now);
     }
 }

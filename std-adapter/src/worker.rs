@@ -6,8 +6,8 @@ use crate::stats::{LifecycleError, Report, SETS, Shared, StartError};
 use crate::udp::UdpTransport;
 use stats_core::wire::EncoderConfig;
 use stats_core::{
-    AdaptiveConfig, BreakerConfig, Exporter, ExporterConfig, HealthThresholds, Pressure,
-    TelemetrySnapshot, MAX_DATAGRAMS_PER_SEND,
+    AdaptiveConfig, BreakerConfig, Exporter, ExporterConfig, HealthThresholds,
+    MAX_DATAGRAMS_PER_SEND, Pressure, TelemetrySnapshot,
 };
 use std::hash::{BuildHasher, Hasher};
 use std::sync::mpsc::{SyncSender, sync_channel};
@@ -84,7 +84,11 @@ pub(crate) fn spawn(shared: Arc<Shared>) -> Result<(), StartError> {
         .map_err(StartError::Network)?;
     match rx.recv() {
         Ok(Ok(())) => {
-            *shared.control.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(join);
+            *shared
+                .control
+                .thread
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(join);
             Ok(())
         }
         Ok(Err(e)) => {
@@ -118,7 +122,9 @@ pub(crate) fn flush(shared: &Shared, timeout: Duration) -> Result<(), LifecycleE
 
 pub(crate) fn shutdown(shared: &Shared, timeout: Duration) -> Result<Report, LifecycleError> {
     let deadline = Instant::now() + timeout;
-    shared.stopped.store(true, std::sync::atomic::Ordering::Relaxed);
+    shared
+        .stopped
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     {
         let mut state = shared.control.lock();
         if state.shutdown_deadline.is_none() {
@@ -162,9 +168,7 @@ fn exporter_config(shared: &Shared) -> ExporterConfig {
             c.breaker_open_ms.saturating_mul(1_000_000),
         ))
         .with_encoder(EncoderConfig::new(sender).with_max_datagram(c.max_datagram))
-        .with_max_memory_bytes(
-            (c.max_memory_mb << 20).saturating_sub(shared.keys.memory_bytes()),
-        );
+        .with_max_memory_bytes((c.max_memory_mb << 20).saturating_sub(shared.keys.memory_bytes()));
     if c.adaptive_batching {
         config = config.with_adaptive(AdaptiveConfig::DEFAULT);
     }
@@ -277,7 +281,11 @@ fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
         }
         if resolved.elapsed() >= resolve_every {
             match transport.re_resolve(config.send_buffer_bytes) {
-                Ok(true) => log::info!("stats: {} now resolves to {}", config.udp_address, transport.peer()),
+                Ok(true) => log::info!(
+                    "stats: {} now resolves to {}",
+                    config.udp_address,
+                    transport.peer()
+                ),
                 Ok(false) => {}
                 Err(e) => log::warn!("stats: re-resolving {}: {e}", config.udp_address),
             }

@@ -26,7 +26,10 @@ fn receive(socket: &UdpSocket) -> Vec<Got> {
         let datagram = decode(&buf[..n]).expect("valid datagram");
         for e in datagram.events() {
             let e = e.unwrap();
-            let tags = e.tags().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let tags = e
+                .tags()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
             out.push((e.name.to_string(), e.kind, e.priority, e.value, tags));
         }
     }
@@ -61,7 +64,13 @@ fn values_and_tags_arrive_intact() {
     let mut got = receive(&socket);
     got.sort_by(|a, b| a.0.cmp(&b.0).then(a.3.total_cmp(&b.3)));
     let want: Vec<Got> = vec![
-        ("db.query".into(), Kind::Timer, Priority::High, 1.5e6, tags(&[("table", "users")])),
+        (
+            "db.query".into(),
+            Kind::Timer,
+            Priority::High,
+            1.5e6,
+            tags(&[("table", "users")]),
+        ),
         (
             "jobs.done".into(),
             Kind::Counter,
@@ -69,10 +78,34 @@ fn values_and_tags_arrive_intact() {
             2.0,
             tags(&[("queue", "mail"), ("shard", "7")]),
         ),
-        ("payload".into(), Kind::Histogram, Priority::Medium, 512.0, tags(&[("unit", "bytes")])),
-        ("queue.depth".into(), Kind::Gauge, Priority::Medium, 7.5, vec![]),
-        ("queue.depth".into(), Kind::Gauge, Priority::Medium, 10.0, vec![]),
-        ("requests".into(), Kind::Counter, Priority::Medium, 3.0, tags(&[("route", "/api")])),
+        (
+            "payload".into(),
+            Kind::Histogram,
+            Priority::Medium,
+            512.0,
+            tags(&[("unit", "bytes")]),
+        ),
+        (
+            "queue.depth".into(),
+            Kind::Gauge,
+            Priority::Medium,
+            7.5,
+            vec![],
+        ),
+        (
+            "queue.depth".into(),
+            Kind::Gauge,
+            Priority::Medium,
+            10.0,
+            vec![],
+        ),
+        (
+            "requests".into(),
+            Kind::Counter,
+            Priority::Medium,
+            3.0,
+            tags(&[("route", "/api")]),
+        ),
     ];
     assert_eq!(got, want);
     let report = stats.shutdown(Duration::from_secs(2)).unwrap();
@@ -123,7 +156,10 @@ fn shutdown_drains_then_rejects_and_flush_reports_it() {
     assert_eq!(report.snapshot.counters.events_sent, 1_000);
     assert_eq!(receive(&socket).len(), 1_000);
     assert_eq!(h.try_record(1.0), Err(RecordError::ShutDown));
-    assert_eq!(stats.flush(Duration::from_millis(10)), Err(LifecycleError::ShutDown));
+    assert_eq!(
+        stats.flush(Duration::from_millis(10)),
+        Err(LifecycleError::ShutDown)
+    );
     let again = stats.shutdown(Duration::from_millis(10)).unwrap();
     assert_eq!(again.snapshot.counters.events_sent, 1_000);
     assert_eq!(stats.report().unwrap().rejected.shut_down, 1);
@@ -173,7 +209,10 @@ fn bad_input_is_typed_and_counted() {
     let report = stats.shutdown(Duration::from_secs(1)).unwrap();
     assert_eq!(report.rejected.invalid_key, 3);
     let off = Stats::start(receiver().1.with_interning(false)).unwrap();
-    assert_eq!(off.try_count("n", 1, &[]), Err(RecordError::DynamicDisabled));
+    assert_eq!(
+        off.try_count("n", 1, &[]),
+        Err(RecordError::DynamicDisabled)
+    );
     assert!(matches!(
         Stats::start(Config::default().with_batch_size(0)),
         Err(stats_std::StartError::Config(_))
