@@ -5,3 +5,8 @@
 
 pub mod alloc_counter;
 pub mod workload;
+
+/// The README's code examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
