@@ -5,7 +5,8 @@
 //! `QueuingMetricSink` over a `BufferedUdpMetricSink`. Both send to a
 //! loopback socket nobody reads, so this is the cost the recording thread
 //! pays, whatever happens downstream (each side drops and counts when its
-//! queue is full).
+//! queue is full). A second group sends 16 datagrams through the std UDP
+//! transport with one `sendmmsg` and with one `send` each.
 
 mod common;
 
@@ -77,9 +78,32 @@ fn record(c: &mut Criterion) {
     assert!(report.snapshot.is_conserved());
 }
 
+/// Sixteen 1,472-byte datagrams through the std transport: one `sendmmsg`
+/// against one `send` each (per datagram).
+fn udp_send(c: &mut Criterion) {
+    use stats_core::Transport;
+    use stats_std::udp::UdpTransport;
+    let target = sink();
+    let address = target.local_addr().unwrap().to_string();
+    let datagram = vec![0x5Au8; 1472];
+    let batch: Vec<&[u8]> = vec![&datagram[..]; 16];
+    let mut g = c.benchmark_group("udp_send_16_datagrams");
+    g.throughput(Throughput::Elements(16));
+    for (name, one) in [("sendmmsg", false), ("send_each", true)] {
+        let mut t = UdpTransport::connect(&address, 1472, 4 << 20, (Instant::now(), 0)).unwrap();
+        t.set_one_per_call(one);
+        g.bench_function(name, |b| {
+            // Nobody reads the target: a full receive queue drops there,
+            // not here, so every call does the same work.
+            b.iter(|| t.send_batch(&batch))
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = common::config(3);
-    targets = record
+    targets = record, udp_send
 }
 criterion_main!(benches);
