@@ -226,6 +226,11 @@ const MAX_BATCHES_PER_POLL: usize = 64;
 /// at most (as many as fit the buffer).
 pub const MAX_DATAGRAMS_PER_SEND: usize = 16;
 
+/// `len` as a whole percentage of `capacity`, at most 100.
+fn utilization_percent(len: usize, capacity: usize) -> u8 {
+    (len * 100 / capacity.max(1)).min(100) as u8
+}
+
 /// An encoded datagram waiting in the buffer to be sent.
 #[derive(Clone, Copy, Debug)]
 struct Encoded {
@@ -400,8 +405,8 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
             }
             if let Some(adaptive) = &mut self.adaptive {
                 let lanes = self.consumer.lanes();
-                let percent = lanes.len_total() * 100 / lanes.capacity_total().max(1);
-                self.batch_size = adaptive.batch_size(percent.min(100) as u8);
+                let percent = utilization_percent(lanes.len_total(), lanes.capacity_total());
+                self.batch_size = adaptive.batch_size(percent);
             }
             self.fill(now);
             if self.batch.is_empty() {
@@ -426,7 +431,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
             self.peaks[p.index()] = self.peaks[p.index()].max(n);
             len += n;
         }
-        (len * 100 / lanes.capacity_total().max(1)).min(100) as u8
+        utilization_percent(len, lanes.capacity_total())
     }
 
     /// Moves the pressure level with `utilization`, telling the callback.
@@ -778,10 +783,7 @@ mod tests {
         }
         fn send_batch(&mut self, datagrams: &[&[u8]]) -> Result<(), PartialSend> {
             self.calls.push(datagrams.len());
-            for (sent, d) in datagrams.iter().enumerate() {
-                self.send(d).map_err(|error| PartialSend { sent, error })?;
-            }
-            Ok(())
+            crate::transport::send_each(self, datagrams)
         }
         fn max_datagram(&self) -> usize {
             self.max()

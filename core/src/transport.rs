@@ -45,6 +45,21 @@ pub struct PartialSend {
     pub error: SendError,
 }
 
+/// Sends `datagrams` one [`Transport::send`] at a time, stopping at the first
+/// failure: the default [`Transport::send_batch`], for overrides that fall
+/// back to it.
+pub fn send_each<T: Transport + ?Sized>(
+    transport: &mut T,
+    datagrams: &[&[u8]],
+) -> Result<(), PartialSend> {
+    for (sent, datagram) in datagrams.iter().enumerate() {
+        transport
+            .send(datagram)
+            .map_err(|error| PartialSend { sent, error })?;
+    }
+    Ok(())
+}
+
 /// Sends whole datagrams without blocking.
 pub trait Transport {
     /// Sends `datagram` now, or fails at once.
@@ -54,11 +69,7 @@ pub trait Transport {
     /// that can send several per system call (`sendmmsg`, UDP GSO) overrides
     /// this; the default sends them one by one.
     fn send_batch(&mut self, datagrams: &[&[u8]]) -> Result<(), PartialSend> {
-        for (sent, datagram) in datagrams.iter().enumerate() {
-            self.send(datagram)
-                .map_err(|error| PartialSend { sent, error })?;
-        }
-        Ok(())
+        send_each(self, datagrams)
     }
 
     /// Largest datagram this transport takes (the exporter never builds a

@@ -135,10 +135,7 @@ impl Transport for UdpTransport {
         use std::io::IoSlice;
         const MAX: usize = stats_core::MAX_DATAGRAMS_PER_SEND;
         if self.one_per_call || datagrams.len() == 1 {
-            for (sent, d) in datagrams.iter().enumerate() {
-                self.send(d).map_err(|error| PartialSend { sent, error })?;
-            }
-            return Ok(());
+            return stats_core::transport::send_each(self, datagrams);
         }
         let mut sent = 0;
         while sent < datagrams.len() {
