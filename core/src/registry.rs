@@ -19,6 +19,8 @@ pub const MAX_NAME_LEN: usize = 255;
 pub const MAX_TAG_LEN: usize = 255;
 /// Most tags on one metric.
 pub const MAX_TAGS: usize = 8;
+/// The longest record [`Key::write_record`] writes.
+pub const MAX_RECORD_LEN: usize = 2 + MAX_NAME_LEN + MAX_TAGS * (2 + 2 * MAX_TAG_LEN);
 
 /// Why a metric could not be registered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,7 +17,7 @@
 //! insert.
 
 use rustc_hash::FxHashMap;
-use stats_core::registry::RegistryError;
+use stats_core::registry::{MAX_RECORD_LEN, RegistryError};
 use stats_core::{Key, KeyId, Keys};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -61,7 +61,7 @@ pub(crate) struct KeyTable {
     table: RwLock<Table>,
     /// Each slot's generation, readable without the lock.
     generations: Box<[AtomicU32]>,
-    /// Each slot's last use, in coarse clock ticks (ms).
+    /// Each slot's last use, in coarse clock ticks (about 1 ms).
     last_used: Box<[AtomicU32]>,
     capacity: usize,
     /// Identifies the table in threads' caches.
@@ -96,7 +96,8 @@ static NEXT_TABLE: AtomicU64 = AtomicU64::new(1);
 struct ThreadCache {
     table: u64,
     ids: FxHashMap<Box<[u8]>, KeyId>,
-    scratch: Vec<u8>,
+    /// Where each lookup's record is built (room for the longest).
+    scratch: Box<[u8]>,
     hits: Arc<AtomicU64>,
 }
 
@@ -157,17 +158,17 @@ impl KeyTable {
                     caches.push(ThreadCache {
                         table: self.id,
                         ids: FxHashMap::default(),
-                        scratch: Vec::new(),
+                        scratch: vec![0; MAX_RECORD_LEN].into_boxed_slice(),
                         hits,
                     });
                     caches.len() - 1
                 }
             };
             let cache = &mut caches[at];
-            let len = Key::record_len(name, tags).map_err(KeyError::Invalid)?;
-            cache.scratch.resize(len, 0);
-            Key::write_record(name, tags, &mut cache.scratch).map_err(KeyError::Invalid)?;
-            if let Some(&known) = cache.ids.get(cache.scratch.as_slice()) {
+            let len =
+                Key::write_record(name, tags, &mut cache.scratch).map_err(KeyError::Invalid)?;
+            let record = &cache.scratch[..len];
+            if let Some(&known) = cache.ids.get(record) {
                 let (slot, generation) = split(known);
                 if self.generations[slot].load(Ordering::Acquire) & 0xFFFF == generation {
                     self.touch(slot, now);
@@ -176,7 +177,7 @@ impl KeyTable {
                     return Ok(known);
                 }
             }
-            let (id, inserted) = self.insert(&cache.scratch, false, now)?;
+            let (id, inserted) = self.insert(record, false, now)?;
             if !inserted {
                 // Known to the table, new to this thread (or stale here).
                 let hits = &cache.hits;
@@ -185,7 +186,7 @@ impl KeyTable {
             if cache.ids.len() >= self.capacity {
                 cache.ids.clear();
             }
-            cache.ids.insert(cache.scratch.as_slice().into(), id);
+            cache.ids.insert(record.into(), id);
             Ok(id)
         })
     }

@@ -7,7 +7,7 @@ use crate::udp::SocketInfo;
 use crate::worker::{self, Control};
 use stats_core::registry::RegistryError;
 use stats_core::{
-    DropReason, Event, KeyId, Kind, LaneCapacities, Lanes, Priority, Producer, Slot,
+    CachePadded, DropReason, Event, KeyId, Kind, LaneCapacities, Lanes, Priority, Producer, Slot,
     TelemetrySnapshot,
 };
 use std::cell::RefCell;
@@ -147,7 +147,8 @@ pub(crate) struct Shared {
     pub(crate) keys: KeyTable,
     pub(crate) clock: Clock,
     pub(crate) config: Config,
-    pub(crate) stopped: AtomicBool,
+    /// On a cache line of its own: read by every record.
+    pub(crate) stopped: CachePadded<AtomicBool>,
     pub(crate) control: Control,
     pub(crate) report: Mutex<Option<Report>>,
     rejected: [AtomicU64; 4],
@@ -264,7 +265,7 @@ impl Stats {
             keys: KeyTable::new(config.interner_capacity),
             clock: Clock::new(),
             config,
-            stopped: AtomicBool::new(false),
+            stopped: CachePadded(AtomicBool::new(false)),
             control: Control::default(),
             report: Mutex::new(None),
             rejected: Default::default(),
@@ -327,7 +328,7 @@ impl Stats {
         }
         let key = shared
             .keys
-            .intern(name, tags, shared.clock.coarse_ms())
+            .intern(name, tags, shared.clock.coarse_ticks())
             .map_err(|e| shared.reject(e.into()))?;
         shared.push(key, kind, value, Priority::Medium)
     }
@@ -408,8 +409,8 @@ impl Stats {
     }
 
     /// The latest report: the worker publishes the core's telemetry every
-    /// 100 ms (and a final one at shutdown); the rejection and interner
-    /// counts are read now.
+    /// 100 ms, when it completes a [`Stats::flush`] and at shutdown; the
+    /// rejection and interner counts are read now.
     pub fn report(&self) -> Option<Report> {
         let mut report = self.shared.report.lock().ok().and_then(|r| *r)?;
         report.rejected = self.shared.rejected();

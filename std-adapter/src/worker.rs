@@ -256,6 +256,9 @@ fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
             let drained = exporter.flush(shared.clock.refresh(), &mut transport, &keys);
             drop(keys);
             if let (true, Some(ticket)) = (drained, flush_to) {
+                // The caller's next report includes everything it flushed.
+                publish(&mut exporter, &transport);
+                published = Instant::now();
                 shared.control.lock().flush_done = ticket;
                 shared.control.changed.notify_all();
             }

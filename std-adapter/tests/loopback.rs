@@ -61,6 +61,8 @@ fn values_and_tags_arrive_intact() {
     histogram.record(512.0);
     stats.count("jobs.done", 2, &[("queue", "mail"), ("shard", "7")]);
     stats.flush(Duration::from_secs(2)).unwrap();
+    // A completed flush publishes a report that includes what it sent.
+    assert_eq!(stats.report().unwrap().snapshot.counters.events_sent, 6);
     let mut got = receive(&socket);
     got.sort_by(|a, b| a.0.cmp(&b.0).then(a.3.total_cmp(&b.3)));
     let want: Vec<Got> = vec![
