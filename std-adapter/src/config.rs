@@ -20,7 +20,8 @@
 //! | `breaker_open_ms` | `STATS_BREAKER_OPEN_MS` | 30000 | how long it stays open before a probe |
 //! | `send_buffer_bytes` | `STATS_SEND_BUFFER_BYTES` | 4194304 | SO_SNDBUF asked for (the kernel may grant less; telemetry reports it) |
 //! | `resolve_interval_s` | `STATS_RESOLVE_INTERVAL_S` | 30 | how often the worker re-resolves `udp_address` |
-//! | `http_address` | `STATS_HTTP_ADDRESS` | (off) | serve `/health` and `/metrics` here, e.g. `127.0.0.1:9102` |
+//! | `http` | `STATS_HTTP` | false | serve `GET /health` (JSON) and `GET /metrics` (Prometheus text) |
+//! | `http_address` | `STATS_HTTP_ADDRESS` | `127.0.0.1:9102` | where (`ip:port`; port 0 picks a free one) |
 //! | `http_max_connections` | `STATS_HTTP_MAX_CONNECTIONS` | 8 | concurrent HTTP connections; more are refused |
 
 use core::fmt;
@@ -64,8 +65,10 @@ pub struct Config {
     pub send_buffer_bytes: usize,
     /// How often to re-resolve `udp_address`, s (at least 1).
     pub resolve_interval_s: u64,
-    /// Where to serve `/health` and `/metrics` (off when `None`).
-    pub http_address: Option<String>,
+    /// Whether to serve `/health` and `/metrics`.
+    pub http: bool,
+    /// Where to serve them, `ip:port`.
+    pub http_address: String,
     /// Concurrent HTTP connections (at least 1).
     pub http_max_connections: usize,
 }
@@ -87,7 +90,8 @@ impl Default for Config {
             breaker_open_ms: 30_000,
             send_buffer_bytes: 4 << 20,
             resolve_interval_s: 30,
-            http_address: None,
+            http: false,
+            http_address: "127.0.0.1:9102".into(),
             http_max_connections: 8,
         }
     }
@@ -285,8 +289,9 @@ impl Config {
             &mut self.resolve_interval_s,
             "a number",
         )?;
+        num(&var, "STATS_HTTP", &mut self.http, "true or false")?;
         if let Some(v) = var("STATS_HTTP_ADDRESS") {
-            self.http_address = (!v.is_empty()).then_some(v);
+            self.http_address = v;
         }
         num(
             &var,
@@ -315,6 +320,7 @@ impl Config {
             breaker_open_ms: _,
             send_buffer_bytes,
             resolve_interval_s,
+            http: _,
             http_address,
             http_max_connections,
         } = self;
@@ -364,10 +370,8 @@ impl Config {
                 "at least 1",
             ));
         }
-        if let Some(http) = http_address
-            && http.parse::<std::net::SocketAddr>().is_err()
-        {
-            return Err(invalid("http_address", http, "ip:port"));
+        if http_address.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid("http_address", http_address, "ip:port"));
         }
         if *http_max_connections == 0 {
             return Err(invalid(
@@ -446,11 +450,12 @@ impl Config {
         }
     }
 
-    /// The same with the HTTP endpoint at `address`.
+    /// The same with the HTTP endpoint on, at `address`.
     #[must_use]
-    pub fn with_http_address(self, address: impl Into<String>) -> Self {
+    pub fn with_http(self, address: impl Into<String>) -> Self {
         Config {
-            http_address: Some(address.into()),
+            http: true,
+            http_address: address.into(),
             ..self
         }
     }
@@ -497,7 +502,8 @@ mod tests {
             ("STATS_BATCH_SIZE", "20"),
             ("STATS_DROP_POLICY", "sampled:10:50"),
             ("STATS_INTERNING", "false"),
-            ("STATS_HTTP_ADDRESS", "127.0.0.1:9102"),
+            ("STATS_HTTP", "true"),
+            ("STATS_HTTP_ADDRESS", "127.0.0.1:9200"),
         ]
         .into();
         let mut c = Config::default();
@@ -512,7 +518,8 @@ mod tests {
             }
         ));
         assert!(!c.interning);
-        assert_eq!(c.http_address.as_deref(), Some("127.0.0.1:9102"));
+        assert!(c.http);
+        assert_eq!(c.http_address, "127.0.0.1:9200");
         assert_eq!(c.validate(), Ok(()));
     }
 
@@ -544,7 +551,7 @@ mod tests {
                 "70000",
             ),
             (
-                Config::default().with_http_address("localhost:80"),
+                Config::default().with_http("localhost:80"),
                 "http_address",
                 "localhost:80",
             ),

@@ -19,7 +19,9 @@
 
 mod clock;
 pub mod config;
+mod http;
 mod keys;
+mod prometheus;
 mod stats;
 pub mod udp;
 mod worker;

@@ -13,7 +13,7 @@ use stats_core::{
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Lane sets: the shared one plus one owned by each of up to 8 recording
@@ -151,6 +151,7 @@ pub(crate) struct Shared {
     pub(crate) stopped: CachePadded<AtomicBool>,
     pub(crate) control: Control,
     pub(crate) report: Mutex<Option<Report>>,
+    pub(crate) http_address: OnceLock<std::net::SocketAddr>,
     rejected: [AtomicU64; 4],
 }
 
@@ -165,6 +166,15 @@ impl Shared {
         };
         self.rejected[i].fetch_add(1, Ordering::Relaxed);
         e
+    }
+
+    /// The worker's latest report with the rejection and interner counts
+    /// read now.
+    pub(crate) fn report(&self) -> Option<Report> {
+        let mut report = self.report.lock().ok().and_then(|r| *r)?;
+        report.rejected = self.rejected();
+        report.interner = self.keys.stats();
+        Some(report)
     }
 
     pub(crate) fn rejected(&self) -> Rejected {
@@ -268,9 +278,21 @@ impl Stats {
             stopped: CachePadded(AtomicBool::new(false)),
             control: Control::default(),
             report: Mutex::new(None),
+            http_address: OnceLock::new(),
             rejected: Default::default(),
         });
         worker::spawn(shared.clone())?;
+        if shared.config.http {
+            match crate::http::spawn(shared.clone()) {
+                Ok(address) => {
+                    let _ = shared.http_address.set(address);
+                }
+                Err(e) => {
+                    let _ = worker::shutdown(&shared, Duration::from_secs(1));
+                    return Err(StartError::Network(e));
+                }
+            }
+        }
         Ok(Stats {
             _life: Arc::new(Life {
                 shared: shared.clone(),
@@ -412,10 +434,12 @@ impl Stats {
     /// 100 ms, when it completes a [`Stats::flush`] and at shutdown; the
     /// rejection and interner counts are read now.
     pub fn report(&self) -> Option<Report> {
-        let mut report = self.shared.report.lock().ok().and_then(|r| *r)?;
-        report.rejected = self.shared.rejected();
-        report.interner = self.shared.keys.stats();
-        Some(report)
+        self.shared.report()
+    }
+
+    /// Where the HTTP endpoint listens, when it is on.
+    pub fn http_address(&self) -> Option<std::net::SocketAddr> {
+        self.shared.http_address.get().copied()
     }
 
     /// The configuration in force.

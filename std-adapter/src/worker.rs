@@ -238,6 +238,8 @@ fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
         }
         report
     };
+    // A report from the start, so the endpoint and `report()` have one.
+    publish(&mut exporter, &transport);
     loop {
         let now = shared.clock.refresh();
         let next = {

@@ -1,0 +1,198 @@
+//! The HTTP endpoint over real TCP: health as JSON, metrics as Prometheus
+//! text that a Prometheus parser reads, bad requests refused, connections
+//! bounded, the pipeline unharmed.
+
+use stats_std::{Config, Stats};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::Duration;
+
+fn start(config: Config) -> (Stats, SocketAddr, UdpSocket) {
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let config = config
+        .with_udp_address(receiver.local_addr().unwrap().to_string())
+        .with_http("127.0.0.1:0");
+    let stats = Stats::start(config).unwrap();
+    let address = stats.http_address().unwrap();
+    (stats, address, receiver)
+}
+
+/// Sends `request` raw; returns (status, body).
+fn exchange(address: SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    exchange(
+        address,
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
+    )
+}
+
+#[test]
+fn health_is_json_with_every_check() {
+    let (stats, address, _rx) = start(Config::default());
+    let c = stats.counter("requests", &[]).unwrap();
+    c.increment();
+    stats.flush(Duration::from_secs(2)).unwrap();
+    let (status, body) = get(address, "/health");
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["status"], "healthy");
+    let checks = json["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 5);
+    let drop_rate = checks.iter().find(|c| c["name"] == "drop_rate").unwrap();
+    assert_eq!(drop_rate["degraded_above"], 0.01);
+    assert_eq!(drop_rate["value"], 0.0);
+}
+
+#[test]
+fn an_unhealthy_pipeline_answers_503() {
+    // Nothing listens at the destination and the breaker opens on the first
+    // failure: unhealthy.
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = Config::default()
+        .with_udp_address(format!("127.0.0.1:{port}"))
+        .with_breaker(1, 60_000)
+        .with_batch_size(1)
+        .with_http("127.0.0.1:0");
+    let stats = Stats::start(config).unwrap();
+    let address = stats.http_address().unwrap();
+    let c = stats.counter("c", &[]).unwrap();
+    // The first send may be accepted before the refusal comes back.
+    for _ in 0..20 {
+        c.increment();
+        let _ = stats.flush(Duration::from_millis(100));
+        if stats
+            .report()
+            .is_some_and(|r| r.snapshot.breaker_transitions.opened > 0)
+        {
+            break;
+        }
+    }
+    let (status, body) = get(address, "/health");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\"status\":\"unhealthy\""), "{body}");
+}
+
+#[test]
+fn metrics_are_prometheus_text_a_parser_reads() {
+    let (stats, address, _rx) = start(Config::default());
+    let c = stats.counter("requests", &[]).unwrap();
+    for _ in 0..10 {
+        c.increment();
+    }
+    stats.count("dynamic", 1, &[("k", "v")]);
+    stats.flush(Duration::from_secs(2)).unwrap();
+    let (status, body) = get(address, "/metrics");
+    assert_eq!(status, 200);
+    let lines = body.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+    let value = |name: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name)
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+    };
+    assert_eq!(value("stats_events_received_total"), Some(11.0));
+    assert_eq!(value("stats_events_sent_total"), Some(11.0));
+    assert_eq!(value("stats_interner_misses_total"), Some(1.0));
+    let drops = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "stats_events_dropped_total")
+        .count();
+    assert_eq!(drops, 15, "every reason × priority");
+    assert!(scrape.docs.contains_key("stats_latency_seconds"));
+    // Every sample has HELP and TYPE.
+    for s in &scrape.samples {
+        assert!(
+            scrape.docs.contains_key(&s.metric),
+            "{} has no HELP",
+            s.metric
+        );
+    }
+}
+
+#[test]
+fn bad_requests_get_400_and_do_not_hurt_the_pipeline() {
+    let (stats, address, rx) = start(Config::default());
+    rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let cases: [(&[u8], u16); 6] = [
+        (b"hello\r\n\r\n", 400),
+        (b"GET /health\r\n\r\n", 400),
+        (b"GET /health HTTP/1.1\r\nbroken header\r\n\r\n", 400),
+        (b"\xff\xff\xff\r\n\r\n", 400),
+        (b"POST /health HTTP/1.1\r\n\r\n", 405),
+        (b"GET /nothing HTTP/1.1\r\n\r\n", 404),
+    ];
+    for (request, want) in cases {
+        assert_eq!(exchange(address, request).0, want, "{request:?}");
+    }
+    // An oversized head and a client that sends half a request and goes.
+    let big = vec![b'a'; 20_000];
+    assert_eq!(exchange(address, &big).0, 400);
+    drop(TcpStream::connect(address).unwrap());
+    // The pipeline still records and sends.
+    let c = stats.counter("after", &[]).unwrap();
+    c.increment();
+    stats.flush(Duration::from_secs(2)).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = rx.recv(&mut buf).unwrap();
+    assert!(stats_std::core::wire::decode(&buf[..n]).is_ok());
+    assert_eq!(get(address, "/health").0, 200);
+}
+
+#[test]
+fn connections_are_bounded() {
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut config = Config::default()
+        .with_udp_address(receiver.local_addr().unwrap().to_string())
+        .with_http("127.0.0.1:0");
+    config.http_max_connections = 2;
+    let stats = Stats::start(config).unwrap();
+    let address = stats.http_address().unwrap();
+    // Two clients that connect and say nothing hold both slots.
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(address).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(get(address, "/health").0, 503);
+    drop(idle);
+    // Their slots free up (at once, or when the read times out).
+    let mut status = 0;
+    for _ in 0..50 {
+        status = get(address, "/health").0;
+        if status == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status, 200);
+}
