@@ -2,27 +2,10 @@
 //! and validation that names the field and the bad value.
 //!
 //! Precedence, lowest first: [`Config::default`], the TOML file (if any),
-//! then `STATS_*` environment variables. Every field has one variable:
+//! then `STATS_*` environment variables. Every field has one variable.
 //!
-//! | field | variable | default | meaning |
-//! |---|---|---|---|
-//! | `udp_address` | `STATS_UDP_ADDRESS` | `localhost:8125` | where datagrams go (`host:port`, re-resolved every `resolve_interval_s`) |
-//! | `buffer_size` | `STATS_BUFFER_SIZE` | 16384 | events each lane set holds (a power of two, at least 16): a quarter high, half medium, a quarter low priority; each recording thread gets a set of its own (up to 8), others share one |
-//! | `batch_size` | `STATS_BATCH_SIZE` | 50 | flush after this many events (1 to 128) |
-//! | `max_batch_age_ms` | `STATS_MAX_BATCH_AGE_MS` | 100 | … or when the oldest waiting event is this old |
-//! | `adaptive_batching` | `STATS_ADAPTIVE_BATCHING` | false | batch 10/50/100 by lane utilization |
-//! | `drop_policy` | `STATS_DROP_POLICY` | `by_priority` | `by_priority`, `newest`, `oldest` or `sampled:N:P` (keep 1 in N past P% full) |
-//! | `max_datagram` | `STATS_MAX_DATAGRAM` | 1472 | bytes per datagram (512 to 65507) |
-//! | `max_memory_mb` | `STATS_MAX_MEMORY_MB` | 10 | lanes, exporter and buffers may not need more (MiB) |
-//! | `interning` | `STATS_INTERNING` | true | the dynamic (string) API; off, only registered handles record |
-//! | `interner_capacity` | `STATS_INTERNER_CAPACITY` | 10000 | dynamic names kept (1 to 65535), least recently used evicted |
-//! | `breaker_failures` | `STATS_BREAKER_FAILURES` | 10 | consecutive send failures that open the circuit breaker |
-//! | `breaker_open_ms` | `STATS_BREAKER_OPEN_MS` | 30000 | how long it stays open before a probe |
-//! | `send_buffer_bytes` | `STATS_SEND_BUFFER_BYTES` | 4194304 | SO_SNDBUF asked for (the kernel may grant less; telemetry reports it) |
-//! | `resolve_interval_s` | `STATS_RESOLVE_INTERVAL_S` | 30 | how often the worker re-resolves `udp_address` |
-//! | `http` | `STATS_HTTP` | false | serve `GET /health` (JSON) and `GET /metrics` (Prometheus text) |
-//! | `http_address` | `STATS_HTTP_ADDRESS` | `127.0.0.1:9102` | where (`ip:port`; port 0 picks a free one) |
-//! | `http_max_connections` | `STATS_HTTP_MAX_CONNECTIONS` | 8 | concurrent HTTP connections; more are refused |
+//! The "Configuration" table of the repository README lists every field, its
+//! variable, default and meaning (a test keeps the two in step).
 
 use core::fmt;
 use serde::Deserialize;
@@ -565,6 +548,24 @@ mod tests {
                 }
                 other => panic!("{field}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn the_readme_table_lists_every_variable() {
+        let readme = include_str!("../../README.md");
+        let seen = std::cell::RefCell::new(Vec::new());
+        let mut c = Config::default();
+        let _ = c.apply_env(|name| {
+            seen.borrow_mut().push(name.to_string());
+            None
+        });
+        let seen = seen.into_inner();
+        assert_eq!(seen.len(), 17);
+        for name in seen {
+            let field = name.trim_start_matches("STATS_").to_lowercase();
+            let row = format!("| `{field}` | `{name}` |");
+            assert!(readme.contains(&row), "README lacks the row for {name}");
         }
     }
 

@@ -85,6 +85,11 @@ impl UdpTransport {
     /// Errors leave the current socket in place.
     pub fn re_resolve(&mut self, send_buffer_bytes: usize) -> io::Result<bool> {
         let peer = resolve(&self.address)?;
+        self.reconnect(peer, send_buffer_bytes)
+    }
+
+    /// Connects a new socket to `peer` if it differs from the current one.
+    fn reconnect(&mut self, peer: SocketAddr, send_buffer_bytes: usize) -> io::Result<bool> {
         if peer == self.peer {
             return Ok(false);
         }
@@ -174,5 +179,51 @@ impl Transport for UdpTransport {
 
     fn clock_ns(&self) -> Option<u64> {
         Some(self.epoch + self.started.elapsed().as_nanos() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+    use std::time::Duration;
+
+    fn receiver() -> UdpSocket {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s
+    }
+
+    #[test]
+    fn a_new_address_gets_a_new_socket_and_the_datagrams() {
+        let (old, new) = (receiver(), receiver());
+        let address = old.local_addr().unwrap().to_string();
+        let mut t = UdpTransport::connect(&address, 1472, 1 << 20, (Instant::now(), 0)).unwrap();
+        assert!(t.info().low_delay, "IP_TOS low-delay on IPv4");
+        assert!(t.info().send_buffer_bytes > 0);
+        // The name still resolves to the same address: nothing changes.
+        assert!(!t.re_resolve(1 << 20).unwrap());
+        let mut buf = [0u8; 16];
+        t.send(b"one").unwrap();
+        assert_eq!(old.recv(&mut buf).unwrap(), 3);
+        // It resolves elsewhere now: the next datagrams go there.
+        assert!(t.reconnect(new.local_addr().unwrap(), 1 << 20).unwrap());
+        assert_eq!(t.peer(), new.local_addr().unwrap());
+        t.send_batch(&[b"two", b"three"]).unwrap();
+        assert_eq!(new.recv(&mut buf).unwrap(), 3);
+        assert_eq!(new.recv(&mut buf).unwrap(), 5);
+    }
+
+    #[test]
+    fn an_unresolvable_name_is_an_error_not_a_panic() {
+        assert!(
+            UdpTransport::connect(
+                "no-such-host.invalid:8125",
+                1472,
+                1 << 20,
+                (Instant::now(), 0)
+            )
+            .is_err()
+        );
     }
 }
