@@ -224,3 +224,21 @@ fn bad_input_is_typed_and_counted() {
         Err(stats_std::StartError::Pipeline(_))
     ));
 }
+
+#[test]
+fn dropping_the_last_handle_drains_and_stops() {
+    let (socket, config) = receiver();
+    let stats = Stats::start(config.with_max_batch_age_ms(60_000)).unwrap();
+    let counter = stats.counter("last", &[]).unwrap();
+    drop(stats);
+    // The handle keeps the pipeline alive.
+    for _ in 0..10 {
+        counter.increment();
+    }
+    // Ten events wait for a minute-long age limit; dropping the last handle
+    // shuts down, which sends them.
+    drop(counter);
+    let got = receive(&socket);
+    assert_eq!(got.len(), 10);
+    assert!(got.iter().all(|e| e.0 == "last"));
+}
