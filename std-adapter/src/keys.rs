@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap;
 use stats_core::registry::{MAX_RECORD_LEN, RegistryError};
 use stats_core::{Key, KeyId, Keys};
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 /// Slots a table can hold (16-bit slot numbers).
@@ -70,6 +70,15 @@ pub(crate) struct KeyTable {
     evictions: AtomicU64,
     /// Hits, one counter per thread that used the dynamic API.
     hits: std::sync::Mutex<Vec<Arc<AtomicU64>>>,
+    /// Cleared when the table (and so its pipeline) is gone, so that
+    /// threads drop what they keep for it.
+    alive: Arc<AtomicBool>,
+}
+
+impl Drop for KeyTable {
+    fn drop(&mut self) {
+        self.alive.store(false, Ordering::Release);
+    }
 }
 
 /// Why a key could not be had.
@@ -99,6 +108,7 @@ struct ThreadCache {
     /// Where each lookup's record is built (room for the longest).
     scratch: Box<[u8]>,
     hits: Arc<AtomicU64>,
+    alive: Arc<AtomicBool>,
 }
 
 thread_local! {
@@ -123,7 +133,19 @@ impl KeyTable {
             misses: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             hits: std::sync::Mutex::new(Vec::new()),
+            alive: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// A flag that stays set while this table exists.
+    pub(crate) fn alive(&self) -> Arc<AtomicBool> {
+        self.alive.clone()
+    }
+
+    /// Per-thread caches this thread keeps (for tests).
+    #[cfg(test)]
+    pub(crate) fn thread_caches() -> usize {
+        CACHES.with(|c| c.borrow().len())
     }
 
     /// Bytes the table's fixed part occupies (records come on top).
@@ -155,11 +177,13 @@ impl KeyTable {
                     if let Ok(mut all) = self.hits.lock() {
                         all.push(hits.clone());
                     }
+                    caches.retain(|c| c.alive.load(Ordering::Acquire));
                     caches.push(ThreadCache {
                         table: self.id,
                         ids: FxHashMap::default(),
                         scratch: vec![0; MAX_RECORD_LEN].into_boxed_slice(),
                         hits,
+                        alive: self.alive(),
                     });
                     caches.len() - 1
                 }
@@ -374,6 +398,18 @@ mod tests {
             t.register("n", &[("k", &long)]),
             Err(KeyError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_thread_forgets_tables_that_are_gone() {
+        let first = KeyTable::new(4);
+        first.intern("a", &[], 0).unwrap();
+        let before = KeyTable::thread_caches();
+        drop(first);
+        let second = KeyTable::new(4);
+        second.intern("a", &[], 0).unwrap();
+        // The first table's cache made way for the second's.
+        assert_eq!(KeyTable::thread_caches(), before);
     }
 
     #[test]

@@ -202,14 +202,20 @@ impl Shared {
         PRODUCERS
             .with(|producers| {
                 let mut producers = producers.borrow_mut();
-                let at = match producers.iter().position(|(id, _)| *id == self.id) {
+                let at = match producers.iter().position(|p| p.pipeline == self.id) {
                     Some(at) => at,
                     None => {
-                        producers.push((self.id, Producer::claim(self.lanes.clone())));
+                        // Let go of the sets of pipelines that are gone.
+                        producers.retain(|p| p.alive.load(Ordering::Acquire));
+                        producers.push(ThreadProducer {
+                            pipeline: self.id,
+                            producer: Producer::claim(self.lanes.clone()),
+                            alive: self.keys.alive(),
+                        });
                         producers.len() - 1
                     }
                 };
-                match &mut producers[at].1 {
+                match &mut producers[at].producer {
                     Some(producer) => producer.push(event),
                     None => self.lanes.push(event),
                 }
@@ -218,12 +224,17 @@ impl Shared {
     }
 }
 
-/// A thread's lane set in each pipeline it records into, by pipeline id
-/// (`None`: every owned set was taken, so it uses the shared one).
-type ThreadProducers = Vec<(u64, Option<Producer<Arc<StdLanes>>>)>;
+/// A thread's lane set in one pipeline it records into.
+struct ThreadProducer {
+    pipeline: u64,
+    /// `None`: every owned set was taken, so the thread uses the shared one.
+    producer: Option<Producer<Arc<StdLanes>>>,
+    /// Whether the pipeline still exists (its key table's flag).
+    alive: Arc<AtomicBool>,
+}
 
 thread_local! {
-    static PRODUCERS: RefCell<ThreadProducers> = const { RefCell::new(Vec::new()) };
+    static PRODUCERS: RefCell<Vec<ThreadProducer>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Shuts the pipeline down when the last `Stats` or handle goes.
@@ -627,3 +638,30 @@ impl Histogram {
     }
 }
 priority!(Histogram);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipeline() -> (Stats, std::net::UdpSocket) {
+        let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let address = receiver.local_addr().unwrap().to_string();
+        (
+            Stats::start(Config::default().with_udp_address(address)).unwrap(),
+            receiver,
+        )
+    }
+
+    #[test]
+    fn a_thread_lets_go_of_the_lanes_of_pipelines_that_are_gone() {
+        let held = || PRODUCERS.with(|p| p.borrow().len());
+        let before = held();
+        for _ in 0..3 {
+            let (stats, _rx) = pipeline();
+            stats.counter("c", &[]).unwrap().increment();
+            drop(stats);
+        }
+        // Each new pipeline's first record dropped the previous one's set.
+        assert_eq!(held(), before + 1);
+    }
+}
