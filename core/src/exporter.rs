@@ -12,6 +12,11 @@
 //! when it next needs to run; it never sleeps, spawns or reads a clock, so
 //! the std and embedded adapters only supply `now` and a transport.
 //!
+//! A transport that would block ([`SendError::WouldBlock`]: its buffer is
+//! full) is flow control, not failure: the datagram stays encoded, `poll`
+//! returns `now` so the adapter comes back soon, and meanwhile the lanes fill
+//! and their drop policy applies.
+//!
 //! A [`CircuitBreaker`] guards the transport: while it is open nothing is
 //! drained or sent, events wait in the lanes (and datagrams already encoded
 //! wait in the buffer), and lane-full drops are counted as
@@ -38,7 +43,7 @@ use crate::ring::Storage;
 use crate::telemetry::{
     CountHistogram, LaneStats, Quantiles, Telemetry, TelemetrySnapshot, WideDrops, Widened,
 };
-use crate::transport::{PartialSend, Transport};
+use crate::transport::{PartialSend, SendError, Transport};
 use crate::wire::{EncodeError, Encoder, EncoderConfig, PushError};
 use core::fmt;
 
@@ -401,6 +406,10 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
                 return self.breaker.deadline();
             }
             if !self.encoded.is_empty() && !self.send_encoded(now, transport) {
+                if self.breaker.allow(now) {
+                    // The transport is busy (would block): try again soon.
+                    return Some(now);
+                }
                 continue; // the breaker opened
             }
             if let Some(adaptive) = &mut self.adaptive {
@@ -567,9 +576,10 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
             .unwrap_or(u64::MAX);
     }
 
-    /// Hands the encoded datagrams to the transport while the breaker allows.
-    /// Returns whether all went (sent or lost to a failed send); the rest
-    /// move to the front of the buffer for later.
+    /// Hands the encoded datagrams to the transport while the breaker allows
+    /// and the transport does not block. Returns whether all went (sent or
+    /// lost to a failed send); the rest move to the front of the buffer for
+    /// later.
     fn send_encoded<T: Transport + ?Sized>(&mut self, now: u64, transport: &mut T) -> bool {
         let mut done = 0;
         while done < self.encoded.len() && self.breaker.allow(now) {
@@ -597,6 +607,11 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
                 self.breaker.on_success();
             }
             done += sent;
+            if failed == Some(SendError::WouldBlock) {
+                // Flow control, not failure: keep the rest for the next poll.
+                self.telemetry.send_would_block += 1;
+                break;
+            }
             if failed.is_some() && done < self.encoded.len() {
                 self.telemetry.events_send_failed += self.encoded[done].events as u64;
                 self.telemetry.send_errors += 1;
@@ -766,6 +781,8 @@ mod tests {
         calls: Vec<usize>,
         send_cost: u64,
         clock: u64,
+        /// Would block (buffer full) while set.
+        busy: bool,
     }
 
     impl Transport for Spy {
@@ -774,6 +791,9 @@ mod tests {
             self.clock += self.send_cost;
             if datagram.len() > self.max() {
                 return Err(SendError::TooLarge);
+            }
+            if self.busy {
+                return Err(SendError::WouldBlock);
             }
             if self.down || (self.fail_every > 0 && self.attempts.is_multiple_of(self.fail_every)) {
                 return Err(SendError::Refused);
@@ -1141,6 +1161,40 @@ mod tests {
         assert_eq!(t.events_sent + t.events_send_failed, 160);
         assert_eq!(spy.delivered().len() as u64, t.events_sent);
         conserved(160, &s.lanes, &mut ex);
+    }
+
+    #[test]
+    fn a_transport_that_would_block_keeps_its_datagrams_and_the_breaker_shut() {
+        let mut s = setup();
+        let mut p = s.lanes.producer().unwrap();
+        let config = ExporterConfig::new(7)
+            .with_batch_size(10)
+            .with_breaker(BreakerConfig::new(1, 1_000));
+        let mut ex: Exporter<'_, _, 2> =
+            Exporter::new(s.lanes.consumer().unwrap(), &mut s.buf, config).unwrap();
+        let mut spy = Spy {
+            busy: true,
+            ..Spy::default()
+        };
+        for i in 0..30 {
+            p.push(event(i, 0)).unwrap();
+        }
+        // Busy: nothing lost, nothing counted against the breaker, and poll
+        // asks to run again at once.
+        for now in 0..5 {
+            assert_eq!(ex.poll(now, &mut spy, &s.registry), Some(now));
+        }
+        let t = *ex.telemetry();
+        assert_eq!((t.events_send_failed, t.send_errors), (0, 0));
+        assert!(t.send_would_block >= 5);
+        assert_eq!(ex.breaker().state(), crate::BreakerState::Closed);
+        conserved(30, &s.lanes, &mut ex);
+        // Ready again: everything goes, in order.
+        spy.busy = false;
+        assert_eq!(ex.poll(10, &mut spy, &s.registry), None);
+        let got = spy.delivered();
+        assert!(got.iter().map(|e| e.1 as u64).eq(0..30));
+        conserved(30, &s.lanes, &mut ex);
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub struct Telemetry {
     pub bytes_sent: u64,
     /// Failed sends (datagrams).
     pub send_errors: u64,
+    /// Sends the transport turned away as busy (would block); the datagram
+    /// waited for the next poll.
+    pub send_would_block: u64,
     /// Calls to the transport (one may carry several datagrams).
     pub send_calls: u64,
     /// Batches flushed.

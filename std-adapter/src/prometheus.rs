@@ -67,7 +67,7 @@ pub(crate) fn metrics(report: &Report) -> String {
     let s = &report.snapshot;
     let c = &s.counters;
     let mut t = Text { out: String::new() };
-    let counters: [(&str, &str, u64); 10] = [
+    let counters: [(&str, &str, u64); 11] = [
         (
             "stats_events_received_total",
             "Events given to the lanes: accepted, or dropped at entry.",
@@ -102,6 +102,11 @@ pub(crate) fn metrics(report: &Report) -> String {
             "stats_send_errors_total",
             "Datagrams that failed to send.",
             c.send_errors,
+        ),
+        (
+            "stats_send_would_block_total",
+            "Sends deferred because the socket buffer was full.",
+            c.send_would_block,
         ),
         (
             "stats_send_calls_total",
