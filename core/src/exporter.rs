@@ -36,7 +36,7 @@
 use crate::batcher::{AdaptiveBatcher, AdaptiveConfig, Level};
 use crate::circuit_breaker::{BreakerConfig, CircuitBreaker};
 use crate::event::{Event, KeyId, Priority};
-use crate::histogram::LatencyHistogram;
+use crate::histogram::Histogram;
 use crate::lanes::Consumer;
 use crate::registry::{Key, Registry};
 use crate::ring::Storage;
@@ -245,8 +245,18 @@ struct Encoded {
 }
 
 /// Drains lanes into datagrams. `BATCH` is the staging capacity (at least
-/// the batch size).
-pub struct Exporter<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize = 128> {
+/// the batch size). The latency histograms are `Histogram<G, N>`: by default
+/// the 4 KiB [`LatencyHistogram`](crate::LatencyHistogram) (1.6% error);
+/// a microcontroller may choose a smaller one (for example `G = 2`,
+/// `N = bucket_count(2, 36)`: 560 bytes, 12.5% error).
+pub struct Exporter<
+    'a,
+    S: Storage<Event>,
+    const SETS: usize,
+    const BATCH: usize = 128,
+    const G: u32 = 5,
+    const N: usize = 1024,
+> {
     consumer: Consumer<'a, S, SETS>,
     encoder: Encoder,
     buf: &'a mut [u8],
@@ -271,17 +281,17 @@ pub struct Exporter<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize
     pressure: Level,
     on_pressure: Option<&'a mut dyn FnMut(Pressure)>,
     /// Record to drain (time in the lane), ns.
-    lane_latency: LatencyHistogram,
+    lane_latency: Histogram<G, N>,
     /// Duration of a transport call, ns.
-    send_latency: LatencyHistogram,
+    send_latency: Histogram<G, N>,
     /// Record to encoded for the transport, ns.
-    end_to_end_latency: LatencyHistogram,
+    end_to_end_latency: Histogram<G, N>,
     /// Events per flushed batch.
     batch_sizes: CountHistogram,
 }
 
-impl<S: Storage<Event>, const SETS: usize, const BATCH: usize> fmt::Debug
-    for Exporter<'_, S, SETS, BATCH>
+impl<S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32, const N: usize>
+    fmt::Debug for Exporter<'_, S, SETS, BATCH, G, N>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Exporter")
@@ -292,7 +302,9 @@ impl<S: Storage<Event>, const SETS: usize, const BATCH: usize> fmt::Debug
     }
 }
 
-impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, S, SETS, BATCH> {
+impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32, const N: usize>
+    Exporter<'a, S, SETS, BATCH, G, N>
+{
     /// An exporter draining through `consumer`, building datagrams in `buf`
     /// (at least `config.encoder.max_datagram` bytes; a multiple lets it
     /// hand several datagrams to the transport per call).
@@ -339,9 +351,9 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
             peaks: [0; 3],
             pressure: Level::Low,
             on_pressure: None,
-            lane_latency: LatencyHistogram::new(),
-            send_latency: LatencyHistogram::new(),
-            end_to_end_latency: LatencyHistogram::new(),
+            lane_latency: Histogram::new(),
+            send_latency: Histogram::new(),
+            end_to_end_latency: Histogram::new(),
             batch_sizes: CountHistogram::new(),
         })
     }
@@ -638,8 +650,8 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
     }
 
     /// Everything the telemetry knows now, lanes included (see
-    /// [`TelemetrySnapshot`]). Copies four histograms (about 13 KiB) to
-    /// compute their quantiles.
+    /// [`TelemetrySnapshot`]). Copies four histograms (about 13 KiB with the
+    /// default latency histograms) to compute their quantiles.
     pub fn snapshot(&mut self) -> TelemetrySnapshot {
         self.observe_lanes();
         let lanes = self.consumer.lanes();
@@ -670,18 +682,18 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
     }
 
     /// Time from record to drain (in the lane), ns.
-    pub fn lane_latency(&self) -> &LatencyHistogram {
+    pub fn lane_latency(&self) -> &Histogram<G, N> {
         &self.lane_latency
     }
 
     /// Duration of each transport call, ns (recorded when the transport has
     /// a clock, see [`Transport::clock_ns`]).
-    pub fn send_latency(&self) -> &LatencyHistogram {
+    pub fn send_latency(&self) -> &Histogram<G, N> {
         &self.send_latency
     }
 
     /// Time from record to being encoded for the transport, ns.
-    pub fn end_to_end_latency(&self) -> &LatencyHistogram {
+    pub fn end_to_end_latency(&self) -> &Histogram<G, N> {
         &self.end_to_end_latency
     }
 
@@ -719,13 +731,13 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize> Exporter<'a, 
 
 /// The exporter's staging state, borrowed apart from its encoder and buffer
 /// (which a datagram being built holds).
-struct Staging<'s, const BATCH: usize> {
+struct Staging<'s, const BATCH: usize, const G: u32, const N: usize> {
     batch: &'s mut heapless::Vec<Event, BATCH>,
     oldest: &'s mut u64,
-    lane_latency: &'s LatencyHistogram,
+    lane_latency: &'s Histogram<G, N>,
 }
 
-impl<const BATCH: usize> Staging<'_, BATCH> {
+impl<const BATCH: usize, const G: u32, const N: usize> Staging<'_, BATCH, G, N> {
     /// Moves up to `max` events (at most the batch's free room) from the
     /// lanes into the batch, recording each one's time in the lane.
     fn drain<S: Storage<Event>, const SETS: usize>(

@@ -17,6 +17,8 @@ pub enum SendError {
     Refused,
     /// Larger than the transport accepts.
     TooLarge,
+    /// No way to the destination now (no route, link down).
+    Unreachable,
     /// Any other failure.
     Other,
 }
@@ -27,6 +29,7 @@ impl fmt::Display for SendError {
             SendError::WouldBlock => "send would block",
             SendError::Refused => "destination refused the datagram",
             SendError::TooLarge => "datagram too large for the transport",
+            SendError::Unreachable => "destination unreachable (no route or link down)",
             SendError::Other => "send failed",
         })
     }

@@ -1,10 +1,55 @@
-//! Embassy adapter for the stats pipeline.
+//! The stats pipeline on a microcontroller: the same `stats-core` lanes and
+//! exporter as the server, driven by an embassy task that sends through an
+//! `embassy-net` UDP socket.
 //!
-//! Re-exports the core so firmware depends on one crate; the embassy-net task
-//! that drives the pipeline builds on these types.
+//! Everything is statically allocated by the caller: the lanes (a
+//! `StaticLanes` in a `static`), the key registry, and the runner's
+//! [`Resources`] (datagram and socket buffers). Recording — from tasks with
+//! a [`TaskRecorder`], from anywhere including interrupt handlers with a
+//! [`Recorder`] — never blocks and never allocates; a full lane applies the
+//! drop policy and counts the drop. The [`Runner`] task drains, batches,
+//! encodes and sends with `embassy_time` as its clock; the circuit breaker,
+//! telemetry and health are the core's.
+//!
+//! ```ignore
+//! static LANES: StaticLanes<{ 2 * CAPS.total() }, 2> = ...;
+//! static REGISTRY: StaticCell<Registry<16, 512>> = StaticCell::new();
+//! static RESOURCES: StaticCell<Resources> = StaticCell::new();
+//!
+//! let registry = REGISTRY.init(Registry::new());
+//! let temperature = registry.register("sensor.temperature", &[("room", "lab")]).unwrap();
+//! let config = Config::new(IpEndpoint::new(collector_ip, 8125), board_id);
+//! let runner = Runner::new(stack, &LANES, registry, RESOURCES.init(Resources::new()), config)?;
+//! spawner.spawn(stats_task(runner).unwrap());   // async fn stats_task(mut r: Runner<..>) -> ! { r.run().await }
+//!
+//! let recorder = Recorder::new(&LANES);       // Copy: hand it to interrupt handlers too
+//! recorder.record(temperature, Kind::Gauge, 21.5, Priority::Medium);
+//! ```
+//!
+//! With the `defmt` feature public types derive `defmt::Format` and the
+//! runner logs breaker transitions through defmt; without it, it logs
+//! nothing. The library picks no critical-section implementation and no
+//! embassy-time driver: the firmware does.
 
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod fmt;
+mod recorder;
+mod runner;
+mod transport;
+
+pub use recorder::{Recorder, TaskRecorder};
+pub use runner::{Config, Error, HISTOGRAM_G, HISTOGRAM_N, Resources, Runner};
 pub use stats_core as core;
+pub use transport::UdpTransport;
+
+/// The time now on the embassy-time clock, in ns: what events are stamped
+/// with and what the exporter is polled with.
+#[inline]
+pub fn now_ns() -> u64 {
+    embassy_time::Instant::now()
+        .as_micros()
+        .saturating_mul(1_000)
+}

@@ -1,0 +1,233 @@
+//! The task that drives the core exporter over embassy-net.
+
+use crate::fmt::{log_info, log_warn};
+use crate::transport::UdpTransport;
+use embassy_futures::select::select;
+use embassy_futures::yield_now;
+use embassy_net::udp::{BindError, PacketMetadata, UdpSocket};
+use embassy_net::{IpEndpoint, Stack};
+use embassy_time::{Duration, Instant, Timer};
+use stats_core::histogram::bucket_count;
+use stats_core::wire::EncoderConfig;
+use stats_core::{
+    BreakerTransitions, Event, Exporter, ExporterConfig, ExporterError, Keys, Lanes, Storage,
+    TelemetrySnapshot,
+};
+
+/// Latency histogram precision on a microcontroller: buckets 25% wide
+/// (12.5% error), 140 buckets, 560 bytes each (the server uses 4 KiB).
+pub const HISTOGRAM_G: u32 = 2;
+/// Buckets of that histogram (values up to 2^36 ns, about 69 s).
+pub const HISTOGRAM_N: usize = bucket_count(HISTOGRAM_G, 36);
+
+/// Where and how the runner sends.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct Config {
+    /// The collector.
+    pub destination: IpEndpoint,
+    /// Local UDP port (0: any).
+    pub local_port: u16,
+    /// Batching, breaker, framing, memory (the datagram size is capped to
+    /// the buffer in [`Resources`]).
+    pub exporter: ExporterConfig,
+    /// How often to look at the lanes when nothing is due, ms.
+    pub poll_interval_ms: u64,
+}
+
+impl Config {
+    /// Sends to `destination` as `sender_id`: batches of 32 (or 100 ms),
+    /// polling every 10 ms.
+    pub const fn new(destination: IpEndpoint, sender_id: u64) -> Self {
+        Config {
+            destination,
+            local_port: 0,
+            exporter: ExporterConfig::new(sender_id).with_batch_size(32),
+            poll_interval_ms: 10,
+        }
+    }
+
+    /// The same with another exporter configuration.
+    pub const fn with_exporter(self, exporter: ExporterConfig) -> Self {
+        Config { exporter, ..self }
+    }
+}
+
+/// Memory the runner uses, provided by the caller (in a `static` or a
+/// `StaticCell`): the datagram being built (`DATAGRAM` bytes, at least 512)
+/// and the socket's transmit buffer (`TX` bytes, at least `DATAGRAM`).
+pub struct Resources<const DATAGRAM: usize = 512, const TX: usize = 1024> {
+    rx_meta: [PacketMetadata; 1],
+    rx_buf: [u8; 1],
+    tx_meta: [PacketMetadata; 4],
+    tx_buf: [u8; TX],
+    datagram: [u8; DATAGRAM],
+}
+
+impl<const DATAGRAM: usize, const TX: usize> Resources<DATAGRAM, TX> {
+    /// Zeroed resources (usable in a `static`).
+    pub const fn new() -> Self {
+        Resources {
+            rx_meta: [PacketMetadata::EMPTY; 1],
+            rx_buf: [0; 1],
+            tx_meta: [PacketMetadata::EMPTY; 4],
+            tx_buf: [0; TX],
+            datagram: [0; DATAGRAM],
+        }
+    }
+}
+
+impl<const DATAGRAM: usize, const TX: usize> Default for Resources<DATAGRAM, TX> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why a runner could not be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error {
+    /// Another consumer drains these lanes.
+    ConsumerTaken,
+    /// The socket's transmit buffer is smaller than a datagram.
+    TxBufferTooSmall {
+        /// Datagram size.
+        datagram: usize,
+        /// Transmit buffer size.
+        tx: usize,
+    },
+    /// The local port could not be bound.
+    Bind(BindError),
+    /// The exporter configuration is unusable.
+    Exporter(ExporterError),
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::ConsumerTaken => f.write_str("the lanes already have a consumer"),
+            Error::TxBufferTooSmall { datagram, tx } => {
+                write!(
+                    f,
+                    "transmit buffer of {tx} bytes cannot hold a {datagram}-byte datagram"
+                )
+            }
+            Error::Bind(e) => write!(f, "bind: {e:?}"),
+            Error::Exporter(e) => write!(f, "exporter: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// Drives the pipeline: spawn a task that calls [`Runner::run`].
+pub struct Runner<
+    'a,
+    S: Storage<Event>,
+    K: Keys + ?Sized,
+    const SETS: usize,
+    const BATCH: usize = 32,
+> {
+    exporter: Exporter<'a, S, SETS, BATCH, HISTOGRAM_G, HISTOGRAM_N>,
+    transport: UdpTransport<'a>,
+    keys: &'a K,
+    poll_interval: Duration,
+    /// Breaker transitions already logged.
+    breaker_seen: BreakerTransitions,
+}
+
+impl<'a, S: Storage<Event>, K: Keys + ?Sized, const SETS: usize, const BATCH: usize>
+    Runner<'a, S, K, SETS, BATCH>
+{
+    /// A runner draining `lanes`, naming metrics from `keys`, sending
+    /// through `stack` from the caller's `resources`.
+    pub fn new<const DATAGRAM: usize, const TX: usize>(
+        stack: Stack<'a>,
+        lanes: &'a Lanes<S, SETS>,
+        keys: &'a K,
+        resources: &'a mut Resources<DATAGRAM, TX>,
+        config: Config,
+    ) -> Result<Self, Error> {
+        if TX < DATAGRAM {
+            return Err(Error::TxBufferTooSmall {
+                datagram: DATAGRAM,
+                tx: TX,
+            });
+        }
+        let consumer = lanes.consumer().ok_or(Error::ConsumerTaken)?;
+        let Resources {
+            rx_meta,
+            rx_buf,
+            tx_meta,
+            tx_buf,
+            datagram,
+        } = resources;
+        let mut socket = UdpSocket::new(stack, rx_meta, rx_buf, tx_meta, tx_buf);
+        socket.bind(config.local_port).map_err(Error::Bind)?;
+        let encoder = config.exporter.encoder;
+        let max = encoder.max_datagram.min(DATAGRAM);
+        let exporter_config = config
+            .exporter
+            .with_encoder(EncoderConfig::new(encoder.sender_id).with_max_datagram(max));
+        let exporter =
+            Exporter::new(consumer, datagram, exporter_config).map_err(Error::Exporter)?;
+        Ok(Runner {
+            exporter,
+            transport: UdpTransport::new(socket, stack, config.destination, max),
+            keys,
+            poll_interval: Duration::from_millis(config.poll_interval_ms),
+            breaker_seen: BreakerTransitions::default(),
+        })
+    }
+
+    /// Waits for the network (link and IP configuration), then polls the
+    /// exporter at the times it asks for (and every poll interval), waiting
+    /// for socket room when it is full. Never returns. Events recorded
+    /// before the network is up wait in the lanes.
+    pub async fn run(&mut self) -> ! {
+        self.transport.stack.wait_link_up().await;
+        self.transport.stack.wait_config_up().await;
+        log_info!("stats: sending to {}", self.transport.destination());
+        loop {
+            let now = crate::now_ns();
+            let next = self.exporter.poll(now, &mut self.transport, self.keys);
+            self.log_breaker();
+            let idle = Instant::now() + self.poll_interval;
+            match next {
+                Some(due) if due <= now => {
+                    // More waiting, or the socket is full: wait for room (a
+                    // tick at most), and let other tasks run.
+                    select(
+                        self.transport.socket.wait_send_ready(),
+                        Timer::after(Duration::from_millis(1)),
+                    )
+                    .await;
+                    yield_now().await;
+                }
+                Some(due) => Timer::at(idle.min(Instant::from_micros(due / 1_000))).await,
+                None => Timer::at(idle).await,
+            }
+        }
+    }
+
+    /// Logs the breaker's transitions once each.
+    fn log_breaker(&mut self) {
+        let t = self.exporter.breaker().transitions();
+        if t != self.breaker_seen {
+            if t.opened != self.breaker_seen.opened {
+                log_warn!("stats: sends failing, circuit breaker open");
+            }
+            if t.closed != self.breaker_seen.closed {
+                log_info!("stats: sends recovered, circuit breaker closed");
+            }
+            self.breaker_seen = t;
+        }
+    }
+
+    /// The telemetry now (lanes, counters, breaker, latencies).
+    pub fn snapshot(&mut self) -> TelemetrySnapshot {
+        self.exporter.snapshot()
+    }
+}
