@@ -1,0 +1,238 @@
+//! The embedded adapter on the target: its embassy-net stack sends over an
+//! in-memory Ethernet link (`embassy-net-driver-channel`) to a collector at
+//! the far end of the wire, which answers ARP and decodes every UDP datagram
+//! with the core decoder (frame by frame: a second IP stack would not fit
+//! the micro:bit's 16 KiB of RAM next to the first). Recorded events must
+//! all arrive, and the lanes account for each.
+//!
+//! Time is embassy-time's mock driver, advanced 1 ms by a task each time
+//! the executor runs it (no timer interrupt: the micro:bit's nRF51 has no
+//! SysTick, and the emulated time only has to move).
+
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use embassy_executor::{Executor, Spawner};
+use embassy_net::{IpEndpoint, Ipv4Address, Ipv4Cidr, StackResources, StaticConfigV4};
+use embassy_net_driver_channel as ch;
+use embassy_net_driver_channel::driver::{HardwareAddress, LinkState};
+use embassy_time::{Duration, MockDriver, Timer, with_timeout};
+use panic_semihosting as _;
+use portable_atomic::{AtomicU32, Ordering};
+use smoltcp::wire::{
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    EthernetRepr, IpProtocol, Ipv4Packet, UdpPacket,
+};
+use static_cell::StaticCell;
+use stats_core::wire::decode;
+use stats_core::{DropPolicy, Kind, LaneCapacities, Priority, Registry, StaticLanes};
+use stats_embedded::{Config, Recorder, Resources, Runner};
+use stats_firmware_qemu::{fail, pass};
+
+/// Small frames: the micro:bit has 16 KiB of RAM.
+const MTU: usize = 614;
+const CAPS: LaneCapacities = LaneCapacities {
+    high: 4,
+    medium: 16,
+    low: 4,
+};
+/// The shared set only: the recorder below uses it (as interrupt handlers
+/// would), and RAM is scarce.
+type Lanes = StaticLanes<{ CAPS.total() }, 1>;
+type Keys = Registry<4, 64>;
+type StatsRunner =
+    Runner<'static, [stats_core::Slot<stats_core::Event>; CAPS.total()], Keys, 1, 16>;
+const EVENTS: u32 = 60;
+
+static LANES: Lanes = match Lanes::new(CAPS, DropPolicy::DropByPriority) {
+    Ok(l) => l,
+    Err(_) => panic!(),
+};
+static RECEIVED: AtomicU32 = AtomicU32::new(0);
+const COLLECTOR_IP: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
+const COLLECTOR_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
+
+#[embassy_executor::task]
+async fn net_task(mut runner: embassy_net::Runner<'static, ch::Device<'static, MTU>>) -> ! {
+    runner.run().await
+}
+
+/// Answers `frame` if it is an ARP request for the collector (the reply is
+/// written into `reply`; returns its length), or decodes it if it is a UDP
+/// datagram to the collector's port.
+fn collect(frame: &[u8], reply: &mut [u8]) -> Option<usize> {
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        fail("ethernet frame");
+    };
+    match eth.ethertype() {
+        EthernetProtocol::Arp => {
+            let Ok(packet) = ArpPacket::new_checked(eth.payload()) else {
+                fail("arp packet");
+            };
+            let Ok(ArpRepr::EthernetIpv4 {
+                operation: ArpOperation::Request,
+                source_hardware_addr,
+                source_protocol_addr,
+                target_protocol_addr,
+                ..
+            }) = ArpRepr::parse(&packet)
+            else {
+                return None;
+            };
+            if target_protocol_addr != COLLECTOR_IP {
+                return None;
+            }
+            let arp = ArpRepr::EthernetIpv4 {
+                operation: ArpOperation::Reply,
+                source_hardware_addr: COLLECTOR_MAC,
+                source_protocol_addr: COLLECTOR_IP,
+                target_hardware_addr: source_hardware_addr,
+                target_protocol_addr: source_protocol_addr,
+            };
+            let header = EthernetRepr {
+                src_addr: COLLECTOR_MAC,
+                dst_addr: source_hardware_addr,
+                ethertype: EthernetProtocol::Arp,
+            };
+            let len = header.buffer_len() + arp.buffer_len();
+            let mut out = EthernetFrame::new_unchecked(&mut reply[..len]);
+            header.emit(&mut out);
+            arp.emit(&mut ArpPacket::new_unchecked(out.payload_mut()));
+            Some(len)
+        }
+        EthernetProtocol::Ipv4 => {
+            let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
+                fail("ipv4 packet");
+            };
+            if ip.dst_addr() != COLLECTOR_IP || ip.next_header() != IpProtocol::Udp {
+                return None;
+            }
+            let Ok(udp) = UdpPacket::new_checked(ip.payload()) else {
+                fail("udp packet");
+            };
+            if udp.dst_port() != 8125 {
+                return None;
+            }
+            let Ok(datagram) = decode(udp.payload()) else {
+                fail("decode");
+            };
+            for e in datagram.events() {
+                let Ok(e) = e else { fail("event") };
+                if e.name != "sensor" || e.kind != Kind::Gauge {
+                    fail("name or kind");
+                }
+                RECEIVED.fetch_add(1, Ordering::Relaxed);
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// The far end of the wire: takes the device's frames and answers ARP.
+#[embassy_executor::task]
+async fn collector_task(mut tx: ch::TxRunner<'static, MTU>, mut rx: ch::RxRunner<'static, MTU>) {
+    let mut reply = [0u8; 64];
+    loop {
+        let frame = tx.tx_buf().await;
+        let answer = collect(frame, &mut reply);
+        tx.tx_done();
+        if let Some(len) = answer {
+            let into = rx.rx_buf().await;
+            into[..len].copy_from_slice(&reply[..len]);
+            rx.rx_done(len);
+        }
+    }
+}
+
+/// Takes the runner by reference: a task future holding it by value would
+/// keep two copies of it.
+#[embassy_executor::task]
+async fn stats_task(runner: &'static mut StatsRunner) -> ! {
+    runner.run().await
+}
+
+#[embassy_executor::task]
+async fn main_task(spawner: Spawner) {
+    static STATE: StaticCell<ch::State<MTU, 1, 1>> = StaticCell::new();
+    static RESOURCES: StaticCell<StackResources<2>> = StaticCell::new();
+    static KEYS: StaticCell<Keys> = StaticCell::new();
+    static BUFFERS: StaticCell<Resources<512, 512>> = StaticCell::new();
+    static RUNNER: StaticCell<StatsRunner> = StaticCell::new();
+
+    let (run, device) = ch::new(
+        STATE.init(ch::State::new()),
+        HardwareAddress::Ethernet([2, 0, 0, 0, 0, 2]),
+    );
+    let config = embassy_net::Config::ipv4_static(StaticConfigV4 {
+        address: Ipv4Cidr::new(Ipv4Address::new(10, 0, 0, 2), 24),
+        gateway: None,
+        dns_servers: Default::default(),
+    });
+    let (stack, net) = embassy_net::new(device, config, RESOURCES.init(StackResources::new()), 1);
+    let (link, rx, tx) = run.split();
+    link.set_link_state(LinkState::Up);
+
+    let keys = KEYS.init(Registry::new());
+    let Ok(sensor) = keys.register("sensor", &[("unit", "C")]) else {
+        fail("register");
+    };
+    let destination = IpEndpoint::new(COLLECTOR_IP.into(), 8125);
+    let config = Config::new(destination, 3)
+        .with_exporter(stats_core::ExporterConfig::new(3).with_batch_size(16));
+    let buffers = BUFFERS.init(Resources::new());
+    // Built in place: a 5 KiB runner on the stack would not fit the
+    // micro:bit's.
+    let runner = RUNNER.init_with(|| {
+        Runner::new(stack, &LANES, keys, buffers, config).unwrap_or_else(|_| fail("runner"))
+    });
+    spawner.spawn(net_task(net).unwrap());
+    spawner.spawn(collector_task(tx, rx).unwrap());
+    spawner.spawn(stats_task(runner).unwrap());
+
+    let recorder = Recorder::new(&LANES);
+    for i in 0..EVENTS {
+        if recorder
+            .record(sensor, Kind::Gauge, f64::from(i), Priority::Medium)
+            .is_err()
+        {
+            fail("record");
+        }
+        Timer::after(Duration::from_millis(2)).await;
+    }
+    let arrived = with_timeout(Duration::from_secs(10), async {
+        while RECEIVED.load(Ordering::Relaxed) < EVENTS {
+            Timer::after(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    if arrived.is_err() {
+        fail("events did not arrive");
+    }
+    let drops = LANES.drops().total();
+    if drops != 0 || LANES.len_total() != 0 {
+        fail("not conserved");
+    }
+    cortex_m_semihosting::hprintln!("{} events sent and decoded", EVENTS);
+    pass()
+}
+
+#[embassy_executor::task]
+async fn clock_task() {
+    loop {
+        MockDriver::get().advance(Duration::from_millis(1));
+        embassy_futures::yield_now().await;
+    }
+}
+
+static EXECUTOR: StaticCell<Executor> = StaticCell::new();
+
+#[entry]
+fn main() -> ! {
+    let executor = EXECUTOR.init(Executor::new());
+    executor.run(|spawner| {
+        spawner.spawn(clock_task().unwrap());
+        spawner.spawn(main_task(spawner).unwrap());
+    })
+}
