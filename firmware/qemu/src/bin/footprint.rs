@@ -1,0 +1,152 @@
+//! A minimal firmware for measuring the pipeline's footprint: one
+//! embassy-net stack (static IPv4, UDP), the stats adapter with one UDP
+//! socket, the executor, and a channel device standing in for the MAC
+//! (frames are dropped). Built with `--features with-stats` it records and
+//! sends through the pipeline; without, it sends a fixed datagram through a
+//! plain UDP socket, so the difference is the pipeline's cost.
+
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use embassy_executor::{Executor, Spawner};
+use embassy_net::{IpEndpoint, Ipv4Address, Ipv4Cidr, StackResources, StaticConfigV4};
+use embassy_net_driver_channel as ch;
+use embassy_net_driver_channel::driver::{HardwareAddress, LinkState};
+use embassy_time::{Duration, MockDriver, Timer};
+use panic_semihosting as _;
+use static_cell::StaticCell;
+
+const MTU: usize = 1514;
+const COLLECTOR: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
+
+#[embassy_executor::task]
+async fn net_task(mut runner: embassy_net::Runner<'static, ch::Device<'static, MTU>>) -> ! {
+    runner.run().await
+}
+
+/// The MAC: frames go nowhere.
+#[embassy_executor::task]
+async fn mac_task(mut tx: ch::TxRunner<'static, MTU>) {
+    loop {
+        tx.tx_buf().await;
+        tx.tx_done();
+    }
+}
+
+#[embassy_executor::task]
+async fn clock_task() {
+    loop {
+        MockDriver::get().advance(Duration::from_millis(1));
+        embassy_futures::yield_now().await;
+    }
+}
+
+#[cfg(feature = "with-stats")]
+mod app {
+    use super::*;
+    use stats_core::{
+        DropPolicy, Event, Kind, LaneCapacities, Priority, Registry, Slot, StaticLanes,
+    };
+    use stats_embedded::{Config, Recorder, Resources, Runner};
+
+    const CAPS: LaneCapacities = LaneCapacities {
+        high: 8,
+        medium: 32,
+        low: 8,
+    };
+    static LANES: StaticLanes<{ CAPS.total() }, 1> =
+        match StaticLanes::new(CAPS, DropPolicy::DropByPriority) {
+            Ok(l) => l,
+            Err(_) => panic!(),
+        };
+    type StatsRunner = Runner<'static, [Slot<Event>; CAPS.total()], Registry<4, 64>, 1, 16>;
+
+    #[embassy_executor::task]
+    async fn stats_task(runner: &'static mut StatsRunner) -> ! {
+        runner.run().await
+    }
+
+    pub async fn run(spawner: Spawner, stack: embassy_net::Stack<'static>) {
+        static KEYS: StaticCell<Registry<4, 64>> = StaticCell::new();
+        static BUFFERS: StaticCell<Resources<512, 512>> = StaticCell::new();
+        static RUNNER: StaticCell<StatsRunner> = StaticCell::new();
+        let keys = KEYS.init(Registry::new());
+        let sensor = keys
+            .register("sensor", &[("unit", "C")])
+            .unwrap_or_else(|_| panic!());
+        let buffers = BUFFERS.init(Resources::new());
+        let config = Config::new(IpEndpoint::new(COLLECTOR.into(), 8125), 1)
+            .with_exporter(stats_core::ExporterConfig::new(1).with_batch_size(16));
+        let runner = RUNNER.init_with(|| {
+            Runner::new(stack, &LANES, keys, buffers, config).unwrap_or_else(|_| panic!())
+        });
+        spawner.spawn(stats_task(runner).unwrap());
+        let recorder = Recorder::new(&LANES);
+        let mut i = 0u32;
+        loop {
+            let _ = recorder.record(sensor, Kind::Gauge, f64::from(i), Priority::Medium);
+            i = i.wrapping_add(1);
+            Timer::after(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[cfg(not(feature = "with-stats"))]
+mod app {
+    use super::*;
+    use embassy_net::udp::{PacketMetadata, UdpSocket};
+
+    pub async fn run(_spawner: Spawner, stack: embassy_net::Stack<'static>) {
+        static META: StaticCell<[PacketMetadata; 4]> = StaticCell::new();
+        static TX: StaticCell<[u8; 512]> = StaticCell::new();
+        static RMETA: StaticCell<[PacketMetadata; 1]> = StaticCell::new();
+        static RX: StaticCell<[u8; 1]> = StaticCell::new();
+        let mut socket = UdpSocket::new(
+            stack,
+            RMETA.init([PacketMetadata::EMPTY; 1]),
+            RX.init([0; 1]),
+            META.init([PacketMetadata::EMPTY; 4]),
+            TX.init([0; 512]),
+        );
+        let _ = socket.bind(0);
+        loop {
+            let _ = socket
+                .send_to(b"sensor:1|g", IpEndpoint::new(COLLECTOR.into(), 8125))
+                .await;
+            Timer::after(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[embassy_executor::task]
+async fn main_task(spawner: Spawner) {
+    static STATE: StaticCell<ch::State<MTU, 4, 4>> = StaticCell::new();
+    static RESOURCES: StaticCell<StackResources<2>> = StaticCell::new();
+    let (run, device) = ch::new(
+        STATE.init(ch::State::new()),
+        HardwareAddress::Ethernet([2, 0, 0, 0, 0, 2]),
+    );
+    let config = embassy_net::Config::ipv4_static(StaticConfigV4 {
+        address: Ipv4Cidr::new(Ipv4Address::new(10, 0, 0, 2), 24),
+        gateway: None,
+        dns_servers: Default::default(),
+    });
+    let (stack, net) = embassy_net::new(device, config, RESOURCES.init(StackResources::new()), 1);
+    let (link, _rx, tx) = run.split();
+    link.set_link_state(LinkState::Up);
+    spawner.spawn(net_task(net).unwrap());
+    spawner.spawn(mac_task(tx).unwrap());
+    app::run(spawner, stack).await
+}
+
+static EXECUTOR: StaticCell<Executor> = StaticCell::new();
+
+#[entry]
+fn main() -> ! {
+    let executor = EXECUTOR.init(Executor::new());
+    executor.run(|spawner| {
+        spawner.spawn(clock_task().unwrap());
+        spawner.spawn(main_task(spawner).unwrap());
+    })
+}
