@@ -2,8 +2,9 @@
 //! in-memory Ethernet link (`embassy-net-driver-channel`) to a collector at
 //! the far end of the wire, which answers ARP and decodes every UDP datagram
 //! with the core decoder (frame by frame: a second IP stack would not fit
-//! the micro:bit's 16 KiB of RAM next to the first). Recorded events must
-//! all arrive, and the lanes account for each.
+//! the micro:bit's 16 KiB of RAM next to the first). Half the events are
+//! recorded by a task, half by an interrupt handler; all must arrive, and
+//! the lanes account for each.
 //!
 //! Time is embassy-time's mock driver, advanced 1 ms by a task each time
 //! the executor runs it (no timer interrupt: the micro:bit's nRF51 has no
@@ -12,7 +13,8 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
+use cortex_m::peripheral::SCB;
+use cortex_m_rt::{entry, exception};
 use embassy_executor::{Executor, Spawner};
 use embassy_net::{IpEndpoint, Ipv4Address, Ipv4Cidr, StackResources, StaticConfigV4};
 use embassy_net_driver_channel as ch;
@@ -26,7 +28,7 @@ use smoltcp::wire::{
 };
 use static_cell::StaticCell;
 use stats_core::wire::decode;
-use stats_core::{DropPolicy, Kind, LaneCapacities, Priority, Registry, StaticLanes};
+use stats_core::{DropPolicy, KeyId, Kind, LaneCapacities, Priority, Registry, StaticLanes};
 use stats_embedded::{Config, Recorder, Resources, Runner};
 use stats_firmware_qemu::{fail, pass};
 
@@ -192,14 +194,23 @@ async fn main_task(spawner: Spawner) {
     spawner.spawn(stats_task(runner).unwrap());
 
     let recorder = Recorder::new(&LANES);
+    SENSOR.store(sensor.get(), Ordering::Relaxed);
     for i in 0..EVENTS {
-        if recorder
-            .record(sensor, Kind::Gauge, f64::from(i), Priority::Medium)
-            .is_err()
-        {
-            fail("record");
+        if i % 2 == 0 {
+            if recorder
+                .record(sensor, Kind::Gauge, f64::from(i), Priority::Medium)
+                .is_err()
+            {
+                fail("record");
+            }
+        } else {
+            // The other half from an interrupt handler.
+            SCB::set_pendsv();
         }
         Timer::after(Duration::from_millis(2)).await;
+    }
+    if FROM_INTERRUPT.load(Ordering::Relaxed) != EVENTS / 2 {
+        fail("recording from the interrupt handler");
     }
     let arrived = with_timeout(Duration::from_secs(10), async {
         while RECEIVED.load(Ordering::Relaxed) < EVENTS {
@@ -216,6 +227,25 @@ async fn main_task(spawner: Spawner) {
     }
     cortex_m_semihosting::hprintln!("{} events sent and decoded", EVENTS);
     pass()
+}
+
+/// The key the interrupt handler records under.
+static SENSOR: AtomicU32 = AtomicU32::new(0);
+/// Events the interrupt handler recorded.
+static FROM_INTERRUPT: AtomicU32 = AtomicU32::new(0);
+
+/// Records one event from interrupt context (PendSV, which every Cortex-M
+/// has), through the shared lane set.
+#[exception]
+fn PendSV() {
+    let n = FROM_INTERRUPT.load(Ordering::Relaxed);
+    let key = KeyId::from_raw(SENSOR.load(Ordering::Relaxed));
+    if Recorder::new(&LANES)
+        .record(key, Kind::Gauge, f64::from(1_000 + n), Priority::High)
+        .is_ok()
+    {
+        FROM_INTERRUPT.store(n + 1, Ordering::Relaxed);
+    }
 }
 
 #[embassy_executor::task]
