@@ -118,6 +118,12 @@ impl core::error::Error for PushError {}
 /// Slots in the per-datagram key table: twice the key limit keeps probes short.
 const TABLE_SLOTS: usize = 2 * MAX_KEYS_PER_DATAGRAM;
 
+/// Where the probe for `tag` (`KeyId + 1`) starts.
+#[inline]
+fn home_slot(tag: u32) -> usize {
+    (tag.wrapping_sub(1).wrapping_mul(0x9E37_79B9) >> 24) as usize % TABLE_SLOTS
+}
+
 /// A sender's framing state: its id, the next sequence number and the
 /// per-datagram key table. Reused for every datagram; never allocates.
 #[derive(Clone)]
@@ -126,12 +132,12 @@ pub struct Encoder {
     next_sequence: u64,
     /// Events refused as oversized or with an unknown key, ever.
     refused: u64,
-    /// Open-addressing table from `KeyId + 1` (0 = empty) to the key's index
-    /// in the current datagram.
-    table_keys: [u32; TABLE_SLOTS],
-    table_index: [u8; TABLE_SLOTS],
-    /// Table slots in use, to clear them when the next datagram starts.
-    used: [u8; MAX_KEYS_PER_DATAGRAM],
+    /// The keys defined in the current datagram, as `KeyId + 1`, by index.
+    defined: [u32; MAX_KEYS_PER_DATAGRAM],
+    /// Open-addressing table over `defined`: index + 1, or 0 when empty.
+    /// One byte a slot keeps the whole table at 768 bytes (a microcontroller
+    /// pays for it in RAM).
+    table: [u8; TABLE_SLOTS],
     keys: usize,
 }
 
@@ -156,9 +162,8 @@ impl Encoder {
             config,
             next_sequence: 0,
             refused: 0,
-            table_keys: [0; TABLE_SLOTS],
-            table_index: [0; TABLE_SLOTS],
-            used: [0; MAX_KEYS_PER_DATAGRAM],
+            defined: [0; MAX_KEYS_PER_DATAGRAM],
+            table: [0; TABLE_SLOTS],
             keys: 0,
         })
     }
@@ -194,8 +199,14 @@ impl Encoder {
     /// per-datagram table (all of them for a new datagram, or those of a push
     /// that did not fit).
     fn forget_keys_from(&mut self, keys: usize) {
-        for &slot in &self.used[keys..self.keys] {
-            self.table_keys[usize::from(slot)] = 0;
+        // Latest first: a later key never sits in an earlier key's probe
+        // chain, so emptying from the end keeps every chain intact.
+        for index in (keys..self.keys).rev() {
+            let mut slot = home_slot(self.defined[index]);
+            while usize::from(self.table[slot]) != index + 1 {
+                slot = (slot + 1) % TABLE_SLOTS;
+            }
+            self.table[slot] = 0;
         }
         self.keys = keys;
     }
@@ -366,11 +377,11 @@ impl<'b> Writer<'b> {
     fn key_index(&mut self, id: KeyId) -> Result<(usize, bool), Stop> {
         let enc = &mut *self.encoder;
         let tag = id.get().wrapping_add(1);
-        let mut slot = (id.get().wrapping_mul(0x9E37_79B9) >> 24) as usize % TABLE_SLOTS;
+        let mut slot = home_slot(tag);
         loop {
-            match enc.table_keys[slot] {
+            match usize::from(enc.table[slot]) {
                 0 => break,
-                t if t == tag => return Ok((usize::from(enc.table_index[slot]), false)),
+                k if enc.defined[k - 1] == tag => return Ok((k - 1, false)),
                 _ => slot = (slot + 1) % TABLE_SLOTS,
             }
         }
@@ -378,9 +389,8 @@ impl<'b> Writer<'b> {
             return Err(Stop::NoRoom);
         }
         let index = enc.keys;
-        enc.table_keys[slot] = tag;
-        enc.table_index[slot] = index as u8;
-        enc.used[index] = slot as u8;
+        enc.defined[index] = tag;
+        enc.table[slot] = (index + 1) as u8;
         enc.keys += 1;
         Ok((index, true))
     }
