@@ -1,15 +1,11 @@
-//! The opt-in HTTP endpoint: `GET /health` (JSON; 200 when healthy or
-//! degraded, 503 when unhealthy) and `GET /metrics` (Prometheus text format
-//! 0.0.4).
+//! A small HTTP/1.1 server for `GET` endpoints: the client's opt-in
+//! `/health` and `/metrics`, and the collector's.
 //!
-//! It runs on its own thread, apart from the worker, and reads only the
-//! report the worker publishes, so a slow or hostile client cannot delay
-//! sending. Requests are read with a size limit (8 KiB) and a 2 s timeout;
-//! anything that is not a well-formed `GET` gets 400 (or 404/405); at most
-//! `http_max_connections` are served at once, others get 503 at once.
-
-use crate::prometheus;
-use crate::stats::Shared;
+//! It runs on its own threads, apart from whatever produces the answers, so
+//! a slow or hostile client delays nothing else. Requests are read with a
+//! size limit (8 KiB) and a 2 s timeout; anything that is not a well-formed
+//! `GET` gets 400 (or 405), an unknown path 404; at most `max_connections`
+//! are served at once, others get 503 at once.
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -22,18 +18,38 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the accept loop looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(20);
 
-/// Binds the listener and starts serving; returns the bound address.
-pub(crate) fn spawn(shared: Arc<Shared>) -> io::Result<SocketAddr> {
-    let listener = TcpListener::bind(shared.config.http_address.as_str())?;
+/// An answer to a `GET`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// 200, 503, ...
+    pub status: u16,
+    /// The `Content-Type`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: String,
+}
+
+/// Answers a path (query string removed), or `None` for 404.
+pub type Handler = dyn Fn(&str) -> Option<Response> + Send + Sync;
+
+/// Binds `address`, serves `handler` until `stopped` says so; returns the
+/// bound address.
+pub fn spawn(
+    address: &str,
+    max_connections: usize,
+    stopped: impl Fn() -> bool + Send + 'static,
+    handler: Arc<Handler>,
+) -> io::Result<SocketAddr> {
+    let listener = TcpListener::bind(address)?;
     listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
     let active = Arc::new(AtomicUsize::new(0));
     thread::Builder::new()
         .name("stats-http".into())
         .spawn(move || {
-            while !shared.stopped.load(Ordering::Relaxed) {
+            while !stopped() {
                 match listener.accept() {
-                    Ok((stream, _)) => accept(&shared, &active, stream),
+                    Ok((stream, _)) => accept(&handler, max_connections, &active, stream),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(STOP_POLL),
                     Err(e) => {
                         log::warn!("stats: http accept: {e}");
@@ -45,20 +61,25 @@ pub(crate) fn spawn(shared: Arc<Shared>) -> io::Result<SocketAddr> {
     Ok(address)
 }
 
-fn accept(shared: &Arc<Shared>, active: &Arc<AtomicUsize>, mut stream: TcpStream) {
+fn accept(
+    handler: &Arc<Handler>,
+    max_connections: usize,
+    active: &Arc<AtomicUsize>,
+    mut stream: TcpStream,
+) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(TIMEOUT));
     let _ = stream.set_write_timeout(Some(TIMEOUT));
-    if active.fetch_add(1, Ordering::AcqRel) >= shared.config.http_max_connections {
+    if active.fetch_add(1, Ordering::AcqRel) >= max_connections {
         active.fetch_sub(1, Ordering::AcqRel);
-        let _ = respond(&mut stream, 503, "text/plain", "too many connections\n");
+        let _ = respond(&mut stream, &text(503, "too many connections\n"));
         return;
     }
-    let (shared, active) = (shared.clone(), active.clone());
+    let (handler, active) = (handler.clone(), active.clone());
     let served = thread::Builder::new()
         .name("stats-http-conn".into())
         .spawn(move || {
-            let _ = serve(&shared, &mut stream);
+            let _ = serve(&*handler, &mut stream);
             active.fetch_sub(1, Ordering::AcqRel);
         });
     if let Err(e) = served {
@@ -106,7 +127,16 @@ fn parse(head: &[u8]) -> Request {
     Request::Get(path.to_string())
 }
 
-fn serve(shared: &Shared, stream: &mut TcpStream) -> io::Result<()> {
+/// A plain-text response.
+pub fn text(status: u16, body: &str) -> Response {
+    Response {
+        status,
+        content_type: "text/plain; charset=utf-8",
+        body: body.to_string(),
+    }
+}
+
+fn serve(handler: &Handler, stream: &mut TcpStream) -> io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     let end = loop {
@@ -122,39 +152,16 @@ fn serve(shared: &Shared, stream: &mut TcpStream) -> io::Result<()> {
             Err(_) => break None,
         }
     };
-    let request = end.map_or(Request::Malformed, |at| parse(&buf[..at]));
-    let report = shared.report();
-    match (request, report) {
-        (Request::Malformed, _) => respond(stream, 400, "text/plain", "bad request\n"),
-        (Request::Method, _) => respond(stream, 405, "text/plain", "only GET\n"),
-        (Request::Get(path), Some(report)) if path == "/health" => {
-            let status = if report.health.status == stats_core::Status::Unhealthy {
-                503
-            } else {
-                200
-            };
-            respond(
-                stream,
-                status,
-                "application/json",
-                &prometheus::health(&report),
-            )
-        }
-        (Request::Get(path), Some(report)) if path == "/metrics" => respond(
-            stream,
-            200,
-            "text/plain; version=0.0.4; charset=utf-8",
-            &prometheus::metrics(&report),
-        ),
-        (Request::Get(path), None) if path == "/health" || path == "/metrics" => {
-            respond(stream, 503, "text/plain", "starting\n")
-        }
-        (Request::Get(_), _) => respond(stream, 404, "text/plain", "not found\n"),
-    }
+    let response = match end.map_or(Request::Malformed, |at| parse(&buf[..at])) {
+        Request::Malformed => text(400, "bad request\n"),
+        Request::Method => text(405, "only GET\n"),
+        Request::Get(path) => handler(&path).unwrap_or_else(|| text(404, "not found\n")),
+    };
+    respond(stream, &response)
 }
 
-fn respond(stream: &mut TcpStream, status: u16, content_type: &str, body: &str) -> io::Result<()> {
-    let reason = match status {
+fn respond(stream: &mut TcpStream, r: &Response) -> io::Result<()> {
+    let reason = match r.status {
         200 => "OK",
         400 => "Bad Request",
         404 => "Not Found",
@@ -163,8 +170,11 @@ fn respond(stream: &mut TcpStream, status: u16, content_type: &str, body: &str) 
     };
     write!(
         stream,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        r.status,
+        r.content_type,
+        r.body.len(),
+        r.body
     )?;
     stream.flush()
 }

@@ -18,8 +18,9 @@
 #![deny(missing_docs)]
 
 mod clock;
+pub mod collector;
 pub mod config;
-mod http;
+pub mod http;
 mod keys;
 mod prometheus;
 mod stats;

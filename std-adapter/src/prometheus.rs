@@ -1,7 +1,8 @@
 //! The report as Prometheus text exposition format 0.0.4, and health as
 //! JSON, for the HTTP endpoint.
 
-use crate::stats::Report;
+use crate::http::{Response, text};
+use crate::stats::{Report, Shared};
 use stats_core::{BreakerState, DropReason, Level, Priority, Quantiles, Status};
 use std::fmt::Write;
 
@@ -360,4 +361,28 @@ pub(crate) fn health(report: &Report) -> String {
     }
     out.push_str("]}");
     out
+}
+
+/// The client's endpoint: `/health` (503 when unhealthy) and `/metrics`.
+pub(crate) fn answer(shared: &Shared, path: &str) -> Option<Response> {
+    if path != "/health" && path != "/metrics" {
+        return None;
+    }
+    let Some(report) = shared.report() else {
+        return Some(text(503, "starting\n"));
+    };
+    Some(if path == "/health" {
+        let unhealthy = report.health.status == Status::Unhealthy;
+        Response {
+            status: if unhealthy { 503 } else { 200 },
+            content_type: "application/json",
+            body: health(&report),
+        }
+    } else {
+        Response {
+            status: 200,
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            body: metrics(&report),
+        }
+    })
 }

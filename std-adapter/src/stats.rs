@@ -294,7 +294,13 @@ impl Stats {
         });
         worker::spawn(shared.clone())?;
         if shared.config.http {
-            match crate::http::spawn(shared.clone()) {
+            let (stop, answer) = (shared.clone(), shared.clone());
+            match crate::http::spawn(
+                &shared.config.http_address,
+                shared.config.http_max_connections,
+                move || stop.stopped.load(Ordering::Relaxed),
+                Arc::new(move |path: &str| crate::prometheus::answer(&answer, path)),
+            ) {
                 Ok(address) => {
                     let _ = shared.http_address.set(address);
                 }

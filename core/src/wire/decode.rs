@@ -118,6 +118,29 @@ impl fmt::Display for DecodeError {
 
 impl core::error::Error for DecodeError {}
 
+impl DecodeError {
+    /// A stable snake_case name of the error's kind (for counters and
+    /// metric labels).
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            DecodeError::TooShort { .. } => "too_short",
+            DecodeError::BadMagic => "bad_magic",
+            DecodeError::UnsupportedVersion { .. } => "unsupported_version",
+            DecodeError::UnsupportedFlags { .. } => "unsupported_flags",
+            DecodeError::CrcMismatch { .. } => "crc_mismatch",
+            DecodeError::TooManyEvents { .. } => "too_many_events",
+            DecodeError::Truncated => "truncated",
+            DecodeError::TrailingBytes { .. } => "trailing_bytes",
+            DecodeError::BadVarint => "bad_varint",
+            DecodeError::InvalidUtf8 => "invalid_utf8",
+            DecodeError::IndexOutOfRange { .. } => "index_out_of_range",
+            DecodeError::TooManyKeys => "too_many_keys",
+            DecodeError::KeyTooLarge => "key_too_large",
+            DecodeError::BadMeta { .. } => "bad_meta",
+        }
+    }
+}
+
 /// The fixed and varint header fields of a datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -1,0 +1,547 @@
+//! The collector's state: what arrived from whom, and the aggregates of
+//! every series. No I/O: the `stats-collector` binary feeds it datagrams
+//! and serves what it renders.
+//!
+//! * **Per-sender accounting** from each datagram's sender id and sequence
+//!   number: datagrams received, lost (sequence gaps), duplicated,
+//!   reordered (arrived after a later one), and restarts (a sender's
+//!   sequence starting again from the beginning). A 64-datagram window
+//!   tells duplicates from late arrivals; a datagram counted as lost that
+//!   turns up later is taken back off the losses.
+//! * **Invalid datagrams** are counted by error kind and otherwise ignored.
+//! * **Aggregates per series** (name, tags and kind): counters summed, gauges
+//!   keep their last value, timers and histograms go into a log-linear
+//!   histogram (3.1% error) with their count and exact sum.
+//! * **Bounded memory**: at most `max_series` series (further ones fold
+//!   into one overflow series per kind, counted) and `max_senders` tracked
+//!   senders (datagrams from others are aggregated but not accounted, and
+//!   counted).
+
+use rustc_hash::FxHashMap;
+use stats_core::histogram::{Histogram, bucket_count};
+use stats_core::wire::{DecodeError, decode};
+use stats_core::{Key, Kind};
+use std::collections::BTreeMap;
+
+/// The distribution kept per timer or histogram series: 3.1% error (`G =
+/// 4`) over 0 to 2^40, 1.7 KiB.
+pub type SeriesHistogram = Histogram<4, { bucket_count(4, 40) }>;
+
+/// Limits on what the collector keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Series kept; further ones fold into an overflow series per kind.
+    pub max_series: usize,
+    /// Senders whose sequences are tracked.
+    pub max_senders: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_series: 10_000,
+            max_senders: 1_024,
+        }
+    }
+}
+
+/// What one sender's datagrams did on the way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SenderStats {
+    /// Datagrams received (duplicates not included).
+    pub received: u64,
+    /// Events in them.
+    pub events: u64,
+    /// Sequence numbers skipped and not (yet) seen.
+    pub lost: u64,
+    /// Datagrams seen twice.
+    pub duplicated: u64,
+    /// Datagrams that arrived after a later one.
+    pub reordered: u64,
+    /// Times the sequence started again.
+    pub restarts: u64,
+}
+
+/// Sequence window and counts for one sender.
+#[derive(Clone, Copy, Debug, Default)]
+struct SenderState {
+    highest: u64,
+    /// Bit `i`: sequence `highest - i` was received.
+    window: u64,
+    stats: SenderStats,
+}
+
+/// How far back a sequence number may be before it counts as a restart
+/// (when it is also near zero) or as too late to tell.
+const WINDOW: u64 = 64;
+
+impl SenderState {
+    fn first(sequence: u64) -> Self {
+        SenderState {
+            highest: sequence,
+            window: 1,
+            stats: SenderStats {
+                received: 1,
+                ..SenderStats::default()
+            },
+        }
+    }
+
+    /// Takes in `sequence`; whether the datagram is new (not a duplicate).
+    fn observe(&mut self, sequence: u64) -> bool {
+        let s = &mut self.stats;
+        if sequence > self.highest {
+            let gap = sequence - self.highest;
+            s.lost += gap - 1;
+            self.window = if gap >= WINDOW {
+                1
+            } else {
+                (self.window << gap) | 1
+            };
+            self.highest = sequence;
+            s.received += 1;
+            return true;
+        }
+        let back = self.highest - sequence;
+        if back >= WINDOW {
+            if sequence < WINDOW {
+                // Started again from the beginning: a restart.
+                s.restarts += 1;
+                s.received += 1;
+                self.highest = sequence;
+                self.window = 1;
+            } else {
+                // Too old to tell a duplicate from a late arrival.
+                s.reordered += 1;
+                s.received += 1;
+                s.lost = s.lost.saturating_sub(1);
+            }
+            return true;
+        }
+        let bit = 1u64 << back;
+        if self.window & bit != 0 {
+            s.duplicated += 1;
+            return false;
+        }
+        self.window |= bit;
+        s.reordered += 1;
+        s.received += 1;
+        s.lost = s.lost.saturating_sub(1);
+        true
+    }
+}
+
+/// One series' aggregate.
+pub enum Aggregate {
+    /// The sum of the values.
+    Counter(f64),
+    /// The last value.
+    Gauge(f64),
+    /// Timers (ns) and histograms: the distribution, count and sum.
+    Distribution {
+        /// Values recorded (negative ones as 0).
+        histogram: Box<SeriesHistogram>,
+        /// How many.
+        count: u64,
+        /// Their exact sum.
+        sum: f64,
+    },
+}
+
+impl Aggregate {
+    fn new(kind: Kind) -> Self {
+        match kind {
+            Kind::Counter => Aggregate::Counter(0.0),
+            Kind::Gauge => Aggregate::Gauge(0.0),
+            Kind::Timer | Kind::Histogram => Aggregate::Distribution {
+                histogram: Box::new(SeriesHistogram::new()),
+                count: 0,
+                sum: 0.0,
+            },
+        }
+    }
+
+    fn add(&mut self, value: f64) {
+        match self {
+            Aggregate::Counter(sum) => *sum += value,
+            Aggregate::Gauge(last) => *last = value,
+            Aggregate::Distribution {
+                histogram,
+                count,
+                sum,
+            } => {
+                // `as` saturates: NaN and negatives to 0, huge values to the top.
+                histogram.record(value as u64);
+                *count += 1;
+                *sum += value;
+            }
+        }
+    }
+}
+
+/// A series: its name, tags, kind and aggregate.
+pub struct Series {
+    /// The metric name as sent.
+    pub name: String,
+    /// Its tags as sent.
+    pub tags: Vec<(String, String)>,
+    /// Its kind.
+    pub kind: Kind,
+    /// What has been aggregated.
+    pub aggregate: Aggregate,
+}
+
+/// Totals over all senders.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Totals {
+    /// Datagrams that decoded.
+    pub datagrams: u64,
+    /// Events aggregated.
+    pub events: u64,
+    /// Bytes in valid datagrams.
+    pub bytes: u64,
+    /// Events that went into an overflow series (the series cap was hit).
+    pub overflowed_events: u64,
+    /// Datagrams from senders beyond the tracked ones.
+    pub untracked_datagrams: u64,
+    /// Duplicated datagrams ignored.
+    pub duplicates_ignored: u64,
+}
+
+/// Everything the collector keeps.
+pub struct Collector {
+    limits: Limits,
+    senders: FxHashMap<u64, SenderState>,
+    /// Series by canonical key (kind, name, tags as a key record).
+    index: FxHashMap<Box<[u8]>, usize>,
+    series: Vec<Series>,
+    /// One overflow series per kind, by `Kind as usize`.
+    overflow: [Option<Series>; 4],
+    invalid: BTreeMap<&'static str, u64>,
+    totals: Totals,
+    /// Reused: the canonical key being looked up.
+    scratch: Vec<u8>,
+}
+
+impl Collector {
+    /// An empty collector with `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Collector {
+            limits,
+            senders: FxHashMap::default(),
+            index: FxHashMap::default(),
+            series: Vec::new(),
+            overflow: [None, None, None, None],
+            invalid: BTreeMap::new(),
+            totals: Totals::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Takes in one datagram: accounts for it and aggregates its events.
+    /// Invalid datagrams are counted by kind and change nothing else; a
+    /// datagram that fails part-way keeps the events before the fault.
+    pub fn ingest(&mut self, bytes: &[u8]) {
+        let datagram = match decode(bytes) {
+            Ok(d) => d,
+            Err(e) => return self.count_invalid(&e),
+        };
+        let header = datagram.header;
+        let tracked = self.senders.len() < self.limits.max_senders
+            || self.senders.contains_key(&header.sender_id);
+        if tracked {
+            let new = match self.senders.get_mut(&header.sender_id) {
+                Some(state) => state.observe(header.sequence),
+                None => {
+                    self.senders
+                        .insert(header.sender_id, SenderState::first(header.sequence));
+                    true
+                }
+            };
+            if !new {
+                self.totals.duplicates_ignored += 1;
+                return;
+            }
+        } else {
+            self.totals.untracked_datagrams += 1;
+        }
+        self.totals.datagrams += 1;
+        self.totals.bytes += bytes.len() as u64;
+        // Series of each key index in this datagram, resolved once.
+        let mut slots: [Option<usize>; 128] = [None; 128];
+        let mut events = 0;
+        for event in datagram.events() {
+            let event = match event {
+                Ok(e) => e,
+                Err(e) => {
+                    self.count_invalid(&e);
+                    break;
+                }
+            };
+            let at = usize::from(event.key_index) % slots.len();
+            let series = match slots[at] {
+                Some(s) => s,
+                None => {
+                    let tags: Vec<(&str, &str)> = event.tags().collect();
+                    let s = self.series_for(event.name, &tags, event.kind);
+                    slots[at] = Some(s);
+                    s
+                }
+            };
+            match self.series.get_mut(series) {
+                Some(s) if s.kind == event.kind => s.aggregate.add(event.value),
+                _ => self.overflow(event.kind).aggregate.add(event.value),
+            }
+            events += 1;
+        }
+        self.totals.events += events;
+        if tracked && let Some(state) = self.senders.get_mut(&header.sender_id) {
+            state.stats.events += events;
+        }
+    }
+
+    fn count_invalid(&mut self, e: &DecodeError) {
+        *self.invalid.entry(e.kind()).or_default() += 1;
+    }
+
+    /// The index of the series for (`name`, `tags`, `kind`), made if new;
+    /// `usize::MAX` (the overflow series) once the cap is reached.
+    fn series_for(&mut self, name: &str, tags: &[(&str, &str)], kind: Kind) -> usize {
+        let Ok(len) = Key::record_len(name, tags) else {
+            return usize::MAX;
+        };
+        self.scratch.clear();
+        self.scratch.push(kind as u8);
+        self.scratch.resize(1 + len, 0);
+        if Key::write_record(name, tags, &mut self.scratch[1..]).is_err() {
+            return usize::MAX;
+        }
+        if let Some(&at) = self.index.get(self.scratch.as_slice()) {
+            return at;
+        }
+        if self.series.len() >= self.limits.max_series {
+            return usize::MAX;
+        }
+        let at = self.series.len();
+        self.series.push(Series {
+            name: name.to_string(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            kind,
+            aggregate: Aggregate::new(kind),
+        });
+        self.index.insert(self.scratch.as_slice().into(), at);
+        at
+    }
+
+    fn overflow(&mut self, kind: Kind) -> &mut Series {
+        self.totals.overflowed_events += 1;
+        self.overflow[kind as usize].get_or_insert_with(|| Series {
+            name: "stats_collector_overflow".into(),
+            tags: vec![("kind".into(), kind_name(kind).into())],
+            kind,
+            aggregate: Aggregate::new(kind),
+        })
+    }
+
+    /// Every series, overflow ones last.
+    pub fn series(&self) -> impl Iterator<Item = &Series> {
+        self.series.iter().chain(self.overflow.iter().flatten())
+    }
+
+    /// Accounting by sender id.
+    pub fn senders(&self) -> impl Iterator<Item = (u64, SenderStats)> + '_ {
+        self.senders.iter().map(|(&id, s)| (id, s.stats))
+    }
+
+    /// Invalid datagrams (or events) by error kind.
+    pub fn invalid(&self) -> &BTreeMap<&'static str, u64> {
+        &self.invalid
+    }
+
+    /// The totals.
+    pub fn totals(&self) -> Totals {
+        self.totals
+    }
+}
+
+/// `counter`, `gauge`, `timer` or `histogram`.
+pub fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Counter => "counter",
+        Kind::Gauge => "gauge",
+        Kind::Timer => "timer",
+        Kind::Histogram => "histogram",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stats_core::wire::{Encoder, EncoderConfig};
+    use stats_core::{Event, KeyId, Priority, Registry};
+
+    /// Datagrams from one sender: `events` each of (key, kind, value).
+    struct Sender {
+        registry: Registry<16, 1024>,
+        encoder: Encoder,
+    }
+
+    impl Sender {
+        fn new(id: u64) -> Self {
+            Sender {
+                registry: Registry::new(),
+                encoder: Encoder::new(EncoderConfig::new(id)).unwrap(),
+            }
+        }
+
+        fn key(&mut self, name: &str, tags: &[(&str, &str)]) -> KeyId {
+            self.registry.register(name, tags).unwrap()
+        }
+
+        fn datagram(&mut self, events: &[(KeyId, Kind, f64)]) -> Vec<u8> {
+            let mut buf = vec![0u8; 1472];
+            let mut w = self.encoder.begin(&mut buf, 0).unwrap();
+            for &(key, kind, value) in events {
+                let e = Event::new(key, kind, value, 1, Priority::Medium);
+                w.push(&e, |id| self.registry.get(id)).unwrap();
+            }
+            let n = w.finish().len();
+            buf.truncate(n);
+            buf
+        }
+    }
+
+    fn find<'c>(c: &'c Collector, name: &str) -> &'c Series {
+        c.series().find(|s| s.name == name).unwrap()
+    }
+
+    #[test]
+    fn counters_sum_gauges_keep_the_last_and_distributions_count() {
+        let mut s = Sender::new(1);
+        let (req, depth, lat) = (
+            s.key("requests", &[("route", "/")]),
+            s.key("depth", &[]),
+            s.key("latency", &[]),
+        );
+        let mut c = Collector::new(Limits::default());
+        for round in 0..3 {
+            c.ingest(&s.datagram(&[
+                (req, Kind::Counter, 2.0),
+                (depth, Kind::Gauge, f64::from(round)),
+                (lat, Kind::Timer, 1_000_000.0),
+                (lat, Kind::Timer, 3_000_000.0),
+            ]));
+        }
+        assert!(matches!(
+            find(&c, "requests").aggregate,
+            Aggregate::Counter(6.0)
+        ));
+        assert!(matches!(find(&c, "depth").aggregate, Aggregate::Gauge(2.0)));
+        let Aggregate::Distribution {
+            histogram,
+            count,
+            sum,
+        } = &find(&c, "latency").aggregate
+        else {
+            panic!("a distribution");
+        };
+        assert_eq!((*count, *sum), (6, 12e6));
+        let p50 = histogram.percentile(0.5).unwrap() as f64;
+        assert!((p50 - 1e6).abs() / 1e6 < 0.032, "{p50}");
+        assert_eq!(find(&c, "requests").tags, [("route".into(), "/".into())]);
+        assert_eq!(c.totals().events, 12);
+    }
+
+    #[test]
+    fn sequences_tell_loss_duplicates_reordering_and_restarts() {
+        let mut s = Sender::new(7);
+        let k = s.key("k", &[]);
+        let d: Vec<Vec<u8>> = (0..10)
+            .map(|_| s.datagram(&[(k, Kind::Counter, 1.0)]))
+            .collect();
+        let mut c = Collector::new(Limits::default());
+        // 0, 1, 3, 2 (late), 3 again (duplicate), 6 (4 and 5 lost), 9 (7, 8 lost).
+        for i in [0, 1, 3, 2, 3, 6, 9] {
+            c.ingest(&d[i]);
+        }
+        let (id, stats) = c.senders().next().unwrap();
+        assert_eq!(id, 7);
+        assert_eq!(
+            (
+                stats.received,
+                stats.lost,
+                stats.duplicated,
+                stats.reordered
+            ),
+            (6, 4, 1, 1)
+        );
+        assert_eq!(stats.events, 6);
+        // The duplicate was not aggregated twice.
+        assert!(matches!(find(&c, "k").aggregate, Aggregate::Counter(6.0)));
+        // The sender restarts: a fresh encoder with the same id.
+        let mut again = Sender::new(7);
+        let k2 = again.key("k", &[]);
+        let mut far = Sender::new(7);
+        let kf = far.key("k", &[]);
+        for _ in 0..100 {
+            far.datagram(&[(kf, Kind::Counter, 1.0)]);
+        }
+        c.ingest(&far.datagram(&[(kf, Kind::Counter, 1.0)])); // sequence 100
+        c.ingest(&again.datagram(&[(k2, Kind::Counter, 1.0)])); // sequence 0
+        let stats = c.senders().next().unwrap().1;
+        assert_eq!(stats.restarts, 1);
+    }
+
+    #[test]
+    fn invalid_datagrams_are_counted_by_kind_and_change_nothing() {
+        let mut s = Sender::new(3);
+        let k = s.key("k", &[]);
+        let good = s.datagram(&[(k, Kind::Counter, 1.0)]);
+        let mut c = Collector::new(Limits::default());
+        let mut flipped = good.clone();
+        flipped[10] ^= 0x40;
+        for bad in [&b"garbage"[..], &good[..good.len() - 3], &flipped[..], &[]] {
+            c.ingest(bad);
+        }
+        assert_eq!(c.totals().datagrams, 0);
+        assert_eq!(c.series().count(), 0);
+        assert_eq!(c.invalid().values().sum::<u64>(), 4);
+        assert!(
+            c.invalid().contains_key("crc_mismatch"),
+            "{:?}",
+            c.invalid()
+        );
+        c.ingest(&good);
+        assert_eq!(c.totals().events, 1);
+    }
+
+    #[test]
+    fn series_and_senders_are_capped() {
+        let mut s = Sender::new(1);
+        let keys: Vec<KeyId> = (0..5).map(|i| s.key(&format!("m{i}"), &[])).collect();
+        let mut c = Collector::new(Limits {
+            max_series: 3,
+            max_senders: 1,
+        });
+        let events: Vec<_> = keys.iter().map(|&k| (k, Kind::Counter, 1.0)).collect();
+        c.ingest(&s.datagram(&events));
+        assert_eq!(c.series().count(), 4, "three series and the overflow");
+        assert!(matches!(
+            find(&c, "stats_collector_overflow").aggregate,
+            Aggregate::Counter(2.0)
+        ));
+        assert_eq!(c.totals().overflowed_events, 2);
+        let mut other = Sender::new(2);
+        let k = other.key("m0", &[]);
+        c.ingest(&other.datagram(&[(k, Kind::Counter, 1.0)]));
+        assert_eq!(c.senders().count(), 1);
+        assert_eq!(c.totals().untracked_datagrams, 1);
+        assert!(matches!(find(&c, "m0").aggregate, Aggregate::Counter(2.0)));
+    }
+}
