@@ -17,11 +17,20 @@
 //!   senders (datagrams from others are aggregated but not accounted, and
 //!   counted).
 
+use crate::http::Response;
+use crate::prometheus::{Text, sanitize};
 use rustc_hash::FxHashMap;
+use socket2::{Domain, Protocol, Socket, Type};
 use stats_core::histogram::{Histogram, bucket_count};
 use stats_core::wire::{DecodeError, decode};
 use stats_core::{Key, Kind};
 use std::collections::BTreeMap;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// The distribution kept per timer or histogram series: 3.1% error (`G =
 /// 4`) over 0 to 2^40, 1.7 KiB.
@@ -370,6 +379,352 @@ impl Collector {
     }
 }
 
+/// A running collector: a thread receiving datagrams on UDP into a
+/// [`Collector`], and optionally the HTTP endpoint serving `/metrics` and
+/// `/health` from it. Stops when dropped.
+pub struct Server {
+    collector: Arc<Mutex<Collector>>,
+    udp: SocketAddr,
+    http: Option<SocketAddr>,
+    stop: Arc<AtomicBool>,
+    receiver: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds UDP `listen` (asking for a 4 MiB receive buffer) and, if given,
+    /// HTTP `http`, and starts receiving.
+    pub fn start(listen: &str, http: Option<&str>, limits: Limits) -> io::Result<Server> {
+        let address: SocketAddr = listen
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{listen}: {e}")))?;
+        let socket = Socket::new(
+            Domain::for_address(address),
+            Type::DGRAM,
+            Some(Protocol::UDP),
+        )?;
+        let _ = socket.set_recv_buffer_size(4 << 20);
+        socket.bind(&address.into())?;
+        socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+        let socket: UdpSocket = socket.into();
+        let udp = socket.local_addr()?;
+        let collector = Arc::new(Mutex::new(Collector::new(limits)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, s) = (collector.clone(), stop.clone());
+        let receiver = std::thread::Builder::new()
+            .name("stats-collector-udp".into())
+            .spawn(move || {
+                let mut buf = vec![0u8; 65_536];
+                while !s.load(Ordering::Relaxed) {
+                    if let Ok(n) = socket.recv(&mut buf)
+                        && let Ok(mut c) = c.lock()
+                    {
+                        c.ingest(&buf[..n]);
+                    }
+                }
+            })?;
+        let http = match http {
+            Some(address) => {
+                let (c, s) = (collector.clone(), stop.clone());
+                Some(crate::http::spawn(
+                    address,
+                    16,
+                    move || s.load(Ordering::Relaxed),
+                    Arc::new(move |path: &str| answer(&c, path)),
+                )?)
+            }
+            None => None,
+        };
+        Ok(Server {
+            collector,
+            udp,
+            http,
+            stop,
+            receiver: Some(receiver),
+        })
+    }
+
+    /// The UDP address it receives on.
+    pub fn udp_address(&self) -> SocketAddr {
+        self.udp
+    }
+
+    /// The HTTP address, when serving.
+    pub fn http_address(&self) -> Option<SocketAddr> {
+        self.http
+    }
+
+    /// The collector (lock it to read).
+    pub fn collector(&self) -> &Arc<Mutex<Collector>> {
+        &self.collector
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(r) = self.receiver.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+fn answer(collector: &Mutex<Collector>, path: &str) -> Option<Response> {
+    let c = collector.lock().ok()?;
+    match path {
+        "/metrics" => Some(Response {
+            status: 200,
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            body: c.render_metrics(),
+        }),
+        "/health" => {
+            let (body, unhealthy) = c.render_health();
+            Some(Response {
+                status: if unhealthy { 503 } else { 200 },
+                content_type: "application/json",
+                body,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Loss and invalid-datagram rates above which the collector is degraded,
+/// and unhealthy.
+const LOSS_LIMITS: (f64, f64) = (0.01, 0.10);
+const INVALID_LIMITS: (f64, f64) = (0.01, 0.10);
+
+impl Collector {
+    /// Prometheus text format 0.0.4: every series (counters as
+    /// `<name>_total`, gauges, timers as `<name>_seconds` summaries,
+    /// histograms as summaries; names and tag keys sanitised, tags as
+    /// labels), then the collector's own accounting.
+    pub fn render_metrics(&self) -> String {
+        let mut families: BTreeMap<String, (Kind, Vec<&Series>)> = BTreeMap::new();
+        for series in self.series() {
+            let base = sanitize(&series.name, false);
+            let mut family = match series.kind {
+                Kind::Counter => format!("{base}_total"),
+                Kind::Timer => format!("{base}_seconds"),
+                Kind::Gauge | Kind::Histogram => base,
+            };
+            // One TYPE per family: a name used by two kinds gets the kind.
+            if families
+                .get(&family)
+                .is_some_and(|(k, _)| *k != series.kind)
+            {
+                family = format!("{family}_{}", kind_name(series.kind));
+            }
+            families
+                .entry(family)
+                .or_insert_with(|| (series.kind, Vec::new()))
+                .1
+                .push(series);
+        }
+        let mut t = Text::default();
+        for (family, (kind, members)) in &families {
+            let (kind_text, help) = match kind {
+                Kind::Counter => ("counter", "Sum of the counter events received."),
+                Kind::Gauge => ("gauge", "Last gauge value received."),
+                Kind::Timer => ("summary", "Timer events received, in seconds."),
+                Kind::Histogram => ("summary", "Histogram events received."),
+            };
+            t.family(family, kind_text, help);
+            for series in members {
+                let labels = labels(&series.tags);
+                let base: Vec<(&str, &str)> = labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                match &series.aggregate {
+                    Aggregate::Counter(v) | Aggregate::Gauge(v) => t.sample(family, &base, *v),
+                    Aggregate::Distribution {
+                        histogram,
+                        count,
+                        sum,
+                    } => {
+                        let scale = if *kind == Kind::Timer { 1e-9 } else { 1.0 };
+                        let snapshot = histogram.snapshot();
+                        for (q, label) in
+                            [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")]
+                        {
+                            let mut with = base.clone();
+                            with.push(("quantile", label));
+                            let v = snapshot
+                                .percentile(q)
+                                .map_or(f64::NAN, |v| v as f64 * scale);
+                            t.sample(family, &with, v);
+                        }
+                        t.sample(&format!("{family}_sum"), &base, sum * scale);
+                        t.sample(&format!("{family}_count"), &base, *count as f64);
+                    }
+                }
+            }
+        }
+        self.render_own(&mut t);
+        t.out
+    }
+
+    fn render_own(&self, t: &mut Text) {
+        let totals = self.totals;
+        for (name, help, value) in [
+            (
+                "stats_collector_datagrams_total",
+                "Valid datagrams received.",
+                totals.datagrams,
+            ),
+            (
+                "stats_collector_events_total",
+                "Events aggregated.",
+                totals.events,
+            ),
+            (
+                "stats_collector_bytes_total",
+                "Bytes in valid datagrams.",
+                totals.bytes,
+            ),
+            (
+                "stats_collector_duplicates_ignored_total",
+                "Duplicated datagrams ignored.",
+                totals.duplicates_ignored,
+            ),
+            (
+                "stats_collector_overflowed_events_total",
+                "Events folded into an overflow series (series cap reached).",
+                totals.overflowed_events,
+            ),
+            (
+                "stats_collector_untracked_datagrams_total",
+                "Datagrams from senders beyond the tracked ones.",
+                totals.untracked_datagrams,
+            ),
+        ] {
+            t.single(name, "counter", help, value as f64);
+        }
+        t.single(
+            "stats_collector_series",
+            "gauge",
+            "Series kept.",
+            self.series.len() as f64,
+        );
+        t.family(
+            "stats_collector_invalid_datagrams_total",
+            "counter",
+            "Invalid datagrams (or events), by error kind.",
+        );
+        for (kind, n) in &self.invalid {
+            t.sample(
+                "stats_collector_invalid_datagrams_total",
+                &[("error", kind)],
+                *n as f64,
+            );
+        }
+        type Field = fn(&SenderStats) -> u64;
+        let per_sender: [(&str, &str, Field); 5] = [
+            (
+                "stats_collector_sender_datagrams_total",
+                "Datagrams received from a sender.",
+                |s| s.received,
+            ),
+            (
+                "stats_collector_sender_lost_total",
+                "A sender's datagrams missing by sequence.",
+                |s| s.lost,
+            ),
+            (
+                "stats_collector_sender_duplicated_total",
+                "A sender's datagrams seen twice.",
+                |s| s.duplicated,
+            ),
+            (
+                "stats_collector_sender_reordered_total",
+                "A sender's datagrams that arrived late.",
+                |s| s.reordered,
+            ),
+            (
+                "stats_collector_sender_restarts_total",
+                "Times a sender's sequence started again.",
+                |s| s.restarts,
+            ),
+        ];
+        let mut senders: Vec<(u64, SenderStats)> = self.senders().collect();
+        senders.sort_by_key(|(id, _)| *id);
+        for (name, help, field) in per_sender {
+            t.family(name, "counter", help);
+            for (id, stats) in &senders {
+                let id = format!("{id:016x}");
+                t.sample(name, &[("sender", &id)], field(stats) as f64);
+            }
+        }
+    }
+
+    /// Health as JSON: datagram loss and invalid datagrams against their
+    /// limits (1% degraded, 10% unhealthy), and whether it is unhealthy.
+    pub fn render_health(&self) -> (String, bool) {
+        let (lost, received) = self
+            .senders()
+            .fold((0, 0), |(l, r), (_, s)| (l + s.lost, r + s.received));
+        let invalid: u64 = self.invalid.values().sum();
+        let rate = |part: u64, whole: u64| {
+            if whole == 0 {
+                0.0
+            } else {
+                part as f64 / whole as f64
+            }
+        };
+        let checks = [
+            ("loss_rate", rate(lost, lost + received), LOSS_LIMITS),
+            (
+                "invalid_rate",
+                rate(invalid, invalid + self.totals.datagrams),
+                INVALID_LIMITS,
+            ),
+        ];
+        let grade = |v: f64, (d, u): (f64, f64)| {
+            if v > u {
+                2
+            } else if v > d {
+                1
+            } else {
+                0
+            }
+        };
+        let worst = checks
+            .iter()
+            .map(|(_, v, l)| grade(*v, *l))
+            .max()
+            .unwrap_or(0);
+        let names = ["healthy", "degraded", "unhealthy"];
+        let mut out = format!("{{\"status\":\"{}\",\"checks\":[", names[worst]);
+        for (i, (name, value, (d, u))) in checks.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&format!(
+                "{{\"name\":\"{name}\",\"status\":\"{}\",\"value\":{value},\"degraded_above\":{d},\"unhealthy_above\":{u}}}",
+                names[grade(*value, (*d, *u))]
+            ));
+        }
+        out.push_str("]}");
+        (out, worst == 2)
+    }
+}
+
+/// Tags as label pairs: keys sanitised, and kept clear of the summary's
+/// `quantile` label and of each other (first one wins).
+fn labels(tags: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(tags.len());
+    for (k, v) in tags {
+        let mut key = sanitize(k, true);
+        if key == "quantile" || key.starts_with("__") {
+            key = format!("tag_{key}");
+        }
+        if !out.iter().any(|(existing, _)| *existing == key) {
+            out.push((key, v.clone()));
+        }
+    }
+    out
+}
+
 /// `counter`, `gauge`, `timer` or `histogram`.
 pub fn kind_name(kind: Kind) -> &'static str {
     match kind {
@@ -519,6 +874,39 @@ mod tests {
         );
         c.ingest(&good);
         assert_eq!(c.totals().events, 1);
+    }
+
+    #[test]
+    fn metrics_render_series_as_prometheus_families() {
+        let mut s = Sender::new(0xAB);
+        let req = s.key("http.requests", &[("route", "/a\"b"), ("quantile", "x")]);
+        let lat = s.key("db-query", &[]);
+        let g = s.key("9lives", &[]);
+        let mut c = Collector::new(Limits::default());
+        c.ingest(&s.datagram(&[
+            (req, Kind::Counter, 3.0),
+            (lat, Kind::Timer, 2e6),
+            (g, Kind::Gauge, 1.5),
+        ]));
+        let text = c.render_metrics();
+        assert!(
+            text.contains("# TYPE http_requests_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("http_requests_total{route=\"/a\\\"b\",tag_quantile=\"x\"} 3"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE db_query_seconds summary"));
+        assert!(text.contains("db_query_seconds_sum 0.002"), "{text}");
+        assert!(text.contains("db_query_seconds_count 1"));
+        assert!(text.contains("_9lives 1.5"));
+        assert!(
+            text.contains("stats_collector_sender_datagrams_total{sender=\"00000000000000ab\"} 1")
+        );
+        let (health, unhealthy) = c.render_health();
+        assert!(health.starts_with("{\"status\":\"healthy\""), "{health}");
+        assert!(!unhealthy);
     }
 
     #[test]

@@ -6,18 +6,41 @@ use crate::stats::{Report, Shared};
 use stats_core::{BreakerState, DropReason, Level, Priority, Quantiles, Status};
 use std::fmt::Write;
 
+/// `s` as a Prometheus metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`) or, with
+/// `label`, a label name (no colons): other characters become `_`, and a
+/// leading digit gets a `_` in front.
+pub(crate) fn sanitize(s: &str, label: bool) -> String {
+    let mut out = String::with_capacity(s.len() + 1);
+    for (i, c) in s.chars().enumerate() {
+        let ok = c.is_ascii_alphabetic() || c == '_' || (c == ':' && !label);
+        if ok || (i > 0 && c.is_ascii_digit()) {
+            out.push(c);
+        } else if i == 0 && c.is_ascii_digit() {
+            out.push('_');
+            out.push(c);
+        } else {
+            out.push('_');
+        }
+    }
+    if out.is_empty() {
+        out.push('_');
+    }
+    out
+}
+
 /// Writes metric families: `# HELP`, `# TYPE`, then samples.
-struct Text {
-    out: String,
+#[derive(Default)]
+pub(crate) struct Text {
+    pub(crate) out: String,
 }
 
 impl Text {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
+    pub(crate) fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.out, "# HELP {name} {help}");
         let _ = writeln!(self.out, "# TYPE {name} {kind}");
     }
 
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+    pub(crate) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
         self.out.push_str(name);
         if !labels.is_empty() {
             self.out.push('{');
@@ -25,15 +48,23 @@ impl Text {
                 if i > 0 {
                     self.out.push(',');
                 }
-                // Label values here are fixed identifiers: nothing to escape.
-                let _ = write!(self.out, "{k}=\"{v}\"");
+                let _ = write!(self.out, "{k}=\"");
+                for c in v.chars() {
+                    match c {
+                        '\\' => self.out.push_str("\\\\"),
+                        '"' => self.out.push_str("\\\""),
+                        '\n' => self.out.push_str("\\n"),
+                        c => self.out.push(c),
+                    }
+                }
+                self.out.push('"');
             }
             self.out.push('}');
         }
         let _ = writeln!(self.out, " {}", number(value));
     }
 
-    fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
+    pub(crate) fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
         self.family(name, kind, help);
         self.sample(name, &[], value);
     }

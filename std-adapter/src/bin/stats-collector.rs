@@ -1,0 +1,85 @@
+//! Receives the pipeline's datagrams, accounts for every sender, aggregates
+//! every series, and serves them as Prometheus text.
+
+use stats_std::collector::{Limits, Server};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+Usage: stats-collector [OPTIONS]
+
+Receives stats datagrams on UDP, verifies and decodes them, keeps per-sender
+accounting (loss, duplicates, reordering, restarts) and per-series
+aggregates, and serves GET /metrics (Prometheus text) and GET /health.
+
+Options:
+  --listen ADDR        UDP address to receive on     [default: 127.0.0.1:8125]
+  --http ADDR          HTTP address to serve on      [default: 127.0.0.1:9102]
+  --no-http            do not serve HTTP
+  --max-series N       series kept before folding into overflow [default: 10000]
+  --max-senders N      senders tracked                [default: 1024]
+  -h, --help           print this help";
+
+struct Args {
+    listen: String,
+    http: Option<String>,
+    limits: Limits,
+}
+
+fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut args = Args {
+        listen: "127.0.0.1:8125".into(),
+        http: Some("127.0.0.1:9102".into()),
+        limits: Limits::default(),
+    };
+    while let Some(flag) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match flag.as_str() {
+            "--listen" => args.listen = value("--listen")?,
+            "--http" => args.http = Some(value("--http")?),
+            "--no-http" => args.http = None,
+            "--max-series" => {
+                let v = value("--max-series")?;
+                args.limits.max_series = v
+                    .parse()
+                    .map_err(|_| format!("--max-series: not a number: {v:?}"))?;
+            }
+            "--max-senders" => {
+                let v = value("--max-senders")?;
+                args.limits.max_senders = v
+                    .parse()
+                    .map_err(|_| format!("--max-senders: not a number: {v:?}"))?;
+            }
+            "-h" | "--help" => return Ok(None),
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    Ok(Some(args))
+}
+
+fn main() -> ExitCode {
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("stats-collector: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match Server::start(&args.listen, args.http.as_deref(), args.limits) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("stats-collector: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("receiving on udp://{}", server.udp_address());
+    if let Some(http) = server.http_address() {
+        println!("serving http://{http}/metrics and /health");
+    }
+    loop {
+        std::thread::park();
+    }
+}

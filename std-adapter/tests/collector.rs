@@ -1,0 +1,139 @@
+//! The client and the collector over loopback: values reach `/metrics`;
+//! datagrams lost on purpose show as loss; garbage is counted and ignored;
+//! the binary's flags.
+
+use stats_std::collector::{Limits, Server};
+use stats_std::core::wire::{Encoder, EncoderConfig};
+use stats_std::core::{Event, Kind, Priority, Registry};
+use stats_std::{Config, Stats};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
+    (
+        status,
+        response.split_once("\r\n\r\n").unwrap().1.to_string(),
+    )
+}
+
+fn wait_for(server: &Server, events: u64) {
+    let start = Instant::now();
+    while server.collector().lock().unwrap().totals().events < events {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "events did not arrive"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn client_values_reach_metrics() {
+    let server = Server::start("127.0.0.1:0", Some("127.0.0.1:0"), Limits::default()).unwrap();
+    let stats =
+        Stats::start(Config::default().with_udp_address(server.udp_address().to_string())).unwrap();
+    let requests = stats
+        .counter("http.requests", &[("route", "/api")])
+        .unwrap();
+    let depth = stats.gauge("queue.depth", &[]).unwrap();
+    let query = stats.timer("db.query", &[("table", "users")]).unwrap();
+    for _ in 0..10 {
+        requests.increment();
+    }
+    depth.set(42.0);
+    query.record(Duration::from_millis(3));
+    stats.flush(Duration::from_secs(2)).unwrap();
+    wait_for(&server, 12);
+    let (status, text) = get(server.http_address().unwrap(), "/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("http_requests_total{route=\"/api\"} 10"),
+        "{text}"
+    );
+    assert!(text.contains("queue_depth 42"), "{text}");
+    assert!(
+        text.contains("db_query_seconds_count{table=\"users\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("db_query_seconds_sum{table=\"users\"} 0.003"),
+        "{text}"
+    );
+    let (status, health) = get(server.http_address().unwrap(), "/health");
+    assert_eq!(status, 200, "{health}");
+}
+
+#[test]
+fn lost_datagrams_show_as_loss_and_garbage_is_ignored() {
+    let server = Server::start("127.0.0.1:0", Some("127.0.0.1:0"), Limits::default()).unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.connect(server.udp_address()).unwrap();
+    let mut registry: Registry<4, 64> = Registry::new();
+    let key = registry.register("k", &[]).unwrap();
+    let mut encoder = Encoder::new(EncoderConfig::new(0x77)).unwrap();
+    let mut sent = 0;
+    for i in 0..20u64 {
+        let mut buf = [0u8; 1472];
+        let mut w = encoder.begin(&mut buf, 0).unwrap();
+        w.push(
+            &Event::new(key, Kind::Counter, 1.0, 0, Priority::Medium),
+            |id| registry.get(id),
+        )
+        .unwrap();
+        let datagram = w.finish();
+        // Every fifth datagram is "lost on the way".
+        if i % 5 != 4 {
+            socket.send(datagram).unwrap();
+            sent += 1;
+        }
+    }
+    for garbage in [&b"hello"[..], &[0xFF; 100], &[]] {
+        socket.send(garbage).unwrap();
+    }
+    wait_for(&server, sent);
+    std::thread::sleep(Duration::from_millis(50));
+    let (_, text) = get(server.http_address().unwrap(), "/metrics");
+    // Sequences 4, 9, 14 are gaps; 19 (the last) is not yet known to be lost.
+    assert!(
+        text.contains("stats_collector_sender_lost_total{sender=\"0000000000000077\"} 3"),
+        "{text}"
+    );
+    assert!(text.contains("k_total 16"), "{text}");
+    let invalid: u64 = server.collector().lock().unwrap().invalid().values().sum();
+    assert_eq!(invalid, 3);
+    // Still serving, and 3 lost in 19 (16%) is past the 10% limit.
+    let (status, health) = get(server.http_address().unwrap(), "/health");
+    assert_eq!(status, 503, "{health}");
+    assert!(
+        health.contains("\"name\":\"loss_rate\",\"status\":\"unhealthy\""),
+        "{health}"
+    );
+}
+
+#[test]
+fn the_binary_documents_its_flags_and_refuses_bad_ones() {
+    let bin = env!("CARGO_BIN_EXE_stats-collector");
+    let help = std::process::Command::new(bin)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--listen ADDR"));
+    let bad = std::process::Command::new(bin)
+        .arg("--frobnicate")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown option \"--frobnicate\""));
+    let bad = std::process::Command::new(bin)
+        .args(["--max-series", "many"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
