@@ -96,6 +96,41 @@ fn std_handles_and_the_dynamic_path_allocate_nothing_after_warm_up() {
 }
 
 #[test]
+fn metrics_crate_handles_allocate_nothing_per_event() {
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let stats = stats_std::Stats::start(
+        stats_std::Config::default()
+            .with_udp_address(receiver.local_addr().unwrap().to_string())
+            .with_buffer_size(1024),
+    )
+    .unwrap();
+    let recorder = stats_std::MetricsRecorder::new(stats.clone());
+    let (counter, gauge, histogram) = metrics::with_local_recorder(&recorder, || {
+        (
+            metrics::counter!("requests", "route" => "/"),
+            metrics::gauge!("depth"),
+            metrics::histogram!("size"),
+        )
+    });
+    // Warm-up: the thread's lane set.
+    counter.increment(1);
+    let before = CountingAllocator::allocations();
+    for i in 0..100_000u64 {
+        counter.increment(1);
+        gauge.increment(1.0);
+        histogram.record(i as f64);
+    }
+    assert_eq!(
+        CountingAllocator::allocations() - before,
+        0,
+        "recording allocated"
+    );
+    let report = stats.shutdown(std::time::Duration::from_secs(5)).unwrap();
+    assert_eq!(report.snapshot.events_received, 1 + 300_000);
+    assert!(report.snapshot.is_conserved());
+}
+
+#[test]
 fn the_counter_sees_allocations() {
     let before = CountingAllocator::allocations();
     let v: Vec<u64> = std::hint::black_box(Vec::with_capacity(8));

@@ -22,6 +22,7 @@ pub mod collector;
 pub mod config;
 pub mod http;
 mod keys;
+mod metrics_recorder;
 mod prometheus;
 mod stats;
 pub mod udp;
@@ -29,6 +30,7 @@ mod worker;
 
 pub use config::{Config, ConfigError};
 pub use keys::InternerStats;
+pub use metrics_recorder::MetricsRecorder;
 pub use stats::{
     Counter, Gauge, Histogram, LifecycleError, RecordError, Rejected, Report, StartError, Stats,
     Timer, TimerGuard,
