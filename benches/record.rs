@@ -20,7 +20,7 @@ mod common;
 use cadence::prelude::*;
 use cadence::{BufferedUdpMetricSink, MetricSink, QueuingMetricSink, StatsdClient};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use stats_core::wire::decode;
+use stats_core::wire::{Codec, Dialect, decode};
 use stats_std::{Config, Stats};
 use std::net::UdpSocket;
 use std::sync::Arc;
@@ -209,38 +209,57 @@ fn end_to_end(c: &mut Criterion) {
     g.throughput(Throughput::Elements(END_TO_END));
     g.sample_size(10);
 
-    let ours = Receiver::start(decoded_events);
-    let stats = Stats::start(Config::default().with_udp_address(ours.address())).unwrap();
-    let counter = stats.counter("requests", &[("route", "/api")]).unwrap();
-    let mut delivered = (0u64, 0u64);
-    g.bench_function("stats_std", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let before = ours.events.load(Ordering::Relaxed);
-                let start = Instant::now();
-                for _ in 0..END_TO_END {
-                    counter.increment();
+    // The pipeline in its own format, and speaking DogStatsD like cadence.
+    for (name, codec, count) in [
+        (
+            "stats_std",
+            Codec::Postcard,
+            decoded_events as fn(&[u8]) -> u64,
+        ),
+        (
+            "stats_std_dogstatsd",
+            Codec::Statsd(Dialect::DogStatsd),
+            statsd_lines,
+        ),
+    ] {
+        let ours = Receiver::start(count);
+        let stats = Stats::start(
+            Config::default()
+                .with_udp_address(ours.address())
+                .with_codec(codec),
+        )
+        .unwrap();
+        let counter = stats.counter("requests", &[("route", "/api")]).unwrap();
+        let mut delivered = (0u64, 0u64);
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let before = ours.events.load(Ordering::Relaxed);
+                    let start = Instant::now();
+                    for _ in 0..END_TO_END {
+                        counter.increment();
+                    }
+                    stats.flush(Duration::from_secs(10)).unwrap();
+                    let (got, last) = ours.settle();
+                    total += last.max(start) - start;
+                    delivered.0 += got - before;
+                    delivered.1 += END_TO_END;
                 }
-                stats.flush(Duration::from_secs(10)).unwrap();
-                let (got, last) = ours.settle();
-                total += last.max(start) - start;
-                delivered.0 += got - before;
-                delivered.1 += END_TO_END;
-            }
-            total
-        })
-    });
-    let report = stats.shutdown(Duration::from_secs(5)).unwrap();
-    let s = report.snapshot;
-    assert!(s.is_conserved());
-    println!(
-        "stats_std: delivered {:.1}% of {} events; the rest dropped and counted ({} lane full, {} evicted)",
-        100.0 * delivered.0 as f64 / delivered.1 as f64,
-        delivered.1,
-        s.drops.by_reason(stats_core::DropReason::LaneFull),
-        s.drops.by_reason(stats_core::DropReason::EvictedByPriority),
-    );
+                total
+            })
+        });
+        let report = stats.shutdown(Duration::from_secs(5)).unwrap();
+        let s = report.snapshot;
+        assert!(s.is_conserved());
+        println!(
+            "{name}: delivered {:.1}% of {} events; the rest dropped and counted ({} lane full, {} evicted)",
+            100.0 * delivered.0 as f64 / delivered.1 as f64,
+            delivered.1,
+            s.drops.by_reason(stats_core::DropReason::LaneFull),
+            s.drops.by_reason(stats_core::DropReason::EvictedByPriority),
+        );
+    }
 
     let theirs = Receiver::start(statsd_lines);
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -6,6 +6,11 @@
 //!   1,472-byte datagrams, CRC included (`encode_all`).
 //! * `wire_encode/serde_json`: `serde_json::to_writer` of each event (with
 //!   its name and tags, as a JSON client must send them) into a reused buffer.
+//! * `wire_encode/dogstatsd_lines`: the same encoder writing DogStatsD lines
+//!   (`Codec::Statsd(Dialect::DogStatsd)`) into 1,472-byte datagrams.
+//! * `wire_encode/cadence_dogstatsd`: cadence building the same lines (name,
+//!   value, tags) through its metric builders into a no-op sink: its
+//!   formatting cost, without a socket.
 //! * `wire_decode/postcard_datagrams`: `decode` (CRC check) and iterating
 //!   every event of every datagram: name, kind, value and timestamp of each,
 //!   and the tags of each metric once per datagram (when its key is defined),
@@ -18,10 +23,14 @@
 
 mod common;
 
+use cadence::prelude::*;
+use cadence::{NopMetricSink, StatsdClient};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use stats_core::wire::{DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig, decode};
+use stats_core::Kind;
+use stats_core::wire::{Codec, DEFAULT_MAX_DATAGRAM, Dialect, Encoder, EncoderConfig, decode};
 use stats_pipeline::workload::{self, JsonEvent};
 use std::hint::black_box;
+use std::time::Duration;
 
 const EVENTS: usize = 10_000;
 
@@ -52,6 +61,59 @@ fn encode(c: &mut Criterion) {
                 bytes += out.len();
             }
             black_box(bytes)
+        })
+    });
+    g.bench_function("dogstatsd_lines", |b| {
+        let config = EncoderConfig::new(42).with_codec(Codec::Statsd(Dialect::DogStatsd));
+        let mut encoder = Encoder::new(config).unwrap();
+        let mut buf = vec![0u8; DEFAULT_MAX_DATAGRAM];
+        b.iter(|| {
+            let mut bytes = 0;
+            workload::encode_all(&mut encoder, &registry, &events, &mut buf, |d| {
+                bytes += d.len()
+            });
+            black_box(bytes)
+        })
+    });
+    g.bench_function("cadence_dogstatsd", |b| {
+        let client = StatsdClient::from_sink("", NopMetricSink);
+        b.iter(|| {
+            for e in &events {
+                let key = registry.get(e.key).unwrap();
+                let name = key.name();
+                let result = match e.kind {
+                    Kind::Counter => key
+                        .tags()
+                        .fold(client.count_with_tags(name, e.value as i64), |m, (k, v)| {
+                            m.with_tag(k, v)
+                        })
+                        .try_send()
+                        .map(drop),
+                    Kind::Gauge => key
+                        .tags()
+                        .fold(client.gauge_with_tags(name, e.value), |m, (k, v)| {
+                            m.with_tag(k, v)
+                        })
+                        .try_send()
+                        .map(drop),
+                    Kind::Timer => key
+                        .tags()
+                        .fold(
+                            client.time_with_tags(name, Duration::from_nanos(e.value as u64)),
+                            |m, (k, v)| m.with_tag(k, v),
+                        )
+                        .try_send()
+                        .map(drop),
+                    Kind::Histogram => key
+                        .tags()
+                        .fold(client.histogram_with_tags(name, e.value), |m, (k, v)| {
+                            m.with_tag(k, v)
+                        })
+                        .try_send()
+                        .map(drop),
+                };
+                black_box(result).unwrap();
+            }
         })
     });
     g.finish();

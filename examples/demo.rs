@@ -4,15 +4,17 @@
 //! The summary says where every event went.
 //!
 //! ```text
-//! cargo run --release --example demo -- [--threads N] [--rate EVENTS_PER_S] [--duration SECONDS] [--target HOST:PORT]
+//! cargo run --release --example demo -- [--threads N] [--rate EVENTS_PER_S] [--duration SECONDS] [--target HOST:PORT] [--codec CODEC]
 //! ```
 //!
 //! `--rate 0` records as fast as the threads can (the lanes fill and the drop
 //! policy has work to do). `--target` sends to an external receiver instead
-//! of the in-process one (then only the sender's side is reported).
+//! of the in-process one (then only the sender's side is reported), for
+//! example a `stats-collector` or, with `--codec statsd|dogstatsd`, any
+//! StatsD agent.
 
 use socket2::{Domain, Protocol, Socket, Type};
-use stats_core::wire::decode;
+use stats_core::wire::{Codec, decode, statsd};
 use stats_core::{DropReason, LatencyHistogram, Priority};
 use stats_std::{Config, Stats};
 use std::io::Write;
@@ -28,7 +30,10 @@ struct Args {
     rate: u64,
     duration: Duration,
     target: Option<String>,
+    codec: Option<Codec>,
 }
+
+const USAGE: &str = "usage: demo [--threads N] [--rate EVENTS_PER_S] [--duration SECONDS] [--target HOST:PORT] [--codec postcard|statsd|dogstatsd|dogstatsd-distribution]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -36,6 +41,7 @@ fn parse_args() -> Result<Args, String> {
         rate: 1_000_000,
         duration: Duration::from_secs(5),
         target: None,
+        codec: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,9 +60,13 @@ fn parse_args() -> Result<Args, String> {
                     Duration::try_from_secs_f64(s).map_err(|e| format!("--duration: {e}"))?;
             }
             "--target" => args.target = Some(value()?),
-            "--help" | "-h" => {
-                return Err("usage: demo [--threads N] [--rate EVENTS_PER_S] [--duration SECONDS] [--target HOST:PORT]".into());
+            "--codec" => {
+                let name = value()?;
+                args.codec = Some(Codec::from_name(&name).ok_or(format!(
+                    "--codec: expected postcard, statsd, dogstatsd or dogstatsd-distribution, got {name:?}"
+                ))?);
             }
+            "--help" | "-h" => return Err(USAGE.into()),
             other => return Err(format!("unknown flag {other} (try --help)")),
         }
     }
@@ -89,7 +99,7 @@ type Receiver = (
 );
 
 /// Binds a loopback receiver with a large receive buffer and decodes every
-/// datagram until `stop`.
+/// datagram (the pipeline's format, or StatsD lines) until `stop`.
 fn spawn_receiver(stop: Arc<AtomicBool>) -> std::io::Result<Receiver> {
     let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     let _ = socket.set_recv_buffer_size(16 << 20);
@@ -109,6 +119,18 @@ fn spawn_receiver(stop: Arc<AtomicBool>) -> std::io::Result<Receiver> {
                 Err(_) if stop.load(Ordering::Relaxed) => break,
                 Err(_) => continue,
             };
+            if !buf[..n].starts_with(&stats_core::wire::MAGIC) {
+                // StatsD lines: no sequence, no timestamps.
+                let (mut good, mut bad) = (0, 0);
+                for line in statsd::parse(&buf[..n]) {
+                    if line.is_ok() { good += 1 } else { bad += 1 }
+                }
+                r.events.fetch_add(good, Ordering::Relaxed);
+                r.bad.fetch_add(bad, Ordering::Relaxed);
+                r.datagrams.fetch_add(1, Ordering::Relaxed);
+                r.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                continue;
+            }
             let Ok(datagram) = decode(&buf[..n]) else {
                 r.bad.fetch_add(1, Ordering::Relaxed);
                 continue;
@@ -231,7 +253,10 @@ fn main() -> ExitCode {
         },
     };
     let config = match Config::load(None) {
-        Ok(c) => c.with_udp_address(target.clone()),
+        Ok(c) => {
+            let codec = args.codec.unwrap_or(c.codec);
+            c.with_udp_address(target.clone()).with_codec(codec)
+        }
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
@@ -245,7 +270,7 @@ fn main() -> ExitCode {
         }
     };
     println!(
-        "recording from {} threads for {:.1} s at {} to {target}",
+        "recording from {} threads for {:.1} s at {} to {target} ({})",
         args.threads,
         args.duration.as_secs_f64(),
         if args.rate == 0 {
@@ -253,6 +278,7 @@ fn main() -> ExitCode {
         } else {
             format!("{} events/s", args.rate)
         },
+        stats.config().codec,
     );
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -376,7 +402,7 @@ fn main() -> ExitCode {
     let gaps = received.gaps.load(Ordering::Relaxed);
     let lost_in_network = c.events_sent.saturating_sub(got);
     println!(
-        "receiver: {} events in {} datagrams ({} bytes), {} undecodable, {} datagrams missing by sequence",
+        "receiver: {} events in {} datagrams ({} bytes), {} undecodable, {} datagrams missing by sequence (postcard only)",
         got,
         received.datagrams.load(Ordering::Relaxed),
         received.bytes.load(Ordering::Relaxed),

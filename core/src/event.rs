@@ -109,6 +109,9 @@ pub struct Event {
     pub kind: Kind,
     /// How much it matters under load.
     pub priority: Priority,
+    /// For a gauge: `value` is a signed change to the gauge rather than its
+    /// new value. Always `false` for other kinds.
+    pub relative: bool,
 }
 
 /// The size budget of a queued event: two fit in a 64-byte cache line.
@@ -131,6 +134,16 @@ impl Event {
             key,
             kind,
             priority,
+            relative: false,
+        }
+    }
+
+    /// A gauge event that moves the gauge by `change` (signed) instead of
+    /// setting it.
+    pub const fn gauge_change(key: KeyId, change: f64, timestamp: u64, priority: Priority) -> Self {
+        Event {
+            relative: true,
+            ..Event::new(key, Kind::Gauge, change, timestamp, priority)
         }
     }
 }

@@ -207,6 +207,17 @@ impl<const G: u32, const N: usize> Snapshot<G, N> {
         self.saturated = self.saturated.saturating_add(other.saturated);
     }
 
+    /// What was recorded between `earlier` (a snapshot of the same
+    /// histogram) and this one.
+    pub fn since(&self, earlier: &Snapshot<G, N>) -> Snapshot<G, N> {
+        let mut out = self.clone();
+        for (c, &e) in out.counts.iter_mut().zip(&earlier.counts) {
+            *c = c.saturating_sub(e);
+        }
+        out.saturated = out.saturated.saturating_sub(earlier.saturated);
+        out
+    }
+
     /// The value at quantile `q` (0.0..=1.0): the midpoint of the bucket that
     /// holds the `ceil(q × count)`-th smallest value. `None` if empty or `q` is
     /// out of range.
@@ -347,6 +358,16 @@ mod tests {
         assert_eq!(merged, all.snapshot());
         a.merge(&b.snapshot());
         assert_eq!(a.snapshot(), all.snapshot());
+        // And `since` takes it back out.
+        assert_eq!(
+            all.snapshot().since(&b.snapshot()).count(),
+            all.snapshot().count() - b.snapshot().count()
+        );
+        let before = b.snapshot();
+        b.record(5);
+        b.record(1 << 40);
+        let interval = b.snapshot().since(&before);
+        assert_eq!((interval.count(), interval.saturated()), (2, 1));
         let total: u64 = merged.buckets().map(|(_, _, c)| c).sum();
         assert_eq!(total, 5_000);
     }

@@ -5,10 +5,14 @@
 //! * **Per-sender accounting** from each datagram's sender id and sequence
 //!   number: datagrams received, lost (sequence gaps), duplicated,
 //!   reordered (arrived after a later one), and restarts (a sender's
-//!   sequence starting again from the beginning). A 64-datagram window
+//!   sequence starting again from the beginning, or going back together
+//!   with its clock: a device with a fixed sender id that rebooted). A 64-datagram window
 //!   tells duplicates from late arrivals; a datagram counted as lost that
 //!   turns up later is taken back off the losses.
 //! * **Invalid datagrams** are counted by error kind and otherwise ignored.
+//! * **StatsD and DogStatsD** datagrams (anything not starting with the
+//!   format's magic) are read line by line and aggregated the same way;
+//!   they carry no sequence numbers, so they are counted but not accounted.
 //! * **Aggregates per series** (name, tags and kind): counters summed, gauges
 //!   keep their last value, timers and histograms go into a log-linear
 //!   histogram (3.1% error) with their count and exact sum.
@@ -17,12 +21,14 @@
 //!   senders (datagrams from others are aggregated but not accounted, and
 //!   counted).
 
+use crate::forward::{Forward, ForwardStats, Forwarder};
 use crate::http::Response;
 use crate::prometheus::{Text, sanitize};
 use rustc_hash::FxHashMap;
 use socket2::{Domain, Protocol, Socket, Type};
 use stats_core::histogram::{Histogram, bucket_count};
-use stats_core::wire::{DecodeError, decode};
+use stats_core::wire::statsd::{self, MetricType};
+use stats_core::wire::{DecodeError, MAGIC, decode};
 use stats_core::{Key, Kind};
 use std::collections::BTreeMap;
 use std::io;
@@ -30,7 +36,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The distribution kept per timer or histogram series: 3.1% error (`G =
 /// 4`) over 0 to 2^40, 1.7 KiB.
@@ -77,6 +83,8 @@ pub struct SenderStats {
 #[derive(Clone, Copy, Debug, Default)]
 struct SenderState {
     highest: u64,
+    /// The base timestamp of the datagram with the highest sequence.
+    highest_timestamp: u64,
     /// Bit `i`: sequence `highest - i` was received.
     window: u64,
     stats: SenderStats,
@@ -86,10 +94,16 @@ struct SenderState {
 /// (when it is also near zero) or as too late to tell.
 const WINDOW: u64 = 64;
 
+/// A datagram with an earlier sequence number whose clock is this much
+/// behind the latest one comes from a restarted sender (its clock started
+/// again), not from the network reordering: 1 s.
+const RESTART_CLOCK_STEP_NS: u64 = 1_000_000_000;
+
 impl SenderState {
-    fn first(sequence: u64) -> Self {
+    fn first(sequence: u64, timestamp: u64) -> Self {
         SenderState {
             highest: sequence,
+            highest_timestamp: timestamp,
             window: 1,
             stats: SenderStats {
                 received: 1,
@@ -98,9 +112,22 @@ impl SenderState {
         }
     }
 
-    /// Takes in `sequence`; whether the datagram is new (not a duplicate).
-    fn observe(&mut self, sequence: u64) -> bool {
+    /// Takes in `sequence` (with the datagram's base timestamp); whether the
+    /// datagram is new (not a duplicate).
+    fn observe(&mut self, sequence: u64, timestamp: u64) -> bool {
         let s = &mut self.stats;
+        if sequence <= self.highest
+            && timestamp.saturating_add(RESTART_CLOCK_STEP_NS) < self.highest_timestamp
+        {
+            // The sender's sequence and clock both started again (a device
+            // with a fixed sender id rebooting).
+            s.restarts += 1;
+            s.received += 1;
+            self.highest = sequence;
+            self.highest_timestamp = timestamp;
+            self.window = 1;
+            return true;
+        }
         if sequence > self.highest {
             let gap = sequence - self.highest;
             s.lost += gap - 1;
@@ -110,6 +137,7 @@ impl SenderState {
                 (self.window << gap) | 1
             };
             self.highest = sequence;
+            self.highest_timestamp = timestamp;
             s.received += 1;
             return true;
         }
@@ -120,6 +148,7 @@ impl SenderState {
                 s.restarts += 1;
                 s.received += 1;
                 self.highest = sequence;
+                self.highest_timestamp = timestamp;
                 self.window = 1;
             } else {
                 // Too old to tell a duplicate from a late arrival.
@@ -172,9 +201,12 @@ impl Aggregate {
         }
     }
 
-    fn add(&mut self, value: f64) {
+    /// Takes in `value`: a change to a gauge if `relative`; standing for
+    /// `weight` occurrences (a StatsD sample rate of 1/`weight`).
+    fn add(&mut self, value: f64, relative: bool, weight: f64) {
         match self {
-            Aggregate::Counter(sum) => *sum += value,
+            Aggregate::Counter(sum) => *sum += value * weight,
+            Aggregate::Gauge(last) if relative => *last += value,
             Aggregate::Gauge(last) => *last = value,
             Aggregate::Distribution {
                 histogram,
@@ -183,8 +215,8 @@ impl Aggregate {
             } => {
                 // `as` saturates: NaN and negatives to 0, huge values to the top.
                 histogram.record(value as u64);
-                *count += 1;
-                *sum += value;
+                *count += (weight.round() as u64).max(1);
+                *sum += value * weight;
             }
         }
     }
@@ -218,6 +250,9 @@ pub struct Totals {
     pub untracked_datagrams: u64,
     /// Duplicated datagrams ignored.
     pub duplicates_ignored: u64,
+    /// StatsD datagrams (aggregated; without sender ids or sequence numbers
+    /// they are not accounted per sender).
+    pub statsd_datagrams: u64,
 }
 
 /// Everything the collector keeps.
@@ -233,6 +268,8 @@ pub struct Collector {
     totals: Totals,
     /// Reused: the canonical key being looked up.
     scratch: Vec<u8>,
+    /// What forwarding has done, when it is on.
+    forwarded: Option<ForwardStats>,
 }
 
 impl Collector {
@@ -247,13 +284,20 @@ impl Collector {
             invalid: BTreeMap::new(),
             totals: Totals::default(),
             scratch: Vec::new(),
+            forwarded: None,
         }
     }
 
     /// Takes in one datagram: accounts for it and aggregates its events.
     /// Invalid datagrams are counted by kind and change nothing else; a
     /// datagram that fails part-way keeps the events before the fault.
+    ///
+    /// A datagram that does not start with the format's magic (`ST`) is read
+    /// as StatsD or DogStatsD lines: the collector is also a StatsD server.
     pub fn ingest(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() && !bytes.starts_with(&MAGIC) {
+            return self.ingest_statsd(bytes);
+        }
         let datagram = match decode(bytes) {
             Ok(d) => d,
             Err(e) => return self.count_invalid(&e),
@@ -263,10 +307,12 @@ impl Collector {
             || self.senders.contains_key(&header.sender_id);
         if tracked {
             let new = match self.senders.get_mut(&header.sender_id) {
-                Some(state) => state.observe(header.sequence),
+                Some(state) => state.observe(header.sequence, header.base_timestamp),
                 None => {
-                    self.senders
-                        .insert(header.sender_id, SenderState::first(header.sequence));
+                    self.senders.insert(
+                        header.sender_id,
+                        SenderState::first(header.sequence, header.base_timestamp),
+                    );
                     true
                 }
             };
@@ -300,10 +346,7 @@ impl Collector {
                     s
                 }
             };
-            match self.series.get_mut(series) {
-                Some(s) if s.kind == event.kind => s.aggregate.add(event.value),
-                _ => self.overflow(event.kind).aggregate.add(event.value),
-            }
+            self.aggregate(series, event.kind, event.value, event.relative, 1.0);
             events += 1;
         }
         self.totals.events += events;
@@ -312,8 +355,62 @@ impl Collector {
         }
     }
 
+    fn aggregate(&mut self, series: usize, kind: Kind, value: f64, relative: bool, weight: f64) {
+        match self.series.get_mut(series) {
+            Some(s) if s.kind == kind => s.aggregate.add(value, relative, weight),
+            _ => self.overflow(kind).aggregate.add(value, relative, weight),
+        }
+    }
+
     fn count_invalid(&mut self, e: &DecodeError) {
         *self.invalid.entry(e.kind()).or_default() += 1;
+    }
+
+    /// StatsD lines: counters (scaled by their sample rate), gauges (`+N` /
+    /// `-N` move them), timers (milliseconds, kept as nanoseconds like the
+    /// pipeline's), histograms and distributions; sets are not supported.
+    /// Bad lines are counted by kind and skipped.
+    fn ingest_statsd(&mut self, bytes: &[u8]) {
+        let mut events = 0;
+        for line in statsd::parse(bytes) {
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => {
+                    *self.invalid.entry(e.kind()).or_default() += 1;
+                    continue;
+                }
+            };
+            let (kind, scale) = match line.metric_type {
+                MetricType::Counter => (Kind::Counter, 1.0),
+                MetricType::Gauge => (Kind::Gauge, 1.0),
+                MetricType::Timer => (Kind::Timer, 1e6),
+                MetricType::Histogram | MetricType::Distribution => (Kind::Histogram, 1.0),
+                MetricType::Set => {
+                    *self.invalid.entry("statsd_set_unsupported").or_default() += 1;
+                    continue;
+                }
+            };
+            let Some(value) = line.number() else {
+                *self.invalid.entry("statsd_bad_value").or_default() += 1;
+                continue;
+            };
+            let tags: Vec<(&str, &str)> = line.tag_pairs().collect();
+            let series = self.series_for(line.name, &tags, kind);
+            self.aggregate(
+                series,
+                kind,
+                value * scale,
+                line.is_change(),
+                1.0 / line.sample_rate,
+            );
+            events += 1;
+        }
+        if events > 0 {
+            self.totals.datagrams += 1;
+            self.totals.statsd_datagrams += 1;
+            self.totals.bytes += bytes.len() as u64;
+            self.totals.events += events;
+        }
     }
 
     /// The index of the series for (`name`, `tags`, `kind`), made if new;
@@ -363,6 +460,11 @@ impl Collector {
         self.series.iter().chain(self.overflow.iter().flatten())
     }
 
+    /// The regular series, and the overflow series by kind.
+    pub(crate) fn series_parts(&self) -> (&[Series], &[Option<Series>; 4]) {
+        (&self.series, &self.overflow)
+    }
+
     /// Accounting by sender id.
     pub fn senders(&self) -> impl Iterator<Item = (u64, SenderStats)> + '_ {
         self.senders.iter().map(|(&id, s)| (id, s.stats))
@@ -392,8 +494,15 @@ pub struct Server {
 
 impl Server {
     /// Binds UDP `listen` (asking for a 4 MiB receive buffer) and, if given,
-    /// HTTP `http`, and starts receiving.
-    pub fn start(listen: &str, http: Option<&str>, limits: Limits) -> io::Result<Server> {
+    /// HTTP `http`, and starts receiving; with `forward`, also forwards the
+    /// aggregates to a StatsD agent every interval (and once more when it
+    /// stops).
+    pub fn start(
+        listen: &str,
+        http: Option<&str>,
+        limits: Limits,
+        forward: Option<Forward>,
+    ) -> io::Result<Server> {
         let address: SocketAddr = listen
             .parse()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{listen}: {e}")))?;
@@ -409,16 +518,36 @@ impl Server {
         let udp = socket.local_addr()?;
         let collector = Arc::new(Mutex::new(Collector::new(limits)));
         let stop = Arc::new(AtomicBool::new(false));
+        let mut forwarder = match &forward {
+            Some(f) => Some((
+                Forwarder::new(&f.target, f.dialect, f.max_datagram)?,
+                f.interval,
+            )),
+            None => None,
+        };
         let (c, s) = (collector.clone(), stop.clone());
         let receiver = std::thread::Builder::new()
             .name("stats-collector-udp".into())
             .spawn(move || {
                 let mut buf = vec![0u8; 65_536];
-                while !s.load(Ordering::Relaxed) {
-                    if let Ok(n) = socket.recv(&mut buf)
+                let mut due = forwarder.as_ref().map(|(_, every)| Instant::now() + *every);
+                loop {
+                    let stopping = s.load(Ordering::Relaxed);
+                    if !stopping
+                        && let Ok(n) = socket.recv(&mut buf)
                         && let Ok(mut c) = c.lock()
                     {
                         c.ingest(&buf[..n]);
+                    }
+                    if let (Some((f, every)), Some(at)) = (&mut forwarder, &mut due)
+                        && (stopping || Instant::now() >= *at)
+                        && let Ok(mut c) = c.lock()
+                    {
+                        c.forwarded = Some(f.forward(&c));
+                        *at = Instant::now() + *every;
+                    }
+                    if stopping {
+                        break;
                     }
                 }
             })?;
@@ -597,8 +726,44 @@ impl Collector {
                 "Datagrams from senders beyond the tracked ones.",
                 totals.untracked_datagrams,
             ),
+            (
+                "stats_collector_statsd_datagrams_total",
+                "StatsD datagrams received (not accounted per sender).",
+                totals.statsd_datagrams,
+            ),
         ] {
             t.single(name, "counter", help, value as f64);
+        }
+        if let Some(f) = self.forwarded {
+            for (name, help, value) in [
+                (
+                    "stats_collector_forwarded_lines_total",
+                    "StatsD lines forwarded.",
+                    f.lines,
+                ),
+                (
+                    "stats_collector_forwarded_datagrams_total",
+                    "StatsD datagrams forwarded.",
+                    f.datagrams,
+                ),
+                (
+                    "stats_collector_forward_send_errors_total",
+                    "Forwarded datagrams the socket refused.",
+                    f.send_errors,
+                ),
+                (
+                    "stats_collector_forward_lines_lost_total",
+                    "Lines lost in refused datagrams.",
+                    f.lines_lost,
+                ),
+                (
+                    "stats_collector_forward_lines_refused_total",
+                    "Lines that could not be written (non-finite, or too long).",
+                    f.lines_refused,
+                ),
+            ] {
+                t.single(name, "counter", help, value as f64);
+            }
         }
         t.single(
             "stats_collector_series",
@@ -760,8 +925,13 @@ mod tests {
         }
 
         fn datagram(&mut self, events: &[(KeyId, Kind, f64)]) -> Vec<u8> {
+            self.datagram_at(events, 0)
+        }
+
+        /// A datagram whose clock reads `base` (ns).
+        fn datagram_at(&mut self, events: &[(KeyId, Kind, f64)], base: u64) -> Vec<u8> {
             let mut buf = vec![0u8; 1472];
-            let mut w = self.encoder.begin(&mut buf, 0).unwrap();
+            let mut w = self.encoder.begin(&mut buf, base).unwrap();
             for &(key, kind, value) in events {
                 let e = Event::new(key, kind, value, 1, Priority::Medium);
                 w.push(&e, |id| self.registry.get(id)).unwrap();
@@ -931,5 +1101,106 @@ mod tests {
         assert_eq!(c.senders().count(), 1);
         assert_eq!(c.totals().untracked_datagrams, 1);
         assert!(matches!(find(&c, "m0").aggregate, Aggregate::Counter(2.0)));
+    }
+
+    #[test]
+    fn relative_gauges_move_the_last_value() {
+        let mut s = Sender::new(1);
+        let g = s.key("depth", &[]);
+        let mut c = Collector::new(Limits::default());
+        let mut buf = vec![0u8; 1472];
+        let mut w = s.encoder.begin(&mut buf, 0).unwrap();
+        for e in [
+            Event::new(g, Kind::Gauge, 10.0, 1, Priority::Medium),
+            Event::gauge_change(g, -3.0, 2, Priority::Medium),
+            Event::gauge_change(g, 0.5, 3, Priority::Medium),
+        ] {
+            w.push(&e, |id| s.registry.get(id)).unwrap();
+        }
+        let n = w.finish().len();
+        c.ingest(&buf[..n]);
+        assert!(matches!(find(&c, "depth").aggregate, Aggregate::Gauge(7.5)));
+    }
+
+    #[test]
+    fn statsd_lines_are_aggregated_and_bad_lines_counted() {
+        let mut c = Collector::new(Limits::default());
+        c.ingest(
+            b"hits:1|c\nhits:2|c|@0.5\nq:7|g\nq:-2|g\nq:+0.5|g\nt:1.5|ms|#route:/a\n\
+              h:42|h\nd:40|d\nu:alice|s\nbad line\nx:1|zz\nn:abc|c",
+        );
+        assert!(matches!(
+            find(&c, "hits").aggregate,
+            Aggregate::Counter(5.0)
+        ));
+        assert!(matches!(find(&c, "q").aggregate, Aggregate::Gauge(5.5)));
+        let t = find(&c, "t");
+        assert_eq!(
+            (t.kind, &t.tags[..]),
+            (Kind::Timer, &[("route".into(), "/a".into())][..])
+        );
+        let Aggregate::Distribution { count, sum, .. } = &t.aggregate else {
+            panic!("a distribution");
+        };
+        assert_eq!(
+            (*count, *sum),
+            (1, 1.5e6),
+            "milliseconds kept as nanoseconds"
+        );
+        assert_eq!(find(&c, "h").kind, Kind::Histogram);
+        assert_eq!(find(&c, "d").kind, Kind::Histogram);
+        let invalid = c.invalid();
+        for kind in [
+            "statsd_set_unsupported",
+            "statsd_malformed",
+            "statsd_unknown_type",
+            "statsd_bad_value",
+        ] {
+            assert_eq!(invalid.get(kind), Some(&1), "{kind}: {invalid:?}");
+        }
+        let totals = c.totals();
+        assert_eq!(
+            (totals.datagrams, totals.statsd_datagrams, totals.events),
+            (1, 1, 8)
+        );
+        assert_eq!(c.senders().count(), 0, "no sender accounting for StatsD");
+        // A datagram of nothing but bad lines is not a valid datagram.
+        c.ingest(b"\xff\xfe:1|c");
+        assert_eq!(c.totals().datagrams, 1);
+        assert_eq!(c.invalid().get("statsd_invalid_utf8"), Some(&1));
+    }
+
+    #[test]
+    fn a_reboot_with_a_fixed_sender_id_is_a_restart_not_duplicates() {
+        let second = 1_000_000_000;
+        let mut before = Sender::new(9);
+        let k = before.key("boots", &[]);
+        let mut c = Collector::new(Limits::default());
+        let sent: Vec<Vec<u8>> = (0..10)
+            .map(|i| before.datagram_at(&[(k, Kind::Counter, 1.0)], 30 * second + i * 1_000))
+            .collect();
+        for d in &sent[..9] {
+            c.ingest(d);
+        }
+        // Reordered by the network: older sequence, a clock a little behind.
+        c.ingest(&sent[9]);
+        c.ingest(&sent[4]);
+        let stats = c.senders().next().unwrap().1;
+        assert_eq!((stats.duplicated, stats.restarts), (1, 0));
+        // The device reboots: sequence and clock start again.
+        let mut after = Sender::new(9);
+        let k2 = after.key("boots", &[]);
+        for i in 0..3 {
+            c.ingest(&after.datagram_at(&[(k2, Kind::Counter, 1.0)], i * 1_000));
+        }
+        let stats = c.senders().next().unwrap().1;
+        assert_eq!(
+            (stats.restarts, stats.duplicated, stats.received),
+            (1, 1, 13)
+        );
+        assert!(matches!(
+            find(&c, "boots").aggregate,
+            Aggregate::Counter(13.0)
+        ));
     }
 }

@@ -10,6 +10,7 @@
 use core::fmt;
 use serde::Deserialize;
 use stats_core::DropPolicy;
+use stats_core::wire::Codec;
 use std::num::NonZeroU16;
 use std::path::Path;
 
@@ -34,6 +35,10 @@ pub struct Config {
     pub drop_policy: DropPolicy,
     /// Bytes per datagram (512 to 65507).
     pub max_datagram: usize,
+    /// What datagrams carry: `postcard` (this pipeline's format), `statsd`,
+    /// `dogstatsd` or `dogstatsd-distribution` (lines for a StatsD agent).
+    #[serde(deserialize_with = "codec_from_str")]
+    pub codec: Codec,
     /// Memory maximum, MiB.
     pub max_memory_mb: usize,
     /// Whether the dynamic (string) API is on.
@@ -66,6 +71,7 @@ impl Default for Config {
             adaptive_batching: false,
             drop_policy: DropPolicy::DropByPriority,
             max_datagram: 1472,
+            codec: Codec::Postcard,
             max_memory_mb: 10,
             interning: true,
             interner_capacity: 10_000,
@@ -148,6 +154,13 @@ pub fn parse_drop_policy(s: &str) -> Option<DropPolicy> {
 }
 
 const POLICIES: &str = "by_priority, newest, oldest or sampled:N:P";
+const CODECS: &str = "postcard, statsd, dogstatsd or dogstatsd-distribution";
+
+fn codec_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Codec, D::Error> {
+    let s = String::deserialize(d)?;
+    Codec::from_name(&s)
+        .ok_or_else(|| serde::de::Error::custom(format!("codec {s:?}: expected {CODECS}")))
+}
 
 fn policy_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DropPolicy, D::Error> {
     let s = String::deserialize(d)?;
@@ -230,6 +243,10 @@ impl Config {
             &mut self.max_datagram,
             "a number",
         )?;
+        if let Some(v) = var("STATS_CODEC") {
+            self.codec =
+                Codec::from_name(v.trim()).ok_or_else(|| invalid("STATS_CODEC", &v, CODECS))?;
+        }
         num(
             &var,
             "STATS_MAX_MEMORY_MB",
@@ -296,6 +313,7 @@ impl Config {
             adaptive_batching: _,
             drop_policy: _,
             max_datagram,
+            codec: _,
             max_memory_mb,
             interning: _,
             interner_capacity,
@@ -443,6 +461,12 @@ impl Config {
         }
     }
 
+    /// The same with another codec.
+    #[must_use]
+    pub fn with_codec(self, codec: Codec) -> Self {
+        Config { codec, ..self }
+    }
+
     /// The same with another memory maximum.
     #[must_use]
     pub fn with_max_memory_mb(self, max_memory_mb: usize) -> Self {
@@ -487,6 +511,7 @@ mod tests {
             ("STATS_INTERNING", "false"),
             ("STATS_HTTP", "true"),
             ("STATS_HTTP_ADDRESS", "127.0.0.1:9200"),
+            ("STATS_CODEC", "dogstatsd"),
         ]
         .into();
         let mut c = Config::default();
@@ -503,7 +528,12 @@ mod tests {
         assert!(!c.interning);
         assert!(c.http);
         assert_eq!(c.http_address, "127.0.0.1:9200");
+        assert_eq!(c.codec, Codec::Statsd(stats_core::wire::Dialect::DogStatsd));
         assert_eq!(c.validate(), Ok(()));
+        let err = c
+            .apply_env(|k| (k == "STATS_CODEC").then(|| "json".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("STATS_CODEC \"json\""), "{err}");
     }
 
     #[test]
@@ -561,7 +591,7 @@ mod tests {
             None
         });
         let seen = seen.into_inner();
-        assert_eq!(seen.len(), 17);
+        assert_eq!(seen.len(), 18);
         for name in seen {
             let field = name.trim_start_matches("STATS_").to_lowercase();
             let row = format!("| `{field}` | `{name}` |");
@@ -588,6 +618,10 @@ mod tests {
                 ..
             })
         ));
+        assert_eq!(
+            Config::from_toml("codec = \"statsd\"").unwrap().codec,
+            Codec::Statsd(stats_core::wire::Dialect::Etsy)
+        );
         assert!(
             Config::from_toml("drop_policy = \"sometimes\"")
                 .unwrap_err()

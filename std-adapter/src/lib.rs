@@ -20,6 +20,7 @@
 mod clock;
 pub mod collector;
 pub mod config;
+pub mod forward;
 pub mod http;
 mod keys;
 mod metrics_recorder;

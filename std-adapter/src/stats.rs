@@ -6,6 +6,7 @@ use crate::keys::{InternerStats, KeyError, KeyTable};
 use crate::udp::SocketInfo;
 use crate::worker::{self, Control};
 use stats_core::registry::RegistryError;
+use stats_core::wire::Codec;
 use stats_core::{
     CachePadded, DropReason, Event, KeyId, Kind, LaneCapacities, Lanes, Priority, Producer, Slot,
     TelemetrySnapshot,
@@ -187,18 +188,23 @@ impl Shared {
         }
     }
 
+    /// Records `value`; for a gauge, `relative` makes it a change.
     #[inline]
     fn push(
         &self,
         key: KeyId,
         kind: Kind,
         value: f64,
+        relative: bool,
         priority: Priority,
     ) -> Result<(), RecordError> {
         if self.stopped.load(Ordering::Relaxed) {
             return Err(self.reject(RecordError::ShutDown));
         }
-        let event = Event::new(key, kind, value, self.clock.coarse(), priority);
+        let event = Event {
+            relative,
+            ..Event::new(key, kind, value, self.clock.coarse(), priority)
+        };
         PRODUCERS
             .with(|producers| {
                 let mut producers = producers.borrow_mut();
@@ -369,7 +375,7 @@ impl Stats {
             .keys
             .intern(name, tags, shared.clock.coarse_ticks())
             .map_err(|e| shared.reject(e.into()))?;
-        shared.push(key, kind, value, Priority::Medium)
+        shared.push(key, kind, value, false, Priority::Medium)
     }
 
     /// Adds `value` to the counter `name` with `tags` (dynamic path). Errors
@@ -486,7 +492,17 @@ struct Handle {
 impl Handle {
     #[inline]
     fn push(&self, kind: Kind, value: f64) -> Result<(), RecordError> {
-        self.stats.shared.push(self.key, kind, value, self.priority)
+        self.stats
+            .shared
+            .push(self.key, kind, value, false, self.priority)
+    }
+
+    /// Records a change of `delta` to a gauge.
+    #[inline]
+    fn push_change(&self, delta: f64) -> Result<(), RecordError> {
+        self.stats
+            .shared
+            .push(self.key, Kind::Gauge, delta, true, self.priority)
     }
 }
 
@@ -557,7 +573,11 @@ impl Gauge {
         self.handle.push(Kind::Gauge, value)
     }
 
-    /// Moves the value by `delta` (signed) and records the result.
+    /// Moves the value by `delta` (signed).
+    ///
+    /// With the postcard codec the new value is sent, so a lost datagram
+    /// costs no drift; with a StatsD codec the change is sent (`+N|g` /
+    /// `-N|g`), as StatsD agents expect.
     #[inline]
     pub fn add(&self, delta: f64) {
         let mut now = 0.0;
@@ -567,7 +587,11 @@ impl Gauge {
                 now = f64::from_bits(bits) + delta;
                 Some(now.to_bits())
             });
-        let _ = self.handle.push(Kind::Gauge, now);
+        let _ = if self.handle.stats.shared.config.codec == Codec::Postcard {
+            self.handle.push(Kind::Gauge, now)
+        } else {
+            self.handle.push_change(delta)
+        };
     }
 }
 priority!(Gauge);

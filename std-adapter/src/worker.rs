@@ -167,7 +167,11 @@ fn exporter_config(shared: &Shared) -> ExporterConfig {
             c.breaker_failures,
             c.breaker_open_ms.saturating_mul(1_000_000),
         ))
-        .with_encoder(EncoderConfig::new(sender).with_max_datagram(c.max_datagram))
+        .with_encoder(
+            EncoderConfig::new(sender)
+                .with_max_datagram(c.max_datagram)
+                .with_codec(c.codec),
+        )
         .with_max_memory_bytes((c.max_memory_mb << 20).saturating_sub(shared.keys.memory_bytes()));
     if c.adaptive_batching {
         config = config.with_adaptive(AdaptiveConfig::DEFAULT);

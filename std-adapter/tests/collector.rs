@@ -3,8 +3,10 @@
 //! the binary's flags.
 
 use stats_std::collector::{Limits, Server};
-use stats_std::core::wire::{Encoder, EncoderConfig};
+use stats_std::core::wire::statsd;
+use stats_std::core::wire::{Codec, Dialect, Encoder, EncoderConfig};
 use stats_std::core::{Event, Kind, Priority, Registry};
+use stats_std::forward::Forward;
 use stats_std::{Config, Stats};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -35,7 +37,8 @@ fn wait_for(server: &Server, events: u64) {
 
 #[test]
 fn client_values_reach_metrics() {
-    let server = Server::start("127.0.0.1:0", Some("127.0.0.1:0"), Limits::default()).unwrap();
+    let server =
+        Server::start("127.0.0.1:0", Some("127.0.0.1:0"), Limits::default(), None).unwrap();
     let stats =
         Stats::start(Config::default().with_udp_address(server.udp_address().to_string())).unwrap();
     let requests = stats
@@ -69,9 +72,75 @@ fn client_values_reach_metrics() {
     assert_eq!(status, 200, "{health}");
 }
 
+/// The client speaking DogStatsD to the collector, which forwards what it
+/// aggregated as Etsy StatsD to a third socket: the same values all the way.
+#[test]
+fn statsd_from_the_client_and_forwarded_onwards() {
+    let agent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    agent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut forward = Forward::new(agent.local_addr().unwrap().to_string(), Dialect::Etsy);
+    forward.interval = Duration::from_millis(50);
+    let server = Server::start(
+        "127.0.0.1:0",
+        Some("127.0.0.1:0"),
+        Limits::default(),
+        Some(forward),
+    )
+    .unwrap();
+    let stats = Stats::start(
+        Config::default()
+            .with_udp_address(server.udp_address().to_string())
+            .with_codec(Codec::Statsd(Dialect::DogStatsd)),
+    )
+    .unwrap();
+    let requests = stats.counter("requests", &[("route", "/api")]).unwrap();
+    let depth = stats.gauge("depth", &[]).unwrap();
+    let below = stats.gauge("below", &[]).unwrap();
+    let query = stats.timer("query", &[]).unwrap();
+    requests.add(5);
+    requests.add(7);
+    depth.set(10.0);
+    depth.add(-3.0); // sent as -3|g
+    depth.add(0.5); // sent as +0.5|g
+    below.set(-4.0); // sent as 0|g then -4|g
+    query.record(Duration::from_micros(1500));
+    stats.flush(Duration::from_secs(2)).unwrap();
+    wait_for(&server, 7);
+    let (_, text) = get(server.http_address().unwrap(), "/metrics");
+    assert!(text.contains("requests_total{route=\"/api\"} 12"), "{text}");
+    assert!(text.contains("\ndepth 7.5\n"), "{text}");
+    assert!(text.contains("\nbelow -4\n"), "{text}");
+    assert!(text.contains("query_seconds_sum 0.0015"), "{text}");
+    assert!(
+        text.contains("stats_collector_statsd_datagrams_total 1"),
+        "{text}"
+    );
+    // Forwarded as Etsy lines: no tags, absolute values.
+    let mut seen = std::collections::HashMap::new();
+    let mut buf = [0u8; 2048];
+    while seen.len() < 4 {
+        let n = agent.recv(&mut buf).expect("forwarded lines");
+        for line in statsd::parse(&buf[..n]) {
+            let line = line.unwrap();
+            seen.insert(
+                line.name.to_string(),
+                (line.value.to_string(), line.tags.is_empty()),
+            );
+        }
+    }
+    assert_eq!(seen["requests"], ("12".into(), true));
+    assert_eq!(seen["depth"], ("7.5".into(), true));
+    assert_eq!(seen["below"].0, "-4");
+    let ms: f64 = seen["query"].0.parse().unwrap();
+    assert!((ms - 1.5).abs() / 1.5 < 0.032, "{ms}");
+}
+
 #[test]
 fn lost_datagrams_show_as_loss_and_garbage_is_ignored() {
-    let server = Server::start("127.0.0.1:0", Some("127.0.0.1:0"), Limits::default()).unwrap();
+    let server =
+        Server::start("127.0.0.1:0", Some("127.0.0.1:0"), Limits::default(), None).unwrap();
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.connect(server.udp_address()).unwrap();
     let mut registry: Registry<4, 64> = Registry::new();
@@ -93,7 +162,24 @@ fn lost_datagrams_show_as_loss_and_garbage_is_ignored() {
             sent += 1;
         }
     }
-    for garbage in [&b"hello"[..], &[0xFF; 100], &[]] {
+    // Garbage, a truncated datagram and a bit-flipped one.
+    let mut buf = [0u8; 1472];
+    let mut w = encoder.begin(&mut buf, 0).unwrap();
+    w.push(
+        &Event::new(key, Kind::Counter, 1.0, 0, Priority::Medium),
+        |id| registry.get(id),
+    )
+    .unwrap();
+    let good = w.finish().to_vec();
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0x10;
+    for garbage in [
+        &b"hello"[..],
+        &[0xFF; 100],
+        &[],
+        &good[..good.len() - 2],
+        &flipped,
+    ] {
         socket.send(garbage).unwrap();
     }
     wait_for(&server, sent);
@@ -106,7 +192,11 @@ fn lost_datagrams_show_as_loss_and_garbage_is_ignored() {
     );
     assert!(text.contains("k_total 16"), "{text}");
     let invalid: u64 = server.collector().lock().unwrap().invalid().values().sum();
-    assert_eq!(invalid, 3);
+    assert_eq!(invalid, 5);
+    assert!(
+        text.contains("stats_collector_invalid_datagrams_total{error=\"crc_mismatch\"} 2"),
+        "{text}"
+    );
     // Still serving, and 3 lost in 19 (16%) is past the 10% limit.
     let (status, health) = get(server.http_address().unwrap(), "/health");
     assert_eq!(status, 503, "{health}");
@@ -114,6 +204,30 @@ fn lost_datagrams_show_as_loss_and_garbage_is_ignored() {
         health.contains("\"name\":\"loss_rate\",\"status\":\"unhealthy\""),
         "{health}"
     );
+}
+
+/// A restarted client has a new random sender id: the collector shows a
+/// second sender, and the first one's count stops where it was.
+#[test]
+fn a_restarted_client_is_a_new_sender() {
+    let server =
+        Server::start("127.0.0.1:0", Some("127.0.0.1:0"), Limits::default(), None).unwrap();
+    for run in 1..=2u64 {
+        let stats =
+            Stats::start(Config::default().with_udp_address(server.udp_address().to_string()))
+                .unwrap();
+        let c = stats.counter("runs", &[]).unwrap();
+        for _ in 0..run * 10 {
+            c.increment();
+        }
+        stats.shutdown(Duration::from_secs(2)).unwrap();
+    }
+    wait_for(&server, 30);
+    let c = server.collector().lock().unwrap();
+    let mut events: Vec<u64> = c.senders().map(|(_, s)| s.events).collect();
+    events.sort();
+    assert_eq!(events, [10, 20]);
+    assert!(c.senders().all(|(_, s)| s.lost == 0 && s.duplicated == 0));
 }
 
 #[test]

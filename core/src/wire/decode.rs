@@ -8,7 +8,8 @@
 use super::primitives::{take_f64, take_i64, take_str, take_u32, take_u64};
 use super::{
     CRC_LEN, ENCODING_SHIFT, FIXED_HEADER_LEN, KIND_MASK, MAGIC, MAX_KEYS_PER_DATAGRAM,
-    MIN_EVENT_LEN, PRIORITY_SHIFT, RESERVED_MASK, VALUE_F64, VALUE_INT, VERSION, crc32,
+    MIN_EVENT_LEN, PRIORITY_SHIFT, RELATIVE_BIT, RESERVED_MASK, VALUE_F64, VALUE_INT, VERSION,
+    crc32,
 };
 use crate::event::{Kind, Priority};
 use crate::registry::MAX_TAGS;
@@ -280,6 +281,10 @@ impl<'a> Events<'a> {
             return Err(bad);
         }
         let kind = Kind::from_code(meta & KIND_MASK).ok_or(bad)?;
+        let relative = meta & RELATIVE_BIT != 0;
+        if relative && kind != Kind::Gauge {
+            return Err(bad);
+        }
         let priority = Priority::from_code((meta >> PRIORITY_SHIFT) & 0b11).ok_or(bad)?;
         let (delta, rest) = take_i64(rest)?;
         // Modulo 2^64, as the encoder computed it: every timestamp is reachable.
@@ -304,6 +309,7 @@ impl<'a> Events<'a> {
             priority,
             value,
             timestamp,
+            relative,
             key_index: index as u8,
         })
     }
@@ -411,6 +417,8 @@ pub struct DecodedEvent<'a> {
     pub value: f64,
     /// When it was recorded, in nanoseconds on the sender's clock.
     pub timestamp: u64,
+    /// For a gauge: the value is a signed change, not the new value.
+    pub relative: bool,
     /// Index of the metric's key within this datagram.
     pub key_index: u8,
 }

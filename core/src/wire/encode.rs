@@ -1,12 +1,14 @@
 //! Packing events into datagrams.
 
 use super::primitives::{MAX_VARINT, put_bytes, put_str, put_varint, varint_len, zigzag};
+#[cfg(feature = "statsd")]
+use super::statsd::{self, LineError};
 use super::{
-    CRC_LEN, DEFAULT_MAX_DATAGRAM, ENCODING_SHIFT, FIXED_HEADER_LEN, MAGIC, MAX_DATAGRAM,
-    MAX_KEYS_PER_DATAGRAM, MIN_DATAGRAM, PRIORITY_SHIFT, VALUE_F64, VALUE_INT, VERSION,
-    as_exact_int, crc32,
+    CRC_LEN, Codec, DEFAULT_MAX_DATAGRAM, ENCODING_SHIFT, FIXED_HEADER_LEN, MAGIC, MAX_DATAGRAM,
+    MAX_KEYS_PER_DATAGRAM, MIN_DATAGRAM, PRIORITY_SHIFT, RELATIVE_BIT, VALUE_F64, VALUE_INT,
+    VERSION, as_exact_int, crc32,
 };
-use crate::event::{Event, KeyId};
+use crate::event::{Event, KeyId, Kind};
 use crate::registry::Key;
 use core::fmt;
 
@@ -21,15 +23,25 @@ pub struct EncoderConfig {
     /// Largest datagram to produce, header and CRC included: from
     /// [`MIN_DATAGRAM`] (512) to [`MAX_DATAGRAM`] (65,507). Default 1,472.
     pub max_datagram: usize,
+    /// The encoding: this crate's binary format (the default) or StatsD
+    /// lines (which carry no sender id, sequence or checksum).
+    pub codec: Codec,
 }
 
 impl EncoderConfig {
-    /// The default datagram limit (1,472 bytes) for `sender_id`.
+    /// The default datagram limit (1,472 bytes) and codec (postcard) for
+    /// `sender_id`.
     pub const fn new(sender_id: u64) -> Self {
         EncoderConfig {
             sender_id,
             max_datagram: DEFAULT_MAX_DATAGRAM,
+            codec: Codec::Postcard,
         }
+    }
+
+    /// The same configuration with another codec.
+    pub const fn with_codec(self, codec: Codec) -> Self {
+        EncoderConfig { codec, ..self }
     }
 
     /// The same configuration with another datagram limit.
@@ -95,6 +107,9 @@ pub enum PushError {
         /// The datagram limit.
         max_datagram: usize,
     },
+    /// The value is NaN or infinite and the codec (StatsD) cannot carry it.
+    #[cfg(feature = "statsd")]
+    NotFinite,
 }
 
 impl fmt::Display for PushError {
@@ -102,6 +117,8 @@ impl fmt::Display for PushError {
         match *self {
             PushError::Full => f.write_str("datagram full"),
             PushError::UnknownKey => f.write_str("no metric registered for the event's key"),
+            #[cfg(feature = "statsd")]
+            PushError::NotFinite => f.write_str("StatsD cannot carry NaN or infinite values"),
             PushError::Oversized {
                 needed,
                 max_datagram,
@@ -229,6 +246,18 @@ impl Encoder {
         // Consumed by `finish`: a datagram never finished leaves no gap.
         let sequence = self.next_sequence;
         let buf = &mut buf[..max];
+        #[cfg(feature = "statsd")]
+        if let Codec::Statsd(_) = self.config.codec {
+            // Lines only: no header, no checksum.
+            return Ok(Writer {
+                encoder: self,
+                buf,
+                len: 0,
+                count: 0,
+                previous_timestamp: base_timestamp,
+                sequence,
+            });
+        }
         buf[..2].copy_from_slice(&MAGIC);
         buf[2] = VERSION;
         buf[3] = 0; // flags
@@ -288,7 +317,11 @@ impl<'b> Writer<'b> {
 
     /// Bytes the datagram would have if finished now (CRC included).
     pub fn len(&self) -> usize {
-        self.len + CRC_LEN
+        match self.encoder.config.codec {
+            Codec::Postcard => self.len + CRC_LEN,
+            #[cfg(feature = "statsd")]
+            Codec::Statsd(_) => self.len,
+        }
     }
 
     /// Appends `event`. `key` looks up its metric's name and tags (for
@@ -300,6 +333,10 @@ impl<'b> Writer<'b> {
         event: &Event,
         key: impl FnOnce(KeyId) -> Option<Key<'k>>,
     ) -> Result<(), PushError> {
+        #[cfg(feature = "statsd")]
+        if let Codec::Statsd(dialect) = self.encoder.config.codec {
+            return self.push_line(dialect, event, key);
+        }
         let start = self.len;
         let keys_before = self.encoder.keys;
         let mut definition = None;
@@ -323,6 +360,60 @@ impl<'b> Writer<'b> {
                 self.encoder.refused += 1;
                 Err(error)
             }
+        }
+    }
+
+    /// Appends `event` as a StatsD line, after a newline if it is not the
+    /// first.
+    #[cfg(feature = "statsd")]
+    fn push_line<'k>(
+        &mut self,
+        dialect: statsd::Dialect,
+        event: &Event,
+        key: impl FnOnce(KeyId) -> Option<Key<'k>>,
+    ) -> Result<(), PushError> {
+        let refuse = |encoder: &mut Encoder, error| {
+            encoder.refused += 1;
+            Err(error)
+        };
+        if self.count == u16::MAX {
+            return Err(PushError::Full);
+        }
+        let Some(key) = key(event.key) else {
+            return refuse(self.encoder, PushError::UnknownKey);
+        };
+        let line = statsd::Line {
+            name: key.name(),
+            tags: key.tags(),
+            kind: event.kind,
+            value: event.value,
+            relative: event.relative && event.kind == Kind::Gauge,
+            sample_rate: 1.0,
+        };
+        let separator = usize::from(self.count > 0);
+        let at = self.len + separator;
+        let written = match self.buf.get_mut(at..) {
+            Some(rest) => statsd::write_line(dialect, &line, rest),
+            None => Err(LineError::NoRoom { needed: 1 }),
+        };
+        match written {
+            Ok(n) => {
+                if separator == 1 {
+                    self.buf[self.len] = b'\n';
+                }
+                self.len = at + n;
+                self.count += 1;
+                Ok(())
+            }
+            Err(LineError::NotFinite) => refuse(self.encoder, PushError::NotFinite),
+            Err(LineError::NoRoom { needed }) if self.count == 0 => refuse(
+                self.encoder,
+                PushError::Oversized {
+                    needed,
+                    max_datagram: self.buf.len(),
+                },
+            ),
+            Err(LineError::NoRoom { .. }) => Err(PushError::Full),
         }
     }
 
@@ -356,9 +447,15 @@ impl<'b> Writer<'b> {
         }
         let int = as_exact_int(event.value);
         let encoding = if int.is_some() { VALUE_INT } else { VALUE_F64 };
+        let relative = if event.relative && event.kind == Kind::Gauge {
+            RELATIVE_BIT
+        } else {
+            0
+        };
         let meta = event.kind as u8
             | (event.priority as u8) << PRIORITY_SHIFT
-            | encoding << ENCODING_SHIFT;
+            | encoding << ENCODING_SHIFT
+            | relative;
         put_bytes(buf, &mut at, &[meta]).ok_or(Stop::NoRoom)?;
         let delta = event.timestamp.wrapping_sub(self.previous_timestamp) as i64;
         put_varint(buf, &mut at, zigzag(delta)).ok_or(Stop::NoRoom)?;
@@ -416,7 +513,7 @@ impl<'b> Writer<'b> {
     }
 
     /// Writes the event count and the CRC and returns the datagram, which
-    /// takes the next sequence number.
+    /// takes the next sequence number. StatsD lines are returned as they are.
     pub fn finish(self) -> &'b [u8] {
         let Writer {
             encoder,
@@ -426,6 +523,10 @@ impl<'b> Writer<'b> {
             sequence,
             ..
         } = self;
+        #[cfg(feature = "statsd")]
+        if let Codec::Statsd(_) = encoder.config.codec {
+            return &buf[..len];
+        }
         encoder.next_sequence = sequence.wrapping_add(1);
         buf[4..6].copy_from_slice(&count.to_le_bytes());
         let crc = crc32(&buf[..len]);

@@ -21,15 +21,73 @@
 //! * [`Encoder`] packs events into caller-supplied buffers through a [`Writer`].
 //! * [`decode`] checks a datagram and iterates its events without allocating;
 //!   any byte string gives either events or a [`DecodeError`], never a panic.
+//! * `statsd` (feature `statsd`) writes and reads StatsD text lines instead,
+//!   for existing agents; an [`Encoder`] whose [`Codec`] is `Codec::Statsd`
+//!   packs them.
 
 mod crc;
 mod decode;
 mod encode;
 mod primitives;
+#[cfg(feature = "statsd")]
+pub mod statsd;
 
 pub use self::crc::crc32;
 pub use decode::{Datagram, DecodeError, DecodedEvent, Events, Header, WireTags, decode};
 pub use encode::{EncodeError, Encoder, EncoderConfig, PushError, Writer};
+#[cfg(feature = "statsd")]
+pub use statsd::Dialect;
+
+/// The datagram encoding an [`Encoder`] writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Codec {
+    /// This crate's checksummed binary format (`WIRE.md`): sender id and
+    /// sequence for loss accounting, compact, the default.
+    #[default]
+    Postcard,
+    /// StatsD text lines in the given dialect, for an existing agent
+    /// (feature `statsd`).
+    #[cfg(feature = "statsd")]
+    Statsd(Dialect),
+}
+
+impl Codec {
+    /// The configuration name: `postcard`, `statsd`, `dogstatsd` or
+    /// `dogstatsd-distribution`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Codec::Postcard => "postcard",
+            #[cfg(feature = "statsd")]
+            Codec::Statsd(Dialect::Etsy) => "statsd",
+            #[cfg(feature = "statsd")]
+            Codec::Statsd(Dialect::DogStatsd) => "dogstatsd",
+            #[cfg(feature = "statsd")]
+            Codec::Statsd(Dialect::DogStatsdDistribution) => "dogstatsd-distribution",
+        }
+    }
+
+    /// The codec called `name` (see [`Codec::name`]), if this build has it.
+    pub fn from_name(name: &str) -> Option<Codec> {
+        Some(match name {
+            "postcard" => Codec::Postcard,
+            #[cfg(feature = "statsd")]
+            "statsd" => Codec::Statsd(Dialect::Etsy),
+            #[cfg(feature = "statsd")]
+            "dogstatsd" => Codec::Statsd(Dialect::DogStatsd),
+            #[cfg(feature = "statsd")]
+            "dogstatsd-distribution" => Codec::Statsd(Dialect::DogStatsdDistribution),
+            _ => return None,
+        })
+    }
+}
+
+impl core::fmt::Display for Codec {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// First two bytes of every datagram.
 pub const MAGIC: [u8; 2] = *b"ST";
@@ -52,11 +110,12 @@ pub const MAX_KEYS_PER_DATAGRAM: usize = 128;
 pub const MIN_EVENT_LEN: usize = 4;
 
 /// Meta byte: bits 0-1 kind, bits 2-3 priority, bits 4-5 value encoding,
-/// bits 6-7 reserved (zero).
+/// bit 6 relative (gauges only), bit 7 reserved (zero).
 const KIND_MASK: u8 = 0b0000_0011;
 const PRIORITY_SHIFT: u8 = 2;
 const ENCODING_SHIFT: u8 = 4;
-const RESERVED_MASK: u8 = 0b1100_0000;
+const RELATIVE_BIT: u8 = 0b0100_0000;
+const RESERVED_MASK: u8 = 0b1000_0000;
 /// Value encodings.
 const VALUE_INT: u8 = 0;
 const VALUE_F64: u8 = 1;
@@ -93,6 +152,7 @@ mod tests {
         priority: Priority,
         value: u64, // f64 bits: NaN == NaN, -0.0 != 0.0
         timestamp: u64,
+        relative: bool,
     }
 
     fn plain_of(reg: &Reg, e: &Event) -> Plain {
@@ -107,6 +167,7 @@ mod tests {
             priority: e.priority,
             value: e.value.to_bits(),
             timestamp: e.timestamp,
+            relative: e.relative,
         }
     }
 
@@ -121,6 +182,7 @@ mod tests {
             priority: d.priority,
             value: d.value.to_bits(),
             timestamp: d.timestamp,
+            relative: d.relative,
         }
     }
 
@@ -138,7 +200,7 @@ mod tests {
                 match w.push(&events[i], |id| reg.get(id)) {
                     Ok(()) => i += 1,
                     Err(PushError::Full) => break,
-                    Err(PushError::Oversized { .. } | PushError::UnknownKey) => {
+                    Err(_) => {
                         refused += 1;
                         i += 1;
                     }
@@ -180,6 +242,7 @@ mod tests {
             Event::new(b, Kind::Gauge, -42.5, 900, Priority::Low),
             Event::new(a, Kind::Counter, 3.0, 5_000, Priority::Medium),
             Event::new(b, Kind::Timer, 1_500_000.0, u64::MAX, Priority::Medium),
+            Event::gauge_change(b, -2.0, 7, Priority::Medium),
         ];
         let mut enc = encoder(DEFAULT_MAX_DATAGRAM);
         let (dgs, refused) = pack(&mut enc, &reg, &events);
@@ -189,7 +252,7 @@ mod tests {
         let h = decode(&dgs[0]).unwrap().header;
         assert_eq!(
             (h.sender_id, h.sequence, h.base_timestamp, h.event_count),
-            (0xDEAD_BEEF_0000_0001, 0, 1_000, 4)
+            (0xDEAD_BEEF_0000_0001, 0, 1_000, 5)
         );
         assert_eq!(enc.next_sequence(), 1);
     }
@@ -286,6 +349,83 @@ mod tests {
         let mut enc = encoder(MAX_DATAGRAM);
         let (dgs, refused) = pack(&mut enc, &reg, &[big_event]);
         assert_eq!((dgs.len(), refused), (1, 0));
+    }
+
+    #[test]
+    fn the_relative_bit_is_for_gauges_only() {
+        let mut reg = Reg::new();
+        let id = reg.register("c", &[]).unwrap();
+        let events = [Event::new(id, Kind::Counter, 1.0, 0, Priority::Medium)];
+        let (dgs, _) = pack(&mut encoder(MIN_DATAGRAM), &reg, &events);
+        let mut bytes = dgs[0].clone();
+        // header 14 + sequence 1 + base 1, then index 0, name "c", no tags, meta
+        let meta_at = 14 + 1 + 1 + 1 + 2 + 1;
+        assert_eq!(bytes[meta_at], 0b0000_0100);
+        bytes[meta_at] |= RELATIVE_BIT;
+        let crc_at = bytes.len() - CRC_LEN;
+        let crc = crc32(&bytes[..crc_at]);
+        bytes[crc_at..].copy_from_slice(&crc.to_le_bytes());
+        let first = decode(&bytes).unwrap().events().next().unwrap();
+        assert_eq!(
+            first.unwrap_err(),
+            DecodeError::BadMeta { meta: 0b0100_0100 }
+        );
+    }
+
+    #[cfg(feature = "statsd")]
+    #[test]
+    fn statsd_lines_fill_datagrams_and_refuse_what_cannot_go() {
+        let mut reg = Reg::new();
+        let hits = reg.register("hits", &[("route", "/a")]).unwrap();
+        let depth = reg.register("depth", &[]).unwrap();
+        let config = EncoderConfig::new(1)
+            .with_max_datagram(MIN_DATAGRAM)
+            .with_codec(Codec::Statsd(Dialect::DogStatsd));
+        let mut enc = Encoder::new(config).unwrap();
+        let mut events = Vec::new();
+        for i in 0..100u64 {
+            events.push(Event::new(hits, Kind::Counter, 1.0, i, Priority::Medium));
+            events.push(Event::gauge_change(depth, -1.0, i, Priority::Low));
+        }
+        let (dgs, refused) = pack(&mut enc, &reg, &events);
+        assert_eq!(refused, 0);
+        assert!(dgs.len() > 1);
+        let mut lines = 0;
+        for (i, d) in dgs.iter().enumerate() {
+            // Full to within one line, but the last.
+            assert!(d.len() <= MIN_DATAGRAM);
+            assert!(i == dgs.len() - 1 || d.len() > MIN_DATAGRAM - 25);
+            for line in statsd::parse(d) {
+                let line = line.unwrap();
+                match line.name {
+                    "hits" => assert_eq!((line.value, line.tags), ("1", "route:/a")),
+                    "depth" => assert!(line.is_change() && line.value == "-1"),
+                    other => panic!("unexpected {other}"),
+                }
+                lines += 1;
+            }
+        }
+        assert_eq!(lines, events.len());
+        assert_eq!(enc.next_sequence(), 0, "StatsD has no sequence");
+        // NaN, unknown keys and lines longer than a datagram are refused.
+        let mut buf = [0u8; MIN_DATAGRAM];
+        let value = "v".repeat(MAX_TAG_LEN);
+        let long = reg
+            .register(&"n".repeat(MAX_NAME_LEN), &[("t", value.as_str()); 2])
+            .unwrap();
+        let mut w = enc.begin(&mut buf, 0).unwrap();
+        let nan = Event::new(hits, Kind::Gauge, f64::NAN, 0, Priority::Medium);
+        assert_eq!(w.push(&nan, |id| reg.get(id)), Err(PushError::NotFinite));
+        let stray = Event::new(KeyId(99), Kind::Counter, 1.0, 0, Priority::Low);
+        assert_eq!(w.push(&stray, |id| reg.get(id)), Err(PushError::UnknownKey));
+        let big = Event::new(long, Kind::Counter, 1.0, 0, Priority::Low);
+        assert!(matches!(
+            w.push(&big, |id| reg.get(id)),
+            Err(PushError::Oversized { needed, .. }) if needed > MIN_DATAGRAM
+        ));
+        assert!(w.is_empty());
+        assert_eq!(w.len(), 0, "no header in StatsD");
+        assert_eq!(enc.refused(), 3);
     }
 
     #[test]

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Interop with a real StatsD server: the Etsy `statsd` package from npm,
+# started on loopback. The client's statsd and dogstatsd codecs and the
+# collector's forwarding are checked against what the server holds (its
+# management interface), and the demo is pointed at it with each codec.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+peer=$(mktemp -d)
+trap 'kill $statsd 2>/dev/null || true; rm -rf "$peer"' EXIT
+(cd "$peer" && npm install --no-audit --no-fund --silent statsd@0.9.0 >/dev/null)
+# A long flush interval: counters are read before the server resets them.
+cat >"$peer/config.js" <<'CONF'
+{ port: 18135, address: "127.0.0.1", mgmt_address: "127.0.0.1", mgmt_port: 18136,
+  backends: ["./backends/console"], flushInterval: 3600000, automaticConfigReload: false }
+CONF
+(cd "$peer" && exec node_modules/.bin/statsd config.js >statsd.log 2>&1) &
+statsd=$!
+for _ in $(seq 50); do
+  (exec 3<>/dev/tcp/127.0.0.1/18136) 2>/dev/null && break
+  sleep 0.2
+done
+
+STATSD_ADDRESS=127.0.0.1:18135 STATSD_ADMIN=127.0.0.1:18136 \
+  cargo test -p stats-std --test statsd_interop -- --ignored --test-threads 1
+
+cargo build --release --example demo
+for codec in statsd dogstatsd; do
+  target/release/examples/demo --target 127.0.0.1:18135 --codec "$codec" \
+    --duration 1 --rate 20000 >/dev/null 2>&1
+done
+admin() {
+  exec 3<>/dev/tcp/127.0.0.1/18136
+  echo "$1" >&3
+  timeout 2 cat <&3 || true
+  exec 3>&-
+}
+stats=$(admin stats)
+echo "$stats" | grep -q 'bad_lines_seen: 0' || { echo "statsd saw bad lines: $stats"; exit 1; }
+counters=$(admin counters)
+echo "$counters" | grep -q "'http.errors'" || { echo "no plain demo counter: $counters"; exit 1; }
+echo "$counters" | grep -q "'http.errors;status=500'" || { echo "no tagged demo counter: $counters"; exit 1; }
+echo "statsd interop: counts, gauges and timers arrive; no bad lines"

@@ -1,0 +1,160 @@
+//! Interop with a real StatsD server, the Etsy `statsd` package from npm:
+//! what the client sends in each dialect, and what the collector forwards,
+//! arrives with the right values.
+//!
+//! Needs the server, so it is ignored by default; `.ci/statsd.sh` installs
+//! it, starts it on loopback and runs this with `STATSD_ADDRESS` (its UDP
+//! port) and `STATSD_ADMIN` (its management TCP port).
+
+use stats_std::collector::{Limits, Server};
+use stats_std::core::wire::{Codec, Dialect};
+use stats_std::forward::Forward;
+use stats_std::{Config, Stats};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+fn addresses() -> (String, String) {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} must name the StatsD server"))
+    };
+    (var("STATSD_ADDRESS"), var("STATSD_ADMIN"))
+}
+
+/// The server's answer to a management command (`counters`, `gauges`,
+/// `timers`): `util.inspect` text up to `END`.
+fn admin(address: &str, command: &str) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    writeln!(stream, "{command}").unwrap();
+    let mut out = String::new();
+    for line in BufReader::new(stream).lines() {
+        let line = line.unwrap();
+        if line.trim() == "END" {
+            break;
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The value text after `'key': ` in an inspect dump (an array stays
+/// bracketed).
+fn field(dump: &str, key: &str) -> Option<String> {
+    let at = dump.find(&format!("'{key}': "))? + key.len() + 4;
+    let rest = &dump[at..];
+    let end = if rest.starts_with('[') {
+        rest.find(']')? + 1
+    } else {
+        rest.find([',', '\n', '}'])?
+    };
+    Some(rest[..end].split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// Waits until `command`'s dump shows `key` with `want`.
+fn expect(admin_address: &str, command: &str, key: &str, want: &str) {
+    let start = Instant::now();
+    loop {
+        let dump = admin(admin_address, command);
+        let got = field(&dump, key);
+        if got.as_deref() == Some(want) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{command} {key}: want {want}, got {got:?} in\n{dump}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn client(address: &str, codec: Codec) -> Stats {
+    Stats::start(
+        Config::default()
+            .with_udp_address(address)
+            .with_codec(codec),
+    )
+    .unwrap()
+}
+
+#[test]
+#[ignore = "needs a StatsD server: run .ci/statsd.sh"]
+fn etsy_statsd_lines_arrive_with_their_values() {
+    let (udp, mgmt) = addresses();
+    let stats = client(&udp, Codec::Statsd(Dialect::Etsy));
+    let requests = stats.counter("interop.requests", &[]).unwrap();
+    let depth = stats.gauge("interop.depth", &[]).unwrap();
+    let below = stats.gauge("interop.below", &[]).unwrap();
+    let query = stats.timer("interop.query", &[]).unwrap();
+    let size = stats.histogram("interop.size", &[]).unwrap();
+    requests.add(5);
+    requests.add(7);
+    depth.set(10.0);
+    depth.add(-3.0);
+    depth.add(0.5);
+    below.set(-4.0);
+    query.record(Duration::from_micros(1500));
+    query.record(Duration::from_micros(2500));
+    size.record(42.0);
+    stats.flush(Duration::from_secs(2)).unwrap();
+    expect(&mgmt, "counters", "interop.requests", "12");
+    expect(&mgmt, "gauges", "interop.depth", "7.5");
+    expect(&mgmt, "gauges", "interop.below", "-4");
+    expect(&mgmt, "timers", "interop.query", "[ 1.5, 2.5 ]");
+    expect(&mgmt, "timers", "interop.size", "[ 42 ]");
+    let report = stats.shutdown(Duration::from_secs(2)).unwrap();
+    assert_eq!(report.snapshot.events_received, 9);
+    assert!(report.snapshot.is_conserved());
+}
+
+#[test]
+#[ignore = "needs a StatsD server: run .ci/statsd.sh"]
+fn dogstatsd_tags_reach_etsy_statsd_as_key_suffixes() {
+    let (udp, mgmt) = addresses();
+    let stats = client(&udp, Codec::Statsd(Dialect::DogStatsd));
+    let tagged = stats
+        .counter("interop.tagged", &[("route", "api")])
+        .unwrap();
+    tagged.add(3);
+    stats.flush(Duration::from_secs(2)).unwrap();
+    // Etsy statsd 0.9 folds `|#route:api` into the key.
+    expect(&mgmt, "counters", "interop.tagged;route=api", "3");
+}
+
+#[test]
+#[ignore = "needs a StatsD server: run .ci/statsd.sh"]
+fn the_collector_forwards_its_aggregates() {
+    let (udp, mgmt) = addresses();
+    let mut forward = Forward::new(udp, Dialect::Etsy);
+    forward.interval = Duration::from_millis(100);
+    let server = Server::start("127.0.0.1:0", None, Limits::default(), Some(forward)).unwrap();
+    let stats = client(&server.udp_address().to_string(), Codec::Postcard);
+    let count = stats.counter("interop.fwd.count", &[]).unwrap();
+    let level = stats.gauge("interop.fwd.level", &[]).unwrap();
+    let time = stats.timer("interop.fwd.time", &[]).unwrap();
+    count.add(4);
+    count.add(5);
+    level.set(3.25);
+    for _ in 0..3 {
+        time.record(Duration::from_millis(2));
+    }
+    stats.flush(Duration::from_secs(2)).unwrap();
+    expect(&mgmt, "counters", "interop.fwd.count", "9");
+    expect(&mgmt, "gauges", "interop.fwd.level", "3.25");
+    // Three 2 ms timers: one line, the bucket's midpoint (within 3.1%), at
+    // sample rate 1/3.
+    let start = Instant::now();
+    loop {
+        let dump = admin(&mgmt, "timers");
+        if let Some(values) = field(&dump, "interop.fwd.time") {
+            let ms: f64 = values.trim_matches(['[', ']', ' ']).parse().unwrap();
+            assert!((ms - 2.0).abs() / 2.0 < 0.032, "{values}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{dump}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
