@@ -13,17 +13,16 @@
 //! example a `stats-collector` or, with `--codec statsd|dogstatsd`, any
 //! StatsD agent.
 
-use socket2::{Domain, Protocol, Socket, Type};
-use stats_core::wire::{Codec, decode, statsd};
-use stats_core::{DropReason, LatencyHistogram, Priority};
+use stats_core::wire::Codec;
+use stats_core::{DropReason, Priority};
+use stats_pipeline::receiver::Receiver;
 use stats_std::{Config, Stats};
 use std::io::Write;
-use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 struct Args {
     threads: usize,
@@ -71,89 +70,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
-}
-
-/// What the in-process receiver saw.
-#[derive(Default)]
-struct Received {
-    events: AtomicU64,
-    datagrams: AtomicU64,
-    bytes: AtomicU64,
-    bad: AtomicU64,
-    /// Sequence numbers missing (datagrams lost on the way).
-    gaps: AtomicU64,
-}
-
-fn unix_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
-/// The receiver's address, counts, record-to-receipt latency and thread.
-type Receiver = (
-    SocketAddr,
-    Arc<Received>,
-    Arc<LatencyHistogram>,
-    thread::JoinHandle<()>,
-);
-
-/// Binds a loopback receiver with a large receive buffer and decodes every
-/// datagram (the pipeline's format, or StatsD lines) until `stop`.
-fn spawn_receiver(stop: Arc<AtomicBool>) -> std::io::Result<Receiver> {
-    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-    let _ = socket.set_recv_buffer_size(16 << 20);
-    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
-    let socket: UdpSocket = socket.into();
-    socket.set_read_timeout(Some(Duration::from_millis(50)))?;
-    let address = socket.local_addr()?;
-    let received = Arc::new(Received::default());
-    let latency = Arc::new(LatencyHistogram::new());
-    let (r, l) = (received.clone(), latency.clone());
-    let join = thread::spawn(move || {
-        let mut buf = vec![0u8; 65_536];
-        let mut next_sequence: Option<u64> = None;
-        loop {
-            let n = match socket.recv(&mut buf) {
-                Ok(n) => n,
-                Err(_) if stop.load(Ordering::Relaxed) => break,
-                Err(_) => continue,
-            };
-            if !buf[..n].starts_with(&stats_core::wire::MAGIC) {
-                // StatsD lines: no sequence, no timestamps.
-                let (mut good, mut bad) = (0, 0);
-                for line in statsd::parse(&buf[..n]) {
-                    if line.is_ok() { good += 1 } else { bad += 1 }
-                }
-                r.events.fetch_add(good, Ordering::Relaxed);
-                r.bad.fetch_add(bad, Ordering::Relaxed);
-                r.datagrams.fetch_add(1, Ordering::Relaxed);
-                r.bytes.fetch_add(n as u64, Ordering::Relaxed);
-                continue;
-            }
-            let Ok(datagram) = decode(&buf[..n]) else {
-                r.bad.fetch_add(1, Ordering::Relaxed);
-                continue;
-            };
-            let sequence = datagram.header.sequence;
-            if let Some(expected) = next_sequence
-                && sequence > expected
-            {
-                r.gaps.fetch_add(sequence - expected, Ordering::Relaxed);
-            }
-            next_sequence = Some(sequence + 1);
-            let now = unix_ns();
-            let mut events = 0;
-            for event in datagram.events().flatten() {
-                l.record(now.saturating_sub(event.timestamp));
-                events += 1;
-            }
-            r.events.fetch_add(events, Ordering::Relaxed);
-            r.datagrams.fetch_add(1, Ordering::Relaxed);
-            r.bytes.fetch_add(n as u64, Ordering::Relaxed);
-        }
-    });
-    Ok((address, received, latency, join))
 }
 
 /// One recording thread: a web service's mix of requests, queries, queue
@@ -239,13 +155,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let stop = Arc::new(AtomicBool::new(false));
     let (target, receiver) = match &args.target {
         Some(t) => (t.clone(), None),
-        None => match spawn_receiver(stop.clone()) {
-            Ok((address, received, latency, join)) => {
-                (address.to_string(), Some((received, latency, join)))
-            }
+        None => match Receiver::start("127.0.0.1:0", 16 << 20) {
+            Ok(r) => (r.address().to_string(), Some(r)),
             Err(e) => {
                 eprintln!("cannot bind a loopback receiver: {e}");
                 return ExitCode::FAILURE;
@@ -311,9 +224,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Let the receiver take the last datagrams.
-    thread::sleep(Duration::from_millis(200));
-    stop.store(true, Ordering::Relaxed);
 
     let s = &report.snapshot;
     let c = &s.counters;
@@ -390,25 +300,22 @@ fn main() -> ExitCode {
             "VIOLATED"
         }
     );
-    let Some((received, latency, join)) = receiver else {
+    let Some(receiver) = receiver else {
         return if sender_conserved {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
         };
     };
-    let _ = join.join();
-    let got = received.events.load(Ordering::Relaxed);
-    let gaps = received.gaps.load(Ordering::Relaxed);
+    // Let the receiver take the last datagrams.
+    let received = receiver.settle(Duration::from_millis(100), Duration::from_secs(2));
+    let got = received.events;
     let lost_in_network = c.events_sent.saturating_sub(got);
     println!(
         "receiver: {} events in {} datagrams ({} bytes), {} undecodable, {} datagrams missing by sequence (postcard only)",
-        got,
-        received.datagrams.load(Ordering::Relaxed),
-        received.bytes.load(Ordering::Relaxed),
-        received.bad.load(Ordering::Relaxed),
-        gaps
+        got, received.datagrams, received.bytes, received.bad, received.missing
     );
+    let latency = receiver.latency();
     if let Some(p50) = latency.percentile(0.5) {
         println!(
             "record to receiver  p50 {:.2} ms, p99 {:.2} ms",

@@ -4,6 +4,9 @@
 #![deny(missing_docs)]
 
 pub mod alloc_counter;
+pub mod load;
+pub mod procfs;
+pub mod receiver;
 pub mod workload;
 
 /// The README's code examples, run as doctests.

@@ -49,7 +49,7 @@ impl Clock {
         now
     }
 
-    /// The coarse time: at most one worker tick (1 ms) plus
+    /// The coarse time: at most one worker tick (`tick_ms`) plus
     /// [`COARSE_STEP_NS`] old.
     #[inline]
     pub(crate) fn coarse(&self) -> u64 {

@@ -28,6 +28,9 @@ pub struct Config {
     pub batch_size: usize,
     /// Batch age limit, ms.
     pub max_batch_age_ms: u64,
+    /// How often the worker wakes, ms (1 to 100): the resolution of event
+    /// timestamps and the floor of its CPU use.
+    pub tick_ms: u64,
     /// Batch size by lane utilization.
     pub adaptive_batching: bool,
     /// What a full lane does.
@@ -68,6 +71,7 @@ impl Default for Config {
             buffer_size: 16_384,
             batch_size: 50,
             max_batch_age_ms: 100,
+            tick_ms: 1,
             adaptive_batching: false,
             drop_policy: DropPolicy::DropByPriority,
             max_datagram: 1472,
@@ -227,6 +231,7 @@ impl Config {
             &mut self.max_batch_age_ms,
             "a number",
         )?;
+        num(&var, "STATS_TICK_MS", &mut self.tick_ms, "a number")?;
         num(
             &var,
             "STATS_ADAPTIVE_BATCHING",
@@ -310,6 +315,7 @@ impl Config {
             buffer_size,
             batch_size,
             max_batch_age_ms,
+            tick_ms,
             adaptive_batching: _,
             drop_policy: _,
             max_datagram,
@@ -340,6 +346,9 @@ impl Config {
         }
         if *max_batch_age_ms == 0 {
             return Err(invalid("max_batch_age_ms", max_batch_age_ms, "at least 1"));
+        }
+        if !(1..=100).contains(tick_ms) {
+            return Err(invalid("tick_ms", tick_ms, "1 to 100"));
         }
         if !(512..=65_507).contains(max_datagram) {
             return Err(invalid("max_datagram", max_datagram, "512 to 65507"));
@@ -415,6 +424,12 @@ impl Config {
             max_batch_age_ms,
             ..self
         }
+    }
+
+    /// The same with another worker tick.
+    #[must_use]
+    pub fn with_tick_ms(self, tick_ms: u64) -> Self {
+        Config { tick_ms, ..self }
     }
 
     /// The same with another drop policy.
@@ -553,6 +568,7 @@ mod tests {
                 "1000",
             ),
             (Config::default().with_batch_size(0), "batch_size", "0"),
+            (Config::default().with_tick_ms(0), "tick_ms", "0"),
             (
                 Config::default().with_udp_address("localhost"),
                 "udp_address",
@@ -591,7 +607,7 @@ mod tests {
             None
         });
         let seen = seen.into_inner();
-        assert_eq!(seen.len(), 18);
+        assert_eq!(seen.len(), 19);
         for name in seen {
             let field = name.trim_start_matches("STATS_").to_lowercase();
             let row = format!("| `{field}` | `{name}` |");

@@ -15,8 +15,6 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// How often the worker wakes when idle: the coarse clock's resolution.
-const TICK: Duration = Duration::from_millis(1);
 /// How often a report is published.
 const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 /// The health window.
@@ -300,10 +298,11 @@ fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
             }
             resolved = Instant::now();
         }
+        let tick = Duration::from_millis(config.tick_ms);
         match next {
             Some(t) if t <= now => thread::yield_now(),
-            Some(t) => thread::park_timeout(TICK.min(Duration::from_nanos(t - now))),
-            None => thread::park_timeout(TICK),
+            Some(t) => thread::park_timeout(tick.min(Duration::from_nanos(t - now))),
+            None => thread::park_timeout(tick),
         }
     }
     let report = publish(&mut exporter, &transport);
