@@ -401,7 +401,7 @@ fn main() -> ExitCode {
         threads: args.threads,
         sample_every,
     };
-    let run = load::run(&stats, &receiver, &plan);
+    let run = load::run(&stats, &|| receiver.counts().events, &plan);
     let report = match stats.shutdown(Duration::from_secs(5)) {
         Ok(r) => r,
         Err(e) => {

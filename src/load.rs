@@ -4,7 +4,6 @@
 //! the pipeline, the receiver, memory and the worker's CPU time.
 
 use crate::procfs;
-use crate::receiver::Receiver;
 use stats_core::{LatencyHistogram, Priority, Quantiles};
 use stats_std::Stats;
 use std::sync::Arc;
@@ -108,10 +107,13 @@ pub struct Run {
 /// Record calls timed: one in this many.
 const TIME_ONE_IN: u64 = 16;
 
-/// Runs `plan` against `stats`, sampling `receiver`. Returns when the
+/// Runs `plan` against `stats`; `delivered` tells the samples how many
+/// events have arrived (for example from a [`Receiver`]). Returns when the
 /// duration is over (the pipeline is left running for the caller to shut
 /// down and account).
-pub fn run(stats: &Stats, receiver: &Receiver, plan: &Plan) -> Run {
+///
+/// [`Receiver`]: crate::receiver::Receiver
+pub fn run(stats: &Stats, delivered: &dyn Fn() -> u64, plan: &Plan) -> Run {
     let recorded = Arc::new(AtomicU64::new(0));
     let offered = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -148,7 +150,7 @@ pub fn run(stats: &Stats, receiver: &Receiver, plan: &Plan) -> Run {
                 at,
                 offered_rate: plan.profile.rate_at(at),
                 recorded: recorded.load(Ordering::Relaxed),
-                delivered: receiver.counts().events,
+                delivered: delivered(),
                 lane_utilization: snapshot.map_or(0.0, |s| s.lane_utilization_percent()),
                 dropped: snapshot.map_or(0, |s| s.drops.total()),
                 rss_bytes: procfs::rss_bytes().unwrap_or(0),

@@ -111,6 +111,16 @@ impl Receiver {
         &self.latency
     }
 
+    /// Per sender, a bitmap of the sequence numbers received (bit `s % 64`
+    /// of word `s / 64`): merge several receivers' with [`missing_in`].
+    pub fn sequences(&self) -> HashMap<u64, Vec<u64>> {
+        self.shared
+            .seen
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
     /// The counts so far.
     pub fn counts(&self) -> Counts {
         let s = &self.shared;
@@ -167,6 +177,21 @@ impl Drop for Receiver {
             let _ = j.join();
         }
     }
+}
+
+/// Sequence numbers below each sender's highest that are not in `seen`
+/// (bitmaps as from [`Receiver::sequences`]).
+pub fn missing_in(seen: &HashMap<u64, Vec<u64>>) -> u64 {
+    seen.values()
+        .map(|bits| {
+            let Some((i, w)) = bits.iter().enumerate().rev().find(|(_, w)| **w != 0) else {
+                return 0;
+            };
+            let highest = i as u64 * 64 + 63 - u64::from(w.leading_zeros());
+            let present: u64 = bits.iter().map(|w| u64::from(w.count_ones())).sum();
+            highest + 1 - present
+        })
+        .sum()
 }
 
 /// Sequence numbers tracked per sender: 2^30 (a 128 MiB bitmap at most).

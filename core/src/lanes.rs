@@ -169,6 +169,10 @@ pub struct Lanes<S, const SETS: usize = 1> {
     consumer_claimed: AtomicBool,
     /// Whether the exporter's breaker is open (attribution of drops).
     circuit_open: AtomicBool,
+    /// Queued events `DropByPriority` took out of a lane while looking for
+    /// one to evict (each went back in, or was dropped as the refused one):
+    /// taken off the rings' push and pop counts (wraps).
+    moved: AtomicUsize,
 }
 
 impl<S: Storage<Event>, const SETS: usize> fmt::Debug for Lanes<S, SETS> {
@@ -270,6 +274,7 @@ impl<const N: usize, const SETS: usize> StaticLanes<N, SETS> {
             shared_ticks: [const { AtomicUsize::new(0) }; 3],
             consumer_claimed: AtomicBool::new(false),
             circuit_open: AtomicBool::new(false),
+            moved: AtomicUsize::new(0),
         })
     }
 }
@@ -277,6 +282,11 @@ impl<const N: usize, const SETS: usize> StaticLanes<N, SETS> {
 /// Bounds the work one push may do when other threads keep taking the room
 /// it makes (each eviction still made room for someone).
 const ATTEMPTS: usize = 4;
+
+/// Most events of the same rank `DropByPriority` moves to the back of a
+/// lower lane looking for one that ranks below: bounds a push under
+/// overload to a few hundred nanoseconds.
+const ROTATIONS: usize = 64;
 
 impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
     /// Lanes over caller-provided slots (for example a `Box<[Slot<Event>]>`
@@ -308,6 +318,7 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
             shared_ticks: core::array::from_fn(|_| AtomicUsize::new(0)),
             consumer_claimed: AtomicBool::new(false),
             circuit_open: AtomicBool::new(false),
+            moved: AtomicUsize::new(0),
         })
     }
 
@@ -328,8 +339,10 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
     }
 
     /// Queues `event` in the shared set, applying the drop policy if its lane
-    /// is full. `Err` says why this event was dropped; it has already been
-    /// counted, as have events evicted to make room. Never blocks.
+    /// is full. `Err` says why an event of `event`'s priority was dropped
+    /// for want of room (this one or, under `DropByPriority`, an older one
+    /// of the same priority it displaced); it has already been counted, as
+    /// have events evicted to make room. Never blocks.
     #[inline]
     pub fn push(&self, event: Event) -> Result<(), DropReason> {
         let tick = &self.shared_ticks[event.priority.index()];
@@ -401,19 +414,10 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
                     }
                 }
                 for &p in lower {
-                    for _ in 0..ATTEMPTS {
-                        let (victim, result) = by.evict(self, p, event, priority as u8);
-                        let Some(victim) = victim else {
-                            event = result.err().unwrap_or(event);
-                            break;
-                        };
-                        self.drops
-                            .count(DropReason::EvictedByPriority, victim.priority);
-                        match result {
-                            Ok(()) => return Ok(()),
-                            Err(back) => event = back,
-                        }
-                    }
+                    event = match self.evict_below(by, p, event) {
+                        Ok(()) => return Ok(()),
+                        Err(back) => back,
+                    };
                 }
             }
             DropPolicy::DropNewest | DropPolicy::DropSampled { .. } => {}
@@ -426,6 +430,58 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
         };
         self.drops.count(reason, priority);
         Err(reason)
+    }
+
+    /// `DropByPriority`'s eviction in lower lane `lane`: evicts the oldest
+    /// event there that ranks below `event` and queues `event`.
+    ///
+    /// In an owned set, an event of the same rank at the head (one that
+    /// overflowed there earlier) is moved to the back instead, so it never
+    /// shields lower-ranked events queued behind it; an event that ranks
+    /// above stops the search; at most [`ROTATIONS`] moves. The shared set,
+    /// whose producers race for every slot, evicts only a lower-ranked head.
+    /// `Err` hands back an event of `event`'s rank that found no place (the
+    /// incoming one, or one moved out).
+    fn evict_below(&self, by: &mut Pusher<'_>, lane: Priority, event: Event) -> Result<(), Event> {
+        let rank = event.priority;
+        let mut carry = event;
+        if let Pusher::Shared = by {
+            for _ in 0..ATTEMPTS {
+                let (victim, placed) = by.evict(self, lane, carry, rank as u8);
+                let Some(victim) = victim else {
+                    return placed;
+                };
+                self.drops
+                    .count(DropReason::EvictedByPriority, victim.priority);
+                match placed {
+                    Ok(()) => return Ok(()),
+                    Err(back) => carry = back,
+                }
+            }
+            return Err(carry);
+        }
+        // More than a lane's worth of moves only cycles.
+        for _ in 0..ROTATIONS.min(self.lane_caps[lane.index()]) {
+            // An owner's eviction queues `carry` exactly when it takes a
+            // victim.
+            let (victim, placed) = by.evict(self, lane, carry, rank as u8 + 1);
+            let Some(victim) = victim else {
+                // Nothing to take: not full (the consumer took some), or the
+                // head ranks above. There may be room now.
+                return by.push(self, lane, placed.err().unwrap_or(carry));
+            };
+            if victim.priority < rank {
+                self.drops
+                    .count(DropReason::EvictedByPriority, victim.priority);
+                return Ok(());
+            }
+            // A queued event in hand: it goes back in (a move, not a new
+            // event) or is dropped as the refused one (its first push no
+            // longer counts): either way, one move.
+            self.moved.fetch_add(1, Ordering::Relaxed);
+            carry = victim;
+        }
+        Err(carry)
     }
 
     /// Tells the lanes whether the exporter's circuit breaker is open, so that
@@ -497,12 +553,16 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
 
     /// Events accepted into the lanes since they were made (wraps).
     pub fn pushed(&self) -> usize {
-        self.rings().fold(0, |sum, r| sum.wrapping_add(r.pushed()))
+        self.rings()
+            .fold(0usize, |sum, r| sum.wrapping_add(r.pushed()))
+            .wrapping_sub(self.moved.load(Ordering::Relaxed))
     }
 
     /// Events taken out of the lanes by drains or evictions (wraps).
     pub fn popped(&self) -> usize {
-        self.rings().fold(0, |sum, r| sum.wrapping_add(r.popped()))
+        self.rings()
+            .fold(0usize, |sum, r| sum.wrapping_add(r.popped()))
+            .wrapping_sub(self.moved.load(Ordering::Relaxed))
     }
 
     fn rings(&self) -> impl Iterator<Item = &Indices> {
@@ -973,16 +1033,46 @@ mod tests {
                     .get(DropReason::EvictedByPriority, Priority::Medium),
                 1
             );
-            // Everything left is high: the newest high is refused.
+            // Everything left is high: one high goes (the newest in the
+            // shared set; in an owned set, the last one the search moved).
             assert_eq!(push(ev(18, Priority::High)), Err(DropReason::LaneFull));
             assert_eq!(l.drops().get(DropReason::LaneFull, Priority::High), 1);
             // A low event cannot evict anything.
             assert_eq!(push(ev(19, Priority::Low)), Err(DropReason::LaneFull));
-            let mut got = drain_ids(l);
-            got.sort_unstable();
-            assert_eq!(got, [10, 11, 12, 13, 14, 15, 16, 17]);
+            let got = drain_ids(l);
+            assert_eq!(got.len(), 8);
+            assert!(got.iter().all(|id| (10..=18).contains(id)), "{got:?}");
             assert_eq!(l.drops().total(), 4);
+            // Moves are not pushes: everything pushed was taken out.
+            assert_eq!(l.pushed(), l.popped());
         });
+    }
+
+    #[test]
+    fn an_overflowed_high_event_does_not_shield_the_low_ones_behind_it() {
+        let l = lanes(DropPolicy::DropByPriority);
+        let mut p = l.producer().unwrap();
+        p.push(ev(1, Priority::High)).unwrap();
+        p.push(ev(2, Priority::High)).unwrap(); // the high lane is full
+        p.push(ev(3, Priority::High)).unwrap(); // overflows: low [3]
+        p.push(ev(4, Priority::Low)).unwrap(); // low [3, 4]: full
+        for i in 5..9 {
+            p.push(ev(i, Priority::High)).unwrap(); // medium [5, 6, 7, 8]: full
+        }
+        // Every head is high, but a low event waits behind 3: it goes, and
+        // 3 moves to the back.
+        p.push(ev(9, Priority::High)).unwrap();
+        assert_eq!(l.drops().by_priority(Priority::High), 0);
+        assert_eq!(
+            l.drops().get(DropReason::EvictedByPriority, Priority::Low),
+            1
+        );
+        let mut got = drain_ids(&l);
+        got.sort_unstable();
+        assert_eq!(got, [1, 2, 3, 5, 6, 7, 8, 9]);
+        assert_eq!(l.pushed(), l.popped());
+        // Nine accepted (4 later evicted); moving 3 was not a push.
+        assert_eq!(l.pushed(), 9);
     }
 
     #[test]

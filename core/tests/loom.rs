@@ -167,13 +167,17 @@ fn lanes_conserve_events_under_eviction() {
 
 /// Lanes of 2-slot lanes, a shared set and one owned set, under `DropOldest`.
 fn owned_lanes() -> Arc<Lanes<[Slot<Event>; 12], 2>> {
+    owned_lanes_with(DropPolicy::DropOldest)
+}
+
+fn owned_lanes_with(policy: DropPolicy) -> Arc<Lanes<[Slot<Event>; 12], 2>> {
     let caps = LaneCapacities {
         high: 2,
         medium: 2,
         low: 2,
     };
     let slots = core::array::from_fn(|_| Slot::new());
-    Arc::new(Lanes::with_storage(slots, caps, DropPolicy::DropOldest).unwrap())
+    Arc::new(Lanes::with_storage(slots, caps, policy).unwrap())
 }
 
 /// An owned producer (no read-modify-write on its push) filling a 2-slot lane
@@ -236,5 +240,43 @@ fn owned_evictions_racing_a_drain_never_overclaim() {
         assert!(drained.iter().all(|&id| id < 5), "{drained:?}");
         let evicted = lanes.drops().by_reason(DropReason::EvictedOldest);
         assert_eq!(drained.len() + evicted + refused, 5, "{drained:?}");
+    });
+}
+
+/// `DropByPriority` in an owned set moving an overflowed high event to the
+/// back of the low lane to reach the low event behind it, while the consumer
+/// drains: nothing is delivered twice or lost, no high event is dropped, and
+/// the moves do not count as pushes.
+#[test]
+fn owned_priority_moves_racing_a_drain_conserve_events() {
+    loom::model(|| {
+        let lanes = owned_lanes_with(DropPolicy::DropByPriority);
+        let mut p = Producer::claim(lanes.clone()).unwrap();
+        // high [0, 1]; low [2 (high, overflowed), 3 (low)]; medium [4, 5].
+        for (id, priority) in [
+            (0, Priority::High),
+            (1, Priority::High),
+            (2, Priority::High),
+            (3, Priority::Low),
+            (4, Priority::High),
+            (5, Priority::High),
+        ] {
+            p.push(event(id, priority)).unwrap();
+        }
+        let producer = thread::spawn(move || p.push(event(6, Priority::High)).is_err());
+        let mut drained = Vec::new();
+        let mut consumer = lanes.consumer().unwrap();
+        consumer.drain(3, |e| drained.push(e.key.get()));
+        let refused = producer.join().unwrap();
+        consumer.drain(usize::MAX, |e| drained.push(e.key.get()));
+        let mut unique = drained.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), drained.len(), "duplicates: {drained:?}");
+        assert!(!refused);
+        assert_eq!(lanes.drops().by_priority(Priority::High), 0);
+        let dropped = lanes.drops().total();
+        assert_eq!(drained.len() + dropped, 7, "{drained:?}");
+        assert_eq!(lanes.pushed(), lanes.popped());
     });
 }

@@ -117,6 +117,18 @@ impl UdpTransport {
     }
 }
 
+/// Whether the socket has room for a datagram now.
+#[cfg(target_os = "linux")]
+fn writable(socket: &Socket) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut fds = [PollFd::new(socket, PollFlags::OUT)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    matches!(poll(&mut fds, Some(&now)), Ok(1)) && fds[0].revents().contains(PollFlags::OUT)
+}
+
 fn send_error(e: &io::Error) -> SendError {
     match e.kind() {
         io::ErrorKind::WouldBlock => SendError::WouldBlock,
@@ -126,9 +138,26 @@ fn send_error(e: &io::Error) -> SendError {
     }
 }
 
+impl UdpTransport {
+    /// Whether the kernel has heard since the last look that the destination
+    /// refuses datagrams (an ICMP port unreachable). On loopback the answer
+    /// to a datagram arrives before its send returns; elsewhere it arrives
+    /// later and is found before the next send.
+    fn refused(&self) -> bool {
+        matches!(self.socket.take_error(), Ok(Some(e)) if e.kind() == io::ErrorKind::ConnectionRefused)
+    }
+}
+
 impl Transport for UdpTransport {
+    /// Sends one datagram. A refusal already known fails it unsent; one that
+    /// answers it fails it too (it went nowhere), so that a destination with
+    /// nothing listening counts as failing every send, not every other one.
     fn send(&mut self, datagram: &[u8]) -> Result<(), SendError> {
+        if self.refused() {
+            return Err(SendError::Refused);
+        }
         match self.socket.send(datagram) {
+            Ok(_) if self.refused() => Err(SendError::Refused),
             Ok(_) => Ok(()),
             Err(e) => Err(send_error(&e)),
         }
@@ -142,7 +171,13 @@ impl Transport for UdpTransport {
         if self.one_per_call || datagrams.len() == 1 {
             return stats_core::transport::send_each(self, datagrams);
         }
-        let mut sent = 0;
+        // The first alone: a destination that refuses is found before the
+        // rest go nowhere (`sendmmsg` does not report a refusal that comes
+        // back part-way through).
+        if let Err(error) = self.send(datagrams[0]) {
+            return Err(PartialSend { sent: 0, error });
+        }
+        let mut sent = 1;
         while sent < datagrams.len() {
             let chunk = &datagrams[sent..datagrams.len().min(sent + MAX)];
             let iovs: [[IoSlice<'_>; 1]; MAX] =
@@ -155,6 +190,22 @@ impl Transport for UdpTransport {
                 let _ = headers.push(MMsgHdr::new(iov, control));
             }
             match sendmmsg(&self.socket, headers.as_mut_slice(), SendFlags::empty()) {
+                Ok(n) if n > 0 && n < chunk.len() => {
+                    // It stopped early: the next datagram failed and
+                    // `sendmmsg` dropped the error. A full buffer is flow
+                    // control (keep it and try again); with room, the
+                    // datagram itself was refused (a firewall, an ICMP
+                    // error): it failed, and is not sent twice.
+                    let error = if writable(&self.socket) {
+                        SendError::Other
+                    } else {
+                        SendError::WouldBlock
+                    };
+                    return Err(PartialSend {
+                        sent: sent + n,
+                        error,
+                    });
+                }
                 Ok(n) if n > 0 => sent += n,
                 Ok(_) => {
                     return Err(PartialSend {
@@ -169,6 +220,13 @@ impl Transport for UdpTransport {
                     });
                 }
             }
+        }
+        if self.refused() {
+            // The last one was answered with a refusal.
+            return Err(PartialSend {
+                sent: sent - 1,
+                error: SendError::Refused,
+            });
         }
         Ok(())
     }

@@ -213,9 +213,6 @@ fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
             return;
         }
     };
-    if started.send(Ok(())).is_err() {
-        return;
-    }
     let health = HealthThresholds::DEFAULT;
     let mut window: (Instant, Option<TelemetrySnapshot>) = (Instant::now(), None);
     let mut published = Instant::now();
@@ -240,8 +237,12 @@ fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
         }
         report
     };
-    // A report from the start, so the endpoint and `report()` have one.
+    // A report from the start, so the endpoint and `report()` have one as
+    // soon as `Stats::start` returns.
     publish(&mut exporter, &transport);
+    if started.send(Ok(())).is_err() {
+        return;
+    }
     loop {
         let now = shared.clock.refresh();
         let next = {
