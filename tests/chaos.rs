@@ -182,7 +182,8 @@ fn a_receiver_that_goes_and_comes_back() {
 struct Proxy {
     address: String,
     duplicated: Arc<AtomicU64>,
-    held: Arc<AtomicU64>,
+    /// Datagrams sent after a later one.
+    reordered: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 }
 
@@ -195,23 +196,28 @@ impl Proxy {
         let out = UdpSocket::bind("127.0.0.1:0").unwrap();
         out.connect(target).unwrap();
         let address = socket.local_addr().unwrap().to_string();
-        let (duplicated, held, stop) = (
+        let (duplicated, reordered, stop) = (
             Arc::new(AtomicU64::new(0)),
             Arc::new(AtomicU64::new(0)),
             Arc::new(AtomicBool::new(false)),
         );
-        let (d, h, st) = (duplicated.clone(), held.clone(), stop.clone());
+        let (d, h, st) = (duplicated.clone(), reordered.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut x = seed | 1;
             let mut buf = vec![0u8; 65_536];
-            // Held datagrams, released after this many later ones (or when
-            // the flow pauses).
-            let mut holding: Vec<(u32, Vec<u8>)> = Vec::new();
+            // Held datagrams: how many later ones must pass before each is
+            // released, and how many have (released early when the flow
+            // pauses; it arrives out of order only if one passed it).
+            let mut holding: Vec<(u32, u32, Vec<u8>)> = Vec::new();
+            let release = |held: (u32, u32, Vec<u8>)| {
+                let _ = out.send(&held.2);
+                if held.1 > 0 {
+                    h.fetch_add(1, Ordering::Relaxed);
+                }
+            };
             while !st.load(Ordering::Relaxed) {
                 let Ok(n) = socket.recv(&mut buf) else {
-                    for (_, d) in holding.drain(..) {
-                        let _ = out.send(&d);
-                    }
+                    holding.drain(..).for_each(&release);
                     continue;
                 };
                 x ^= x << 13;
@@ -224,26 +230,26 @@ impl Proxy {
                         d.fetch_add(1, Ordering::Relaxed);
                     }
                     5..=14 if holding.is_empty() => {
-                        holding.push((3, buf[..n].to_vec()));
-                        h.fetch_add(1, Ordering::Relaxed);
+                        holding.push((3, 0, buf[..n].to_vec()));
+                        continue;
                     }
                     _ => {
                         let _ = out.send(&buf[..n]);
                     }
                 }
-                for (left, d) in &mut holding {
-                    *left -= 1;
-                    if *left == 0 {
-                        let _ = out.send(d);
-                    }
+                for held in &mut holding {
+                    held.0 -= 1;
+                    held.1 += 1;
                 }
-                holding.retain(|(left, _)| *left > 0);
+                let (due, kept) = holding.drain(..).partition(|held| held.0 == 0);
+                holding = kept;
+                due.into_iter().for_each(&release);
             }
         });
         Proxy {
             address,
             duplicated,
-            held,
+            reordered,
             stop,
         }
     }
@@ -295,10 +301,13 @@ fn delay_reordering_and_duplication_are_told_apart_and_not_double_counted() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    let held = proxy.held.load(Ordering::Relaxed);
-    assert!(held > 10 && sender.duplicated > 10, "{held} {sender:?}");
+    let reordered = proxy.reordered.load(Ordering::Relaxed);
+    assert!(
+        reordered > 10 && sender.duplicated > 10,
+        "{reordered} {sender:?}"
+    );
     assert_eq!(sender.lost, 0, "late datagrams are not losses: {sender:?}");
-    assert_eq!(sender.reordered, held, "{sender:?}");
+    assert_eq!(sender.reordered, reordered, "{sender:?}");
     // Duplicates were not aggregated twice.
     let text = server.collector().lock().unwrap().render_metrics();
     assert!(text.contains(&format!("chaos_hits_total {n}\n")), "{text}");
