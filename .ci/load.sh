@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 
 cargo build --release --example load
 load=target/release/examples/load
-"$load" --scenario baseline --duration 10 --check
-"$load" --scenario high --duration 20 --check
-"$load" --scenario stress --duration 10 --check
+"$load" --scenario baseline --duration 5 --check
+"$load" --scenario high --duration 10 --check
+"$load" --scenario stress --duration 5 --check
 "$load" --scenario burst --duration 5 --check
 "$load" --scenario soak --duration "${SOAK:-2m}" --check

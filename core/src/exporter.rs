@@ -236,12 +236,37 @@ fn utilization_percent(len: usize, capacity: usize) -> u8 {
     (len * 100 / capacity.max(1)).min(100) as u8
 }
 
-/// An encoded datagram waiting in the buffer to be sent.
+/// An encoded datagram waiting in the buffer to be sent: 8 bytes (a
+/// microcontroller keeps 16 of them). A datagram is at most 65,507 bytes
+/// and 65,535 events; the buffer holds at most 16 datagrams.
 #[derive(Clone, Copy, Debug)]
 struct Encoded {
-    start: usize,
-    len: usize,
-    events: usize,
+    start: u32,
+    len: u16,
+    events: u16,
+}
+
+impl Encoded {
+    fn new(start: usize, len: usize, events: usize) -> Self {
+        Encoded {
+            start: start as u32,
+            len: len as u16,
+            events: events as u16,
+        }
+    }
+
+    fn range(&self) -> core::ops::Range<usize> {
+        let start = self.start as usize;
+        start..start + usize::from(self.len)
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    fn events(&self) -> usize {
+        usize::from(self.events)
+    }
 }
 
 /// Drains lanes into datagrams. `BATCH` is the staging capacity (at least
@@ -512,7 +537,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
         let mut top_ups = MAX_BATCHES_PER_POLL;
         let mut i = 0;
         loop {
-            let mut end = self.encoded.last().map_or(0, |d| d.start + d.len);
+            let mut end = self.encoded.last().map_or(0, |d| d.range().end);
             while i < self.batch.len() && !self.encoded.is_full() && self.buf.len() - end >= max {
                 let Ok(mut writer) = self
                     .encoder
@@ -562,11 +587,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
                 let events = writer.events();
                 let len = writer.finish().len();
                 // Cannot fail: the loop stops while `encoded` is full.
-                let _ = self.encoded.push(Encoded {
-                    start: end,
-                    len,
-                    events,
-                });
+                let _ = self.encoded.push(Encoded::new(end, len, events));
                 end += len;
             }
             if self.encoded.is_empty()
@@ -598,7 +619,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
             let mut datagrams: heapless::Vec<&[u8], MAX_DATAGRAMS_PER_SEND> = heapless::Vec::new();
             for d in &self.encoded[done..] {
                 // Cannot fail: same capacity as `encoded`.
-                let _ = datagrams.push(&self.buf[d.start..d.start + d.len]);
+                let _ = datagrams.push(&self.buf[d.range()]);
             }
             let started = transport.clock_ns();
             let result = transport.send_batch(&datagrams);
@@ -611,9 +632,9 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
                 Err(PartialSend { sent, error }) => (sent.min(datagrams.len()), Some(error)),
             };
             for d in &self.encoded[done..done + sent] {
-                self.telemetry.events_sent += d.events as u64;
+                self.telemetry.events_sent += d.events() as u64;
                 self.telemetry.datagrams_sent += 1;
-                self.telemetry.bytes_sent += d.len as u64;
+                self.telemetry.bytes_sent += d.len() as u64;
             }
             if sent > 0 {
                 self.breaker.on_success();
@@ -625,7 +646,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
                 break;
             }
             if failed.is_some() && done < self.encoded.len() {
-                self.telemetry.events_send_failed += self.encoded[done].events as u64;
+                self.telemetry.events_send_failed += self.encoded[done].events() as u64;
                 self.telemetry.send_errors += 1;
                 self.breaker.on_failure(now);
                 done += 1;
@@ -635,9 +656,9 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
         let mut to = 0;
         for k in done..self.encoded.len() {
             let d = self.encoded[k];
-            self.buf.copy_within(d.start..d.start + d.len, to);
-            self.encoded[k - done] = Encoded { start: to, ..d };
-            to += d.len;
+            self.buf.copy_within(d.range(), to);
+            self.encoded[k - done] = Encoded::new(to, d.len(), d.events());
+            to += d.len();
         }
         let left = self.encoded.len() - done;
         self.encoded.truncate(left);
@@ -725,7 +746,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
     /// Events taken from the lanes but not yet sent: staged, or encoded in
     /// datagrams waiting for the breaker.
     pub fn staged(&self) -> usize {
-        self.batch.len() + self.encoded.iter().map(|d| d.events).sum::<usize>()
+        self.batch.len() + self.encoded.iter().map(Encoded::events).sum::<usize>()
     }
 }
 

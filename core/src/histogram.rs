@@ -30,7 +30,9 @@ pub const fn bucket_count(g: u32, p: u32) -> usize {
 pub type LatencyHistogram = Histogram<5, { bucket_count(5, 36) }>;
 
 /// A histogram with precision `G` (bucket width at most `2^-G` of its values)
-/// and `N` buckets; `N` must be `bucket_count(G, P)` for some `P > G + 1`.
+/// and `N` buckets; `N` must be `bucket_count(G, P)` for some `P > G + 1`, or
+/// 0 for a histogram that records nothing (no RAM; its percentiles are
+/// `None`).
 pub struct Histogram<const G: u32, const N: usize> {
     counts: [AtomicU32; N],
     /// Values above the top bucket's range, also counted in the top bucket.
@@ -79,7 +81,9 @@ impl<const G: u32, const N: usize> Default for Histogram<G, N> {
 impl<const G: u32, const N: usize> Histogram<G, N> {
     /// The highest value recorded exactly in range: anything at or above it
     /// goes to the top bucket.
-    pub const LIMIT: u64 = {
+    pub const LIMIT: u64 = if N == 0 {
+        0
+    } else {
         let (low, width) = bucket_range::<G>(N - 1);
         low + width
     };
@@ -90,11 +94,11 @@ impl<const G: u32, const N: usize> Histogram<G, N> {
         const {
             assert!(G >= 1 && G <= 16, "precision G must be 1..=16");
             assert!(
-                N > (1 << (G + 1)) && (N - (1 << (G + 1))).is_multiple_of(1 << G),
-                "N must be bucket_count(G, P)"
+                N == 0 || (N > (1 << (G + 1)) && (N - (1 << (G + 1))).is_multiple_of(1 << G)),
+                "N must be bucket_count(G, P) or 0"
             );
             assert!(
-                (N - (1 << (G + 1))) / (1 << G) + (G as usize) < 63,
+                N == 0 || (N - (1 << (G + 1))) / (1 << G) + (G as usize) < 63,
                 "range must stay below 2^63"
             );
         };
@@ -117,6 +121,9 @@ impl<const G: u32, const N: usize> Histogram<G, N> {
     /// threads may lose counts (readers are fine). Counters saturate.
     #[inline]
     pub fn record(&self, value: u64) {
+        if N == 0 {
+            return; // a histogram switched off
+        }
         let counter = &self.counts[index::<G, N>(value)];
         let c = counter.load(Ordering::Relaxed);
         counter.store(c.saturating_add(1), Ordering::Relaxed);

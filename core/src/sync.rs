@@ -42,27 +42,38 @@ impl<T> UnsafeCell<T> {
 /// 128 bytes on x86_64 and aarch64: since Sandy Bridge the spatial prefetcher
 /// pulls 64-byte lines in pairs, and Apple/Neoverse cores have 128-byte lines.
 /// 32 bytes on 32-bit ARM and MIPS, 64 elsewhere (the values crossbeam uses).
+/// No padding on bare metal (`target_os = "none"`): microcontrollers have one
+/// core or no data cache, and every byte of RAM counts.
 #[cfg_attr(
-    any(
-        target_arch = "x86_64",
-        target_arch = "aarch64",
-        target_arch = "powerpc64"
+    all(
+        not(target_os = "none"),
+        any(
+            target_arch = "x86_64",
+            target_arch = "aarch64",
+            target_arch = "powerpc64"
+        )
     ),
     repr(align(128))
 )]
 #[cfg_attr(
-    any(target_arch = "arm", target_arch = "mips", target_arch = "mips64"),
+    all(
+        not(target_os = "none"),
+        any(target_arch = "arm", target_arch = "mips", target_arch = "mips64")
+    ),
     repr(align(32))
 )]
 #[cfg_attr(
-    not(any(
-        target_arch = "x86_64",
-        target_arch = "aarch64",
-        target_arch = "powerpc64",
-        target_arch = "arm",
-        target_arch = "mips",
-        target_arch = "mips64"
-    )),
+    all(
+        not(target_os = "none"),
+        not(any(
+            target_arch = "x86_64",
+            target_arch = "aarch64",
+            target_arch = "powerpc64",
+            target_arch = "arm",
+            target_arch = "mips",
+            target_arch = "mips64"
+        ))
+    ),
     repr(align(64))
 )]
 #[derive(Debug, Default)]

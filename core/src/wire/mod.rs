@@ -120,20 +120,88 @@ const RESERVED_MASK: u8 = 0b1000_0000;
 const VALUE_INT: u8 = 0;
 const VALUE_F64: u8 = 1;
 
-/// Largest magnitude below which every integer is exactly an `f64` (2^53).
-const EXACT_INT: f64 = 9_007_199_254_740_992.0;
-
 /// `Some(i)` if `v` is an integer that survives `f64 -> i64 -> f64` exactly
-/// (and is not -0.0), so it can travel as a varint.
+/// and is below 2^53 in magnitude (and is not -0.0), so it can travel as a
+/// varint. Read from the bits with integer arithmetic only: a
+/// microcontroller without a double-precision FPU needs no soft-float
+/// routines for it.
 fn as_exact_int(v: f64) -> Option<i64> {
-    let exact =
-        v.abs() < EXACT_INT && v == (v as i64) as f64 && !(v == 0.0 && v.is_sign_negative());
-    exact.then_some(v as i64)
+    const MANTISSA_BITS: u32 = 52;
+    let bits = v.to_bits();
+    let negative = bits >> 63 != 0;
+    let exponent = ((bits >> MANTISSA_BITS) & 0x7FF) as i32 - 1023;
+    let fraction = bits & ((1 << MANTISSA_BITS) - 1);
+    if exponent == -1023 && fraction == 0 {
+        // Zero; -0.0 keeps its sign only as an f64.
+        return (!negative).then_some(0);
+    }
+    // Below 1 (or subnormal), or 2^53 and above (or not finite).
+    if !(0..=52).contains(&exponent) {
+        return None;
+    }
+    let shift = MANTISSA_BITS - exponent as u32;
+    let mantissa = fraction | (1 << MANTISSA_BITS);
+    if mantissa & ((1 << shift) - 1) != 0 {
+        return None; // a fractional part
+    }
+    let magnitude = (mantissa >> shift) as i64;
+    Some(if negative { -magnitude } else { magnitude })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Largest magnitude below which every integer is exactly an `f64`.
+    const EXACT_INT: f64 = 9_007_199_254_740_992.0;
+
+    /// `as_exact_int` by floating-point arithmetic, the definition.
+    fn exact_int_by_floats(v: f64) -> Option<i64> {
+        let exact =
+            v.abs() < EXACT_INT && v == (v as i64) as f64 && !(v == 0.0 && v.is_sign_negative());
+        exact.then_some(v as i64)
+    }
+
+    #[test]
+    fn exact_integers_are_found_from_the_bits() {
+        let specials = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.5,
+            1.5,
+            f64::MIN_POSITIVE,
+            5e-324,
+            EXACT_INT,
+            -EXACT_INT,
+            EXACT_INT - 1.0,
+            -(EXACT_INT - 1.0),
+            4_503_599_627_370_496.5,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+            1e300,
+            123_456_789.0,
+        ];
+        for v in specials {
+            assert_eq!(as_exact_int(v), exact_int_by_floats(v), "{v}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn exact_integers_match_the_definition(
+            v in prop_oneof![
+                any::<f64>(),
+                any::<i64>().prop_map(|i| i as f64),
+                (-1_000_000i64..1_000_000).prop_map(|i| i as f64 / 4.0),
+            ]
+        ) {
+            prop_assert_eq!(as_exact_int(v), exact_int_by_floats(v));
+        }
+    }
     use crate::event::{Event, KeyId, Kind, Priority};
     use crate::registry::{MAX_NAME_LEN, MAX_TAG_LEN, MAX_TAGS, Registry};
     use proptest::prelude::*;

@@ -164,7 +164,7 @@ fn histogram_stays_within_its_error_bound() {
         top,
         max
     );
-    // A small one: 12.5% error, as the embedded exporter uses.
+    // A small one: 12.5% error (the embedded exporter can use this one).
     let small: Histogram<2, { bucket_count(2, 36) }> = Histogram::new();
     for v in 1..=1_000 {
         small.record(v);
