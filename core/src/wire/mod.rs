@@ -192,6 +192,7 @@ mod tests {
 
     proptest! {
         #[test]
+        #[cfg_attr(miri, ignore = "generating cases is too slow under miri; no unsafe code here")]
         fn exact_integers_match_the_definition(
             v in prop_oneof![
                 any::<f64>(),
