@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
-# The load tool's scenarios, shortened, judged against the objectives
-# (--check: drop rate, p99 latency, memory, worker CPU, conservation), and a
-# few minutes of soak whose RSS must not grow.
+# The load tool against the objectives (--check: drop rate, p99 latency,
+# memory, worker CPU, conservation).
+#   .ci/load.sh scenarios   every scenario, shortened
+#   .ci/load.sh soak        a few minutes of soak, whose RSS must not grow
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release --example load
 load=target/release/examples/load
-"$load" --scenario baseline --duration 5 --check
-"$load" --scenario high --duration 10 --check
-"$load" --scenario stress --duration 5 --check
-"$load" --scenario burst --duration 5 --check
-"$load" --scenario soak --duration "${SOAK:-2m}" --check
+case "${1:-scenarios}" in
+scenarios)
+    "$load" --scenario baseline --duration 5 --check
+    "$load" --scenario high --duration 10 --check
+    "$load" --scenario stress --duration 5 --check
+    "$load" --scenario burst --duration 5 --check
+    ;;
+soak)
+    "$load" --scenario soak --duration "${SOAK:-2m}" --check
+    ;;
+*)
+    echo "usage: $0 [scenarios|soak]" >&2
+    exit 2
+    ;;
+esac
