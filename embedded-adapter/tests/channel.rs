@@ -240,13 +240,20 @@ fn a_pulled_cable_trips_the_breaker_and_delivery_resumes() {
         // Plugged back in: after the open period a probe goes through and
         // the waiting events follow.
         cable.plug(true);
-        until_received(&got, 10 + 20 - 3).await;
+        while lanes.len_total() > 0 {
+            Timer::after(Duration::from_millis(5)).await;
+        }
+        let before = got.borrow().len();
+        assert!(before > 10, "delivery resumed: {before}");
         record(5);
-        until_received(&got, 10 + 20 - 3 + 5).await;
+        until_received(&got, before + 5).await;
     });
     let c = snapshot.counters;
+    // Three datagrams failed (one event each, or more when the exporter
+    // topped a datagram up from the lanes); their events are counted.
     assert_eq!(c.send_errors, 3, "{snapshot:?}");
-    assert_eq!(c.events_send_failed, 3);
+    assert!(c.events_send_failed >= 3, "{snapshot:?}");
+    assert_eq!(c.events_sent + c.events_send_failed, recorded.get());
     assert_eq!(snapshot.breaker_transitions.opened, 1);
     assert_eq!(snapshot.breaker_transitions.closed, 1);
     assert_eq!(snapshot.events_received, recorded.get());
