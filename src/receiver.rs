@@ -184,14 +184,24 @@ impl Drop for Receiver {
 pub fn missing_in(seen: &HashMap<u64, Vec<u64>>) -> u64 {
     seen.values()
         .map(|bits| {
-            let Some((i, w)) = bits.iter().enumerate().rev().find(|(_, w)| **w != 0) else {
+            let Some(highest) = highest_of(bits) else {
                 return 0;
             };
-            let highest = i as u64 * 64 + 63 - u64::from(w.leading_zeros());
             let present: u64 = bits.iter().map(|w| u64::from(w.count_ones())).sum();
             highest + 1 - present
         })
         .sum()
+}
+
+/// The highest sequence number any sender's bitmap in `seen` holds.
+pub fn highest_in(seen: &HashMap<u64, Vec<u64>>) -> Option<u64> {
+    seen.values().filter_map(|bits| highest_of(bits)).max()
+}
+
+/// The highest sequence number in one sender's bitmap.
+fn highest_of(bits: &[u64]) -> Option<u64> {
+    let (i, w) = bits.iter().enumerate().rev().find(|(_, w)| **w != 0)?;
+    Some(i as u64 * 64 + 63 - u64::from(w.leading_zeros()))
 }
 
 /// Sequence numbers tracked per sender: 2^30 (a 128 MiB bitmap at most).

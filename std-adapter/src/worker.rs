@@ -219,6 +219,7 @@ fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
     let mut resolved = Instant::now();
     let mut errors_logged = (Instant::now(), 0u64);
     let resolve_every = Duration::from_secs(config.resolve_interval_s);
+    let tick = Duration::from_millis(config.tick_ms);
     let mut publish = |exporter: &mut Exporter<'_, _, SETS, { crate::BATCH_CAPACITY }>,
                        transport: &UdpTransport| {
         let snapshot = exporter.snapshot();
@@ -299,7 +300,6 @@ fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
             }
             resolved = Instant::now();
         }
-        let tick = Duration::from_millis(config.tick_ms);
         match next {
             Some(t) if t <= now => thread::yield_now(),
             Some(t) => thread::park_timeout(tick.min(Duration::from_nanos(t - now))),
