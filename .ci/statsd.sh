@@ -36,8 +36,8 @@ admin() {
   exec 3>&-
 }
 stats=$(admin stats)
-echo "$stats" | grep -q 'bad_lines_seen: 0' || { echo "statsd saw bad lines: $stats"; exit 1; }
+grep -q 'bad_lines_seen: 0' <<<"$stats" || { echo "statsd saw bad lines: $stats"; exit 1; }
 counters=$(admin counters)
-echo "$counters" | grep -q "'http.errors'" || { echo "no plain demo counter: $counters"; exit 1; }
-echo "$counters" | grep -q "'http.errors;status=500'" || { echo "no tagged demo counter: $counters"; exit 1; }
+grep -q "'http.errors'" <<<"$counters" || { echo "no plain demo counter: $counters"; exit 1; }
+grep -q "'http.errors;status=500'" <<<"$counters" || { echo "no tagged demo counter: $counters"; exit 1; }
 echo "statsd interop: counts, gauges and timers arrive; no bad lines"
