@@ -2,12 +2,21 @@
 //! keeps failing, then probe it now and then.
 //!
 //! ```text
-//!            N consecutive failures              open_for elapsed
+//!       failure score reaches 2N                  open_for elapsed
 //!  Closed ───────────────────────────▶ Open ───────────────────────▶ HalfOpen
 //!    ▲                                  ▲                               │
 //!    │             probe fails          └───────────────────────────────┤
 //!    └──────────────────────────────────── probe succeeds ◀─────────────┘
 //! ```
+//!
+//! Failures are weighed against successes, not only counted in a row: each
+//! failure adds 2 to a score, each success takes 1 off (down to 0), and the
+//! breaker opens when the score reaches twice the threshold N. So N failures
+//! in a row open it, and so does any steady share of failures above one
+//! send in three. A UDP socket reports a remote host's ICMP refusal on the
+//! send after the one refused, and that send (refused) is followed by one
+//! that goes out: a dead collector fails every other send, which a count of
+//! consecutive failures never notices.
 //!
 //! Sans-IO: time comes in as `now` (nanoseconds on the adapter's clock) and
 //! the breaker says when it next needs attention. While it is open the
@@ -19,15 +28,15 @@
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub struct BreakerConfig {
-    /// Consecutive send failures that open the breaker (default 10; 0 is
-    /// treated as 1).
+    /// Failures in a row that open the breaker (default 10; 0 is taken as
+    /// 1). Failures among successes count too: see the module documentation.
     pub failure_threshold: u32,
     /// How long it stays open before a probe, in nanoseconds (default 30 s).
     pub open_for_ns: u64,
 }
 
 impl BreakerConfig {
-    /// 10 consecutive failures, 30 s open.
+    /// 10 failures, 30 s open.
     pub const DEFAULT: BreakerConfig = BreakerConfig {
         failure_threshold: 10,
         open_for_ns: 30_000_000_000,
@@ -81,7 +90,8 @@ pub struct BreakerTransitions {
 pub struct CircuitBreaker {
     config: BreakerConfig,
     state: BreakerState,
-    consecutive_failures: u32,
+    /// 2 per failure, less 1 per success, while closed.
+    failure_score: u32,
     transitions: BreakerTransitions,
 }
 
@@ -91,7 +101,7 @@ impl CircuitBreaker {
         CircuitBreaker {
             config,
             state: BreakerState::Closed,
-            consecutive_failures: 0,
+            failure_score: 0,
             transitions: BreakerTransitions {
                 opened: 0,
                 half_opened: 0,
@@ -116,21 +126,25 @@ impl CircuitBreaker {
 
     /// Reports a send that succeeded.
     pub fn on_success(&mut self) {
-        self.consecutive_failures = 0;
-        if self.state == BreakerState::HalfOpen {
-            self.state = BreakerState::Closed;
-            self.transitions.closed += 1;
+        match self.state {
+            BreakerState::Closed => self.failure_score = self.failure_score.saturating_sub(1),
+            BreakerState::HalfOpen => {
+                self.state = BreakerState::Closed;
+                self.transitions.closed += 1;
+            }
+            BreakerState::Open { .. } => {}
         }
     }
 
     /// Reports a send that failed at `now`.
     pub fn on_failure(&mut self, now: u64) {
-        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
         let trip = match self.state {
             BreakerState::HalfOpen => true,
             BreakerState::Closed => {
-                self.consecutive_failures >= self.config.failure_threshold.max(1)
+                self.failure_score = self.failure_score.saturating_add(2);
+                self.failure_score >= self.config.failure_threshold.max(1).saturating_mul(2)
             }
+            // Nothing should have been sent: not counted.
             BreakerState::Open { .. } => false,
         };
         if trip {
@@ -138,6 +152,8 @@ impl CircuitBreaker {
                 until: now.saturating_add(self.config.open_for_ns),
             };
             self.transitions.opened += 1;
+            // A destination that recovers starts with a clean record.
+            self.failure_score = 0;
         }
     }
 
@@ -154,9 +170,10 @@ impl CircuitBreaker {
         }
     }
 
-    /// Failures since the last success.
-    pub fn consecutive_failures(&self) -> u32 {
-        self.consecutive_failures
+    /// The failure score (2 per failure, less 1 per success, while closed,
+    /// since the breaker last opened); it opens at twice the threshold.
+    pub fn failure_score(&self) -> u32 {
+        self.failure_score
     }
 
     /// Transition counts so far.
@@ -180,14 +197,21 @@ mod tests {
     fn full_cycle_with_a_fake_clock() {
         let mut b = CircuitBreaker::new(BreakerConfig::DEFAULT);
         let mut now = 0;
-        // Nine failures keep it closed; a success resets the count.
+        // Nine failures keep it closed; 17 successes then take all but one
+        // point of their score off.
         for _ in 0..9 {
             assert!(b.allow(now));
             b.on_failure(now);
         }
+        assert_eq!(b.failure_score(), 18);
+        for _ in 0..17 {
+            b.on_success();
+        }
+        assert_eq!(b.failure_score(), 1);
         b.on_success();
-        assert_eq!(b.consecutive_failures(), 0);
+        // Ten failures in a row open it.
         for _ in 0..10 {
+            assert_eq!(b.state(), BreakerState::Closed);
             assert!(b.allow(now));
             b.on_failure(now);
             now += S / 10;
@@ -225,6 +249,51 @@ mod tests {
             }
         );
         assert_eq!(b.deadline(), None);
+    }
+
+    #[test]
+    fn failures_every_other_send_open_it() {
+        // A remote collector's refusals, reported on alternate sends: each
+        // pair of sends adds 1 to the score.
+        let mut b = CircuitBreaker::new(BreakerConfig::DEFAULT);
+        for i in 0..100 {
+            b.on_success();
+            b.on_failure(i);
+            if b.state() != BreakerState::Closed {
+                assert_eq!(i, 18, "opens at the 19th failure (score 2 + 18)");
+                return;
+            }
+        }
+        panic!("the breaker never opened");
+    }
+
+    #[test]
+    fn rarer_failures_keep_it_closed_and_recovery_starts_clean() {
+        let mut b = CircuitBreaker::new(BreakerConfig::new(10, S));
+        // One send in three fails: the score stays low.
+        for i in 0..1_000 {
+            if i % 3 == 0 {
+                b.on_failure(i);
+            } else {
+                b.on_success();
+            }
+            assert!(b.failure_score() <= 2);
+            assert_eq!(b.state(), BreakerState::Closed);
+        }
+        for _ in 0..10 {
+            b.on_failure(0);
+        }
+        assert!(!b.allow(S - 1));
+        assert!(b.allow(S));
+        b.on_success();
+        assert_eq!(b.state(), BreakerState::Closed);
+        // The failures before it opened are forgotten.
+        for _ in 0..9 {
+            b.on_failure(S);
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+        b.on_failure(S);
+        assert!(matches!(b.state(), BreakerState::Open { .. }));
     }
 
     #[test]

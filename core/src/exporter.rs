@@ -1197,6 +1197,36 @@ mod tests {
     }
 
     #[test]
+    fn refusals_on_every_other_send_open_the_breaker() {
+        // A remote collector that is gone: its ICMP refusals fail every
+        // second send.
+        let mut s = setup();
+        let mut p = s.lanes.producer().unwrap();
+        let config = ExporterConfig::new(7)
+            .with_batch_size(1)
+            .with_breaker(BreakerConfig::new(3, 30_000 * MS));
+        let mut ex: Exporter<'_, _, 2> =
+            Exporter::new(s.lanes.consumer().unwrap(), &mut s.buf, config).unwrap();
+        let mut spy = Spy {
+            fail_every: 2,
+            ..Spy::default()
+        };
+        for i in 0..10 {
+            assert_eq!(ex.breaker().state(), crate::BreakerState::Closed);
+            p.push(event(i, i)).unwrap();
+            ex.poll(10 + i, &mut spy, &s.registry);
+        }
+        // The fifth failure in ten sends brings the score to 6.
+        assert_eq!(spy.attempts, 10);
+        assert_eq!(ex.telemetry().events_send_failed, 5);
+        assert!(matches!(
+            ex.breaker().state(),
+            crate::BreakerState::Open { .. }
+        ));
+        conserved(10, &s.lanes, &mut ex);
+    }
+
+    #[test]
     fn a_transport_that_would_block_keeps_its_datagrams_and_the_breaker_shut() {
         let mut s = setup();
         let mut p = s.lanes.producer().unwrap();

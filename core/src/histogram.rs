@@ -119,7 +119,6 @@ impl<const G: u32, const N: usize> Histogram<G, N> {
 
     /// Records `value`. Single writer: concurrent `record`s from several
     /// threads may lose counts (readers are fine). Counters saturate.
-    #[inline]
     pub fn record(&self, value: u64) {
         if N == 0 {
             return; // a histogram switched off

@@ -399,7 +399,7 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
                     }
                     // Nothing to evict can also mean the consumer just took
                     // the oldest: there may be room now.
-                    match result.or_else(|back| by.push(self, priority, back)) {
+                    match result.or_else(|back| by.push_cold(self, priority, back)) {
                         Ok(()) => return Ok(()),
                         Err(back) => event = back,
                     }
@@ -408,7 +408,7 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
             DropPolicy::DropByPriority => {
                 let lower = &Priority::ALL[..priority.index()];
                 for &p in lower {
-                    match by.push(self, p, event) {
+                    match by.push_cold(self, p, event) {
                         Ok(()) => return Ok(()),
                         Err(back) => event = back,
                     }
@@ -468,7 +468,7 @@ impl<S: Storage<Event>, const SETS: usize> Lanes<S, SETS> {
             let Some(victim) = victim else {
                 // Nothing to take: not full (the consumer took some), or the
                 // head ranks above. There may be room now.
-                return by.push(self, lane, placed.err().unwrap_or(carry));
+                return by.push_cold(self, lane, placed.err().unwrap_or(carry));
             };
             if victim.priority < rank {
                 self.drops
@@ -688,6 +688,18 @@ impl Pusher<'_> {
         }
     }
 
+    /// [`Pusher::push`] called, not inlined: the overflow path's pushes
+    /// share one copy (the hot path keeps its own, inlined).
+    #[inline(never)]
+    fn push_cold<S: Storage<Event>, const SETS: usize>(
+        &mut self,
+        lanes: &Lanes<S, SETS>,
+        lane: Priority,
+        event: Event,
+    ) -> Result<(), Event> {
+        self.push(lanes, lane, event)
+    }
+
     /// Evicts the oldest item of this pusher's lane for `lane` if its
     /// priority ranks below `below`, and queues `event` in its place. Returns
     /// the evicted item, if any, and whether `event` got in.
@@ -701,10 +713,7 @@ impl Pusher<'_> {
         let (ring, slots) = lanes.lane(self.set(), lane);
         match self {
             Pusher::Shared => match ring.pop_where(slots, |rank| rank < below) {
-                Some(victim) => (
-                    Some(victim),
-                    ring.try_push(slots, event, event.priority as u8),
-                ),
+                Some(victim) => (Some(victim), self.push_cold(lanes, lane, event)),
                 None => (None, Err(event)),
             },
             // SAFETY: as in `push`: this `Producer` is the ring's one owner.

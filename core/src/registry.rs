@@ -9,6 +9,12 @@
 //! Registering the same name and tags (in the same order) again returns the
 //! same id. Lookup is a scan over 4-byte hashes, which is fine for a
 //! registration path; the per-event path never touches the registry.
+//!
+//! A key is stored as a *record*: a string holding its name and tags, each
+//! behind its length written as one character (U+0000 to U+00FF). Records
+//! are `str`, never bytes, so reading a key back (which the encoder does for
+//! each datagram that defines it) needs no UTF-8 check, and firmware links
+//! none.
 
 use crate::event::KeyId;
 use core::fmt;
@@ -19,8 +25,9 @@ pub const MAX_NAME_LEN: usize = 255;
 pub const MAX_TAG_LEN: usize = 255;
 /// Most tags on one metric.
 pub const MAX_TAGS: usize = 8;
-/// The longest record [`Key::write_record`] writes.
-pub const MAX_RECORD_LEN: usize = 2 + MAX_NAME_LEN + MAX_TAGS * (2 + 2 * MAX_TAG_LEN);
+/// The longest record [`Key::write_record`] writes, in bytes (a length of
+/// 128 or more takes two).
+pub const MAX_RECORD_LEN: usize = 3 + MAX_NAME_LEN + MAX_TAGS * (4 + 2 * MAX_TAG_LEN);
 
 /// Why a metric could not be registered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,13 +108,12 @@ impl Entry {
 
 /// Fixed-capacity map from (name, tags) to [`KeyId`].
 ///
-/// Each key is stored once in the arena as `name_len name tag_count
-/// (key_len key value_len value)*`, lengths one byte each.
+/// Each key's record (see [`Key::write_record`]) is stored once in a
+/// `BYTES`-byte string arena.
 pub struct Registry<const KEYS: usize = 1024, const BYTES: usize = 65536> {
     entries: [Entry; KEYS],
     len: usize,
-    arena: [u8; BYTES],
-    used: usize,
+    arena: heapless::String<BYTES>,
 }
 
 impl<const KEYS: usize, const BYTES: usize> Default for Registry<KEYS, BYTES> {
@@ -121,7 +127,7 @@ impl<const KEYS: usize, const BYTES: usize> fmt::Debug for Registry<KEYS, BYTES>
         f.debug_struct("Registry")
             .field("keys", &self.len)
             .field("key_capacity", &KEYS)
-            .field("bytes_used", &self.used)
+            .field("bytes_used", &self.arena.len())
             .field("byte_capacity", &BYTES)
             .finish()
     }
@@ -162,8 +168,7 @@ impl<const KEYS: usize, const BYTES: usize> Registry<KEYS, BYTES> {
         Registry {
             entries: [Entry::EMPTY; KEYS],
             len: 0,
-            arena: [0; BYTES],
-            used: 0,
+            arena: heapless::String::new(),
         }
     }
 
@@ -177,13 +182,15 @@ impl<const KEYS: usize, const BYTES: usize> Registry<KEYS, BYTES> {
         if self.len == KEYS {
             return Err(RegistryError::Full { capacity: KEYS });
         }
-        let start = self.used;
-        let at = start + Key::write_record(name, tags, &mut self.arena[start..])?;
-        debug_assert_eq!(at - start, needed);
-        self.used = at;
+        let start = self.arena.len();
+        let available = BYTES - start;
+        if needed > available {
+            return Err(RegistryError::OutOfSpace { needed, available });
+        }
+        Key::write_record(name, tags, &mut self.arena)?;
         self.entries[self.len] = Entry {
             offset: start as u32,
-            len: (at - start) as u32,
+            len: needed as u32,
             hash,
         };
         let id = KeyId(self.len as u32);
@@ -208,8 +215,8 @@ impl<const KEYS: usize, const BYTES: usize> Registry<KEYS, BYTES> {
     /// The name and tags behind `id`, or `None` if this registry did not issue it.
     pub fn get(&self, id: KeyId) -> Option<Key<'_>> {
         let entry = self.entries[..self.len].get(id.0 as usize)?;
-        let record = &self.arena[entry.offset as usize..(entry.offset + entry.len) as usize];
-        Key::from_record(record)
+        let start = entry.offset as usize;
+        Key::from_record(self.arena.get(start..start + entry.len as usize)?)
     }
 
     /// How many keys are registered.
@@ -228,8 +235,8 @@ impl<const KEYS: usize, const BYTES: usize> Registry<KEYS, BYTES> {
     }
 
     /// Bytes of the string arena in use.
-    pub const fn bytes_used(&self) -> usize {
-        self.used
+    pub fn bytes_used(&self) -> usize {
+        self.arena.len()
     }
 }
 
@@ -238,14 +245,42 @@ impl<const KEYS: usize, const BYTES: usize> Registry<KEYS, BYTES> {
 pub struct Key<'a> {
     name: &'a str,
     tag_count: u8,
-    tags: &'a [u8],
+    tags: &'a str,
 }
 
-/// Splits a one-byte-length-prefixed string off the front of `bytes`.
-fn take_str(bytes: &[u8]) -> Option<(&str, &[u8])> {
-    let (&len, rest) = bytes.split_first()?;
-    let (s, rest) = rest.split_at_checked(usize::from(len))?;
-    Some((core::str::from_utf8(s).ok()?, rest))
+/// Splits a length-prefixed string off the front of `record`.
+fn take_str(record: &str) -> Option<(&str, &str)> {
+    let (len, rest) = take_len(record)?;
+    rest.split_at_checked(len)
+}
+
+/// Splits a length character (U+0000 to U+00FF: one byte, or two starting
+/// with 0xC2 or 0xC3) off the front of `record`.
+fn take_len(record: &str) -> Option<(usize, &str)> {
+    let (len, bytes) = match *record.as_bytes() {
+        [b, ..] if b < 0x80 => (usize::from(b), 1),
+        [b @ (0xC2 | 0xC3), c, ..] => (usize::from(b & 0x03) << 6 | usize::from(c & 0x3F), 2),
+        _ => return None,
+    };
+    Some((len, record.get(bytes..)?))
+}
+
+/// Appends the character for `len` and then `s` to a record (`s` is
+/// empty after the tag count). One shared copy: registration is not hot.
+#[inline(never)]
+fn put<W: fmt::Write + ?Sized>(out: &mut W, len: usize, s: &str) -> fmt::Result {
+    out.write_char(len_char(len))?;
+    out.write_str(s)
+}
+
+/// The character a record writes for `len` (at most 255).
+fn len_char(len: usize) -> char {
+    char::from(len as u8)
+}
+
+/// Bytes the character for `len` takes.
+fn len_char_bytes(len: usize) -> usize {
+    1 + usize::from(len >= 0x80)
 }
 
 impl<'a> Key<'a> {
@@ -265,54 +300,56 @@ impl<'a> Key<'a> {
         {
             return Err(RegistryError::TagTooLong { len });
         }
-        Ok(2 + name.len()
+        let str_len = |s: &str| len_char_bytes(s.len()) + s.len();
+        Ok(str_len(name)
+            + 1
             + tags
                 .iter()
-                .map(|(k, v)| 2 + k.len() + v.len())
+                .map(|(k, v)| str_len(k) + str_len(v))
                 .sum::<usize>())
     }
 
-    /// Writes the record of `name` and `tags` (`name_len name tag_count
-    /// (key_len key value_len value)*`, lengths one byte each) at the start
-    /// of `out`, for [`Key::from_record`]; returns its length. Key stores
-    /// other than [`Registry`] (the std adapter's interner) keep these.
-    pub fn write_record(
+    /// Appends the record of `name` and `tags` to `out`, for
+    /// [`Key::from_record`], and returns its length in bytes
+    /// ([`Key::record_len`]). A record is `name_len name tag_count (key_len
+    /// key value_len value)*`, each length and the count one character
+    /// (U+0000 to U+00FF). Key stores other than [`Registry`] (the std
+    /// adapter's interner) keep these. If `out` refuses a write, the error
+    /// is `OutOfSpace` with `available: 0` (and `out` keeps what it took).
+    pub fn write_record<W: fmt::Write + ?Sized>(
         name: &str,
         tags: &[(&str, &str)],
-        out: &mut [u8],
+        out: &mut W,
     ) -> Result<usize, RegistryError> {
         let needed = Key::record_len(name, tags)?;
-        if needed > out.len() {
-            return Err(RegistryError::OutOfSpace {
-                needed,
-                available: out.len(),
-            });
-        }
-        let mut at = 0;
-        let mut put = |bytes: &[u8]| {
-            out[at..at + bytes.len()].copy_from_slice(bytes);
-            at += bytes.len();
+        let mut write = || -> fmt::Result {
+            put(out, name.len(), name)?;
+            put(out, tags.len(), "")?;
+            for (k, v) in tags {
+                put(out, k.len(), k)?;
+                put(out, v.len(), v)?;
+            }
+            Ok(())
         };
-        put(&[name.len() as u8]);
-        put(name.as_bytes());
-        put(&[tags.len() as u8]);
-        for (k, v) in tags {
-            put(&[k.len() as u8]);
-            put(k.as_bytes());
-            put(&[v.len() as u8]);
-            put(v.as_bytes());
-        }
-        Ok(at)
+        write().map_err(|fmt::Error| RegistryError::OutOfSpace {
+            needed,
+            available: 0,
+        })?;
+        Ok(needed)
     }
 
     /// The key in a record made by [`Key::write_record`], or `None` if
-    /// `record` is not one.
-    pub fn from_record(record: &'a [u8]) -> Option<Self> {
+    /// `record` does not start as one. Tags that do not parse end
+    /// [`Key::tags`] (and count in no [`Key::tag_count`]).
+    pub fn from_record(record: &'a str) -> Option<Self> {
         let (name, rest) = take_str(record)?;
-        let (&tag_count, tags) = rest.split_first()?;
+        let (tag_count, tags) = take_len(rest)?;
+        if tag_count > MAX_TAGS {
+            return None;
+        }
         Some(Key {
             name,
-            tag_count,
+            tag_count: tag_count as u8,
             tags,
         })
     }
@@ -322,9 +359,9 @@ impl<'a> Key<'a> {
         self.name
     }
 
-    /// How many tags the metric has.
+    /// How many tags the metric has (as many as [`Key::tags`] yields).
     pub fn tag_count(&self) -> usize {
-        usize::from(self.tag_count)
+        self.tags().count()
     }
 
     /// The tags as (key, value) pairs, in registration order.
@@ -337,14 +374,14 @@ impl<'a> Key<'a> {
 
     /// Whether this key is `name` with `tags` (in that order).
     pub fn matches(&self, name: &str, tags: &[(&str, &str)]) -> bool {
-        self.name == name && self.tag_count() == tags.len() && self.tags().eq(tags.iter().copied())
+        self.name == name && self.tags().eq(tags.iter().copied())
     }
 }
 
 /// Iterator over a [`Key`]'s tags.
 #[derive(Clone, Debug)]
 pub struct Tags<'a> {
-    rest: &'a [u8],
+    rest: &'a str,
     left: u8,
 }
 
@@ -352,10 +389,11 @@ impl<'a> Iterator for Tags<'a> {
     type Item = (&'a str, &'a str);
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.left = self.left.checked_sub(1)?;
+        let left = self.left.checked_sub(1)?;
         let (k, rest) = take_str(self.rest)?;
         let (v, rest) = take_str(rest)?;
         self.rest = rest;
+        self.left = left;
         Some((k, v))
     }
 
@@ -453,6 +491,48 @@ mod tests {
         let key = r.get(id).unwrap();
         assert_eq!(key.name().len(), MAX_NAME_LEN);
         assert_eq!(key.tags().count(), MAX_TAGS);
+    }
+
+    #[test]
+    fn records_round_trip_and_malformed_ones_are_refused() {
+        let long = "é".repeat(100); // 200 bytes: a two-byte length
+        let tags = [("k", long.as_str()), ("", "v")];
+        let mut record = std::string::String::new();
+        let len = Key::write_record(&long, &tags, &mut record).unwrap();
+        assert_eq!(len, record.len());
+        assert_eq!(Ok(len), Key::record_len(&long, &tags));
+        let key = Key::from_record(&record).unwrap();
+        assert_eq!(key.name(), long);
+        assert!(key.tags().eq(tags));
+        assert!(key.matches(&long, &tags));
+        // Cut anywhere (on a character boundary), a record is refused or
+        // loses tags, and says so in its tag count; the name is never
+        // misread.
+        for (cut, _) in record.char_indices() {
+            if let Some(k) = Key::from_record(&record[..cut]) {
+                assert_eq!(k.name(), long, "cut at {cut}");
+                assert!(k.tag_count() < 2, "cut at {cut}");
+                assert_eq!(k.tags().count(), k.tag_count());
+            }
+        }
+        assert!(Key::from_record("").is_none());
+        // A length beyond the rest of the record.
+        assert!(Key::from_record("\u{5}ab").is_none());
+        // A tag count that is not a length character, or above the limit.
+        assert!(Key::from_record("\u{1}a\u{400}").is_none());
+        assert!(Key::from_record("\u{1}a\u{9}").is_none());
+    }
+
+    #[test]
+    fn a_writer_without_room_is_out_of_space() {
+        let mut small: heapless::String<8> = heapless::String::new();
+        assert_eq!(
+            Key::write_record("name", &[("k", "v")], &mut small),
+            Err(RegistryError::OutOfSpace {
+                needed: 10,
+                available: 0
+            })
+        );
     }
 
     #[test]

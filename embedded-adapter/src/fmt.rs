@@ -1,19 +1,6 @@
 //! Logging that goes to defmt with the `defmt` feature and nowhere without.
 
 #[cfg(feature = "defmt")]
-macro_rules! log_warn {
-    ($($arg:tt)*) => { ::defmt::warn!($($arg)*) };
-}
-
-#[cfg(not(feature = "defmt"))]
-macro_rules! log_warn {
-    ($($arg:tt)*) => {{
-        // Type-check the arguments, log nothing.
-        let _ = || { let _ = ($($arg)*,); };
-    }};
-}
-
-#[cfg(feature = "defmt")]
 macro_rules! log_info {
     ($($arg:tt)*) => { ::defmt::info!($($arg)*) };
 }
@@ -21,8 +8,9 @@ macro_rules! log_info {
 #[cfg(not(feature = "defmt"))]
 macro_rules! log_info {
     ($($arg:tt)*) => {{
+        // Type-check the arguments, log nothing.
         let _ = || { let _ = ($($arg)*,); };
     }};
 }
 
-pub(crate) use {log_info, log_warn};
+pub(crate) use log_info;

@@ -46,8 +46,9 @@ pub use stats_core as core;
 pub use transport::UdpTransport;
 
 /// The time now on the embassy-time clock, in ns: what events are stamped
-/// with and what the exporter is polled with.
-#[inline]
+/// with and what the exporter is polled with. Not inlined: its 64-bit
+/// arithmetic is a few dozen bytes of code at each of its callers.
+#[inline(never)]
 pub fn now_ns() -> u64 {
     embassy_time::Instant::now()
         .as_micros()

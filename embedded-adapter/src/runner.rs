@@ -1,17 +1,13 @@
 //! The task that drives the core exporter over embassy-net.
 
-use crate::fmt::{log_info, log_warn};
+use crate::fmt::log_info;
 use crate::transport::UdpTransport;
-use embassy_futures::select::select;
-use embassy_futures::yield_now;
 use embassy_net::udp::{BindError, PacketMetadata, UdpSocket};
 use embassy_net::{IpEndpoint, Stack};
-use embassy_time::{Duration, Instant, Timer};
+use embassy_time::{Duration, Timer};
 use stats_core::histogram::bucket_count;
-use stats_core::wire::EncoderConfig;
 use stats_core::{
-    BreakerTransitions, Event, Exporter, ExporterConfig, ExporterError, Keys, Lanes, Storage,
-    TelemetrySnapshot,
+    Event, Exporter, ExporterConfig, ExporterError, Keys, Lanes, Storage, TelemetrySnapshot,
 };
 
 /// Latency histogram precision on a microcontroller: buckets 50% wide
@@ -145,7 +141,8 @@ pub struct Runner<
     /// The same in nanoseconds (saturating).
     poll_interval_ns: u32,
     /// Breaker transitions already logged.
-    breaker_seen: BreakerTransitions,
+    #[cfg(feature = "defmt")]
+    breaker_seen: stats_core::BreakerTransitions,
 }
 
 impl<
@@ -185,9 +182,7 @@ impl<
         socket.bind(config.local_port).map_err(Error::Bind)?;
         let encoder = config.exporter.encoder;
         let max = encoder.max_datagram.min(DATAGRAM);
-        let exporter_config = config
-            .exporter
-            .with_encoder(EncoderConfig::new(encoder.sender_id).with_max_datagram(max));
+        let exporter_config = config.exporter.with_encoder(encoder.with_max_datagram(max));
         let exporter =
             Exporter::new(consumer, datagram, exporter_config).map_err(Error::Exporter)?;
         Ok(Runner {
@@ -197,57 +192,63 @@ impl<
             poll_interval: Duration::from_millis(config.poll_interval_ms),
             poll_interval_ns: u32::try_from(config.poll_interval_ms.saturating_mul(1_000_000))
                 .unwrap_or(u32::MAX),
-            breaker_seen: BreakerTransitions::default(),
+            #[cfg(feature = "defmt")]
+            breaker_seen: stats_core::BreakerTransitions::default(),
         })
     }
 
-    /// Waits for the network (link and IP configuration), then polls the
-    /// exporter at the times it asks for (and every poll interval), waiting
-    /// for socket room when it is full. Never returns. Events recorded
-    /// before the network is up wait in the lanes.
+    /// Waits for the network (link and IP configuration, checked every poll
+    /// interval), then polls the exporter at the times it asks for (and
+    /// every poll interval); a full socket buffer or more work than one
+    /// poll does brings it back after a millisecond. Never returns. Events
+    /// recorded before the network is up wait in the lanes.
     pub async fn run(&mut self) -> ! {
-        self.transport.stack.wait_link_up().await;
-        self.transport.stack.wait_config_up().await;
-        log_info!("stats: sending to {}", self.transport.destination());
+        let stack = self.transport.stack;
+        let mut up = false;
         loop {
-            let now = crate::now_ns();
-            let next = self.exporter.poll(now, &mut self.transport, self.keys);
-            self.log_breaker();
-            let idle = Instant::now() + self.poll_interval;
-            match next {
-                Some(due) if due <= now => {
-                    // More waiting, or the socket is full: wait for room (a
-                    // tick at most), and let other tasks run.
-                    select(
-                        self.transport.socket.wait_send_ready(),
-                        Timer::after(Duration::from_millis(1)),
-                    )
-                    .await;
-                    yield_now().await;
+            // One await point: each one is code in the task's state machine.
+            let wait = if up || (stack.is_link_up() && stack.is_config_up()) {
+                if !up {
+                    up = true;
+                    log_info!("stats: sending to {}", self.transport.destination());
                 }
-                Some(due) => {
+                let now = crate::now_ns();
+                let next = self.exporter.poll(now, &mut self.transport, self.keys);
+                #[cfg(feature = "defmt")]
+                self.log_breaker();
+                match next {
+                    // More waiting, or the socket is full: a tick, letting
+                    // other tasks run (and the stack send).
+                    Some(due) if due <= now => Duration::from_millis(1),
                     // Until `due`, a poll interval at most: the wait fits 32
                     // bits of nanoseconds, so no 64-bit division (a library
                     // routine on Cortex-M).
-                    let wait_ns = due
-                        .saturating_sub(now)
-                        .min(u64::from(self.poll_interval_ns));
-                    Timer::after(Duration::from_micros(u64::from(wait_ns as u32 / 1_000))).await
+                    Some(due) => {
+                        let wait_ns = due
+                            .saturating_sub(now)
+                            .min(u64::from(self.poll_interval_ns));
+                        Duration::from_micros(u64::from(wait_ns as u32 / 1_000))
+                    }
+                    None => self.poll_interval,
                 }
-                None => Timer::at(idle).await,
-            }
+            } else {
+                self.poll_interval
+            };
+            Timer::after(wait).await;
         }
     }
 
-    /// Logs the breaker's transitions once each.
+    /// Logs the breaker's transitions once each (with defmt; without, the
+    /// telemetry's breaker counters tell the same).
+    #[cfg(feature = "defmt")]
     fn log_breaker(&mut self) {
         let t = self.exporter.breaker().transitions();
         if t != self.breaker_seen {
             if t.opened != self.breaker_seen.opened {
-                log_warn!("stats: sends failing, circuit breaker open");
+                defmt::warn!("stats: sends failing, circuit breaker open");
             }
             if t.closed != self.breaker_seen.closed {
-                log_info!("stats: sends recovered, circuit breaker closed");
+                defmt::info!("stats: sends recovered, circuit breaker closed");
             }
             self.breaker_seen = t;
         }

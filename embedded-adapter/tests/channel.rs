@@ -211,6 +211,7 @@ fn a_pulled_cable_trips_the_breaker_and_delivery_resumes() {
     let lanes: Box<Lanes> = Box::new(Lanes::new(CAPS, DropPolicy::DropByPriority).unwrap());
     let mut registry = Registry::new();
     let key = registry.register("samples", &[]).unwrap();
+    let last = registry.register("samples.last", &[]).unwrap();
     let got = Got::default();
     let recorder = Recorder::new(&*lanes);
     // Batches of one, and a breaker that opens after 3 failures for 1 s
@@ -219,19 +220,19 @@ fn a_pulled_cable_trips_the_breaker_and_delivery_resumes() {
         .with_batch_size(1)
         .with_breaker(BreakerConfig::new(3, 1_000_000_000));
     let recorded = Cell::new(0u64);
-    let record = |n: u64| {
+    let record = |key, n: u64| {
         for _ in 0..n {
             let _ = recorder.record(key, Kind::Counter, 1.0, Priority::Medium);
             recorded.set(recorded.get() + 1);
         }
     };
     let snapshot = with_network(&lanes, &registry, exporter, &got, async |cable| {
-        record(10);
+        record(key, 10);
         until_received(&got, 10).await;
         // The collector vanishes: the cable is pulled, the link goes down.
         cable.plug(false);
         for _ in 0..20 {
-            record(1);
+            record(key, 1);
             Timer::after(Duration::from_millis(10)).await;
         }
         // Three sends failed and the breaker opened; the rest wait.
@@ -243,10 +244,20 @@ fn a_pulled_cable_trips_the_breaker_and_delivery_resumes() {
         while lanes.len_total() > 0 {
             Timer::after(Duration::from_millis(5)).await;
         }
-        let before = got.borrow().len();
-        assert!(before > 10, "delivery resumed: {before}");
-        record(5);
-        until_received(&got, before + 5).await;
+        // Events recorded now are sent after the waiting ones: when they
+        // have arrived, so have those.
+        record(last, 5);
+        let last_arrived = || {
+            got.borrow()
+                .iter()
+                .filter(|e| e.0 == "samples.last")
+                .count()
+        };
+        while last_arrived() < 5 {
+            Timer::after(Duration::from_millis(5)).await;
+        }
+        let resumed = got.borrow().len() - 5;
+        assert!(resumed > 10, "delivery resumed: {resumed}");
     });
     let c = snapshot.counters;
     // Three datagrams failed (one event each, or more when the exporter

@@ -260,14 +260,14 @@ pub struct Collector {
     limits: Limits,
     senders: FxHashMap<u64, SenderState>,
     /// Series by canonical key (kind, name, tags as a key record).
-    index: FxHashMap<Box<[u8]>, usize>,
+    index: FxHashMap<Box<str>, usize>,
     series: Vec<Series>,
     /// One overflow series per kind, by `Kind as usize`.
     overflow: [Option<Series>; 4],
     invalid: BTreeMap<&'static str, u64>,
     totals: Totals,
     /// Reused: the canonical key being looked up.
-    scratch: Vec<u8>,
+    scratch: String,
     /// What forwarding has done, when it is on.
     forwarded: Option<ForwardStats>,
 }
@@ -283,7 +283,7 @@ impl Collector {
             overflow: [None, None, None, None],
             invalid: BTreeMap::new(),
             totals: Totals::default(),
-            scratch: Vec::new(),
+            scratch: String::new(),
             forwarded: None,
         }
     }
@@ -416,16 +416,12 @@ impl Collector {
     /// The index of the series for (`name`, `tags`, `kind`), made if new;
     /// `usize::MAX` (the overflow series) once the cap is reached.
     fn series_for(&mut self, name: &str, tags: &[(&str, &str)], kind: Kind) -> usize {
-        let Ok(len) = Key::record_len(name, tags) else {
-            return usize::MAX;
-        };
         self.scratch.clear();
-        self.scratch.push(kind as u8);
-        self.scratch.resize(1 + len, 0);
-        if Key::write_record(name, tags, &mut self.scratch[1..]).is_err() {
+        self.scratch.push(char::from(kind as u8));
+        if Key::write_record(name, tags, &mut self.scratch).is_err() {
             return usize::MAX;
         }
-        if let Some(&at) = self.index.get(self.scratch.as_slice()) {
+        if let Some(&at) = self.index.get(self.scratch.as_str()) {
             return at;
         }
         if self.series.len() >= self.limits.max_series {
@@ -441,7 +437,7 @@ impl Collector {
             kind,
             aggregate: Aggregate::new(kind),
         });
-        self.index.insert(self.scratch.as_slice().into(), at);
+        self.index.insert(self.scratch.as_str().into(), at);
         at
     }
 

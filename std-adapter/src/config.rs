@@ -48,7 +48,8 @@ pub struct Config {
     pub interning: bool,
     /// Dynamic names kept (1 to 65535).
     pub interner_capacity: usize,
-    /// Consecutive failures that open the breaker (at least 1).
+    /// Send failures in a row that open the breaker (at least 1; failures
+    /// among successes count too, see `stats_core::circuit_breaker`).
     pub breaker_failures: u32,
     /// Breaker open time, ms.
     pub breaker_open_ms: u64,
@@ -569,6 +570,11 @@ mod tests {
             ),
             (Config::default().with_batch_size(0), "batch_size", "0"),
             (Config::default().with_tick_ms(0), "tick_ms", "0"),
+            (
+                Config::default().with_breaker(0, 1_000),
+                "breaker_failures",
+                "0",
+            ),
             (
                 Config::default().with_udp_address("localhost"),
                 "udp_address",

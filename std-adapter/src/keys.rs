@@ -44,13 +44,13 @@ pub struct InternerStats {
 
 struct Slot {
     /// The key's record (see [`Key::write_record`]); empty when free.
-    record: Box<[u8]>,
+    record: Box<str>,
     pinned: bool,
 }
 
 struct Table {
     slots: Vec<Slot>,
-    by_record: FxHashMap<Box<[u8]>, u16>,
+    by_record: FxHashMap<Box<str>, u16>,
     free: Vec<u16>,
     dynamic: usize,
 }
@@ -104,9 +104,9 @@ static NEXT_TABLE: AtomicU64 = AtomicU64::new(1);
 /// A thread's cache of dynamic ids for one table.
 struct ThreadCache {
     table: u64,
-    ids: FxHashMap<Box<[u8]>, KeyId>,
+    ids: FxHashMap<Box<str>, KeyId>,
     /// Where each lookup's record is built (room for the longest).
-    scratch: Box<[u8]>,
+    scratch: String,
     hits: Arc<AtomicU64>,
     alive: Arc<AtomicBool>,
 }
@@ -155,7 +155,7 @@ impl KeyTable {
 
     /// The pinned id of `name` with `tags` (for handles).
     pub(crate) fn register(&self, name: &str, tags: &[(&str, &str)]) -> Result<KeyId, KeyError> {
-        let mut record = vec![0; Key::record_len(name, tags).map_err(KeyError::Invalid)?];
+        let mut record = String::new();
         Key::write_record(name, tags, &mut record).map_err(KeyError::Invalid)?;
         self.insert(&record, true, 0).map(|(id, _)| id)
     }
@@ -181,7 +181,7 @@ impl KeyTable {
                     caches.push(ThreadCache {
                         table: self.id,
                         ids: FxHashMap::default(),
-                        scratch: vec![0; MAX_RECORD_LEN].into_boxed_slice(),
+                        scratch: String::with_capacity(MAX_RECORD_LEN),
                         hits,
                         alive: self.alive(),
                     });
@@ -189,9 +189,9 @@ impl KeyTable {
                 }
             };
             let cache = &mut caches[at];
-            let len =
-                Key::write_record(name, tags, &mut cache.scratch).map_err(KeyError::Invalid)?;
-            let record = &cache.scratch[..len];
+            cache.scratch.clear();
+            Key::write_record(name, tags, &mut cache.scratch).map_err(KeyError::Invalid)?;
+            let record = cache.scratch.as_str();
             if let Some(&known) = cache.ids.get(record) {
                 let (slot, generation) = split(known);
                 if self.generations[slot].load(Ordering::Acquire) & 0xFFFF == generation {
@@ -224,7 +224,7 @@ impl KeyTable {
     }
 
     /// The id of `record`, and whether it was inserted just now.
-    fn insert(&self, record: &[u8], pinned: bool, now: u32) -> Result<(KeyId, bool), KeyError> {
+    fn insert(&self, record: &str, pinned: bool, now: u32) -> Result<(KeyId, bool), KeyError> {
         if let Ok(table) = self.table.read()
             && let Some(&slot) = table.by_record.get(record)
         {
@@ -247,7 +247,7 @@ impl KeyTable {
             Some(slot) => slot,
             None if table.slots.len() < MAX_SLOTS => {
                 table.slots.push(Slot {
-                    record: Box::new([]),
+                    record: Box::default(),
                     pinned: false,
                 });
                 (table.slots.len() - 1) as u16

@@ -1,6 +1,8 @@
 //! Packing events into datagrams.
 
-use super::primitives::{MAX_VARINT, put_bytes, put_str, put_varint, varint_len, zigzag};
+use super::primitives::{
+    MAX_VARINT, put_bytes, put_str, put_varint, put_varint_cold, varint_len, zigzag,
+};
 #[cfg(feature = "statsd")]
 use super::statsd::{self, LineError};
 use super::{
@@ -272,8 +274,8 @@ impl Encoder {
             sequence,
         };
         // Cannot fail: 14 + 10 + 10 bytes fit any datagram of 512 or more.
-        let header = put_varint(writer.buf, &mut writer.len, sequence)
-            .and_then(|()| put_varint(writer.buf, &mut writer.len, base_timestamp));
+        let header = put_varint_cold(writer.buf, &mut writer.len, sequence)
+            .and_then(|()| put_varint_cold(writer.buf, &mut writer.len, base_timestamp));
         debug_assert!(header.is_some());
         Ok(writer)
     }
@@ -439,10 +441,14 @@ impl<'b> Writer<'b> {
         put_varint(buf, &mut at, index as u64).ok_or(Stop::NoRoom)?;
         if let Some(key) = key {
             put_str(buf, &mut at, key.name()).ok_or(Stop::NoRoom)?;
-            put_varint(buf, &mut at, key.tag_count() as u64).ok_or(Stop::NoRoom)?;
+            // The tag count (at most `MAX_TAGS`: a one-byte varint) is
+            // written once the tags have been.
+            let count_at = at;
+            put_bytes(buf, &mut at, &[0]).ok_or(Stop::NoRoom)?;
             for (k, v) in key.tags() {
                 put_str(buf, &mut at, k).ok_or(Stop::NoRoom)?;
                 put_str(buf, &mut at, v).ok_or(Stop::NoRoom)?;
+                buf[count_at] += 1;
             }
         }
         let int = as_exact_int(event.value);
