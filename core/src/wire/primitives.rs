@@ -36,7 +36,7 @@ pub(super) fn put_varint(buf: &mut [u8], at: &mut usize, mut v: u64) -> Option<(
 
 /// [`put_varint`] called, not inlined: for datagram headers and key
 /// definitions, once per datagram or key, where one shared copy saves
-/// about 300 bytes of flash on a microcontroller.
+/// about 180 bytes of flash on a microcontroller.
 #[inline(never)]
 pub(super) fn put_varint_cold(buf: &mut [u8], at: &mut usize, v: u64) -> Option<()> {
     put_varint(buf, at, v)
