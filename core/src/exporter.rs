@@ -862,6 +862,18 @@ mod tests {
         }
     }
 
+    /// An exporter sending batches of one, whose breaker opens after 3
+    /// failures for 30 s.
+    fn batches_of_one<'a>(
+        lanes: &'a TestLanes,
+        buf: &'a mut [u8],
+    ) -> Exporter<'a, [crate::Slot<Event>; 2 * 96], 2> {
+        let config = ExporterConfig::new(7)
+            .with_batch_size(1)
+            .with_breaker(BreakerConfig::new(3, 30_000 * MS));
+        Exporter::new(lanes.consumer().unwrap(), buf, config).unwrap()
+    }
+
     struct Setup {
         lanes: TestLanes,
         registry: Registry<16, 1024>,
@@ -993,11 +1005,7 @@ mod tests {
     fn breaker_opens_holds_events_and_recovers() {
         let mut s = setup();
         let mut p = s.lanes.producer().unwrap();
-        let config = ExporterConfig::new(7)
-            .with_batch_size(1)
-            .with_breaker(BreakerConfig::new(3, 30_000 * MS));
-        let mut ex: Exporter<'_, _, 2> =
-            Exporter::new(s.lanes.consumer().unwrap(), &mut s.buf, config).unwrap();
+        let mut ex = batches_of_one(&s.lanes, &mut s.buf);
         let mut spy = Spy {
             down: true,
             ..Spy::default()
@@ -1202,11 +1210,7 @@ mod tests {
         // second send.
         let mut s = setup();
         let mut p = s.lanes.producer().unwrap();
-        let config = ExporterConfig::new(7)
-            .with_batch_size(1)
-            .with_breaker(BreakerConfig::new(3, 30_000 * MS));
-        let mut ex: Exporter<'_, _, 2> =
-            Exporter::new(s.lanes.consumer().unwrap(), &mut s.buf, config).unwrap();
+        let mut ex = batches_of_one(&s.lanes, &mut s.buf);
         let mut spy = Spy {
             fail_every: 2,
             ..Spy::default()
