@@ -56,18 +56,19 @@ pub struct Telemetry {
 pub type CountHistogram = Histogram<2, { bucket_count(2, 16) }>;
 
 /// A 64-bit running total of a wrapping `usize` counter that started at 0,
-/// kept by reading the counter at least once per wrap.
+/// kept by reading the counter at least once per wrap. The counter is the
+/// total's low bits, so the total alone remembers the last reading (and
+/// zero-initialises in one `memset`).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Widened {
-    last: usize,
     total: u64,
 }
 
 impl Widened {
     /// Takes in the counter's value `now`; the total since the start.
     pub(crate) fn update(&mut self, now: usize) -> u64 {
-        self.total = self.total.wrapping_add(now.wrapping_sub(self.last) as u64);
-        self.last = now;
+        let last = self.total as usize;
+        self.total = self.total.wrapping_add(now.wrapping_sub(last) as u64);
         self.total
     }
 }
@@ -300,13 +301,15 @@ mod tests {
         let mut w = Widened::default();
         assert_eq!(w.update(7), 7);
         // A counter about to wrap, read again after it did.
-        let mut w = Widened {
-            last: usize::MAX - 2,
-            total: 0,
-        };
-        assert_eq!(w.update(usize::MAX), 2);
-        assert_eq!(w.update(5), 8);
-        assert_eq!(w.update(5), 8);
+        let mut w = Widened::default();
+        let start = usize::MAX - 2;
+        assert_eq!(w.update(start), start as u64);
+        assert_eq!(w.update(usize::MAX), start as u64 + 2);
+        // Past 2^32 where `usize` is 32 bits (a 64-bit counter never wraps).
+        let wrapped = (start as u64).wrapping_add(8);
+        assert_eq!(w.update(5), wrapped);
+        assert_eq!(w.update(5), wrapped);
+        assert_eq!(wrapped as usize, 5);
     }
 
     #[test]
