@@ -12,11 +12,11 @@
 use cortex_m as _;
 use cortex_m_rt::entry;
 use embassy_executor::{Executor, Spawner};
-use embassy_net::{IpEndpoint, Ipv4Address, Ipv4Cidr, StackResources, StaticConfigV4};
+use embassy_net::{IpEndpoint, Ipv4Address, StackResources};
 use embassy_net_driver_channel as ch;
-use embassy_net_driver_channel::driver::{HardwareAddress, LinkState};
 use embassy_time::{Duration, MockDriver, Timer};
 use static_cell::StaticCell;
+use stats_firmware_qemu::channel_link;
 
 const MTU: usize = 1514;
 const COLLECTOR: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
@@ -128,21 +128,13 @@ async fn main_task(spawner: Spawner) {
     // its own).
     static STATE: StaticCell<ch::State<MTU, 1, 1>> = StaticCell::new();
     static RESOURCES: StaticCell<StackResources<2>> = StaticCell::new();
-    let (run, device) = ch::new(
+    let link = channel_link(
         STATE.init(ch::State::new()),
-        HardwareAddress::Ethernet([2, 0, 0, 0, 0, 2]),
+        RESOURCES.init(StackResources::new()),
     );
-    let config = embassy_net::Config::ipv4_static(StaticConfigV4 {
-        address: Ipv4Cidr::new(Ipv4Address::new(10, 0, 0, 2), 24),
-        gateway: None,
-        dns_servers: Default::default(),
-    });
-    let (stack, net) = embassy_net::new(device, config, RESOURCES.init(StackResources::new()), 1);
-    let (link, _rx, tx) = run.split();
-    link.set_link_state(LinkState::Up);
-    spawner.spawn(net_task(net).unwrap());
-    spawner.spawn(mac_task(tx).unwrap());
-    app::run(spawner, stack).await
+    spawner.spawn(net_task(link.net).unwrap());
+    spawner.spawn(mac_task(link.tx).unwrap());
+    app::run(spawner, link.stack).await
 }
 
 static EXECUTOR: StaticCell<Executor> = StaticCell::new();

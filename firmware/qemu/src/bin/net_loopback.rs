@@ -16,9 +16,8 @@
 use cortex_m::peripheral::SCB;
 use cortex_m_rt::{entry, exception};
 use embassy_executor::{Executor, Spawner};
-use embassy_net::{IpEndpoint, Ipv4Address, Ipv4Cidr, StackResources, StaticConfigV4};
+use embassy_net::{IpEndpoint, Ipv4Address, StackResources};
 use embassy_net_driver_channel as ch;
-use embassy_net_driver_channel::driver::{HardwareAddress, LinkState};
 use embassy_time::{Duration, MockDriver, Timer, with_timeout};
 use panic_semihosting as _;
 use portable_atomic::{AtomicU32, Ordering};
@@ -30,7 +29,7 @@ use static_cell::StaticCell;
 use stats_core::wire::decode;
 use stats_core::{DropPolicy, KeyId, Kind, LaneCapacities, Priority, Registry, StaticLanes};
 use stats_embedded::{Config, Recorder, Resources, Runner};
-use stats_firmware_qemu::{fail, pass};
+use stats_firmware_qemu::{Link, channel_link, fail, pass};
 
 /// Small frames: the micro:bit has 16 KiB of RAM.
 const MTU: usize = 614;
@@ -163,18 +162,10 @@ async fn main_task(spawner: Spawner) {
     static BUFFERS: StaticCell<Resources<512, 512>> = StaticCell::new();
     static RUNNER: StaticCell<StatsRunner> = StaticCell::new();
 
-    let (run, device) = ch::new(
+    let Link { stack, net, rx, tx } = channel_link(
         STATE.init(ch::State::new()),
-        HardwareAddress::Ethernet([2, 0, 0, 0, 0, 2]),
+        RESOURCES.init(StackResources::new()),
     );
-    let config = embassy_net::Config::ipv4_static(StaticConfigV4 {
-        address: Ipv4Cidr::new(Ipv4Address::new(10, 0, 0, 2), 24),
-        gateway: None,
-        dns_servers: Default::default(),
-    });
-    let (stack, net) = embassy_net::new(device, config, RESOURCES.init(StackResources::new()), 1);
-    let (link, rx, tx) = run.split();
-    link.set_link_state(LinkState::Up);
 
     let keys = KEYS.init(Registry::new());
     let Ok(sensor) = keys.register("sensor", &[("unit", "C")]) else {
