@@ -15,8 +15,8 @@
 
 use stats_core::wire::Codec;
 use stats_core::{DropReason, Priority};
-use stats_pipeline::receiver::Receiver;
-use stats_std::{Config, Stats};
+use stats_pipeline::cli;
+use stats_std::Stats;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -157,30 +157,17 @@ fn main() -> ExitCode {
     };
     let (target, receiver) = match &args.target {
         Some(t) => (t.clone(), None),
-        None => match Receiver::start("127.0.0.1:0", 16 << 20) {
+        None => match cli::loopback_receiver() {
             Ok(r) => (r.address().to_string(), Some(r)),
-            Err(e) => {
-                eprintln!("cannot bind a loopback receiver: {e}");
-                return ExitCode::FAILURE;
-            }
+            Err(code) => return code,
         },
     };
-    let config = match Config::load(None) {
-        Ok(c) => {
-            let codec = args.codec.unwrap_or(c.codec);
-            c.with_udp_address(target.clone()).with_codec(codec)
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    let stats = match Stats::start(config) {
+    let stats = match cli::start_stats(target.clone(), |c| {
+        let codec = args.codec.unwrap_or(c.codec);
+        c.with_codec(codec)
+    }) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     println!(
         "recording from {} threads for {:.1} s at {} to {target} ({})",

@@ -23,9 +23,9 @@
 
 use stats_core::DropReason;
 use stats_pipeline::load::{self, Plan, Profile, Run};
-use stats_pipeline::procfs;
 use stats_pipeline::receiver::{Counts, Receiver};
-use stats_std::{Config, Report, Stats};
+use stats_pipeline::{cli, procfs};
+use stats_std::Report;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -360,26 +360,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let receiver = match Receiver::start("127.0.0.1:0", 16 << 20) {
+    let receiver = match cli::loopback_receiver() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot bind a loopback receiver: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
-    let config = match Config::load(None) {
-        Ok(c) => c.with_udp_address(receiver.address().to_string()),
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    let stats = match Stats::start(config) {
+    let stats = match cli::start_stats(receiver.address().to_string(), |c| c) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let sample_every = if args.scenario == "soak" {
         Duration::from_secs(10).min(args.duration / 10)

@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod alloc_counter;
+pub mod cli;
 pub mod load;
 pub mod procfs;
 pub mod receiver;
