@@ -106,6 +106,23 @@ fn ring_is_fifo() {
 
 // Its own frame: the micro:bit's stack is small.
 #[inline(never)]
+fn a_batch_pop_spans_several_claims_in_order() {
+    // A 32-bit consumer claims 16 items at a time: 40 take three claims.
+    let ring: StaticRing<u32, 64> = StaticRing::new();
+    for i in 0..40 {
+        ring.try_push(i).unwrap();
+    }
+    let mut next = 0;
+    let taken = ring.pop_batch(usize::MAX, |v| {
+        assert_eq!(v, next);
+        next += 1;
+    });
+    assert_eq!((taken, next), (40, 40));
+    assert!(ring.is_empty());
+}
+
+// Its own frame: the micro:bit's stack is small.
+#[inline(never)]
 fn wire_round_trips_and_rejects_corruption() {
     let mut registry: Registry<4, 128> = Registry::new();
     let a = registry.register("temp", &[("room", "lab")]).unwrap();
@@ -255,6 +272,10 @@ fn main() -> ! {
         high_priority_survives_a_flood_of_low,
     );
     check("ring is FIFO", ring_is_fifo);
+    check(
+        "a batch pop spans several claims in order",
+        a_batch_pop_spans_several_claims_in_order,
+    );
     check(
         "wire round-trips and rejects corruption",
         wire_round_trips_and_rejects_corruption,
