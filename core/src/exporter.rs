@@ -38,12 +38,14 @@ use crate::circuit_breaker::{BreakerConfig, CircuitBreaker};
 use crate::event::{Event, KeyId, Priority};
 use crate::histogram::Histogram;
 use crate::lanes::Consumer;
+pub use crate::outbox::MAX_DATAGRAMS_PER_SEND;
+use crate::outbox::Outbox;
 use crate::registry::{Key, Registry};
 use crate::ring::Storage;
 use crate::telemetry::{
     CountHistogram, LaneStats, Quantiles, Telemetry, TelemetrySnapshot, WideDrops, Widened,
 };
-use crate::transport::{PartialSend, SendError, Transport};
+use crate::transport::Transport;
 use crate::wire::{EncodeError, Encoder, EncoderConfig, PushError};
 use core::fmt;
 
@@ -227,46 +229,9 @@ impl core::error::Error for ExporterError {}
 /// stays short even with full lanes.
 const MAX_BATCHES_PER_POLL: usize = 64;
 
-/// Datagrams handed to the transport in one [`Transport::send_batch`] call
-/// at most (as many as fit the buffer).
-pub const MAX_DATAGRAMS_PER_SEND: usize = 16;
-
 /// `len` as a whole percentage of `capacity`, at most 100.
 fn utilization_percent(len: usize, capacity: usize) -> u8 {
     (len * 100 / capacity.max(1)).min(100) as u8
-}
-
-/// An encoded datagram waiting in the buffer to be sent: 8 bytes (a
-/// microcontroller keeps 16 of them). A datagram is at most 65,507 bytes
-/// and 65,535 events; the buffer holds at most 16 datagrams.
-#[derive(Clone, Copy, Debug)]
-struct Encoded {
-    start: u32,
-    len: u16,
-    events: u16,
-}
-
-impl Encoded {
-    fn new(start: usize, len: usize, events: usize) -> Self {
-        Encoded {
-            start: start as u32,
-            len: len as u16,
-            events: events as u16,
-        }
-    }
-
-    fn range(&self) -> core::ops::Range<usize> {
-        let start = self.start as usize;
-        start..start + usize::from(self.len)
-    }
-
-    fn len(&self) -> usize {
-        usize::from(self.len)
-    }
-
-    fn events(&self) -> usize {
-        usize::from(self.events)
-    }
 }
 
 /// Drains lanes into datagrams. `BATCH` is the staging capacity (at least
@@ -284,9 +249,8 @@ pub struct Exporter<
 > {
     consumer: Consumer<'a, S, SETS>,
     encoder: Encoder,
-    buf: &'a mut [u8],
-    /// Datagrams encoded in `buf`, in order, not yet sent.
-    encoded: heapless::Vec<Encoded, MAX_DATAGRAMS_PER_SEND>,
+    /// Datagrams encoded, not yet sent.
+    outbox: Outbox<'a>,
     batch: heapless::Vec<Event, BATCH>,
     /// Smallest timestamp in `batch`.
     oldest: u64,
@@ -352,7 +316,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
                 got: buf.len(),
             }));
         }
-        let needed = Self::footprint(&consumer, buf);
+        let needed = Self::footprint(&consumer, buf.len());
         if needed > config.max_memory_bytes {
             return Err(ExporterError::MemoryBudget {
                 needed,
@@ -364,8 +328,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
             drops: WideDrops::default(),
             consumer,
             encoder,
-            buf,
-            encoded: heapless::Vec::new(),
+            outbox: Outbox::new(buf),
             batch: heapless::Vec::new(),
             oldest: u64::MAX,
             config,
@@ -383,14 +346,14 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
         })
     }
 
-    fn footprint(consumer: &Consumer<'a, S, SETS>, buf: &[u8]) -> usize {
-        consumer.lanes().memory_bytes() + size_of::<Self>() + buf.len()
+    fn footprint(consumer: &Consumer<'a, S, SETS>, buf: usize) -> usize {
+        consumer.lanes().memory_bytes() + size_of::<Self>() + buf
     }
 
     /// Bytes of the lanes, this exporter and its datagram buffer: fixed
     /// from construction.
     pub fn memory_bytes(&self) -> usize {
-        Self::footprint(&self.consumer, self.buf)
+        Self::footprint(&self.consumer, self.outbox.capacity())
     }
 
     /// Calls `callback` whenever the pressure level changes (checked at
@@ -442,7 +405,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
             if open {
                 return self.breaker.deadline();
             }
-            if !self.encoded.is_empty() && !self.send_encoded(now, transport) {
+            if !self.outbox.is_empty() && !self.send_encoded(now, transport) {
                 if self.breaker.allow(now) {
                     // The transport is busy (would block): try again soon.
                     return Some(now);
@@ -537,12 +500,11 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
         let mut top_ups = MAX_BATCHES_PER_POLL;
         let mut i = 0;
         loop {
-            let mut end = self.encoded.last().map_or(0, |d| d.range().end);
-            while i < self.batch.len() && !self.encoded.is_full() && self.buf.len() - end >= max {
-                let Ok(mut writer) = self
-                    .encoder
-                    .begin(&mut self.buf[end..end + max], self.batch[i].timestamp)
-                else {
+            while i < self.batch.len() {
+                let Some(buf) = self.outbox.next_buffer(max) else {
+                    break;
+                };
+                let Ok(mut writer) = self.encoder.begin(buf, self.batch[i].timestamp) else {
                     break;
                 };
                 loop {
@@ -586,13 +548,9 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
                 }
                 let events = writer.events();
                 let len = writer.finish().len();
-                // Cannot fail: the loop stops while `encoded` is full.
-                let _ = self.encoded.push(Encoded::new(end, len, events));
-                end += len;
+                self.outbox.commit(len, events);
             }
-            if self.encoded.is_empty()
-                || !self.send_encoded(now, transport)
-                || i == self.batch.len()
+            if self.outbox.is_empty() || !self.send_encoded(now, transport) || i == self.batch.len()
             {
                 break;
             }
@@ -611,58 +569,21 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
 
     /// Hands the encoded datagrams to the transport while the breaker allows
     /// and the transport does not block. Returns whether all went (sent or
-    /// lost to a failed send); the rest move to the front of the buffer for
-    /// later.
+    /// lost to a failed send); the rest wait for later.
     fn send_encoded<T: Transport + ?Sized>(&mut self, now: u64, transport: &mut T) -> bool {
-        let mut done = 0;
-        while done < self.encoded.len() && self.breaker.allow(now) {
-            let mut datagrams: heapless::Vec<&[u8], MAX_DATAGRAMS_PER_SEND> = heapless::Vec::new();
-            for d in &self.encoded[done..] {
-                // Cannot fail: same capacity as `encoded`.
-                let _ = datagrams.push(&self.buf[d.range()]);
-            }
-            let started = transport.clock_ns();
-            let result = transport.send_batch(&datagrams);
-            if let (Some(start), Some(end)) = (started, transport.clock_ns()) {
-                self.send_latency.record(end.saturating_sub(start));
-            }
-            self.telemetry.send_calls += 1;
-            let (sent, failed) = match result {
-                Ok(()) => (datagrams.len(), None),
-                Err(PartialSend { sent, error }) => (sent.min(datagrams.len()), Some(error)),
-            };
-            for d in &self.encoded[done..done + sent] {
-                self.telemetry.events_sent += d.events() as u64;
-                self.telemetry.datagrams_sent += 1;
-                self.telemetry.bytes_sent += d.len() as u64;
-            }
-            if sent > 0 {
-                self.breaker.on_success();
-            }
-            done += sent;
-            if failed == Some(SendError::WouldBlock) {
-                // Flow control, not failure: keep the rest for the next poll.
-                self.telemetry.send_would_block += 1;
-                break;
-            }
-            if failed.is_some() && done < self.encoded.len() {
-                self.telemetry.events_send_failed += self.encoded[done].events() as u64;
-                self.telemetry.send_errors += 1;
-                self.breaker.on_failure(now);
-                done += 1;
-            }
-        }
-        // Move what is left to the front of the buffer.
-        let mut to = 0;
-        for k in done..self.encoded.len() {
-            let d = self.encoded[k];
-            self.buf.copy_within(d.range(), to);
-            self.encoded[k - done] = Encoded::new(to, d.len(), d.events());
-            to += d.len();
-        }
-        let left = self.encoded.len() - done;
-        self.encoded.truncate(left);
-        left == 0
+        let latency = &self.send_latency;
+        let sent = self
+            .outbox
+            .send(now, transport, &mut self.breaker, |ns| latency.record(ns));
+        let t = &mut self.telemetry;
+        t.send_calls += sent.calls;
+        t.events_sent += sent.items;
+        t.datagrams_sent += sent.datagrams;
+        t.bytes_sent += sent.bytes;
+        t.events_send_failed += sent.failed_items;
+        t.send_errors += sent.failed_datagrams;
+        t.send_would_block += u64::from(sent.would_block);
+        self.outbox.is_empty()
     }
 
     /// The counters so far.
@@ -746,7 +667,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
     /// Events taken from the lanes but not yet sent: staged, or encoded in
     /// datagrams waiting for the breaker.
     pub fn staged(&self) -> usize {
-        self.batch.len() + self.encoded.iter().map(Encoded::events).sum::<usize>()
+        self.batch.len() + self.outbox.items()
     }
 }
 
@@ -788,7 +709,7 @@ mod tests {
     use crate::event::Kind;
     use crate::health::{HealthThresholds, Status};
     use crate::lanes::{LaneCapacities, StaticLanes};
-    use crate::transport::SendError;
+    use crate::transport::{PartialSend, SendError};
     use crate::wire::decode;
     use std::vec;
     use std::vec::Vec;

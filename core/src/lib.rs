@@ -9,6 +9,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod aggregate;
 pub mod batcher;
 pub mod circuit_breaker;
 pub mod drop_policy;
@@ -17,6 +18,7 @@ pub mod exporter;
 pub mod health;
 pub mod histogram;
 pub mod lanes;
+mod outbox;
 pub mod registry;
 pub mod ring;
 mod sync;
@@ -24,6 +26,10 @@ pub mod telemetry;
 pub mod transport;
 pub mod wire;
 
+pub use aggregate::{
+    Aggregates, AggregatesConfig, AggregatesError, AggregatesRef, AggregatesStats, NotFinite,
+    SeriesId, Shard, Snapshot, Totals, Word, Words,
+};
 pub use batcher::{AdaptiveBatcher, AdaptiveConfig, Level};
 pub use circuit_breaker::{BreakerConfig, BreakerState, BreakerTransitions, CircuitBreaker};
 pub use drop_policy::{DropCounters, DropEdge, DropMonitor, DropPolicy, DropReason};

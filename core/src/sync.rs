@@ -6,7 +6,9 @@
 //! `tests/loom.rs` explore every interleaving of the real ring code.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
+#[cfg(all(not(loom), target_has_atomic = "64"))]
+pub(crate) use portable_atomic::AtomicU64;
 #[cfg(not(loom))]
 pub(crate) use portable_atomic::{AtomicBool, AtomicU32, AtomicUsize};
 

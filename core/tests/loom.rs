@@ -11,8 +11,8 @@
 use loom::sync::Arc;
 use loom::thread;
 use stats_core::{
-    DropPolicy, DropReason, Event, KeyId, Kind, LaneCapacities, Lanes, Priority, Producer, Ring,
-    Slot,
+    Aggregates, AggregatesConfig, DropPolicy, DropReason, Event, KeyId, Kind, LaneCapacities,
+    Lanes, Priority, Producer, Ring, Shard, Slot, Totals, Word,
 };
 
 fn ring<const N: usize>() -> Ring<u32, [Slot<u32>; N]> {
@@ -278,5 +278,83 @@ fn owned_priority_moves_racing_a_drain_conserve_events() {
         let dropped = lanes.drops().total();
         assert_eq!(drained.len() + dropped, 7, "{drained:?}");
         assert_eq!(lanes.pushed(), lanes.popped());
+    });
+}
+
+/// An aggregation table of one or two series over a leaked slice (loom
+/// models run many times; the leak is bounded by the model count).
+fn tables(series: usize, shards: usize) -> Arc<Aggregates<&'static mut [Word]>> {
+    let config = AggregatesConfig::new(series, shards).with_buckets(8, 8);
+    let words: Vec<Word> = (0..config.fixed_words() + 96)
+        .map(|_| Word::new())
+        .collect();
+    let words: &'static mut [Word] = Vec::leak(words);
+    Arc::new(Aggregates::with_storage(words, config).unwrap())
+}
+
+/// One thread's shard goes to another thread, which carries on with its
+/// totals, while the reader sums: the reader never sees more than was
+/// added, and the end is exact.
+#[test]
+fn a_shard_handed_over_keeps_every_addition() {
+    // Three threads over a table of loom atomics: three preemptions cover
+    // the hand-over orders (unbounded, the model takes minutes).
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(3);
+    model.check(|| {
+        let t = tables(1, 1);
+        let c = t.insert(KeyId::from_raw(0), Kind::Counter).unwrap();
+        // Whoever finds the shard taken adds to the shared state; whoever
+        // claims it after the other let go carries on with its cells.
+        let add = |n: i64| {
+            let t = t.clone();
+            thread::spawn(move || match Shard::claim(t.clone()) {
+                Some(mut shard) => shard.add(c, n),
+                None => t.add(c, n),
+            })
+        };
+        let (first, second) = (add(1), add(2));
+        if let Some(Totals::Counter { sum, count }) = t.snapshot(c).map(|s| s.value) {
+            assert!(sum <= 3 && count <= 2, "{sum} {count}");
+        }
+        first.join().unwrap();
+        second.join().unwrap();
+        assert_eq!(
+            t.snapshot(c).unwrap().value,
+            Totals::Counter { sum: 3, count: 2 }
+        );
+    });
+}
+
+/// A shard makes its page and distribution state while the reader reads:
+/// the reader sees either nothing of them or them initialised (a minimum
+/// read before the state's was set would be 0, not the value).
+#[test]
+fn a_new_distribution_state_is_seen_whole_or_not_at_all() {
+    loom::model(|| {
+        let t = tables(1, 1);
+        let d = t.insert(KeyId::from_raw(0), Kind::Timer).unwrap();
+        let writer = {
+            let t = t.clone();
+            thread::spawn(move || {
+                let mut shard = Shard::claim(t).unwrap();
+                shard.record(d, 5.0).unwrap();
+            })
+        };
+        if let Some(Totals::Distribution {
+            count, min, max, ..
+        }) = t.snapshot(d).map(|s| s.value)
+        {
+            if count == 1 {
+                assert_eq!((min, max), (5.0, 5.0));
+            } else {
+                assert!(min >= 5.0 && max <= 5.0, "{min} {max}");
+            }
+        }
+        writer.join().unwrap();
+        let Some(Totals::Distribution { count, sum, .. }) = t.snapshot(d).map(|s| s.value) else {
+            panic!("a distribution");
+        };
+        assert_eq!((count, sum), (1, 5.0));
     });
 }

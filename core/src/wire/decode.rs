@@ -6,6 +6,7 @@
 //! are borrowed from the datagram.
 
 use super::primitives::{take_f64, take_i64, take_str, take_u32, take_u64};
+use super::series::{SERIES_VERSION, SeriesIter};
 use super::{
     CRC_LEN, ENCODING_SHIFT, FIXED_HEADER_LEN, KIND_MASK, MAGIC, MAX_KEYS_PER_DATAGRAM,
     MIN_EVENT_LEN, PRIORITY_SHIFT, RELATIVE_BIT, RESERVED_MASK, VALUE_F64, VALUE_INT, VERSION,
@@ -77,6 +78,17 @@ pub enum DecodeError {
         /// The meta byte.
         meta: u8,
     },
+    /// A distribution's bucket list is malformed: ids not ascending or
+    /// beyond the shift's range, a zero count, or counts whose total
+    /// overflows 64 bits.
+    BadBuckets,
+    /// The datagram's body is not what was asked for: events were read
+    /// from a series datagram (version 2), or series from an events
+    /// datagram (version 1).
+    WrongBody {
+        /// The datagram's version.
+        version: u8,
+    },
 }
 
 impl fmt::Display for DecodeError {
@@ -113,6 +125,10 @@ impl fmt::Display for DecodeError {
                 f.write_str("key definition exceeds the name, tag or tag-count limits")
             }
             DecodeError::BadMeta { meta } => write!(f, "bad event meta byte {meta:#04x}"),
+            DecodeError::BadBuckets => f.write_str("malformed distribution bucket list"),
+            DecodeError::WrongBody { version } => {
+                write!(f, "a version {version} datagram does not carry that body")
+            }
         }
     }
 }
@@ -138,6 +154,8 @@ impl DecodeError {
             DecodeError::TooManyKeys => "too_many_keys",
             DecodeError::KeyTooLarge => "key_too_large",
             DecodeError::BadMeta { .. } => "bad_meta",
+            DecodeError::BadBuckets => "bad_buckets",
+            DecodeError::WrongBody { .. } => "wrong_body",
         }
     }
 }
@@ -146,15 +164,20 @@ impl DecodeError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Header {
-    /// Format version.
+    /// Format version: 1 for events, 2 for series totals.
     pub version: u8,
     /// The sender's random id (changes when the sender restarts).
     pub sender_id: u64,
     /// The sender's datagram sequence number.
     pub sequence: u64,
-    /// Timestamp the first event's delta is relative to, in nanoseconds.
+    /// Version 1: the timestamp the first event's delta is relative to;
+    /// version 2: when the totals were read. Nanoseconds on the sender's
+    /// clock.
     pub base_timestamp: u64,
-    /// Events in the datagram.
+    /// Version 2: when the sender's totals started (nanoseconds); 0 in
+    /// version 1.
+    pub started: u64,
+    /// Events (version 1) or series (version 2) in the datagram.
     pub event_count: u16,
 }
 
@@ -167,14 +190,34 @@ pub struct Datagram<'a> {
 }
 
 impl<'a> Datagram<'a> {
-    /// The events, in the order they were packed.
+    /// Whether this is a series datagram (version 2) rather than events.
+    pub fn is_series(&self) -> bool {
+        self.header.version == SERIES_VERSION
+    }
+
+    /// The events, in the order they were packed. A series datagram yields
+    /// one [`DecodeError::WrongBody`].
     pub fn events(&self) -> Events<'a> {
+        let series = self.is_series();
         Events {
-            rest: self.body,
+            rest: if series { &[] } else { self.body },
             keys: heapless::Vec::new(),
-            left: self.header.event_count,
+            left: if series { 1 } else { self.header.event_count },
             previous_timestamp: self.header.base_timestamp,
             failed: false,
+            version: self.header.version,
+        }
+    }
+
+    /// The series records, in the order they were packed. An events
+    /// datagram yields one [`DecodeError::WrongBody`].
+    pub fn series(&self) -> SeriesIter<'a> {
+        let series = self.is_series();
+        SeriesIter {
+            rest: if series { self.body } else { &[] },
+            keys: heapless::Vec::new(),
+            left: if series { self.header.event_count } else { 0 },
+            failed: !series,
         }
     }
 }
@@ -195,10 +238,9 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram<'_>, DecodeError> {
     if carried != computed {
         return Err(DecodeError::CrcMismatch { carried, computed });
     }
-    if contents[2] != VERSION {
-        return Err(DecodeError::UnsupportedVersion {
-            version: contents[2],
-        });
+    let version = contents[2];
+    if version != VERSION && version != SERIES_VERSION {
+        return Err(DecodeError::UnsupportedVersion { version });
     }
     if contents[3] != 0 {
         return Err(DecodeError::UnsupportedFlags { flags: contents[3] });
@@ -207,16 +249,23 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram<'_>, DecodeError> {
     let mut id = [0u8; 8];
     id.copy_from_slice(&contents[6..FIXED_HEADER_LEN]);
     let (sequence, rest) = take_u64(&contents[FIXED_HEADER_LEN..])?;
-    let (base_timestamp, body) = take_u64(rest)?;
+    let (base_timestamp, rest) = take_u64(rest)?;
+    let (started, body) = if version == SERIES_VERSION {
+        take_u64(rest)?
+    } else {
+        (0, rest)
+    };
+    // Every event, and every series record, takes at least 4 bytes.
     if usize::from(event_count) * MIN_EVENT_LEN > body.len() {
         return Err(DecodeError::TooManyEvents { count: event_count });
     }
     Ok(Datagram {
         header: Header {
-            version: contents[2],
+            version,
             sender_id: u64::from_le_bytes(id),
             sequence,
             base_timestamp,
+            started,
             event_count,
         },
         body,
@@ -226,10 +275,38 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram<'_>, DecodeError> {
 /// Where a key definition's name and tags are (offsets into its datagram are
 /// not needed: the slices borrow it).
 #[derive(Clone, Copy)]
-struct KeyEntry<'a> {
-    name: &'a str,
+pub(super) struct KeyEntry<'a> {
+    pub(super) name: &'a str,
     tags: TagText<'a>,
     tag_count: u8,
+}
+
+impl<'a> KeyEntry<'a> {
+    pub(super) fn tags(&self) -> WireTags<'a> {
+        WireTags {
+            rest: self.tags,
+            left: self.tag_count,
+        }
+    }
+}
+
+/// The key at datagram index `index`: defined before, or defined now at
+/// the front of `rest` (then added to `keys`).
+pub(super) fn take_key<'a>(
+    keys: &mut heapless::Vec<KeyEntry<'a>, MAX_KEYS_PER_DATAGRAM>,
+    index: u32,
+    rest: &'a [u8],
+) -> Result<(KeyEntry<'a>, &'a [u8]), DecodeError> {
+    let defined = keys.len();
+    match keys.get(index as usize) {
+        Some(&key) => Ok((key, rest)),
+        None if index as usize == defined => {
+            let (key, rest) = key_definition(rest)?;
+            keys.push(key).map_err(|_| DecodeError::TooManyKeys)?;
+            Ok((key, rest))
+        }
+        None => Err(DecodeError::IndexOutOfRange { index, defined }),
+    }
 }
 
 /// A key definition's tags: checked text with one-byte length prefixes, or
@@ -250,6 +327,7 @@ pub struct Events<'a> {
     left: u16,
     previous_timestamp: u64,
     failed: bool,
+    version: u8,
 }
 
 impl fmt::Debug for Events<'_> {
@@ -264,17 +342,13 @@ impl fmt::Debug for Events<'_> {
 impl<'a> Events<'a> {
     fn next_event(&mut self) -> Result<DecodedEvent<'a>, DecodeError> {
         // The per-event fields: postcard encodings, inlined (primitives.rs).
+        if self.version != VERSION {
+            return Err(DecodeError::WrongBody {
+                version: self.version,
+            });
+        }
         let (index, rest) = take_u32(self.rest)?;
-        let defined = self.keys.len();
-        let (key, rest) = match self.keys.get(index as usize) {
-            Some(&key) => (key, rest),
-            None if index as usize == defined => {
-                let (key, rest) = Self::key_definition(rest)?;
-                self.keys.push(key).map_err(|_| DecodeError::TooManyKeys)?;
-                (key, rest)
-            }
-            None => return Err(DecodeError::IndexOutOfRange { index, defined }),
-        };
+        let (key, rest) = take_key(&mut self.keys, index, rest)?;
         let (&meta, rest) = rest.split_first().ok_or(DecodeError::Truncated)?;
         let bad = DecodeError::BadMeta { meta };
         if meta & RESERVED_MASK != 0 {
@@ -301,10 +375,7 @@ impl<'a> Events<'a> {
         self.rest = rest;
         Ok(DecodedEvent {
             name: key.name,
-            tags: WireTags {
-                rest: key.tags,
-                left: key.tag_count,
-            },
+            tags: key.tags(),
             kind,
             priority,
             value,
@@ -313,53 +384,53 @@ impl<'a> Events<'a> {
             key_index: index as u8,
         })
     }
+}
 
-    /// Reads and checks a key definition: name, tag count, tags.
-    ///
-    /// When every length prefix (and the tag count) is a single byte — a
-    /// minimal varint below 128, the usual case — each is an ASCII character,
-    /// so the whole definition is UTF-8 exactly when every string in it is:
-    /// one `from_utf8` call checks them all, and the strings are then sliced
-    /// out of the checked text. Otherwise each string is checked on its own.
-    fn key_definition(bytes: &'a [u8]) -> Result<(KeyEntry<'a>, &'a [u8]), DecodeError> {
-        let (name, mut short, rest) = take_raw(bytes)?;
-        let (tag_count, after_count) = take_u32(rest)?;
-        if tag_count as usize > MAX_TAGS {
-            return Err(DecodeError::KeyTooLarge);
-        }
-        short &= rest.len() - after_count.len() == 1;
-        let mut rest = after_count;
-        let tags_at = bytes.len() - rest.len();
-        for _ in 0..2 * tag_count {
-            let (_, one_byte, r) = take_raw(rest)?;
-            short &= one_byte;
-            rest = r;
-        }
-        let definition = &bytes[..bytes.len() - rest.len()];
-        let key = if short {
-            let text = core::str::from_utf8(definition).map_err(|_| DecodeError::InvalidUtf8)?;
-            KeyEntry {
-                name: text
-                    .get(1..1 + name.len())
-                    .ok_or(DecodeError::InvalidUtf8)?,
-                tags: TagText::Checked(text.get(tags_at..).ok_or(DecodeError::InvalidUtf8)?),
-                tag_count: tag_count as u8,
-            }
-        } else {
-            let tags = &definition[tags_at..];
-            let mut check = tags;
-            for _ in 0..2 * tag_count {
-                let (_, r) = take_str(check)?;
-                check = r;
-            }
-            KeyEntry {
-                name: core::str::from_utf8(name).map_err(|_| DecodeError::InvalidUtf8)?,
-                tags: TagText::Raw(tags),
-                tag_count: tag_count as u8,
-            }
-        };
-        Ok((key, rest))
+/// Reads and checks a key definition: name, tag count, tags.
+///
+/// When every length prefix (and the tag count) is a single byte — a
+/// minimal varint below 128, the usual case — each is an ASCII character,
+/// so the whole definition is UTF-8 exactly when every string in it is:
+/// one `from_utf8` call checks them all, and the strings are then sliced
+/// out of the checked text. Otherwise each string is checked on its own.
+fn key_definition<'a>(bytes: &'a [u8]) -> Result<(KeyEntry<'a>, &'a [u8]), DecodeError> {
+    let (name, mut short, rest) = take_raw(bytes)?;
+    let (tag_count, after_count) = take_u32(rest)?;
+    if tag_count as usize > MAX_TAGS {
+        return Err(DecodeError::KeyTooLarge);
     }
+    short &= rest.len() - after_count.len() == 1;
+    let mut rest = after_count;
+    let tags_at = bytes.len() - rest.len();
+    for _ in 0..2 * tag_count {
+        let (_, one_byte, r) = take_raw(rest)?;
+        short &= one_byte;
+        rest = r;
+    }
+    let definition = &bytes[..bytes.len() - rest.len()];
+    let key = if short {
+        let text = core::str::from_utf8(definition).map_err(|_| DecodeError::InvalidUtf8)?;
+        KeyEntry {
+            name: text
+                .get(1..1 + name.len())
+                .ok_or(DecodeError::InvalidUtf8)?,
+            tags: TagText::Checked(text.get(tags_at..).ok_or(DecodeError::InvalidUtf8)?),
+            tag_count: tag_count as u8,
+        }
+    } else {
+        let tags = &definition[tags_at..];
+        let mut check = tags;
+        for _ in 0..2 * tag_count {
+            let (_, r) = take_str(check)?;
+            check = r;
+        }
+        KeyEntry {
+            name: core::str::from_utf8(name).map_err(|_| DecodeError::InvalidUtf8)?,
+            tags: TagText::Raw(tags),
+            tag_count: tag_count as u8,
+        }
+    };
+    Ok((key, rest))
 }
 
 /// A length-prefixed string's bytes, not yet checked as UTF-8, at most 255

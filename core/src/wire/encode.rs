@@ -147,17 +147,17 @@ fn home_slot(tag: u32) -> usize {
 /// per-datagram key table. Reused for every datagram; never allocates.
 #[derive(Clone)]
 pub struct Encoder {
-    config: EncoderConfig,
-    next_sequence: u64,
-    /// Events refused as oversized or with an unknown key, ever.
-    refused: u64,
+    pub(super) config: EncoderConfig,
+    pub(super) next_sequence: u64,
+    /// Events (or series) refused as oversized or with an unknown key, ever.
+    pub(super) refused: u64,
     /// The keys defined in the current datagram, as `KeyId + 1`, by index.
     defined: [u32; MAX_KEYS_PER_DATAGRAM],
     /// Open-addressing table over `defined`: index + 1, or 0 when empty.
     /// One byte a slot keeps the whole table at 768 bytes (a microcontroller
     /// pays for it in RAM).
     table: [u8; TABLE_SLOTS],
-    keys: usize,
+    pub(super) keys: usize,
 }
 
 impl fmt::Debug for Encoder {
@@ -214,10 +214,33 @@ impl Encoder {
         self.next_sequence
     }
 
+    /// The datagram index of `id`, and whether it is new (then it has been
+    /// added to the table); `None` when the datagram has no room for
+    /// another key.
+    pub(super) fn key_index(&mut self, id: KeyId) -> Option<(usize, bool)> {
+        let tag = id.get().wrapping_add(1);
+        let mut slot = home_slot(tag);
+        loop {
+            match usize::from(self.table[slot]) {
+                0 => break,
+                k if self.defined[k - 1] == tag => return Some((k - 1, false)),
+                _ => slot = (slot + 1) % TABLE_SLOTS,
+            }
+        }
+        if self.keys == MAX_KEYS_PER_DATAGRAM || tag == 0 {
+            return None;
+        }
+        let index = self.keys;
+        self.defined[index] = tag;
+        self.table[slot] = (index + 1) as u8;
+        self.keys += 1;
+        Some((index, true))
+    }
+
     /// Drops the key definitions from the `keys`-th on from the
     /// per-datagram table (all of them for a new datagram, or those of a push
     /// that did not fit).
-    fn forget_keys_from(&mut self, keys: usize) {
+    pub(super) fn forget_keys_from(&mut self, keys: usize) {
         // Latest first: a later key never sits in an earlier key's probe
         // chain, so emptying from the end keeps every chain intact.
         for index in (keys..self.keys).rev() {
@@ -279,6 +302,33 @@ impl Encoder {
         debug_assert!(header.is_some());
         Ok(writer)
     }
+}
+
+/// Writes a key definition: name, tag count, tags. The tag count (at most
+/// `MAX_TAGS`: a one-byte varint) is written once the tags have been.
+pub(super) fn put_key(buf: &mut [u8], at: &mut usize, key: &Key<'_>) -> Option<()> {
+    let mut i = *at;
+    put_str(buf, &mut i, key.name())?;
+    let count_at = i;
+    put_bytes(buf, &mut i, &[0])?;
+    for (k, v) in key.tags() {
+        put_str(buf, &mut i, k)?;
+        put_str(buf, &mut i, v)?;
+        buf[count_at] += 1;
+    }
+    *at = i;
+    Some(())
+}
+
+/// The bytes a key definition takes.
+pub(super) fn key_len(key: &Key<'_>) -> usize {
+    let str_len = |s: &str| varint_len(s.len() as u64) + s.len();
+    str_len(key.name())
+        + 1
+        + key
+            .tags()
+            .map(|(k, v)| str_len(k) + str_len(v))
+            .sum::<usize>()
 }
 
 /// One datagram being filled. [`Writer::finish`] seals it.
@@ -429,7 +479,7 @@ impl<'b> Writer<'b> {
         if self.count == u16::MAX {
             return Err(Stop::NoRoom);
         }
-        let (index, new) = self.key_index(event.key)?;
+        let (index, new) = self.encoder.key_index(event.key).ok_or(Stop::NoRoom)?;
         let key = if new {
             Some(*definition.insert(lookup(event.key).ok_or(Stop::UnknownKey)?))
         } else {
@@ -440,16 +490,7 @@ impl<'b> Writer<'b> {
         let mut at = self.len;
         put_varint(buf, &mut at, index as u64).ok_or(Stop::NoRoom)?;
         if let Some(key) = key {
-            put_str(buf, &mut at, key.name()).ok_or(Stop::NoRoom)?;
-            // The tag count (at most `MAX_TAGS`: a one-byte varint) is
-            // written once the tags have been.
-            let count_at = at;
-            put_bytes(buf, &mut at, &[0]).ok_or(Stop::NoRoom)?;
-            for (k, v) in key.tags() {
-                put_str(buf, &mut at, k).ok_or(Stop::NoRoom)?;
-                put_str(buf, &mut at, v).ok_or(Stop::NoRoom)?;
-                buf[count_at] += 1;
-            }
+            put_key(buf, &mut at, &key).ok_or(Stop::NoRoom)?;
         }
         let int = as_exact_int(event.value);
         let encoding = if int.is_some() { VALUE_INT } else { VALUE_F64 };
@@ -475,42 +516,11 @@ impl<'b> Writer<'b> {
         Ok(())
     }
 
-    /// The datagram index of `id`, and whether it is new (then it has been
-    /// added to the table).
-    fn key_index(&mut self, id: KeyId) -> Result<(usize, bool), Stop> {
-        let enc = &mut *self.encoder;
-        let tag = id.get().wrapping_add(1);
-        let mut slot = home_slot(tag);
-        loop {
-            match usize::from(enc.table[slot]) {
-                0 => break,
-                k if enc.defined[k - 1] == tag => return Ok((k - 1, false)),
-                _ => slot = (slot + 1) % TABLE_SLOTS,
-            }
-        }
-        if enc.keys == MAX_KEYS_PER_DATAGRAM || tag == 0 {
-            return Err(Stop::NoRoom);
-        }
-        let index = enc.keys;
-        enc.defined[index] = tag;
-        enc.table[slot] = (index + 1) as u8;
-        enc.keys += 1;
-        Ok((index, true))
-    }
-
     /// Bytes `event` would need as the only event of a datagram (with the
     /// largest header).
     fn needed_alone(&self, event: &Event, key: Option<&Key<'_>>) -> usize {
-        let str_len = |s: &str| varint_len(s.len() as u64) + s.len();
         let header = FIXED_HEADER_LEN + 2 * MAX_VARINT + CRC_LEN;
-        let definition = key.map_or(0, |key| {
-            str_len(key.name())
-                + 1
-                + key
-                    .tags()
-                    .map(|(k, v)| str_len(k) + str_len(v))
-                    .sum::<usize>()
-        });
+        let definition = key.map_or(0, key_len);
         let value = as_exact_int(event.value).map_or(8, |i| varint_len(zigzag(i)));
         let delta = varint_len(zigzag(
             event.timestamp.wrapping_sub(self.previous_timestamp) as i64,

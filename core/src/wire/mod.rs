@@ -29,12 +29,17 @@ mod crc;
 mod decode;
 mod encode;
 mod primitives;
+mod series;
 #[cfg(feature = "statsd")]
 pub mod statsd;
 
 pub use self::crc::crc32;
 pub use decode::{Datagram, DecodeError, DecodedEvent, Events, Header, WireTags, decode};
 pub use encode::{EncodeError, Encoder, EncoderConfig, PushError, Writer};
+pub use series::{
+    BucketSource, DecodedBuckets, DecodedDistribution, DecodedSeries, DecodedTotals,
+    SERIES_VERSION, SeriesIter, SeriesWriter,
+};
 #[cfg(feature = "statsd")]
 pub use statsd::Dialect;
 
@@ -645,8 +650,8 @@ mod tests {
             DecodeError::CrcMismatch { .. }
         ));
         assert_eq!(
-            first_error(&forge(2, 0, 1, &good)),
-            DecodeError::UnsupportedVersion { version: 2 }
+            first_error(&forge(3, 0, 1, &good)),
+            DecodeError::UnsupportedVersion { version: 3 }
         );
         assert_eq!(
             first_error(&forge(VERSION, 1, 1, &good)),

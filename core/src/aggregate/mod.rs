@@ -1,0 +1,1607 @@
+//! Aggregation at the source: values folded into per-series totals where
+//! they are recorded, so what leaves the process is one cumulative record
+//! per series and interval, whatever the event rate.
+//!
+//! [`Aggregates`] holds every series' state in caller-provided [`Word`]s
+//! (a `static` array on a microcontroller, a boxed slice sized from the
+//! configuration on a server):
+//!
+//! * **Counters**: a sum (`i64`, wrapping) and the number of additions.
+//! * **Gauges**: one value per series, shared by every writer: a set
+//!   stores it, a change moves it with a compare-and-swap, so sets and
+//!   changes from any handle, thread or interrupt handler compose; and the
+//!   number of changes.
+//! * **Distributions** (timers and histograms): count, sum, minimum,
+//!   maximum and bucket counts (`buckets.rs`: 16 per power of two, 3.1%
+//!   error).
+//!
+//! Writers come in two sorts, like the lanes' sets:
+//!
+//! * A [`Shard`] is owned by one thread or task ([`Shard::claim`]): its
+//!   cells are written with plain loads and stores, no read-modify-write,
+//!   so recording costs a few nanoseconds and two threads never contend
+//!   for a cache line. A shard's cells are made on first use, from the
+//!   storage's free words; a thread that exits hands its shard (and its
+//!   totals, which stay counted) to the next one.
+//! * Anyone else (an interrupt handler, a thread beyond the shards, a
+//!   shard whose cells could not be made for want of memory) records into
+//!   the series' own shared state with atomic read-modify-writes: slower,
+//!   equally exact.
+//!
+//! The one reader (the exporter) sums a series' shared state and every
+//! shard's cells into a [`Snapshot`]; totals only grow, so a snapshot
+//! taken while writers run is a consistent-enough cut and the next one is
+//! newer. Nothing here allocates, blocks or panics.
+//!
+//! **Memory** is the storage, fixed at construction:
+//! [`AggregatesConfig::fixed_words`] for the series table and the shards'
+//! directories, the rest a pool that cells come from (never freed: series
+//! live as long as the process). When it runs out, writers fall back to
+//! the shared state; a distribution value that then finds no bucket is
+//! counted in its series' `unbucketed` total (its count, sum, minimum and
+//! maximum stay exact).
+
+mod buckets;
+mod export;
+
+pub use export::{
+    AggregateExporter, AggregateExporterConfig, AggregateExporterError, AggregateTelemetry,
+};
+
+pub use buckets::{
+    MAX_RELATIVE_ERROR, MAX_SHIFT, PRECISION_BITS, bucket_of, bucket_range, bucket_value, quantile,
+    value_order,
+};
+
+use crate::event::{KeyId, Kind};
+#[cfg(any(loom, target_has_atomic = "64"))]
+use crate::sync::AtomicU64;
+use crate::sync::{AtomicUsize, Ordering};
+use core::fmt;
+use core::ops::Deref;
+
+/// One 64-bit cell of aggregation storage: a native 64-bit atomic where
+/// the target has one, otherwise a value behind a critical section (the
+/// `critical-section` crate; the firmware provides the implementation,
+/// which on a single core just masks interrupts for the two 32-bit
+/// accesses).
+pub struct Word(Cell64);
+
+impl Default for Word {
+    fn default() -> Self {
+        Word::new()
+    }
+}
+
+impl fmt::Debug for Word {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Word({:#x})", self.load())
+    }
+}
+
+#[cfg(any(loom, target_has_atomic = "64"))]
+type Cell64 = AtomicU64;
+#[cfg(not(any(loom, target_has_atomic = "64")))]
+type Cell64 = critical_section::Mutex<core::cell::Cell<u64>>;
+
+impl Word {
+    /// A zeroed word (usable in a `static` array).
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        #[cfg(target_has_atomic = "64")]
+        return Word(AtomicU64::new(0));
+        #[cfg(not(target_has_atomic = "64"))]
+        return Word(critical_section::Mutex::new(core::cell::Cell::new(0)));
+    }
+
+    /// A zeroed word.
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Word(AtomicU64::new(0))
+    }
+}
+
+#[cfg(any(loom, target_has_atomic = "64"))]
+impl Word {
+    #[inline]
+    fn load(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn store(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn load_acquire(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    #[inline]
+    fn store_release(&self, v: u64) {
+        self.0.store(v, Ordering::Release)
+    }
+
+    #[inline]
+    fn fetch_add(&self, v: u64) {
+        self.0.fetch_add(v, Ordering::Relaxed);
+    }
+
+    /// Replaces `current` with `new`; `Err` with the value found instead.
+    /// Acquire and Release, so a pointer published this way is seen
+    /// with what it points to.
+    #[inline]
+    fn compare_exchange(&self, current: u64, new: u64) -> Result<u64, u64> {
+        self.0
+            .compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire)
+    }
+
+    /// Applies `f` until it returns `None` or the swap succeeds.
+    #[inline]
+    fn update(&self, f: impl FnMut(u64) -> Option<u64>) {
+        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, f);
+    }
+}
+
+#[cfg(not(any(loom, target_has_atomic = "64")))]
+impl Word {
+    // A critical section orders everything around it, so the orderings
+    // asked for are all met.
+    #[inline]
+    fn load(&self) -> u64 {
+        critical_section::with(|cs| self.0.borrow(cs).get())
+    }
+
+    #[inline]
+    fn store(&self, v: u64) {
+        critical_section::with(|cs| self.0.borrow(cs).set(v))
+    }
+
+    #[inline]
+    fn load_acquire(&self) -> u64 {
+        self.load()
+    }
+
+    #[inline]
+    fn store_release(&self, v: u64) {
+        self.store(v)
+    }
+
+    #[inline]
+    fn fetch_add(&self, v: u64) {
+        critical_section::with(|cs| {
+            let cell = self.0.borrow(cs);
+            cell.set(cell.get().wrapping_add(v));
+        })
+    }
+
+    #[inline]
+    fn compare_exchange(&self, current: u64, new: u64) -> Result<u64, u64> {
+        critical_section::with(|cs| {
+            let cell = self.0.borrow(cs);
+            let found = cell.get();
+            if found == current {
+                cell.set(new);
+                Ok(found)
+            } else {
+                Err(found)
+            }
+        })
+    }
+
+    #[inline]
+    fn update(&self, mut f: impl FnMut(u64) -> Option<u64>) {
+        critical_section::with(|cs| {
+            let cell = self.0.borrow(cs);
+            if let Some(new) = f(cell.get()) {
+                cell.set(new);
+            }
+        })
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Storage for [`Aggregates`]: an array, a `&mut` slice or (with `alloc`)
+/// a boxed slice of [`Word`]s.
+pub trait Words: sealed::Sealed {
+    /// The words.
+    fn words(&self) -> &[Word];
+}
+
+impl<const N: usize> sealed::Sealed for [Word; N] {}
+impl<const N: usize> Words for [Word; N] {
+    fn words(&self) -> &[Word] {
+        self
+    }
+}
+
+impl sealed::Sealed for &mut [Word] {}
+impl Words for &mut [Word] {
+    fn words(&self) -> &[Word] {
+        self
+    }
+}
+
+#[cfg(any(feature = "alloc", test))]
+impl sealed::Sealed for alloc::boxed::Box<[Word]> {}
+#[cfg(any(feature = "alloc", test))]
+impl Words for alloc::boxed::Box<[Word]> {
+    fn words(&self) -> &[Word] {
+        self
+    }
+}
+
+/// Series per page of a shard's cells.
+const PAGE_SERIES: usize = 32;
+/// Words per cell (and so per series of a page).
+const CELL_WORDS: usize = 2;
+/// Words of a series' entry in the table (one cache line).
+const ENTRY_WORDS: usize = 8;
+/// Probes a bucket lookup makes before it counts a table as full.
+const MAX_PROBES: usize = 8;
+/// The count part of a bucket word (its top 16 bits are the bucket id).
+const COUNT_MASK: u64 = (1 << 48) - 1;
+
+// An entry's words.
+const META: usize = 0;
+/// Counter sum, gauge value, distribution unbucketed count.
+const A: usize = 1;
+/// Counter additions, gauge changes, distribution sum.
+const B: usize = 2;
+/// Distribution minimum.
+const MIN: usize = 3;
+/// Distribution maximum.
+const MAX: usize = 4;
+/// Distribution shared bucket table (word offset; 0 while there is none).
+const TABLE: usize = 5;
+/// The reader's own word: the change count it last sent.
+const SENT: usize = 7;
+
+// A shard's distribution state: sum, minimum, maximum, then its table.
+const STATE_HEADER: usize = 3;
+
+/// A meta word's flag: the entry is complete.
+const READY: u64 = 1 << 40;
+
+const POSITIVE_INFINITY: u64 = 0x7FF0_0000_0000_0000;
+const NEGATIVE_INFINITY: u64 = 0xFFF0_0000_0000_0000;
+
+/// Sizes of an [`Aggregates`] table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct AggregatesConfig {
+    /// Series the table holds.
+    pub series: usize,
+    /// Shards that threads or tasks may own (besides the shared state).
+    pub shards: usize,
+    /// Bucket slots of a shard's table per distribution (a power of two
+    /// from 8; about three quarters fill before values overflow into the
+    /// shared table).
+    pub shard_buckets: usize,
+    /// Bucket slots of a distribution's shared table (a power of two
+    /// from 8), made when first needed.
+    pub shared_buckets: usize,
+}
+
+impl AggregatesConfig {
+    /// `series` series and `shards` shards, 64 bucket slots per shard and
+    /// distribution, 512 in a distribution's shared table.
+    pub const fn new(series: usize, shards: usize) -> Self {
+        AggregatesConfig {
+            series,
+            shards,
+            shard_buckets: 64,
+            shared_buckets: 512,
+        }
+    }
+
+    /// The same with other bucket table sizes.
+    pub const fn with_buckets(self, shard_buckets: usize, shared_buckets: usize) -> Self {
+        AggregatesConfig {
+            shard_buckets,
+            shared_buckets,
+            ..self
+        }
+    }
+
+    const fn directory_len(&self) -> usize {
+        self.series.div_ceil(PAGE_SERIES)
+    }
+
+    /// Words of the series table and the shards' claims and directories:
+    /// the storage must have at least this many, and the rest is the pool
+    /// cells come from.
+    pub const fn fixed_words(&self) -> usize {
+        self.series * ENTRY_WORDS + self.shards * (1 + self.directory_len())
+    }
+
+    /// Words one shard's cells take if it records into `series` series of
+    /// which `distributions` are timers or histograms: for sizing the pool.
+    pub const fn shard_words(&self, series: usize, distributions: usize) -> usize {
+        series.div_ceil(PAGE_SERIES) * PAGE_SERIES * CELL_WORDS
+            + distributions * (STATE_HEADER + self.shard_buckets)
+    }
+}
+
+/// Why an [`Aggregates`] table could not be made or a series added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum AggregatesError {
+    /// The storage has fewer words than the table's fixed part needs.
+    Storage {
+        /// Words needed (at least).
+        needed: usize,
+        /// Words given.
+        got: usize,
+    },
+    /// A bucket table size is not a power of two from 8, or a size is too
+    /// large to address.
+    Config,
+    /// Every series slot is taken.
+    Full {
+        /// The table's capacity.
+        capacity: usize,
+    },
+}
+
+impl fmt::Display for AggregatesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            AggregatesError::Storage { needed, got } => write!(
+                f,
+                "aggregation storage has {got} words, the table needs at least {needed}"
+            ),
+            AggregatesError::Config => f.write_str(
+                "bucket tables must be powers of two from 8, and sizes below 2^30 series",
+            ),
+            AggregatesError::Full { capacity } => {
+                write!(f, "aggregation table full ({capacity} series)")
+            }
+        }
+    }
+}
+
+impl core::error::Error for AggregatesError {}
+
+/// A value a distribution cannot take: NaN or an infinity (counted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct NotFinite;
+
+impl fmt::Display for NotFinite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a distribution takes finite values only")
+    }
+}
+
+impl core::error::Error for NotFinite {}
+
+/// A series in an [`Aggregates`] table: its index and its kind. Only the
+/// table issues them, so a handle's calls always match its series' kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SeriesId(u32);
+
+impl SeriesId {
+    fn new(index: usize, kind: Kind) -> Self {
+        SeriesId(index as u32 | (kind as u32) << 30)
+    }
+
+    /// The series' position in its table (dense, from 0).
+    pub const fn index(self) -> usize {
+        (self.0 & ((1 << 30) - 1)) as usize
+    }
+
+    /// The series' kind.
+    pub const fn kind(self) -> Kind {
+        match Kind::from_code((self.0 >> 30) as u8) {
+            Some(kind) => kind,
+            None => Kind::Counter,
+        }
+    }
+
+    const fn is_distribution(self) -> bool {
+        matches!(self.kind(), Kind::Timer | Kind::Histogram)
+    }
+}
+
+/// A series' totals at one moment (see [`Aggregates::snapshot`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Snapshot {
+    /// The metric's key.
+    pub key: KeyId,
+    /// The series' kind.
+    pub kind: Kind,
+    /// How many times it was recorded into: additions, gauge sets and
+    /// changes, distribution values. Only grows; unchanged means nothing
+    /// was recorded since.
+    pub changes: u64,
+    /// The totals.
+    pub value: Totals,
+}
+
+/// The totals of a [`Snapshot`], by kind.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Totals {
+    /// A counter.
+    Counter {
+        /// The sum of every addition (wrapping).
+        sum: i64,
+        /// How many additions.
+        count: u64,
+    },
+    /// A gauge's value.
+    Gauge {
+        /// The value now.
+        value: f64,
+    },
+    /// A timer's or histogram's distribution (its buckets through
+    /// [`Aggregates::buckets`]).
+    Distribution {
+        /// Values recorded.
+        count: u64,
+        /// Their sum.
+        sum: f64,
+        /// The smallest (positive infinity while empty).
+        min: f64,
+        /// The largest (negative infinity while empty).
+        max: f64,
+        /// Values counted without a bucket, for want of memory.
+        unbucketed: u64,
+    },
+}
+
+/// Counters of a table (see [`Aggregates::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct AggregatesStats {
+    /// Series in the table.
+    pub series: usize,
+    /// Series the table holds.
+    pub capacity: usize,
+    /// Shards owned now.
+    pub shards_claimed: usize,
+    /// Shards there are.
+    pub shards: usize,
+    /// Words of the pool handed out to cells.
+    pub pool_used: usize,
+    /// Words the pool has.
+    pub pool_words: usize,
+    /// Times a cell or bucket table could not be made (the pool was
+    /// exhausted): the writer used the shared state instead.
+    pub pool_exhausted: u64,
+    /// NaN or infinite values refused by distributions.
+    pub not_finite: u64,
+}
+
+/// Every series' state, in caller-provided [`Words`].
+pub struct Aggregates<S> {
+    words: S,
+    config: AggregatesConfig,
+    /// Where the shards' claims and directories start.
+    shards_at: usize,
+    /// Where the pool starts.
+    pool_at: usize,
+    /// The pool's next free word.
+    next: AtomicUsize,
+    /// Series slots taken (some may still be being filled in).
+    len: AtomicUsize,
+    pool_exhausted: Word,
+    not_finite: Word,
+}
+
+impl<S: Words> fmt::Debug for Aggregates<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Aggregates")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which bucket-table slot `id` probes first among `slots` (a power of two).
+#[inline]
+fn home(id: u16, slots: usize) -> usize {
+    (u32::from(id).wrapping_mul(0x9E37_79B9) >> 16) as usize & (slots - 1)
+}
+
+#[inline]
+fn f64_add(bits: u64, v: f64) -> u64 {
+    (f64::from_bits(bits) + v).to_bits()
+}
+
+impl<S: Words> Aggregates<S> {
+    /// A table over `words`: [`AggregatesConfig::fixed_words`] of them for
+    /// the table itself, the rest for cells. The words must be zero (as
+    /// [`Word::new`] makes them).
+    pub fn with_storage(words: S, config: AggregatesConfig) -> Result<Self, AggregatesError> {
+        let table_ok = |n: usize| n >= 8 && n.is_power_of_two() && n <= 1 << 16;
+        if !table_ok(config.shard_buckets)
+            || !table_ok(config.shared_buckets)
+            || config.series >= 1 << 30
+            || config.shards >= 1 << 16
+        {
+            return Err(AggregatesError::Config);
+        }
+        let needed = config.fixed_words();
+        let got = words.words().len();
+        // The pool's offsets are stored in 32 bits.
+        if got < needed || got > u32::MAX as usize {
+            return Err(AggregatesError::Storage { needed, got });
+        }
+        let pool_at = needed;
+        Ok(Aggregates {
+            words,
+            config,
+            shards_at: config.series * ENTRY_WORDS,
+            pool_at,
+            // Offset 0 means "none" in directories: the pool never starts there.
+            next: AtomicUsize::new(pool_at.max(1)),
+            len: AtomicUsize::new(0),
+            pool_exhausted: Word::new(),
+            not_finite: Word::new(),
+        })
+    }
+
+    #[inline]
+    fn w(&self) -> &[Word] {
+        self.words.words()
+    }
+
+    /// Word `i` of the storage, or `None` past its end.
+    #[inline]
+    fn at(&self, i: usize) -> Option<&Word> {
+        self.w().get(i)
+    }
+
+    fn entry(&self, index: usize) -> usize {
+        index * ENTRY_WORDS
+    }
+
+    /// The table's sizes.
+    pub fn config(&self) -> &AggregatesConfig {
+        &self.config
+    }
+
+    /// Adds the series of `key` with `kind`. Inserting the same key and
+    /// kind twice makes two series: callers that insert from several
+    /// threads at once look up ([`Aggregates::find`]) and insert under
+    /// their own lock.
+    pub fn insert(&self, key: KeyId, kind: Kind) -> Result<SeriesId, AggregatesError> {
+        let capacity = self.config.series;
+        let mut index = self.len.load(Ordering::Relaxed);
+        loop {
+            if index >= capacity {
+                return Err(AggregatesError::Full { capacity });
+            }
+            match self.len.compare_exchange_weak(
+                index,
+                index + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => index = now,
+            }
+        }
+        let e = self.entry(index);
+        let id = SeriesId::new(index, kind);
+        if id.is_distribution()
+            && let (Some(min), Some(max)) = (self.at(e + MIN), self.at(e + MAX))
+        {
+            min.store(POSITIVE_INFINITY);
+            max.store(NEGATIVE_INFINITY);
+        }
+        let meta = u64::from(key.get()) | u64::from(kind as u8) << 32 | READY;
+        if let Some(word) = self.at(e + META) {
+            // Release: a reader that sees the entry ready sees it initialised.
+            word.store_release(meta);
+        }
+        Ok(id)
+    }
+
+    /// The series of `key` with `kind`, if there is one (a scan: for
+    /// registration, not for recording).
+    pub fn find(&self, key: KeyId, kind: Kind) -> Option<SeriesId> {
+        let want = u64::from(key.get()) | u64::from(kind as u8) << 32 | READY;
+        (0..self.len()).find_map(|i| {
+            let meta = self.at(self.entry(i) + META)?.load_acquire();
+            (meta == want).then(|| SeriesId::new(i, kind))
+        })
+    }
+
+    /// Series slots taken.
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire).min(self.config.series)
+    }
+
+    /// Whether no series has been added.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The series at `index` once it is complete.
+    pub fn series_at(&self, index: usize) -> Option<SeriesId> {
+        let meta = self.at(self.entry(index) + META)?.load_acquire();
+        if meta & READY == 0 {
+            return None;
+        }
+        Some(SeriesId::new(
+            index,
+            Kind::from_code((meta >> 32) as u8 & 3)?,
+        ))
+    }
+
+    /// The key of `series`.
+    pub fn key(&self, series: SeriesId) -> Option<KeyId> {
+        let meta = self.at(self.entry(series.index()) + META)?.load_acquire();
+        (meta & READY != 0).then(|| KeyId::from_raw(meta as u32))
+    }
+
+    /// Bytes of the storage and this structure (fixed at construction).
+    pub fn memory_bytes(&self) -> usize {
+        size_of::<Self>() - size_of::<S>() + size_of_val(self.w())
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> AggregatesStats {
+        let claimed = (0..self.config.shards)
+            .filter(|&s| self.shard_claim(s).is_some_and(|w| w.load() != 0))
+            .count();
+        AggregatesStats {
+            series: self.len(),
+            capacity: self.config.series,
+            shards_claimed: claimed,
+            shards: self.config.shards,
+            pool_used: self.next.load(Ordering::Relaxed).max(self.pool_at) - self.pool_at,
+            pool_words: self.w().len() - self.pool_at,
+            pool_exhausted: self.pool_exhausted.load(),
+            not_finite: self.not_finite.load(),
+        }
+    }
+
+    fn shard_claim(&self, shard: usize) -> Option<&Word> {
+        self.at(self.shards_at + shard * (1 + self.config.directory_len()))
+    }
+
+    /// Takes `n` zeroed words from the pool; their offset, or `None` when
+    /// it is exhausted (counted).
+    fn allocate(&self, n: usize) -> Option<usize> {
+        let end = self.w().len();
+        let mut at = self.next.load(Ordering::Relaxed);
+        loop {
+            if at + n > end {
+                self.pool_exhausted.fetch_add(1);
+                return None;
+            }
+            match self
+                .next
+                .compare_exchange_weak(at, at + n, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(at),
+                Err(now) => at = now,
+            }
+        }
+    }
+
+    // Recording through the shared state: any thread or interrupt handler.
+
+    /// Adds `n` to counter `series` (a read-modify-write; see [`Shard`]
+    /// for the owned path).
+    #[inline]
+    pub fn add(&self, series: SeriesId, n: i64) {
+        if series.kind() != Kind::Counter {
+            return;
+        }
+        let e = self.entry(series.index());
+        if let (Some(sum), Some(count)) = (self.at(e + A), self.at(e + B)) {
+            sum.fetch_add(n as u64);
+            count.fetch_add(1);
+        }
+    }
+
+    /// Sets gauge `series` to `value`.
+    #[inline]
+    pub fn set(&self, series: SeriesId, value: f64) {
+        if self.set_value(series, value) {
+            self.count_change(series);
+        }
+    }
+
+    /// Moves gauge `series` by `delta` (signed).
+    #[inline]
+    pub fn change(&self, series: SeriesId, delta: f64) {
+        if self.change_value(series, delta) {
+            self.count_change(series);
+        }
+    }
+
+    /// Stores a gauge's value; whether `series` is a gauge.
+    #[inline]
+    fn set_value(&self, series: SeriesId, value: f64) -> bool {
+        match (series.kind(), self.at(self.entry(series.index()) + A)) {
+            (Kind::Gauge, Some(word)) => {
+                word.store(value.to_bits());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Moves a gauge's value; whether `series` is a gauge.
+    #[inline]
+    fn change_value(&self, series: SeriesId, delta: f64) -> bool {
+        match (series.kind(), self.at(self.entry(series.index()) + A)) {
+            (Kind::Gauge, Some(word)) => {
+                word.update(|bits| Some(f64_add(bits, delta)));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn count_change(&self, series: SeriesId) {
+        if let Some(word) = self.at(self.entry(series.index()) + B) {
+            word.fetch_add(1);
+        }
+    }
+
+    /// Records `value` into distribution `series` (timer or histogram).
+    /// NaN and infinities are refused and counted.
+    #[inline]
+    pub fn record(&self, series: SeriesId, value: f64) -> Result<(), NotFinite> {
+        if !value.is_finite() {
+            return Err(self.refuse());
+        }
+        self.record_shared(series, value);
+        Ok(())
+    }
+
+    fn refuse(&self) -> NotFinite {
+        self.not_finite.fetch_add(1);
+        NotFinite
+    }
+
+    #[inline(never)]
+    fn record_shared(&self, series: SeriesId, value: f64) {
+        if !series.is_distribution() {
+            return;
+        }
+        let e = self.entry(series.index());
+        let id = bucket_of(value);
+        let bucketed = self
+            .shared_table(e)
+            .is_some_and(|table| self.bucket_shared(table, self.config.shared_buckets, id));
+        let cas = |i: usize, f: &dyn Fn(u64) -> Option<u64>| {
+            if let Some(word) = self.at(e + i) {
+                word.update(f);
+            }
+        };
+        if !bucketed {
+            cas(A, &|n| Some(n + 1));
+        }
+        cas(B, &|bits| Some(f64_add(bits, value)));
+        cas(MIN, &|bits| {
+            (value < f64::from_bits(bits)).then(|| value.to_bits())
+        });
+        cas(MAX, &|bits| {
+            (value > f64::from_bits(bits)).then(|| value.to_bits())
+        });
+    }
+
+    /// The shared bucket table of the distribution at entry `e`, made now
+    /// if it has none yet.
+    fn shared_table(&self, e: usize) -> Option<usize> {
+        let word = self.at(e + TABLE)?;
+        // Acquire: a table made by another thread is seen zeroed.
+        let table = word.load_acquire() as usize;
+        if table != 0 {
+            return Some(table);
+        }
+        let made = self.allocate(self.config.shared_buckets)?;
+        match word.compare_exchange(0, made as u64) {
+            Ok(_) => Some(made),
+            // Another thread made one first: use it (the words taken here
+            // stay unused).
+            Err(theirs) => Some(theirs as usize),
+        }
+    }
+
+    /// Counts one value in bucket `id` of the table at `table` of `slots`
+    /// slots, which any thread may write; whether it found room.
+    fn bucket_shared(&self, table: usize, slots: usize, id: u16) -> bool {
+        let mut slot = home(id, slots);
+        for _ in 0..MAX_PROBES {
+            let Some(word) = self.at(table + slot) else {
+                return false;
+            };
+            let mut current = word.load();
+            loop {
+                if current == 0 {
+                    match word.compare_exchange(0, u64::from(id) << 48 | 1) {
+                        Ok(_) => return true,
+                        Err(now) => current = now,
+                    }
+                } else if (current >> 48) as u16 == id && current & COUNT_MASK != COUNT_MASK {
+                    match word.compare_exchange(current, current + 1) {
+                        Ok(_) => return true,
+                        Err(now) => current = now,
+                    }
+                } else {
+                    break;
+                }
+            }
+            slot = (slot + 1) & (slots - 1);
+        }
+        false
+    }
+
+    // Reading (the one consumer).
+
+    /// Where shard `shard`'s directory starts.
+    fn directory(&self, shard: usize) -> usize {
+        self.shards_at + shard * (1 + self.config.directory_len()) + 1
+    }
+
+    /// Shard `shard`'s cell for series `index`, if it has one.
+    fn shard_cell(&self, shard: usize, index: usize) -> Option<usize> {
+        // Acquire: pairs with the owner's Release when it made the page.
+        let page = self
+            .at(self.directory(shard) + index / PAGE_SERIES)?
+            .load_acquire() as usize;
+        (page != 0).then_some(page + (index % PAGE_SERIES) * CELL_WORDS)
+    }
+
+    /// Shard `shard`'s distribution state for series `index`, if any.
+    fn shard_state(&self, shard: usize, index: usize) -> Option<usize> {
+        let cell = self.shard_cell(shard, index)?;
+        let state = self.at(cell)?.load_acquire() as usize;
+        (state != 0).then_some(state)
+    }
+
+    /// `series`' totals now: its shared state plus every shard's cells.
+    pub fn snapshot(&self, series: SeriesId) -> Option<Snapshot> {
+        let key = self.key(series)?;
+        let e = self.entry(series.index());
+        let word = |i: usize| self.at(i).map_or(0, Word::load);
+        let shards = 0..self.config.shards;
+        let index = series.index();
+        let (changes, value) = match series.kind() {
+            Kind::Counter => {
+                let (mut sum, mut count) = (word(e + A), word(e + B));
+                for cell in shards.filter_map(|s| self.shard_cell(s, index)) {
+                    sum = sum.wrapping_add(word(cell));
+                    count = count.wrapping_add(word(cell + 1));
+                }
+                (
+                    count,
+                    Totals::Counter {
+                        sum: sum as i64,
+                        count,
+                    },
+                )
+            }
+            Kind::Gauge => {
+                let mut changes = word(e + B);
+                for cell in shards.filter_map(|s| self.shard_cell(s, index)) {
+                    changes = changes.wrapping_add(word(cell + 1));
+                }
+                let value = f64::from_bits(word(e + A));
+                (changes, Totals::Gauge { value })
+            }
+            Kind::Timer | Kind::Histogram => {
+                let unbucketed = word(e + A);
+                let mut count = unbucketed;
+                let mut sum = f64::from_bits(word(e + B));
+                let mut min = f64::from_bits(word(e + MIN));
+                let mut max = f64::from_bits(word(e + MAX));
+                let mut tables = self.tables(index);
+                for (at, slots) in tables.by_ref() {
+                    count += (at..at + slots).map(|i| word(i) & COUNT_MASK).sum::<u64>();
+                }
+                for state in shards.filter_map(|s| self.shard_state(s, index)) {
+                    sum += f64::from_bits(word(state));
+                    min = min.min(f64::from_bits(word(state + 1)));
+                    max = max.max(f64::from_bits(word(state + 2)));
+                }
+                (
+                    count,
+                    Totals::Distribution {
+                        count,
+                        sum,
+                        min,
+                        max,
+                        unbucketed,
+                    },
+                )
+            }
+        };
+        Some(Snapshot {
+            key,
+            kind: series.kind(),
+            changes,
+            value,
+        })
+    }
+
+    /// The bucket tables of the distribution at `index`: its shared one,
+    /// then each shard's, as (word offset, slots).
+    fn tables(&self, index: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let shared = self
+            .at(self.entry(index) + TABLE)
+            .map(|w| w.load_acquire() as usize)
+            .filter(|&t| t != 0)
+            .map(|t| (t, self.config.shared_buckets));
+        let shards = (0..self.config.shards).filter_map(move |s| {
+            self.shard_state(s, index)
+                .map(|state| (state + STATE_HEADER, self.config.shard_buckets))
+        });
+        shared.into_iter().chain(shards)
+    }
+
+    /// The buckets of distribution `series` at `shift` (see `buckets.rs`):
+    /// `(id >> shift, count)` in ascending id order, each id once, summed
+    /// over the shared table and every shard's. Each step scans every
+    /// table (no scratch memory): fine for the one reader, once an
+    /// interval.
+    pub fn buckets(&self, series: SeriesId, shift: u32) -> Buckets<'_, S> {
+        Buckets {
+            tables: self,
+            index: series.index(),
+            shift: shift.min(15),
+            after: if series.is_distribution() {
+                None
+            } else {
+                Some(u16::MAX)
+            },
+        }
+    }
+
+    /// The change count the reader last sent for `series` (0 at first).
+    pub fn sent(&self, series: SeriesId) -> u64 {
+        self.at(self.entry(series.index()) + SENT)
+            .map_or(0, Word::load)
+    }
+
+    /// Notes that the reader sent `series` at change count `changes`.
+    pub fn set_sent(&self, series: SeriesId, changes: u64) {
+        if let Some(word) = self.at(self.entry(series.index()) + SENT) {
+            word.store(changes);
+        }
+    }
+}
+
+/// A distribution's buckets in a table, for a series datagram (see
+/// [`SeriesWriter::push`](crate::wire::SeriesWriter::push)).
+pub struct SeriesBuckets<'a, S> {
+    /// The table.
+    pub tables: &'a Aggregates<S>,
+    /// The series.
+    pub series: SeriesId,
+}
+
+impl<S: Words> crate::wire::BucketSource for SeriesBuckets<'_, S> {
+    fn for_each(&self, shift: u32, f: &mut dyn FnMut(u16, u64)) {
+        for (id, count) in self.tables.buckets(self.series, shift) {
+            f(id, count);
+        }
+    }
+}
+
+/// Iterator over a distribution's buckets (see [`Aggregates::buckets`]).
+pub struct Buckets<'a, S> {
+    tables: &'a Aggregates<S>,
+    index: usize,
+    shift: u32,
+    /// The id last yielded.
+    after: Option<u16>,
+}
+
+impl<S: Words> Iterator for Buckets<'_, S> {
+    type Item = (u16, u64);
+
+    fn next(&mut self) -> Option<(u16, u64)> {
+        let mut best: Option<(u16, u64)> = None;
+        let w = self.tables.w();
+        for (at, slots) in self.tables.tables(self.index) {
+            for word in w.get(at..at + slots).unwrap_or(&[]) {
+                let v = word.load();
+                if v == 0 {
+                    continue;
+                }
+                let id = (v >> 48) as u16 >> self.shift;
+                if self.after.is_some_and(|after| id <= after) {
+                    continue;
+                }
+                let count = v & COUNT_MASK;
+                best = match best {
+                    Some((b, c)) if b == id => Some((b, c + count)),
+                    Some((b, _)) if b < id => best,
+                    _ => Some((id, count)),
+                };
+            }
+        }
+        if let Some((id, _)) = best {
+            self.after = Some(id);
+        }
+        best
+    }
+}
+
+/// A pointer to [`Aggregates`] that a [`Shard`] may hold: `&Aggregates`,
+/// or (with `alloc`) `Arc<Aggregates>`. Sealed: a shard's exclusive claim
+/// relies on the pointer always reaching the same table.
+pub trait AggregatesRef<S>: sealed::Sealed + Deref<Target = Aggregates<S>> {}
+
+impl<S> sealed::Sealed for &Aggregates<S> {}
+impl<S> AggregatesRef<S> for &Aggregates<S> {}
+
+#[cfg(all(any(feature = "alloc", test), not(loom), target_has_atomic = "ptr"))]
+impl<S> sealed::Sealed for alloc::sync::Arc<Aggregates<S>> {}
+#[cfg(all(any(feature = "alloc", test), not(loom), target_has_atomic = "ptr"))]
+impl<S> AggregatesRef<S> for alloc::sync::Arc<Aggregates<S>> {}
+
+#[cfg(loom)]
+impl<S> sealed::Sealed for loom::sync::Arc<Aggregates<S>> {}
+#[cfg(loom)]
+impl<S> AggregatesRef<S> for loom::sync::Arc<Aggregates<S>> {}
+
+/// One writer's cells: recording with plain loads and stores.
+///
+/// Claimed by one thread or task ([`Shard::claim`]) and written only
+/// through `&mut self`; dropping it releases it for the next writer, who
+/// carries on with its totals. A series' cell is made on first use; when
+/// the pool has no room, the shard records into the series' shared state.
+pub struct Shard<L> {
+    tables: L,
+    shard: usize,
+    /// Where this shard's directory starts.
+    directory: usize,
+    /// Gives the shard back; captured at claim time, where `L`'s bounds
+    /// are known.
+    release: fn(&L, usize),
+}
+
+impl<L> fmt::Debug for Shard<L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shard").field("shard", &self.shard).finish()
+    }
+}
+
+impl<L, S> Shard<L>
+where
+    L: AggregatesRef<S> + Deref<Target = Aggregates<S>>,
+    S: Words,
+{
+    /// Claims a free shard of `tables`, or `None` if every one is owned.
+    pub fn claim(tables: L) -> Option<Self> {
+        let shard = (0..tables.config.shards).find(|&s| {
+            // Acquire: see the previous owner's writes before carrying on.
+            tables
+                .shard_claim(s)
+                .is_some_and(|w| w.compare_exchange(0, 1).is_ok())
+        })?;
+        let directory = tables.directory(shard);
+        Some(Shard {
+            tables,
+            shard,
+            directory,
+            release: |tables, shard| {
+                if let Some(claim) = tables.shard_claim(shard) {
+                    // Release: the next owner sees this one's writes.
+                    claim.store_release(0);
+                }
+            },
+        })
+    }
+
+    /// Which shard this is.
+    pub fn index(&self) -> usize {
+        self.shard
+    }
+
+    /// The table this shard writes into.
+    pub fn tables(&self) -> &Aggregates<S> {
+        &self.tables
+    }
+
+    /// This shard's cell for `series`, made now if it has none; `None`
+    /// when the pool has no room (then record into the shared state).
+    #[inline]
+    fn cell(&self, series: SeriesId) -> Option<usize> {
+        let index = series.index();
+        let page = self.tables.at(self.directory + index / PAGE_SERIES)?.load() as usize;
+        if page == 0 {
+            return self.new_page(index);
+        }
+        Some(page + (index % PAGE_SERIES) * CELL_WORDS)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_page(&self, index: usize) -> Option<usize> {
+        if index >= self.tables.config.series {
+            return None;
+        }
+        let page = self.tables.allocate(PAGE_SERIES * CELL_WORDS)?;
+        // Release: the reader that sees the page sees it (zeroed) and,
+        // later, what is written into it.
+        self.tables
+            .at(self.directory + index / PAGE_SERIES)?
+            .store_release(page as u64);
+        Some(page + (index % PAGE_SERIES) * CELL_WORDS)
+    }
+
+    /// Adds `n` to counter `series`.
+    #[inline]
+    pub fn add(&mut self, series: SeriesId, n: i64) {
+        if series.kind() != Kind::Counter {
+            return;
+        }
+        let cell = self.cell(series);
+        match cell.and_then(|c| Some((self.tables.at(c)?, self.tables.at(c + 1)?))) {
+            Some((sum, count)) => {
+                sum.store(sum.load().wrapping_add(n as u64));
+                count.store(count.load().wrapping_add(1));
+            }
+            None => self.tables.add(series, n),
+        }
+    }
+
+    /// Sets gauge `series` to `value` (its value is shared: the last set
+    /// from anywhere wins).
+    #[inline]
+    pub fn set(&mut self, series: SeriesId, value: f64) {
+        if self.tables.set_value(series, value) {
+            self.count_change(series);
+        }
+    }
+
+    /// Moves gauge `series` by `delta` (a compare-and-swap on the shared
+    /// value, so changes from everywhere compose).
+    #[inline]
+    pub fn change(&mut self, series: SeriesId, delta: f64) {
+        if self.tables.change_value(series, delta) {
+            self.count_change(series);
+        }
+    }
+
+    #[inline]
+    fn count_change(&mut self, series: SeriesId) {
+        match self.cell(series).and_then(|c| self.tables.at(c + 1)) {
+            Some(changes) => changes.store(changes.load().wrapping_add(1)),
+            None => self.tables.count_change(series),
+        }
+    }
+
+    /// Records `value` into distribution `series`. NaN and infinities are
+    /// refused and counted.
+    #[inline]
+    pub fn record(&mut self, series: SeriesId, value: f64) -> Result<(), NotFinite> {
+        if !value.is_finite() {
+            return Err(self.tables.refuse());
+        }
+        if !series.is_distribution() {
+            return Ok(());
+        }
+        let state = self.cell(series).and_then(|cell| {
+            let word = self.tables.at(cell)?;
+            match word.load() as usize {
+                0 => self.new_state(word),
+                state => Some(state),
+            }
+        });
+        let recorded = state.is_some_and(|state| self.record_owned(state, value));
+        if !recorded {
+            self.tables.record_shared(series, value);
+        }
+        Ok(())
+    }
+
+    /// Counts `value` in the distribution state at `state`; `false` when
+    /// its table has no room for the value's bucket.
+    #[inline]
+    fn record_owned(&self, state: usize, value: f64) -> bool {
+        let t = &self.tables;
+        let slots = t.config.shard_buckets;
+        let id = bucket_of(value);
+        let table = state + STATE_HEADER;
+        let mut slot = home(id, slots);
+        let mut placed = false;
+        for _ in 0..MAX_PROBES {
+            let Some(word) = t.at(table + slot) else {
+                return false;
+            };
+            let v = word.load();
+            if v == 0 {
+                word.store(u64::from(id) << 48 | 1);
+                placed = true;
+                break;
+            }
+            if (v >> 48) as u16 == id && v & COUNT_MASK != COUNT_MASK {
+                word.store(v + 1);
+                placed = true;
+                break;
+            }
+            slot = (slot + 1) & (slots - 1);
+        }
+        if !placed {
+            return false;
+        }
+        if let (Some(sum), Some(min), Some(max)) = (t.at(state), t.at(state + 1), t.at(state + 2)) {
+            sum.store(f64_add(sum.load(), value));
+            if value < f64::from_bits(min.load()) {
+                min.store(value.to_bits());
+            }
+            if value > f64::from_bits(max.load()) {
+                max.store(value.to_bits());
+            }
+        }
+        true
+    }
+
+    /// Makes this shard's distribution state for the cell whose first word
+    /// is `word`.
+    #[cold]
+    #[inline(never)]
+    fn new_state(&self, word: &Word) -> Option<usize> {
+        let t = &self.tables;
+        let state = t.allocate(STATE_HEADER + t.config.shard_buckets)?;
+        let (min, max) = (t.at(state + 1)?, t.at(state + 2)?);
+        min.store(POSITIVE_INFINITY);
+        max.store(NEGATIVE_INFINITY);
+        // Release: the reader that sees the state sees it initialised.
+        word.store_release(state as u64);
+        Some(state)
+    }
+}
+
+impl<L> Drop for Shard<L> {
+    fn drop(&mut self) {
+        (self.release)(&self.tables, self.shard);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::vec::Vec;
+
+    type Table = Aggregates<std::boxed::Box<[Word]>>;
+
+    fn table(config: AggregatesConfig, pool: usize) -> Table {
+        let words: std::boxed::Box<[Word]> = (0..config.fixed_words() + pool)
+            .map(|_| Word::new())
+            .collect();
+        Aggregates::with_storage(words, config).unwrap()
+    }
+
+    fn key(i: u32) -> KeyId {
+        KeyId::from_raw(i)
+    }
+
+    fn counter(t: &Table, s: SeriesId) -> (i64, u64) {
+        match t.snapshot(s).unwrap().value {
+            Totals::Counter { sum, count } => (sum, count),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn distribution(t: &Table, s: SeriesId) -> (u64, f64, f64, f64, u64) {
+        match t.snapshot(s).unwrap().value {
+            Totals::Distribution {
+                count,
+                sum,
+                min,
+                max,
+                unbucketed,
+            } => (count, sum, min, max, unbucketed),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn counters_sum_owned_and_shared_additions_exactly() {
+        let t = table(AggregatesConfig::new(100, 2), 4096);
+        let c = t.insert(key(7), Kind::Counter).unwrap();
+        let mut a = Shard::claim(&t).unwrap();
+        let mut b = Shard::claim(&t).unwrap();
+        assert!(Shard::claim(&t).is_none(), "two shards only");
+        for i in 0..1000 {
+            a.add(c, i);
+            b.add(c, -1);
+            t.add(c, 2);
+        }
+        assert_eq!(counter(&t, c), (499_500 - 1000 + 2000, 3000));
+        let s = t.snapshot(c).unwrap();
+        assert_eq!((s.key, s.kind, s.changes), (key(7), Kind::Counter, 3000));
+        assert_eq!(t.find(key(7), Kind::Counter), Some(c));
+        assert_eq!(t.find(key(7), Kind::Gauge), None);
+    }
+
+    #[test]
+    fn gauge_sets_and_changes_from_everywhere_compose() {
+        let t = table(AggregatesConfig::new(10, 2), 1024);
+        let g = t.insert(key(1), Kind::Gauge).unwrap();
+        let mut a = Shard::claim(&t).unwrap();
+        let mut b = Shard::claim(&t).unwrap();
+        a.set(g, 100.0);
+        a.set(g, 0.0);
+        for i in 0..10 {
+            [&mut a, &mut b][i % 2].change(g, 1.0);
+        }
+        for _ in 0..3 {
+            t.change(g, -1.0);
+        }
+        let s = t.snapshot(g).unwrap();
+        assert_eq!(s.value, Totals::Gauge { value: 7.0 });
+        assert_eq!(s.changes, 15);
+        b.set(g, -2.5);
+        assert_eq!(t.snapshot(g).unwrap().value, Totals::Gauge { value: -2.5 });
+    }
+
+    #[test]
+    fn distributions_merge_counts_sums_extremes_and_buckets() {
+        let t = table(AggregatesConfig::new(10, 2), 8192);
+        let h = t.insert(key(3), Kind::Histogram).unwrap();
+        let mut a = Shard::claim(&t).unwrap();
+        let mut b = Shard::claim(&t).unwrap();
+        let mut all = Vec::new();
+        for i in 0..3_000u32 {
+            let v = f64::from(i % 97) * 1.5 - 20.0;
+            match i % 3 {
+                0 => a.record(h, v).unwrap(),
+                1 => b.record(h, v).unwrap(),
+                _ => t.record(h, v).unwrap(),
+            }
+            all.push(v);
+        }
+        let sum: f64 = all.iter().sum();
+        let (count, got_sum, min, max, unbucketed) = distribution(&t, h);
+        assert_eq!((count, unbucketed), (3_000, 0));
+        assert_eq!(got_sum, sum);
+        assert_eq!((min, max), (-20.0, 96.0 * 1.5 - 20.0));
+        // Buckets come in id order, once each, and add up to the count.
+        let buckets: Vec<(u16, u64)> = t.buckets(h, 0).collect();
+        assert!(buckets.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(buckets.iter().map(|b| b.1).sum::<u64>(), 3_000);
+        let mut expected: Vec<(u16, u64)> = Vec::new();
+        let mut ids: Vec<u16> = all.iter().map(|&v| bucket_of(v)).collect();
+        ids.sort_unstable();
+        for id in ids {
+            match expected.last_mut() {
+                Some((last, n)) if *last == id => *n += 1,
+                _ => expected.push((id, 1)),
+            }
+        }
+        assert_eq!(buckets, expected);
+        // At a shift, neighbours merge and the total stays.
+        let coarse: Vec<(u16, u64)> = t.buckets(h, 3).collect();
+        assert!(coarse.len() < buckets.len());
+        assert_eq!(coarse.iter().map(|b| b.1).sum::<u64>(), 3_000);
+    }
+
+    #[test]
+    fn quantiles_from_the_buckets_are_within_the_stated_error() {
+        let t = table(AggregatesConfig::new(4, 1), 1 << 16);
+        let d = t.insert(key(0), Kind::Timer).unwrap();
+        let mut shard = Shard::claim(&t).unwrap();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let n = if cfg!(miri) { 2_000 } else { 50_000 };
+        let mut values: Vec<f64> = (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Log-uniform from 1 µs to 10 s, in ns.
+                10f64
+                    .powf(3.0 + 7.0 * (x >> 11) as f64 / (1u64 << 53) as f64)
+                    .round()
+            })
+            .collect();
+        for (i, &v) in values.iter().enumerate() {
+            if i % 5 == 0 {
+                t.record(d, v).unwrap();
+            } else {
+                shard.record(d, v).unwrap();
+            }
+        }
+        values.sort_by(f64::total_cmp);
+        let (_, _, min, max, unbucketed) = distribution(&t, d);
+        assert_eq!(unbucketed, 0);
+        let mut buckets: Vec<(u16, u64)> = t.buckets(d, 0).collect();
+        buckets.sort_by_key(|&(id, _)| value_order(id));
+        for q in [0.0, 0.001, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0] {
+            let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+            let exact = values[rank - 1];
+            let got = quantile(buckets.iter().copied(), 0, q, min, max).unwrap();
+            let err = (got - exact).abs() / exact;
+            assert!(
+                err <= MAX_RELATIVE_ERROR,
+                "q {q}: {got} vs {exact} ({err:.4})"
+            );
+        }
+    }
+
+    #[test]
+    fn a_full_shard_table_overflows_into_the_shared_one_and_loses_nothing() {
+        let config = AggregatesConfig::new(4, 1).with_buckets(8, 64);
+        let t = table(config, 4096);
+        let d = t.insert(key(0), Kind::Histogram).unwrap();
+        let mut shard = Shard::claim(&t).unwrap();
+        // 40 distinct buckets: more than 8 slots hold.
+        for i in 0..40 {
+            shard
+                .record(
+                    d,
+                    f64::from(1u32 << i.min(30)) * (1.0 + f64::from(i % 4) / 4.0),
+                )
+                .unwrap();
+        }
+        let (count, ..) = distribution(&t, d);
+        assert_eq!(count, 40);
+        assert_eq!(t.buckets(d, 0).map(|b| b.1).sum::<u64>(), 40);
+    }
+
+    #[test]
+    fn a_word_at_its_count_limit_makes_way_for_another() {
+        let t = table(AggregatesConfig::new(4, 1), 4096);
+        let d = t.insert(key(0), Kind::Histogram).unwrap();
+        let mut shard = Shard::claim(&t).unwrap();
+        shard.record(d, 5.0).unwrap();
+        let state = t.shard_state(0, d.index()).unwrap();
+        let slot = home(bucket_of(5.0), t.config.shard_buckets);
+        let word = t.at(state + STATE_HEADER + slot).unwrap();
+        word.store(u64::from(bucket_of(5.0)) << 48 | (COUNT_MASK - 1));
+        shard.record(d, 5.0).unwrap(); // reaches the limit
+        shard.record(d, 5.0).unwrap(); // goes to the next slot
+        assert_eq!(word.load() & COUNT_MASK, COUNT_MASK);
+        let buckets: Vec<(u16, u64)> = t.buckets(d, 0).collect();
+        assert_eq!(buckets, [(bucket_of(5.0), COUNT_MASK + 1)]);
+    }
+
+    #[test]
+    fn without_memory_writers_fall_back_to_shared_state_and_stay_exact() {
+        // A pool too small for even one page: every shard write is shared.
+        let t = table(AggregatesConfig::new(8, 2), 16);
+        let c = t.insert(key(0), Kind::Counter).unwrap();
+        let g = t.insert(key(1), Kind::Gauge).unwrap();
+        let d = t.insert(key(2), Kind::Timer).unwrap();
+        let mut shard = Shard::claim(&t).unwrap();
+        for i in 0..100 {
+            shard.add(c, 3);
+            shard.change(g, 1.0);
+            shard.record(d, f64::from(i)).unwrap();
+        }
+        assert_eq!(counter(&t, c), (300, 100));
+        assert_eq!(t.snapshot(g).unwrap().changes, 100);
+        let (count, sum, min, max, unbucketed) = distribution(&t, d);
+        assert_eq!((count, sum, min, max), (100, 4950.0, 0.0, 99.0));
+        assert_eq!(unbucketed, 100, "no room for a bucket table either");
+        let stats = t.stats();
+        assert!(stats.pool_exhausted > 0);
+        assert_eq!(stats.pool_used, 0);
+    }
+
+    #[test]
+    fn a_released_shard_carries_its_totals_to_the_next_owner() {
+        let t = table(AggregatesConfig::new(4, 1), 1024);
+        let c = t.insert(key(0), Kind::Counter).unwrap();
+        {
+            let mut first = Shard::claim(&t).unwrap();
+            first.add(c, 5);
+            assert_eq!(t.stats().shards_claimed, 1);
+        }
+        assert_eq!(t.stats().shards_claimed, 0);
+        let mut second = Shard::claim(&t).unwrap();
+        second.add(c, 6);
+        assert_eq!(counter(&t, c), (11, 2));
+    }
+
+    #[test]
+    fn refusals_limits_and_errors_are_typed() {
+        let t = table(AggregatesConfig::new(2, 1), 64);
+        let d = t.insert(key(0), Kind::Histogram).unwrap();
+        let mut shard = Shard::claim(&t).unwrap();
+        assert_eq!(shard.record(d, f64::NAN), Err(NotFinite));
+        assert_eq!(t.record(d, f64::INFINITY), Err(NotFinite));
+        assert_eq!(t.stats().not_finite, 2);
+        assert_eq!(distribution(&t, d).0, 0);
+        t.insert(key(1), Kind::Counter).unwrap();
+        assert_eq!(
+            t.insert(key(2), Kind::Counter),
+            Err(AggregatesError::Full { capacity: 2 })
+        );
+        // A call that does not match the series' kind records nothing.
+        let c = t.series_at(1).unwrap();
+        shard.record(c, 1.0).unwrap();
+        t.set(c, 1.0);
+        assert_eq!(counter(&t, c), (0, 0));
+        let config = AggregatesConfig::new(4, 1);
+        let short: std::boxed::Box<[Word]> = (0..3).map(|_| Word::new()).collect();
+        assert_eq!(
+            Aggregates::with_storage(short, config).err(),
+            Some(AggregatesError::Storage {
+                needed: config.fixed_words(),
+                got: 3
+            })
+        );
+        let bad: std::boxed::Box<[Word]> = (0..1000).map(|_| Word::new()).collect();
+        assert_eq!(
+            Aggregates::with_storage(bad, config.with_buckets(12, 64)).err(),
+            Some(AggregatesError::Config)
+        );
+        let _ = std::format!("{}", AggregatesError::Config);
+    }
+
+    #[test]
+    fn threads_with_shards_and_without_record_exact_totals() {
+        let t = Arc::new(table(AggregatesConfig::new(16, 3), 1 << 16));
+        let c = t.insert(key(0), Kind::Counter).unwrap();
+        let g = t.insert(key(1), Kind::Gauge).unwrap();
+        let d = t.insert(key(2), Kind::Histogram).unwrap();
+        let n: u32 = if cfg!(miri) { 200 } else { 50_000 };
+        let threads: Vec<_> = (0..5)
+            .map(|i| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    // Three threads own shards; two share.
+                    let mut shard = Shard::claim(t.clone()).filter(|_| i < 3);
+                    for v in 0..n {
+                        match &mut shard {
+                            Some(s) => {
+                                s.add(c, 1);
+                                s.change(g, 1.0);
+                                s.record(d, f64::from(v % 1000)).unwrap();
+                            }
+                            None => {
+                                t.add(c, 1);
+                                t.change(g, 1.0);
+                                t.record(d, f64::from(v % 1000)).unwrap();
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join().unwrap();
+        }
+        let total = 5 * u64::from(n);
+        assert_eq!(counter(&t, c), (total as i64, total));
+        let s = t.snapshot(g).unwrap();
+        assert_eq!(
+            (s.value, s.changes),
+            (
+                Totals::Gauge {
+                    value: total as f64
+                },
+                total
+            )
+        );
+        let (count, ..) = distribution(&t, d);
+        assert_eq!(count, total);
+        assert_eq!(t.buckets(d, 0).map(|b| b.1).sum::<u64>(), total);
+    }
+
+    #[test]
+    fn the_reader_notes_what_it_sent() {
+        let t = table(AggregatesConfig::new(2, 1), 64);
+        let c = t.insert(key(0), Kind::Counter).unwrap();
+        assert_eq!(t.sent(c), 0);
+        t.set_sent(c, 42);
+        assert_eq!(t.sent(c), 42);
+        assert_eq!(t.series_at(0), Some(c));
+        assert_eq!(t.series_at(1), None);
+        assert!(t.memory_bytes() >= t.config().fixed_words() * 8);
+    }
+}
