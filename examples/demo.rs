@@ -4,19 +4,22 @@
 //! The summary says where every event went.
 //!
 //! ```text
-//! cargo run --release --example demo -- [--threads N] [--rate EVENTS_PER_S] [--duration SECONDS] [--target HOST:PORT] [--codec CODEC]
+//! cargo run --release --example demo -- [--aggregation source|off] [--threads N] [--rate EVENTS_PER_S] [--duration SECONDS] [--target HOST:PORT] [--codec CODEC]
 //! ```
 //!
-//! `--rate 0` records as fast as the threads can (the lanes fill and the drop
-//! policy has work to do). `--target` sends to an external receiver instead
-//! of the in-process one (then only the sender's side is reported), for
-//! example a `stats-collector` or, with `--codec statsd|dogstatsd`, any
-//! StatsD agent.
+//! `--aggregation source` (the default) folds values into per-series totals
+//! where they are recorded and sends the totals each interval; `off` sends
+//! every value as an event through the lanes. `--rate 0` records as fast as
+//! the threads can (with events, the lanes fill and the drop policy has work
+//! to do). `--target` sends to an external receiver instead of the
+//! in-process one (then only the sender's side is reported), for example a
+//! `stats-collector` or, with `--codec statsd|dogstatsd`, any StatsD agent.
 
 use stats_core::wire::Codec;
-use stats_core::{DropReason, Priority};
+use stats_core::{DropReason, Kind, Priority};
 use stats_pipeline::cli;
-use stats_std::Stats;
+use stats_pipeline::receiver::Receiver;
+use stats_std::{Aggregation, Report, Stats};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,6 +28,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 struct Args {
+    aggregation: Option<Aggregation>,
     threads: usize,
     rate: u64,
     duration: Duration,
@@ -32,10 +36,11 @@ struct Args {
     codec: Option<Codec>,
 }
 
-const USAGE: &str = "usage: demo [--threads N] [--rate EVENTS_PER_S] [--duration SECONDS] [--target HOST:PORT] [--codec postcard|statsd|dogstatsd|dogstatsd-distribution]";
+const USAGE: &str = "usage: demo [--aggregation source|off] [--threads N] [--rate EVENTS_PER_S] [--duration SECONDS] [--target HOST:PORT] [--codec postcard|statsd|dogstatsd|dogstatsd-distribution]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
+        aggregation: None,
         threads: 4,
         rate: 1_000_000,
         duration: Duration::from_secs(5),
@@ -46,6 +51,12 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
+            "--aggregation" => {
+                let name = value()?;
+                args.aggregation = Some(Aggregation::from_name(&name).ok_or(format!(
+                    "--aggregation: expected source or off, got {name:?}"
+                ))?);
+            }
             "--threads" => {
                 args.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?;
                 if args.threads == 0 {
@@ -72,9 +83,20 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// Values recorded, by kind (`Kind as usize`).
+type ByKind = [AtomicU64; 4];
+
 /// One recording thread: a web service's mix of requests, queries, queue
-/// depths, payload sizes and per-tenant counters.
-fn record(stats: &Stats, thread: usize, per_thread_rate: u64, until: Instant, done: &AtomicU64) {
+/// depths, payload sizes and per-tenant counters; tallies what it recorded
+/// by kind into `by_kind` at the end.
+fn record(
+    stats: &Stats,
+    thread: usize,
+    per_thread_rate: u64,
+    until: Instant,
+    done: &AtomicU64,
+    by_kind: &ByKind,
+) {
     let routes = ["/", "/api/users", "/api/orders", "/health"];
     let requests: Vec<_> = routes
         .iter()
@@ -98,6 +120,7 @@ fn record(stats: &Stats, thread: usize, per_thread_rate: u64, until: Instant, do
     let started = Instant::now();
     let mut i: u64 = thread as u64;
     let mut recorded = 0u64;
+    let mut kinds = [0u64; 4];
     while Instant::now() < until {
         // Pace in slices of 1 ms; rate 0 means as fast as possible.
         let slice = if per_thread_rate == 0 {
@@ -109,17 +132,34 @@ fn record(stats: &Stats, thread: usize, per_thread_rate: u64, until: Instant, do
             i = i
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            match (i >> 33) % 20 {
-                0..=9 => requests[(i >> 40) as usize % routes.len()].increment(),
-                10 => errors.increment(),
-                11..=13 => query.record(Duration::from_micros(200 + (i >> 50))),
-                14..=15 => depth.set(((i >> 45) % 1_000) as f64),
-                16..=17 => payload.record(((i >> 40) % 65_536) as f64),
+            let kind = match (i >> 33) % 20 {
+                0..=9 => {
+                    requests[(i >> 40) as usize % routes.len()].increment();
+                    Kind::Counter
+                }
+                10 => {
+                    errors.increment();
+                    Kind::Counter
+                }
+                11..=13 => {
+                    query.record(Duration::from_micros(200 + (i >> 50)));
+                    Kind::Timer
+                }
+                14..=15 => {
+                    depth.set(((i >> 45) % 1_000) as f64);
+                    Kind::Gauge
+                }
+                16..=17 => {
+                    payload.record(((i >> 40) % 65_536) as f64);
+                    Kind::Histogram
+                }
                 _ => {
                     let tenant = &tenants[(i >> 36) as usize % tenants.len()];
                     stats.count("tenant.requests", 1, &[("tenant", tenant)]);
+                    Kind::Counter
                 }
-            }
+            };
+            kinds[kind as usize] += 1;
         }
         recorded += slice;
         done.fetch_add(slice, Ordering::Relaxed);
@@ -129,6 +169,9 @@ fn record(stats: &Stats, thread: usize, per_thread_rate: u64, until: Instant, do
                 thread::sleep(wait);
             }
         }
+    }
+    for (total, n) in by_kind.iter().zip(kinds) {
+        total.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -164,13 +207,15 @@ fn main() -> ExitCode {
     };
     let stats = match cli::start_stats(target.clone(), |c| {
         let codec = args.codec.unwrap_or(c.codec);
-        c.with_codec(codec)
+        let aggregation = args.aggregation.unwrap_or(c.aggregation);
+        c.with_codec(codec).with_aggregation(aggregation)
     }) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    let mode = stats.config().aggregation;
     println!(
-        "recording from {} threads for {:.1} s at {} to {target} ({})",
+        "recording from {} threads for {:.1} s at {} to {target} ({}, aggregation {mode})",
         args.threads,
         args.duration.as_secs_f64(),
         if args.rate == 0 {
@@ -181,13 +226,14 @@ fn main() -> ExitCode {
         stats.config().codec,
     );
     let done = Arc::new(AtomicU64::new(0));
+    let by_kind: Arc<ByKind> = Arc::default();
     let started = Instant::now();
     let until = started + args.duration;
     let per_thread = args.rate / args.threads as u64;
     let workers: Vec<_> = (0..args.threads)
         .map(|t| {
-            let (stats, done) = (stats.clone(), done.clone());
-            thread::spawn(move || record(&stats, t, per_thread, until, &done))
+            let (stats, done, by_kind) = (stats.clone(), done.clone(), by_kind.clone());
+            thread::spawn(move || record(&stats, t, per_thread, until, &done, &by_kind))
         })
         .collect();
     while Instant::now() < until {
@@ -212,6 +258,10 @@ fn main() -> ExitCode {
         }
     };
 
+    if mode == Aggregation::Source {
+        let recorded = by_kind.each_ref().map(|n| n.load(Ordering::Relaxed));
+        return summarize_totals(&report, elapsed, recorded, receiver.as_ref());
+    }
     let s = &report.snapshot;
     let c = &s.counters;
     println!(
@@ -323,8 +373,110 @@ fn main() -> ExitCode {
         if holds {
             "holds".to_string()
         } else {
-            format!("{lost_in_network} events lost between socket and receiver")
+            format!("does not hold ({lost_in_network} events lost between socket and receiver)")
         }
+    );
+    if holds {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+const KINDS: [&str; 4] = ["counters", "gauges", "timers", "histograms"];
+
+/// `n` by kind, as `counters 1, gauges 2, ...`.
+fn by_kind_text(n: &[u64; 4]) -> String {
+    KINDS
+        .iter()
+        .zip(n)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The summary of a run that aggregated at the source: values recorded by
+/// the threads, aggregated by the pipeline, and standing in the totals the
+/// receiver holds, by kind; they hold when all three agree.
+fn summarize_totals(
+    report: &Report,
+    elapsed: Duration,
+    recorded: [u64; 4],
+    receiver: Option<&Receiver>,
+) -> ExitCode {
+    let Some(a) = report.aggregation else {
+        eprintln!("no aggregation report");
+        return ExitCode::FAILURE;
+    };
+    let total: u64 = recorded.iter().sum();
+    let sent = &a.sent;
+    println!(
+        "\nrecorded            {total:>12}  ({:.2} M values/s)",
+        total as f64 / elapsed.as_secs_f64() / 1e6
+    );
+    println!("  by kind           {}", by_kind_text(&recorded));
+    println!(
+        "aggregated          {:>12}  into {} series ({} overflowed)",
+        a.stats.recorded.iter().sum::<u64>(),
+        a.stats.tables.series,
+        a.stats.series_overflowed,
+    );
+    println!(
+        "refused             {:>12}  (NaN or infinite)",
+        report.rejected.not_finite
+    );
+    println!(
+        "sent                {:>12}  series records in {} datagrams ({} passes, {} full), {} failed",
+        sent.series_sent, sent.datagrams_sent, sent.passes, sent.full_passes, sent.send_errors
+    );
+    if sent.datagrams_sent > 0 {
+        println!(
+            "datagrams / s       {:>12.1}  ({:.1} bytes each, {:.3} bytes per value)",
+            sent.datagrams_sent as f64 / elapsed.as_secs_f64(),
+            sent.bytes_sent as f64 / sent.datagrams_sent as f64,
+            sent.bytes_sent as f64 / total.max(1) as f64
+        );
+    }
+    println!(
+        "memory              {:>12.1} MiB reserved of {:.1} MiB; {:.2} MiB of cells in use",
+        a.memory_bytes as f64 / (1 << 20) as f64,
+        a.memory_max_bytes as f64 / (1 << 20) as f64,
+        (a.stats.tables.pool_used * 8) as f64 / (1 << 20) as f64
+    );
+    println!("health              {}", report.health.status.as_str());
+    let sender_holds = a.stats.recorded == recorded;
+    println!(
+        "\nsender:   recorded = aggregated, by kind: {}",
+        if sender_holds { "holds" } else { "VIOLATED" }
+    );
+    let Some(receiver) = receiver else {
+        return if sender_holds {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    };
+    let got = receiver.settle(Duration::from_millis(200), Duration::from_secs(3));
+    println!(
+        "receiver: {} series records in {} datagrams ({} bytes), {} undecodable, {} datagrams missing by sequence, {} duplicated",
+        got.records, got.datagrams, got.bytes, got.bad, got.missing, got.duplicates
+    );
+    let latency = receiver.latency();
+    if let Some(p50) = latency.percentile(0.5) {
+        println!(
+            "totals read to receiver  p50 {:.2} ms, p99 {:.2} ms (a value waits up to interval_ms before it is read)",
+            p50 as f64 / 1e6,
+            latency.percentile(0.99).unwrap_or(0) as f64 / 1e6
+        );
+    }
+    let received = got.totals_by_kind;
+    let holds = sender_holds && received == recorded;
+    println!(
+        "end to end: recorded {total} ({}) = received {} ({}): {}",
+        by_kind_text(&recorded),
+        got.totals(),
+        by_kind_text(&received),
+        if holds { "holds" } else { "does not hold" }
     );
     if holds {
         ExitCode::SUCCESS

@@ -1,11 +1,14 @@
 //! A decoding UDP receiver for the demo, the load tool and the chaos tests:
-//! it counts every event it decodes (by priority), tracks each sender's
-//! sequence numbers exactly (so loss and duplication are known to the
-//! datagram), and measures record-to-receipt latency.
+//! it counts every event it decodes (by priority), keeps each sender's
+//! latest totals of every series (series datagrams, from a pipeline that
+//! aggregates at the source), tracks each sender's sequence numbers
+//! exactly (so loss and duplication are known to the datagram), and
+//! measures latency: record to receipt for events, totals read to receipt
+//! for series.
 
 use socket2::{Domain, Protocol, Socket, Type};
-use stats_core::wire::{MAGIC, decode, statsd};
-use stats_core::{LatencyHistogram, Priority};
+use stats_core::wire::{DecodedTotals, Header, MAGIC, SeriesIter, decode, statsd};
+use stats_core::{Kind, LatencyHistogram, Priority};
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -31,6 +34,31 @@ pub struct Counts {
     pub duplicates: u64,
     /// Sequence numbers below each sender's highest that never arrived.
     pub missing: u64,
+    /// Series totals: values they stand for by kind (counter additions,
+    /// gauge changes, timer and histogram values), from each sender's
+    /// latest record of each series.
+    pub totals_by_kind: [u64; 4],
+    /// Series records taken in (a later record of a series replaces the
+    /// earlier one).
+    pub records: u64,
+}
+
+impl Counts {
+    /// Values the series totals stand for, all kinds.
+    pub fn totals(&self) -> u64 {
+        self.totals_by_kind.iter().sum()
+    }
+}
+
+/// A sender's latest record of a series: its sequence number, and the
+/// values it stands for.
+#[derive(Clone, Copy, Debug)]
+struct Latest {
+    sequence: u64,
+    kind: Kind,
+    values: u64,
+    /// A counter's sum.
+    sum: i64,
 }
 
 #[derive(Default)]
@@ -43,6 +71,9 @@ struct Shared {
     duplicates: AtomicU64,
     /// Per sender: a bitmap of the sequence numbers seen.
     seen: Mutex<HashMap<u64, Vec<u64>>>,
+    /// Per sender and series (kind, name and tags): the latest record.
+    latest: Mutex<HashMap<(u64, String), Latest>>,
+    records: AtomicU64,
 }
 
 /// A receiving thread on a UDP socket. Stops when dropped.
@@ -141,6 +172,12 @@ impl Receiver {
                 })
                 .sum()
         });
+        let mut totals_by_kind = [0u64; 4];
+        if let Ok(latest) = s.latest.lock() {
+            for l in latest.values() {
+                totals_by_kind[l.kind as usize] += l.values;
+            }
+        }
         Counts {
             events: load(&s.events),
             by_priority: [0, 1, 2].map(|i| load(&s.by_priority[i])),
@@ -149,7 +186,24 @@ impl Receiver {
             bad: load(&s.bad),
             duplicates: load(&s.duplicates),
             missing,
+            totals_by_kind,
+            records: load(&s.records),
         }
+    }
+
+    /// The counter sums of the series totals, over every sender, by name
+    /// (tags aside).
+    pub fn counter_sums(&self) -> HashMap<String, i64> {
+        let mut out: HashMap<String, i64> = HashMap::new();
+        if let Ok(latest) = self.shared.latest.lock() {
+            for ((_, id), l) in latest.iter() {
+                if l.kind == Kind::Counter {
+                    let name = id.split('\u{0}').nth(1).unwrap_or_default();
+                    *out.entry(name.to_string()).or_default() += l.sum;
+                }
+            }
+        }
+        out
     }
 
     /// Waits until nothing has arrived for `quiet`, at most `limit`; the
@@ -248,6 +302,12 @@ fn take(s: &Shared, latency: &LatencyHistogram, bytes: &[u8]) {
         bits[word] |= 1 << bit;
     }
     let now = unix_ns();
+    if datagram.is_series() {
+        take_series(s, latency, &header, datagram.series(), now);
+        s.datagrams.fetch_add(1, Ordering::Relaxed);
+        s.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        return;
+    }
     let mut by_priority = [0u64; 3];
     for event in datagram.events() {
         let Ok(event) = event else {
@@ -264,4 +324,50 @@ fn take(s: &Shared, latency: &LatencyHistogram, bytes: &[u8]) {
         .fetch_add(by_priority.iter().sum(), Ordering::Relaxed);
     s.datagrams.fetch_add(1, Ordering::Relaxed);
     s.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+}
+
+/// Takes in a series datagram's records: each replaces its sender's
+/// earlier record of the series if it is newer.
+fn take_series(
+    s: &Shared,
+    latency: &LatencyHistogram,
+    header: &Header,
+    records: SeriesIter<'_>,
+    now: u64,
+) {
+    latency.record(now.saturating_sub(header.base_timestamp));
+    let Ok(mut latest) = s.latest.lock() else {
+        return;
+    };
+    for record in records {
+        let Ok(record) = record else {
+            s.bad.fetch_add(1, Ordering::Relaxed);
+            break;
+        };
+        s.records.fetch_add(1, Ordering::Relaxed);
+        let (values, sum) = match &record.totals {
+            DecodedTotals::Counter { sum, count } => (*count, *sum),
+            DecodedTotals::Gauge { changes, .. } => (*changes, 0),
+            DecodedTotals::Distribution(d) => (d.count, 0),
+        };
+        // The series' identity: kind, name and tags, apart.
+        let mut id = format!("{}\u{0}{}", record.kind as u8, record.name);
+        for (k, v) in record.tags() {
+            id.push_str(&format!("\u{0}{k}={v}"));
+        }
+        let now = Latest {
+            sequence: header.sequence,
+            kind: record.kind,
+            values,
+            sum,
+        };
+        latest
+            .entry((header.sender_id, id))
+            .and_modify(|l| {
+                if now.sequence > l.sequence {
+                    *l = now;
+                }
+            })
+            .or_insert(now);
+    }
 }

@@ -14,11 +14,16 @@ use stats_core::{BreakerState, DropReason, Priority};
 use stats_pipeline::load::{self, Plan, Profile, Run};
 use stats_pipeline::receiver::{Receiver, highest_in, missing_in};
 use stats_std::collector::{Limits, Server};
-use stats_std::{Config, Report, Stats};
+use stats_std::{Aggregation, Config, Report, Stats};
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// The event pipeline (`aggregation = "off"`), which these tests are about.
+fn events() -> Config {
+    Config::default().with_aggregation(Aggregation::Off)
+}
 
 /// One case at a time: each measures the process's memory and CPU, and
 /// they would disturb one another.
@@ -86,7 +91,7 @@ fn conserved(run: &Run, report: &Report) {
 #[test]
 fn nothing_listening_opens_the_breaker_and_counts_every_event() {
     let _serial = serial();
-    let stats = start(Config::default().with_udp_address(dead_port()));
+    let stats = start(events().with_udp_address(dead_port()));
     let run = load::run(
         &stats,
         &|| 0,
@@ -108,7 +113,7 @@ fn a_receiver_that_goes_and_comes_back() {
     let _serial = serial();
     let first = Receiver::start("127.0.0.1:0", 4 << 20).unwrap();
     let address = first.address().to_string();
-    let stats = start(Config::default().with_udp_address(address.clone()));
+    let stats = start(events().with_udp_address(address.clone()));
     let phase = Duration::from_millis(700 * seconds());
     let done = AtomicBool::new(false);
     let (run, second) = std::thread::scope(|scope| {
@@ -268,7 +273,7 @@ fn delay_reordering_and_duplication_are_told_apart_and_not_double_counted() {
     let proxy = Proxy::start(server.udp_address(), 0x5EED);
     // Small batches: many datagrams.
     let stats = start(
-        Config::default()
+        events()
             .with_udp_address(proxy.address.clone())
             .with_batch_size(10),
     );
@@ -318,7 +323,7 @@ fn tiny_socket_buffers_lose_datagrams_the_receiver_can_name() {
     let _serial = serial();
     // The smallest buffers the kernel grants, on both ends.
     let receiver = Receiver::start("127.0.0.1:0", 1).unwrap();
-    let mut config = Config::default().with_udp_address(receiver.address().to_string());
+    let mut config = events().with_udp_address(receiver.address().to_string());
     config.send_buffer_bytes = 1;
     let stats = start(config);
     let run = load::run(
@@ -355,7 +360,7 @@ fn lanes_full_for_a_long_time_stay_bounded_and_recover() {
     // fill and stay full; then a receiver appears on the same port.
     let address = dead_port();
     let stats = start(
-        Config::default()
+        events()
             .with_udp_address(address.clone())
             .with_buffer_size(1024),
     );
@@ -399,7 +404,7 @@ fn lanes_full_for_a_long_time_stay_bounded_and_recover() {
 fn cpu_saturation_slows_delivery_but_loses_nothing_uncounted() {
     let _serial = serial();
     let receiver = Receiver::start("127.0.0.1:0", 16 << 20).unwrap();
-    let stats = start(Config::default().with_udp_address(receiver.address().to_string()));
+    let stats = start(events().with_udp_address(receiver.address().to_string()));
     let stop = Arc::new(AtomicBool::new(false));
     let hogs: Vec<_> = (0..4)
         .map(|_| {
@@ -441,7 +446,7 @@ fn cpu_saturation_slows_delivery_but_loses_nothing_uncounted() {
 #[test]
 fn from_idle_to_100k_a_second_and_back() {
     let receiver = Receiver::start("127.0.0.1:0", 16 << 20).unwrap();
-    let stats = start(Config::default().with_udp_address(receiver.address().to_string()));
+    let stats = start(events().with_udp_address(receiver.address().to_string()));
     let s = Duration::from_secs(1);
     let profile = Profile::points(&[
         (Duration::ZERO, 0),
@@ -478,7 +483,7 @@ fn under_overload_high_priority_events_are_kept_while_lower_ones_go() {
     let _serial = serial();
     let receiver = Receiver::start("127.0.0.1:0", 16 << 20).unwrap();
     let stats = start(
-        Config::default()
+        events()
             .with_udp_address(receiver.address().to_string())
             .with_buffer_size(4096),
     );
@@ -540,7 +545,7 @@ fn shutdown_drains_what_was_buffered() {
     let receiver = Receiver::start("127.0.0.1:0", 16 << 20).unwrap();
     // A long batch age: nothing would leave on its own for a while.
     let stats = start(
-        Config::default()
+        events()
             .with_udp_address(receiver.address().to_string())
             .with_batch_size(128)
             .with_max_batch_age_ms(60_000),
@@ -566,7 +571,7 @@ fn nftables_loss_matches_the_receivers_accounting() {
     let _serial = serial();
     let port: u16 = std::env::var("CHAOS_NFT_PORT").unwrap().parse().unwrap();
     let receiver = Receiver::start(&format!("127.0.0.1:{port}"), 16 << 20).unwrap();
-    let stats = start(Config::default().with_udp_address(receiver.address().to_string()));
+    let stats = start(events().with_udp_address(receiver.address().to_string()));
     let run = load::run(
         &stats,
         &|| receiver.counts().events,

@@ -1,11 +1,16 @@
 //! The recording hot path allocates nothing: a million records through an
 //! owned producer and through the shared set, with the consumer draining,
-//! and the `stats-std` handles and dynamic path after warm-up, under a
-//! counting global allocator (it counts the recording thread's
-//! allocations).
+//! the core's aggregation tables, and the `stats-std` handles, dynamic
+//! path and `metrics` macros after warm-up in both modes (aggregated at the
+//! source, and events), under a counting global allocator (it counts the
+//! recording thread's allocations).
 
-use stats_core::{DropPolicy, Event, KeyId, Kind, LaneCapacities, Priority, StaticLanes};
+use stats_core::{
+    Aggregates, AggregatesConfig, DropPolicy, Event, KeyId, Kind, LaneCapacities, Priority, Shard,
+    StaticLanes, Word,
+};
 use stats_pipeline::alloc_counter::CountingAllocator;
+use stats_std::{Aggregation, Report};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator::new();
@@ -55,79 +60,136 @@ fn a_million_records_allocate_nothing() {
 }
 
 #[test]
-fn std_handles_and_the_dynamic_path_allocate_nothing_after_warm_up() {
-    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let config = stats_std::Config::default()
-        .with_udp_address(receiver.local_addr().unwrap().to_string())
-        .with_buffer_size(1024);
-    let stats = stats_std::Stats::start(config).unwrap();
-    let counter = stats.counter("requests", &[("route", "/")]).unwrap();
-    let gauge = stats.gauge("depth", &[]).unwrap();
-    let timer = stats.timer("query", &[("table", "t")]).unwrap();
-    let histogram = stats.histogram("size", &[]).unwrap();
-    let tenants = ["a", "b", "c", "d"];
-    let record = |i: u64| {
-        counter.increment();
-        gauge.add(1.0);
-        timer.record(std::time::Duration::from_nanos(i));
-        histogram.record(i as f64);
-        let _guard = timer.start();
-        stats.count("tenant.requests", 1, &[("tenant", tenants[i as usize % 4])]);
-        stats.gauge_set(
-            "tenant.load",
-            i as f64,
-            &[("tenant", tenants[i as usize % 4])],
-        );
-    };
-    // Warm-up: the thread's lane set and its interner cache.
-    for i in 0..8 {
-        record(i);
+fn a_million_aggregated_records_allocate_nothing() {
+    let config = AggregatesConfig::new(64, 1);
+    let tables =
+        Aggregates::with_storage(Word::zeroed(config.fixed_words() + 65_536).unwrap(), config)
+            .unwrap();
+    let series: Vec<_> = (0..64u32)
+        .map(|i| {
+            tables
+                .insert(KeyId::from_raw(i), Kind::ALL[(i % 4) as usize])
+                .unwrap()
+        })
+        .collect();
+    let mut shard = Shard::claim(&tables).unwrap();
+    // Warm-up: each series' cells.
+    for &s in &series {
+        shard.add(s, 1);
+        shard.set(s, 1.0);
+        let _ = shard.record(s, 1.0);
     }
     let before = CountingAllocator::allocations();
-    for i in 0..100_000 {
-        record(i);
-    }
-    let allocations = CountingAllocator::allocations() - before;
-    assert_eq!(allocations, 0, "recording allocated");
-    let report = stats.shutdown(std::time::Duration::from_secs(5)).unwrap();
-    // Seven events per round, each delivered, dropped or buffered.
-    assert_eq!(report.snapshot.events_received, 100_008 * 7);
-    assert!(report.snapshot.is_conserved());
-}
-
-#[test]
-fn metrics_crate_handles_allocate_nothing_per_event() {
-    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let stats = stats_std::Stats::start(
-        stats_std::Config::default()
-            .with_udp_address(receiver.local_addr().unwrap().to_string())
-            .with_buffer_size(1024),
-    )
-    .unwrap();
-    let recorder = stats_std::MetricsRecorder::new(stats.clone());
-    let (counter, gauge, histogram) = metrics::with_local_recorder(&recorder, || {
-        (
-            metrics::counter!("requests", "route" => "/"),
-            metrics::gauge!("depth"),
-            metrics::histogram!("size"),
-        )
-    });
-    // Warm-up: the thread's lane set.
-    counter.increment(1);
-    let before = CountingAllocator::allocations();
-    for i in 0..100_000u64 {
-        counter.increment(1);
-        gauge.increment(1.0);
-        histogram.record(i as f64);
+    for i in 0..1_000_000u64 {
+        let s = series[(i % 64) as usize];
+        match s.kind() {
+            Kind::Counter => shard.add(s, 1),
+            Kind::Gauge => shard.change(s, 1.0),
+            _ => {
+                let _ = shard.record(s, (i % 10_000) as f64);
+            }
+        }
+        if i % 7 == 0 {
+            // The shared path too.
+            tables.add(series[0], 1);
+        }
     }
     assert_eq!(
         CountingAllocator::allocations() - before,
         0,
-        "recording allocated"
+        "aggregating allocated"
     );
-    let report = stats.shutdown(std::time::Duration::from_secs(5)).unwrap();
-    assert_eq!(report.snapshot.events_received, 1 + 300_000);
-    assert!(report.snapshot.is_conserved());
+}
+
+/// The values a round of `record` below records, as the report counts
+/// them: in events, or in values aggregated.
+fn recorded(report: &Report, mode: Aggregation) -> u64 {
+    match mode {
+        Aggregation::Source => report
+            .aggregation
+            .map_or(0, |a| a.stats.recorded.iter().sum()),
+        _ => {
+            assert!(report.snapshot.is_conserved());
+            report.snapshot.events_received
+        }
+    }
+}
+
+fn pipeline(mode: Aggregation) -> (stats_std::Stats, std::net::UdpSocket) {
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let config = stats_std::Config::default()
+        .with_udp_address(receiver.local_addr().unwrap().to_string())
+        .with_buffer_size(1024)
+        .with_aggregation(mode);
+    (stats_std::Stats::start(config).unwrap(), receiver)
+}
+
+#[test]
+fn std_handles_and_the_dynamic_path_allocate_nothing_after_warm_up() {
+    for mode in [Aggregation::Source, Aggregation::Off] {
+        let (stats, _receiver) = pipeline(mode);
+        let counter = stats.counter("requests", &[("route", "/")]).unwrap();
+        let gauge = stats.gauge("depth", &[]).unwrap();
+        let timer = stats.timer("query", &[("table", "t")]).unwrap();
+        let histogram = stats.histogram("size", &[]).unwrap();
+        let tenants = ["a", "b", "c", "d"];
+        let record = |i: u64| {
+            counter.increment();
+            gauge.add(1.0);
+            timer.record(std::time::Duration::from_nanos(i));
+            histogram.record(i as f64);
+            let _guard = timer.start();
+            stats.count("tenant.requests", 1, &[("tenant", tenants[i as usize % 4])]);
+            stats.gauge_set(
+                "tenant.load",
+                i as f64,
+                &[("tenant", tenants[i as usize % 4])],
+            );
+        };
+        // Warm-up: the thread's lane set or shard, its cells, its caches.
+        for i in 0..8 {
+            record(i);
+        }
+        let before = CountingAllocator::allocations();
+        for i in 0..100_000 {
+            record(i);
+        }
+        let allocations = CountingAllocator::allocations() - before;
+        assert_eq!(allocations, 0, "recording allocated ({mode})");
+        let report = stats.shutdown(std::time::Duration::from_secs(5)).unwrap();
+        // Seven values per round, each counted.
+        assert_eq!(recorded(&report, mode), 100_008 * 7, "{mode}");
+    }
+}
+
+#[test]
+fn metrics_crate_macros_allocate_nothing_per_call() {
+    for mode in [Aggregation::Source, Aggregation::Off] {
+        let (stats, _receiver) = pipeline(mode);
+        let recorder = stats_std::MetricsRecorder::new(stats.clone());
+        metrics::with_local_recorder(&recorder, || {
+            let record = |i: u64| {
+                // As users write them: a macro call each time, which looks
+                // the key's handle up.
+                metrics::counter!("requests", "route" => "/").increment(1);
+                metrics::gauge!("depth").increment(1.0);
+                metrics::histogram!("size").record(i as f64);
+            };
+            // Warm-up: the key's handles, the thread's lane set or shard.
+            record(0);
+            let before = CountingAllocator::allocations();
+            for i in 0..100_000u64 {
+                record(i);
+            }
+            assert_eq!(
+                CountingAllocator::allocations() - before,
+                0,
+                "recording allocated ({mode})"
+            );
+        });
+        let report = stats.shutdown(std::time::Duration::from_secs(5)).unwrap();
+        assert_eq!(recorded(&report, mode), 3 * 100_001, "{mode}");
+    }
 }
 
 #[test]

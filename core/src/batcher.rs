@@ -60,10 +60,11 @@ impl Default for AdaptiveConfig {
 /// A band of lane utilization between two thresholds, with hysteresis: it
 /// picks the batch size in force, and the memory pressure level the exporter
 /// reports (see [`PressureConfig`](crate::exporter::PressureConfig)).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Level {
     /// Below the lower threshold: small batches, no pressure.
+    #[default]
     Low,
     /// Between the thresholds.
     Medium,

@@ -58,10 +58,11 @@ impl Default for BreakerConfig {
 }
 
 /// Where the breaker is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum BreakerState {
     /// Sending normally.
+    #[default]
     Closed,
     /// Not sending until the given time.
     Open {

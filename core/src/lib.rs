@@ -27,6 +27,7 @@ pub mod transport;
 pub mod wire;
 
 pub use aggregate::{
+    AggregateExporter, AggregateExporterConfig, AggregateExporterError, AggregateTelemetry,
     Aggregates, AggregatesConfig, AggregatesError, AggregatesRef, AggregatesStats, NotFinite,
     SeriesId, Shard, Snapshot, Totals, Word, Words,
 };

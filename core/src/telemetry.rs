@@ -198,7 +198,7 @@ impl Quantiles {
 ///
 /// Counters are totals since the exporter was made; latency quantiles cover
 /// everything since the histograms were made or last reset.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub struct TelemetrySnapshot {

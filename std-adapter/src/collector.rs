@@ -6,29 +6,38 @@
 //!   number: datagrams received, lost (sequence gaps), duplicated,
 //!   reordered (arrived after a later one), and restarts (a sender's
 //!   sequence starting again from the beginning, or going back together
-//!   with its clock: a device with a fixed sender id that rebooted). A 64-datagram window
-//!   tells duplicates from late arrivals; a datagram counted as lost that
-//!   turns up later is taken back off the losses.
+//!   with its clock: a device with a fixed sender id that rebooted). A
+//!   64-datagram window tells duplicates from late arrivals; a datagram
+//!   counted as lost that turns up later is taken back off the losses.
 //! * **Invalid datagrams** are counted by error kind and otherwise ignored.
 //! * **StatsD and DogStatsD** datagrams (anything not starting with the
 //!   format's magic) are read line by line and aggregated the same way;
 //!   they carry no sequence numbers, so they are counted but not accounted.
-//! * **Aggregates per series** (name, tags and kind): counters summed, gauges
-//!   keep their last value, timers and histograms go into a log-linear
-//!   histogram (3.1% error) with their count and exact sum.
-//! * **Bounded memory**: at most `max_series` series (further ones fold
-//!   into one overflow series per kind, counted) and `max_senders` tracked
-//!   senders (datagrams from others are aggregated but not accounted, and
-//!   counted).
+//! * **Events** (version 1 datagrams, and StatsD lines) are aggregated per
+//!   series (name, tags and kind): counters summed, gauges keep their last
+//!   value, timers and histograms into a distribution (count, exact sum,
+//!   extremes, log-linear buckets with 3.1% error).
+//! * **Totals** (version 2 datagrams, from senders that aggregate at the
+//!   source) are cumulative: the collector keeps, per series and sender,
+//!   the record with the highest sequence number, so a lost, duplicated or
+//!   reordered datagram changes nothing once a later record arrives. A
+//!   series' value is its events' aggregate plus every sender's latest
+//!   totals plus the final totals of senders that restarted (carried on,
+//!   so the series stays monotonic when a sender starts again from zero).
+//! * **Bounded memory**: at most `max_series` series (further events fold
+//!   into one overflow series per kind, counted; further totals are
+//!   counted and not kept: a total cannot be added into another series')
+//!   and `max_senders` tracked senders (datagrams from others are
+//!   aggregated but not accounted, and counted).
 
 use crate::forward::{Forward, ForwardStats, Forwarder};
 use crate::http::Response;
 use crate::prometheus::{Text, sanitize};
 use rustc_hash::FxHashMap;
 use socket2::{Domain, Protocol, Socket, Type};
-use stats_core::histogram::{Histogram, bucket_count};
+use stats_core::aggregate::{bucket_of, bucket_value};
 use stats_core::wire::statsd::{self, MetricType};
-use stats_core::wire::{DecodeError, MAGIC, decode};
+use stats_core::wire::{DecodeError, DecodedDistribution, DecodedTotals, Header, MAGIC, decode};
 use stats_core::{Key, Kind};
 use std::collections::BTreeMap;
 use std::io;
@@ -37,10 +46,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// The distribution kept per timer or histogram series: 3.1% error (`G =
-/// 4`) over 0 to 2^40, 1.7 KiB.
-pub type SeriesHistogram = Histogram<4, { bucket_count(4, 40) }>;
 
 /// Limits on what the collector keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,7 +72,7 @@ impl Default for Limits {
 pub struct SenderStats {
     /// Datagrams received (duplicates not included).
     pub received: u64,
-    /// Events in them.
+    /// Events (or series records) in them.
     pub events: u64,
     /// Sequence numbers skipped and not (yet) seen.
     pub lost: u64,
@@ -80,13 +85,17 @@ pub struct SenderStats {
 }
 
 /// Sequence window and counts for one sender.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct SenderState {
     highest: u64,
     /// The base timestamp of the datagram with the highest sequence.
     highest_timestamp: u64,
     /// Bit `i`: sequence `highest - i` was received.
     window: u64,
+    /// When its totals started (series datagrams), to tell a restart.
+    started: Option<u64>,
+    /// The series it has sent totals for.
+    series: Vec<usize>,
     stats: SenderStats,
 }
 
@@ -99,6 +108,17 @@ const WINDOW: u64 = 64;
 /// again), not from the network reordering: 1 s.
 const RESTART_CLOCK_STEP_NS: u64 = 1_000_000_000;
 
+/// What a datagram's sequence number says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Seen {
+    /// Not seen before.
+    New,
+    /// A duplicate: ignore it.
+    Duplicate,
+    /// The sender started again: what it sent before is final.
+    Restart,
+}
+
 impl SenderState {
     fn first(sequence: u64, timestamp: u64) -> Self {
         SenderState {
@@ -109,24 +129,28 @@ impl SenderState {
                 received: 1,
                 ..SenderStats::default()
             },
+            ..SenderState::default()
         }
     }
 
-    /// Takes in `sequence` (with the datagram's base timestamp); whether the
-    /// datagram is new (not a duplicate).
-    fn observe(&mut self, sequence: u64, timestamp: u64) -> bool {
+    fn restart(&mut self, sequence: u64, timestamp: u64) -> Seen {
+        self.stats.restarts += 1;
+        self.stats.received += 1;
+        self.highest = sequence;
+        self.highest_timestamp = timestamp;
+        self.window = 1;
+        Seen::Restart
+    }
+
+    /// Takes in `sequence` (with the datagram's base timestamp).
+    fn observe(&mut self, sequence: u64, timestamp: u64) -> Seen {
         let s = &mut self.stats;
         if sequence <= self.highest
             && timestamp.saturating_add(RESTART_CLOCK_STEP_NS) < self.highest_timestamp
         {
             // The sender's sequence and clock both started again (a device
             // with a fixed sender id rebooting).
-            s.restarts += 1;
-            s.received += 1;
-            self.highest = sequence;
-            self.highest_timestamp = timestamp;
-            self.window = 1;
-            return true;
+            return self.restart(sequence, timestamp);
         }
         if sequence > self.highest {
             let gap = sequence - self.highest;
@@ -139,53 +163,142 @@ impl SenderState {
             self.highest = sequence;
             self.highest_timestamp = timestamp;
             s.received += 1;
-            return true;
+            return Seen::New;
         }
         let back = self.highest - sequence;
         if back >= WINDOW {
             if sequence < WINDOW {
                 // Started again from the beginning: a restart.
-                s.restarts += 1;
-                s.received += 1;
-                self.highest = sequence;
-                self.highest_timestamp = timestamp;
-                self.window = 1;
-            } else {
-                // Too old to tell a duplicate from a late arrival.
-                s.reordered += 1;
-                s.received += 1;
-                s.lost = s.lost.saturating_sub(1);
+                return self.restart(sequence, timestamp);
             }
-            return true;
+            // Too old to tell a duplicate from a late arrival.
+            s.reordered += 1;
+            s.received += 1;
+            s.lost = s.lost.saturating_sub(1);
+            return Seen::New;
         }
         let bit = 1u64 << back;
         if self.window & bit != 0 {
             s.duplicated += 1;
-            return false;
+            return Seen::Duplicate;
         }
         self.window |= bit;
         s.reordered += 1;
         s.received += 1;
         s.lost = s.lost.saturating_sub(1);
-        true
+        Seen::New
+    }
+}
+
+/// A timer's or histogram's distribution: count, exact sum, extremes, and
+/// bucket counts (`stats_core::aggregate`: 16 buckets per power of two,
+/// coarser where a sender sent them at a shift).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Distribution {
+    /// Values in it.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// The smallest (positive infinity when empty).
+    pub min: f64,
+    /// The largest (negative infinity when empty).
+    pub max: f64,
+    /// Counts by (shift, bucket id).
+    buckets: BTreeMap<(u8, u16), u64>,
+}
+
+impl Default for Distribution {
+    fn default() -> Self {
+        Distribution {
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            buckets: BTreeMap::new(),
+        }
+    }
+}
+
+impl Distribution {
+    /// Takes in `value` standing for `weight` values.
+    fn record(&mut self, value: f64, weight: u64) {
+        *self.buckets.entry((0, bucket_of(value))).or_default() += weight;
+        self.count += weight;
+        self.sum += value * weight as f64;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+    }
+
+    /// The distribution a series record carries.
+    fn from_record(d: &DecodedDistribution<'_>) -> Self {
+        Distribution {
+            count: d.count,
+            sum: d.sum,
+            min: d.min,
+            max: d.max,
+            buckets: d
+                .buckets()
+                .map(|(id, count)| ((d.shift as u8, id), count))
+                .collect(),
+        }
+    }
+
+    /// Adds `other` in.
+    fn merge(&mut self, other: &Distribution) {
+        for (&bucket, &count) in &other.buckets {
+            *self.buckets.entry(bucket).or_default() += count;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    /// The buckets as (shift, id, count), in no particular value order.
+    pub fn buckets(&self) -> impl Iterator<Item = (u8, u16, u64)> + '_ {
+        self.buckets.iter().map(|(&(s, id), &c)| (s, id, c))
+    }
+
+    /// The value at quantile `q` (0 to 1): the midpoint of the bucket that
+    /// holds the `ceil(q × n)`-th smallest bucketed value, clamped to the
+    /// extremes; within 3.1% of the exact quantile for values sent at full
+    /// precision. `None` when empty or `q` is out of range.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        if !(0.0..=1.0).contains(&q) {
+            return None;
+        }
+        let mut points: Vec<(f64, u64)> = self
+            .buckets
+            .iter()
+            .map(|(&(shift, id), &c)| (bucket_value(id, u32::from(shift)), c))
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let total: u64 = points.iter().map(|p| p.1).sum();
+        if total == 0 {
+            return None;
+        }
+        let x = q * total as f64;
+        let rank = (x.ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (value, c) in points {
+            seen += c;
+            if seen >= rank {
+                return Some(value.clamp(self.min, self.max));
+            }
+        }
+        None
     }
 }
 
 /// One series' aggregate.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Aggregate {
     /// The sum of the values.
     Counter(f64),
     /// The last value.
     Gauge(f64),
-    /// Timers (ns) and histograms: the distribution, count and sum.
-    Distribution {
-        /// Values recorded (negative ones as 0).
-        histogram: Box<SeriesHistogram>,
-        /// How many.
-        count: u64,
-        /// Their exact sum.
-        sum: f64,
-    },
+    /// Timers (ns) and histograms.
+    Distribution(Distribution),
 }
 
 impl Aggregate {
@@ -193,11 +306,7 @@ impl Aggregate {
         match kind {
             Kind::Counter => Aggregate::Counter(0.0),
             Kind::Gauge => Aggregate::Gauge(0.0),
-            Kind::Timer | Kind::Histogram => Aggregate::Distribution {
-                histogram: Box::new(SeriesHistogram::new()),
-                count: 0,
-                sum: 0.0,
-            },
+            Kind::Timer | Kind::Histogram => Aggregate::Distribution(Distribution::default()),
         }
     }
 
@@ -208,21 +317,36 @@ impl Aggregate {
             Aggregate::Counter(sum) => *sum += value * weight,
             Aggregate::Gauge(last) if relative => *last += value,
             Aggregate::Gauge(last) => *last = value,
-            Aggregate::Distribution {
-                histogram,
-                count,
-                sum,
-            } => {
-                // `as` saturates: NaN and negatives to 0, huge values to the top.
-                histogram.record(value as u64);
-                *count += (weight.round() as u64).max(1);
-                *sum += value * weight;
-            }
+            Aggregate::Distribution(d) => d.record(value, (weight.round() as u64).max(1)),
+        }
+    }
+
+    /// Adds a counter's or distribution's totals in (gauges are not
+    /// summed: the later one is kept).
+    fn merge(&mut self, other: &Aggregate) {
+        match (self, other) {
+            (Aggregate::Counter(a), Aggregate::Counter(b)) => *a += b,
+            (Aggregate::Distribution(a), Aggregate::Distribution(b)) => a.merge(b),
+            (Aggregate::Gauge(a), Aggregate::Gauge(b)) => *a = *b,
+            _ => {}
         }
     }
 }
 
-/// A series: its name, tags, kind and aggregate.
+/// A sender's latest totals for a series.
+#[derive(Clone, Debug)]
+struct Cumulative {
+    sender: u64,
+    /// The sequence number of the datagram they came in.
+    sequence: u64,
+    /// When they arrived (the collector's datagram count), so the latest
+    /// gauge value wins.
+    arrival: u64,
+    totals: Aggregate,
+}
+
+/// A series: its name, tags, kind, and what has been aggregated.
+#[derive(Clone, Debug)]
 pub struct Series {
     /// The metric name as sent.
     pub name: String,
@@ -230,8 +354,89 @@ pub struct Series {
     pub tags: Vec<(String, String)>,
     /// Its kind.
     pub kind: Kind,
-    /// What has been aggregated.
-    pub aggregate: Aggregate,
+    /// From events (version 1 datagrams, StatsD lines).
+    events: Aggregate,
+    /// When the events' gauge value last changed (arrival count).
+    events_arrival: u64,
+    /// Each sender's latest totals (version 2 datagrams).
+    cumulative: Vec<Cumulative>,
+    /// Final totals of senders that started again.
+    retired: Aggregate,
+}
+
+impl Series {
+    fn new(name: &str, tags: &[(&str, &str)], kind: Kind) -> Self {
+        Series {
+            name: name.to_string(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            kind,
+            events: Aggregate::new(kind),
+            events_arrival: 0,
+            cumulative: Vec::new(),
+            retired: Aggregate::new(kind),
+        }
+    }
+
+    /// What the series stands at: its events' aggregate, every sender's
+    /// latest totals and the retired ones (a gauge: the latest value).
+    pub fn aggregate(&self) -> Aggregate {
+        if self.kind == Kind::Gauge {
+            let mut latest = (self.events_arrival, &self.events);
+            for c in &self.cumulative {
+                if c.arrival > latest.0 {
+                    latest = (c.arrival, &c.totals);
+                }
+            }
+            return latest.1.clone();
+        }
+        let mut out = self.events.clone();
+        out.merge(&self.retired);
+        for c in &self.cumulative {
+            out.merge(&c.totals);
+        }
+        out
+    }
+
+    /// Takes in a sender's totals if they are newer than what it has;
+    /// whether they were new to this series.
+    fn take(&mut self, sender: u64, sequence: u64, arrival: u64, totals: Aggregate) -> bool {
+        match self.cumulative.iter_mut().find(|c| c.sender == sender) {
+            Some(c) => {
+                if sequence > c.sequence {
+                    *c = Cumulative {
+                        sender,
+                        sequence,
+                        arrival,
+                        totals,
+                    };
+                }
+                false
+            }
+            None => {
+                self.cumulative.push(Cumulative {
+                    sender,
+                    sequence,
+                    arrival,
+                    totals,
+                });
+                true
+            }
+        }
+    }
+
+    /// A sender's totals are final (it started again): they carry on in
+    /// the series, no longer replaced by what it sends next.
+    fn retire(&mut self, sender: u64) {
+        if let Some(at) = self.cumulative.iter().position(|c| c.sender == sender) {
+            let c = self.cumulative.swap_remove(at);
+            if self.kind != Kind::Gauge {
+                self.retired.merge(&c.totals);
+            }
+        }
+    }
 }
 
 /// Totals over all senders.
@@ -242,10 +447,14 @@ pub struct Totals {
     pub datagrams: u64,
     /// Events aggregated.
     pub events: u64,
+    /// Series records (totals) taken in.
+    pub records: u64,
     /// Bytes in valid datagrams.
     pub bytes: u64,
     /// Events that went into an overflow series (the series cap was hit).
     pub overflowed_events: u64,
+    /// Series records not kept: the series cap was hit.
+    pub overflowed_records: u64,
     /// Datagrams from senders beyond the tracked ones.
     pub untracked_datagrams: u64,
     /// Duplicated datagrams ignored.
@@ -288,9 +497,10 @@ impl Collector {
         }
     }
 
-    /// Takes in one datagram: accounts for it and aggregates its events.
-    /// Invalid datagrams are counted by kind and change nothing else; a
-    /// datagram that fails part-way keeps the events before the fault.
+    /// Takes in one datagram: accounts for it and aggregates its events or
+    /// takes in its totals. Invalid datagrams are counted by kind and
+    /// change nothing else; a datagram that fails part-way keeps what came
+    /// before the fault.
     ///
     /// A datagram that does not start with the format's magic (`ST`) is read
     /// as StatsD or DogStatsD lines: the collector is also a StatsD server.
@@ -306,29 +516,73 @@ impl Collector {
         let tracked = self.senders.len() < self.limits.max_senders
             || self.senders.contains_key(&header.sender_id);
         if tracked {
-            let new = match self.senders.get_mut(&header.sender_id) {
-                Some(state) => state.observe(header.sequence, header.base_timestamp),
-                None => {
-                    self.senders.insert(
-                        header.sender_id,
-                        SenderState::first(header.sequence, header.base_timestamp),
-                    );
-                    true
+            match self.observe(&header) {
+                Seen::Duplicate => {
+                    self.totals.duplicates_ignored += 1;
+                    return;
                 }
-            };
-            if !new {
-                self.totals.duplicates_ignored += 1;
-                return;
+                Seen::Restart => self.retire_sender(header.sender_id),
+                Seen::New => {}
             }
         } else {
             self.totals.untracked_datagrams += 1;
         }
         self.totals.datagrams += 1;
         self.totals.bytes += bytes.len() as u64;
+        let taken = if datagram.is_series() {
+            self.take_series(&header, datagram.series(), tracked)
+        } else {
+            self.take_events(datagram.events())
+        };
+        if tracked && let Some(state) = self.senders.get_mut(&header.sender_id) {
+            state.stats.events += taken;
+        }
+    }
+
+    /// Accounts for `header` in its sender's state (made if new).
+    fn observe(&mut self, header: &Header) -> Seen {
+        let state = match self.senders.get_mut(&header.sender_id) {
+            Some(state) => state,
+            None => {
+                let state = SenderState::first(header.sequence, header.base_timestamp);
+                self.senders.insert(header.sender_id, state);
+                let state = self.senders.get_mut(&header.sender_id);
+                if let Some(state) = state {
+                    state.started = (header.version == stats_core::wire::SERIES_VERSION)
+                        .then_some(header.started);
+                }
+                return Seen::New;
+            }
+        };
+        let mut seen = state.observe(header.sequence, header.base_timestamp);
+        if header.version == stats_core::wire::SERIES_VERSION {
+            // Totals that start at another time: the sender started again.
+            if state.started.is_some_and(|s| s != header.started) && seen == Seen::New {
+                state.stats.restarts += 1;
+                seen = Seen::Restart;
+            }
+            state.started = Some(header.started);
+        }
+        seen
+    }
+
+    /// Makes the totals `sender` sent so far final in every series.
+    fn retire_sender(&mut self, sender: u64) {
+        let Some(state) = self.senders.get_mut(&sender) else {
+            return;
+        };
+        for at in std::mem::take(&mut state.series) {
+            if let Some(series) = self.series.get_mut(at) {
+                series.retire(sender);
+            }
+        }
+    }
+
+    fn take_events(&mut self, events: stats_core::wire::Events<'_>) -> u64 {
         // Series of each key index in this datagram, resolved once.
         let mut slots: [Option<usize>; 128] = [None; 128];
-        let mut events = 0;
-        for event in datagram.events() {
+        let mut taken = 0;
+        for event in events {
             let event = match event {
                 Ok(e) => e,
                 Err(e) => {
@@ -347,18 +601,63 @@ impl Collector {
                 }
             };
             self.aggregate(series, event.kind, event.value, event.relative, 1.0);
-            events += 1;
+            taken += 1;
         }
-        self.totals.events += events;
-        if tracked && let Some(state) = self.senders.get_mut(&header.sender_id) {
-            state.stats.events += events;
+        self.totals.events += taken;
+        taken
+    }
+
+    fn take_series(
+        &mut self,
+        header: &Header,
+        records: stats_core::wire::SeriesIter<'_>,
+        tracked: bool,
+    ) -> u64 {
+        let arrival = self.totals.datagrams;
+        let mut taken = 0;
+        for record in records {
+            let record = match record {
+                Ok(r) => r,
+                Err(e) => {
+                    self.count_invalid(&e);
+                    break;
+                }
+            };
+            let tags: Vec<(&str, &str)> = record.tags().collect();
+            let at = self.series_for(record.name, &tags, record.kind);
+            let totals = match &record.totals {
+                DecodedTotals::Counter { sum, .. } => Aggregate::Counter(*sum as f64),
+                DecodedTotals::Gauge { value, .. } => Aggregate::Gauge(*value),
+                DecodedTotals::Distribution(d) => {
+                    Aggregate::Distribution(Distribution::from_record(d))
+                }
+            };
+            match self.series.get_mut(at) {
+                Some(series) if series.kind == record.kind => {
+                    let first = series.take(header.sender_id, header.sequence, arrival, totals);
+                    if first
+                        && tracked
+                        && let Some(state) = self.senders.get_mut(&header.sender_id)
+                    {
+                        state.series.push(at);
+                    }
+                }
+                _ => self.totals.overflowed_records += 1,
+            }
+            taken += 1;
         }
+        self.totals.records += taken;
+        taken
     }
 
     fn aggregate(&mut self, series: usize, kind: Kind, value: f64, relative: bool, weight: f64) {
+        let arrival = self.totals.datagrams;
         match self.series.get_mut(series) {
-            Some(s) if s.kind == kind => s.aggregate.add(value, relative, weight),
-            _ => self.overflow(kind).aggregate.add(value, relative, weight),
+            Some(s) if s.kind == kind => {
+                s.events.add(value, relative, weight);
+                s.events_arrival = arrival;
+            }
+            _ => self.overflow(kind).events.add(value, relative, weight),
         }
     }
 
@@ -428,26 +727,19 @@ impl Collector {
             return usize::MAX;
         }
         let at = self.series.len();
-        self.series.push(Series {
-            name: name.to_string(),
-            tags: tags
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            kind,
-            aggregate: Aggregate::new(kind),
-        });
+        self.series.push(Series::new(name, tags, kind));
         self.index.insert(self.scratch.as_str().into(), at);
         at
     }
 
     fn overflow(&mut self, kind: Kind) -> &mut Series {
         self.totals.overflowed_events += 1;
-        self.overflow[kind as usize].get_or_insert_with(|| Series {
-            name: "stats_collector_overflow".into(),
-            tags: vec![("kind".into(), kind_name(kind).into())],
-            kind,
-            aggregate: Aggregate::new(kind),
+        self.overflow[kind as usize].get_or_insert_with(|| {
+            Series::new(
+                "stats_collector_overflow",
+                &[("kind", kind_name(kind))],
+                kind,
+            )
         })
     }
 
@@ -648,10 +940,13 @@ impl Collector {
         let mut t = Text::default();
         for (family, (kind, members)) in &families {
             let (kind_text, help) = match kind {
-                Kind::Counter => ("counter", "Sum of the counter events received."),
+                Kind::Counter => ("counter", "Total of the counter since its senders started."),
                 Kind::Gauge => ("gauge", "Last gauge value received."),
-                Kind::Timer => ("summary", "Timer events received, in seconds."),
-                Kind::Histogram => ("summary", "Histogram events received."),
+                Kind::Timer => (
+                    "summary",
+                    "Timer values since their senders started, in seconds.",
+                ),
+                Kind::Histogram => ("summary", "Histogram values since their senders started."),
             };
             t.family(family, kind_text, help);
             for series in members {
@@ -660,27 +955,20 @@ impl Collector {
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.as_str()))
                     .collect();
-                match &series.aggregate {
-                    Aggregate::Counter(v) | Aggregate::Gauge(v) => t.sample(family, &base, *v),
-                    Aggregate::Distribution {
-                        histogram,
-                        count,
-                        sum,
-                    } => {
+                match series.aggregate() {
+                    Aggregate::Counter(v) | Aggregate::Gauge(v) => t.sample(family, &base, v),
+                    Aggregate::Distribution(d) => {
                         let scale = if *kind == Kind::Timer { 1e-9 } else { 1.0 };
-                        let snapshot = histogram.snapshot();
                         for (q, label) in
                             [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")]
                         {
                             let mut with = base.clone();
                             with.push(("quantile", label));
-                            let v = snapshot
-                                .percentile(q)
-                                .map_or(f64::NAN, |v| v as f64 * scale);
+                            let v = d.quantile(q).map_or(f64::NAN, |v| v * scale);
                             t.sample(family, &with, v);
                         }
-                        t.sample(&format!("{family}_sum"), &base, sum * scale);
-                        t.sample(&format!("{family}_count"), &base, *count as f64);
+                        t.sample(&format!("{family}_sum"), &base, d.sum * scale);
+                        t.sample(&format!("{family}_count"), &base, d.count as f64);
                     }
                 }
             }
@@ -701,6 +989,16 @@ impl Collector {
                 "stats_collector_events_total",
                 "Events aggregated.",
                 totals.events,
+            ),
+            (
+                "stats_collector_series_records_total",
+                "Series totals taken in (from senders that aggregate).",
+                totals.records,
+            ),
+            (
+                "stats_collector_overflowed_records_total",
+                "Series totals not kept (series cap reached).",
+                totals.overflowed_records,
             ),
             (
                 "stats_collector_bytes_total",
@@ -959,21 +1257,13 @@ mod tests {
                 (lat, Kind::Timer, 3_000_000.0),
             ]));
         }
-        assert!(matches!(
-            find(&c, "requests").aggregate,
-            Aggregate::Counter(6.0)
-        ));
-        assert!(matches!(find(&c, "depth").aggregate, Aggregate::Gauge(2.0)));
-        let Aggregate::Distribution {
-            histogram,
-            count,
-            sum,
-        } = &find(&c, "latency").aggregate
-        else {
+        assert_eq!(find(&c, "requests").aggregate(), Aggregate::Counter(6.0));
+        assert_eq!(find(&c, "depth").aggregate(), Aggregate::Gauge(2.0));
+        let Aggregate::Distribution(d) = find(&c, "latency").aggregate() else {
             panic!("a distribution");
         };
-        assert_eq!((*count, *sum), (6, 12e6));
-        let p50 = histogram.percentile(0.5).unwrap() as f64;
+        assert_eq!((d.count, d.sum), (6, 12e6));
+        let p50 = d.quantile(0.5).unwrap();
         assert!((p50 - 1e6).abs() / 1e6 < 0.032, "{p50}");
         assert_eq!(find(&c, "requests").tags, [("route".into(), "/".into())]);
         assert_eq!(c.totals().events, 12);
@@ -1004,7 +1294,7 @@ mod tests {
         );
         assert_eq!(stats.events, 6);
         // The duplicate was not aggregated twice.
-        assert!(matches!(find(&c, "k").aggregate, Aggregate::Counter(6.0)));
+        assert_eq!(find(&c, "k").aggregate(), Aggregate::Counter(6.0));
         // The sender restarts: a fresh encoder with the same id.
         let mut again = Sender::new(7);
         let k2 = again.key("k", &[]);
@@ -1086,17 +1376,17 @@ mod tests {
         let events: Vec<_> = keys.iter().map(|&k| (k, Kind::Counter, 1.0)).collect();
         c.ingest(&s.datagram(&events));
         assert_eq!(c.series().count(), 4, "three series and the overflow");
-        assert!(matches!(
-            find(&c, "stats_collector_overflow").aggregate,
+        assert_eq!(
+            find(&c, "stats_collector_overflow").aggregate(),
             Aggregate::Counter(2.0)
-        ));
+        );
         assert_eq!(c.totals().overflowed_events, 2);
         let mut other = Sender::new(2);
         let k = other.key("m0", &[]);
         c.ingest(&other.datagram(&[(k, Kind::Counter, 1.0)]));
         assert_eq!(c.senders().count(), 1);
         assert_eq!(c.totals().untracked_datagrams, 1);
-        assert!(matches!(find(&c, "m0").aggregate, Aggregate::Counter(2.0)));
+        assert_eq!(find(&c, "m0").aggregate(), Aggregate::Counter(2.0));
     }
 
     #[test]
@@ -1115,7 +1405,7 @@ mod tests {
         }
         let n = w.finish().len();
         c.ingest(&buf[..n]);
-        assert!(matches!(find(&c, "depth").aggregate, Aggregate::Gauge(7.5)));
+        assert_eq!(find(&c, "depth").aggregate(), Aggregate::Gauge(7.5));
     }
 
     #[test]
@@ -1125,21 +1415,18 @@ mod tests {
             b"hits:1|c\nhits:2|c|@0.5\nq:7|g\nq:-2|g\nq:+0.5|g\nt:1.5|ms|#route:/a\n\
               h:42|h\nd:40|d\nu:alice|s\nbad line\nx:1|zz\nn:abc|c",
         );
-        assert!(matches!(
-            find(&c, "hits").aggregate,
-            Aggregate::Counter(5.0)
-        ));
-        assert!(matches!(find(&c, "q").aggregate, Aggregate::Gauge(5.5)));
+        assert_eq!(find(&c, "hits").aggregate(), Aggregate::Counter(5.0));
+        assert_eq!(find(&c, "q").aggregate(), Aggregate::Gauge(5.5));
         let t = find(&c, "t");
         assert_eq!(
             (t.kind, &t.tags[..]),
             (Kind::Timer, &[("route".into(), "/a".into())][..])
         );
-        let Aggregate::Distribution { count, sum, .. } = &t.aggregate else {
+        let Aggregate::Distribution(d) = t.aggregate() else {
             panic!("a distribution");
         };
         assert_eq!(
-            (*count, *sum),
+            (d.count, d.sum),
             (1, 1.5e6),
             "milliseconds kept as nanoseconds"
         );
@@ -1194,9 +1481,6 @@ mod tests {
             (stats.restarts, stats.duplicated, stats.received),
             (1, 1, 13)
         );
-        assert!(matches!(
-            find(&c, "boots").aggregate,
-            Aggregate::Counter(13.0)
-        ));
+        assert_eq!(find(&c, "boots").aggregate(), Aggregate::Counter(13.0));
     }
 }

@@ -14,6 +14,44 @@ use stats_core::wire::Codec;
 use std::num::NonZeroU16;
 use std::path::Path;
 
+/// How recorded values travel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Aggregation {
+    /// Folded into per-series totals where they are recorded; the totals
+    /// since the start go out every interval (the default).
+    #[default]
+    Source,
+    /// Every value is an event through the lanes, with its own timestamp
+    /// and priority, and every event goes on the wire.
+    Off,
+}
+
+impl Aggregation {
+    /// The configuration name: `source` or `off`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Aggregation::Source => "source",
+            Aggregation::Off => "off",
+        }
+    }
+
+    /// The mode called `name`.
+    pub fn from_name(name: &str) -> Option<Aggregation> {
+        match name {
+            "source" => Some(Aggregation::Source),
+            "off" => Some(Aggregation::Off),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Aggregation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The pipeline's settings. Build one with [`Config::default`] and the
 /// `with_*` methods, or [`Config::load`] (file and environment).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -22,6 +60,20 @@ use std::path::Path;
 pub struct Config {
     /// Where datagrams go, `host:port`.
     pub udp_address: String,
+    /// `source` (values aggregated where recorded, cumulative totals sent
+    /// each interval) or `off` (every value an event).
+    #[serde(deserialize_with = "aggregation_from_str")]
+    pub aggregation: Aggregation,
+    /// How often aggregated totals are sent, ms (10 to 3,600,000).
+    pub interval_ms: u64,
+    /// Every series is sent at least this often, s (at least the interval).
+    pub refresh_interval_s: u64,
+    /// Series aggregated at most (1 to 50,000); further ones fold into an
+    /// overflow series per name and kind.
+    pub max_series: usize,
+    /// Threads that aggregate into state of their own (0 to 4,096); more
+    /// share one.
+    pub aggregation_threads: usize,
     /// Events each lane set holds (power of two, at least 16).
     pub buffer_size: usize,
     /// Events per batch (1 to 128).
@@ -69,6 +121,11 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             udp_address: "localhost:8125".into(),
+            aggregation: Aggregation::Source,
+            interval_ms: 1_000,
+            refresh_interval_s: 10,
+            max_series: 10_000,
+            aggregation_threads: 64,
             buffer_size: 16_384,
             batch_size: 50,
             max_batch_age_ms: 100,
@@ -159,6 +216,14 @@ pub fn parse_drop_policy(s: &str) -> Option<DropPolicy> {
 }
 
 const POLICIES: &str = "by_priority, newest, oldest or sampled:N:P";
+const AGGREGATIONS: &str = "source or off";
+
+fn aggregation_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Aggregation, D::Error> {
+    let s = String::deserialize(d)?;
+    Aggregation::from_name(&s).ok_or_else(|| {
+        serde::de::Error::custom(format!("aggregation {s:?}: expected {AGGREGATIONS}"))
+    })
+}
 const CODECS: &str = "postcard, statsd, dogstatsd or dogstatsd-distribution";
 
 fn codec_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Codec, D::Error> {
@@ -224,6 +289,24 @@ impl Config {
         if let Some(v) = var("STATS_UDP_ADDRESS") {
             self.udp_address = v;
         }
+        if let Some(v) = var("STATS_AGGREGATION") {
+            self.aggregation = Aggregation::from_name(v.trim())
+                .ok_or_else(|| invalid("STATS_AGGREGATION", &v, AGGREGATIONS))?;
+        }
+        num(&var, "STATS_INTERVAL_MS", &mut self.interval_ms, "a number")?;
+        num(
+            &var,
+            "STATS_REFRESH_INTERVAL_S",
+            &mut self.refresh_interval_s,
+            "a number",
+        )?;
+        num(&var, "STATS_MAX_SERIES", &mut self.max_series, "a number")?;
+        num(
+            &var,
+            "STATS_AGGREGATION_THREADS",
+            &mut self.aggregation_threads,
+            "a number",
+        )?;
         num(&var, "STATS_BUFFER_SIZE", &mut self.buffer_size, "a number")?;
         num(&var, "STATS_BATCH_SIZE", &mut self.batch_size, "a number")?;
         num(
@@ -313,6 +396,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let Config {
             udp_address,
+            aggregation: _,
+            interval_ms,
+            refresh_interval_s,
+            max_series,
+            aggregation_threads,
             buffer_size,
             batch_size,
             max_batch_age_ms,
@@ -334,6 +422,27 @@ impl Config {
         } = self;
         if !has_port(udp_address) {
             return Err(invalid("udp_address", udp_address, "host:port"));
+        }
+        if !(10..=3_600_000).contains(interval_ms) {
+            return Err(invalid("interval_ms", interval_ms, "10 to 3600000"));
+        }
+        if refresh_interval_s.saturating_mul(1_000) < *interval_ms {
+            return Err(invalid(
+                "refresh_interval_s",
+                refresh_interval_s,
+                "at least interval_ms / 1000",
+            ));
+        }
+        // With the overflow series, within the key table's 65,536 slots.
+        if !(1..=50_000).contains(max_series) {
+            return Err(invalid("max_series", max_series, "1 to 50000"));
+        }
+        if *aggregation_threads > 4_096 {
+            return Err(invalid(
+                "aggregation_threads",
+                aggregation_threads,
+                "0 to 4096",
+            ));
         }
         if !buffer_size.is_power_of_two() || *buffer_size < 16 || *buffer_size > 1 << 24 {
             return Err(invalid(
@@ -392,6 +501,49 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The same with another aggregation mode.
+    #[must_use]
+    pub fn with_aggregation(self, aggregation: Aggregation) -> Self {
+        Config {
+            aggregation,
+            ..self
+        }
+    }
+
+    /// The same with another interval between sends of aggregated totals.
+    #[must_use]
+    pub fn with_interval_ms(self, interval_ms: u64) -> Self {
+        Config {
+            interval_ms,
+            ..self
+        }
+    }
+
+    /// The same with another full-refresh interval.
+    #[must_use]
+    pub fn with_refresh_interval_s(self, refresh_interval_s: u64) -> Self {
+        Config {
+            refresh_interval_s,
+            ..self
+        }
+    }
+
+    /// The same with another series limit.
+    #[must_use]
+    pub fn with_max_series(self, max_series: usize) -> Self {
+        Config { max_series, ..self }
+    }
+
+    /// The same with another number of threads that aggregate into state
+    /// of their own.
+    #[must_use]
+    pub fn with_aggregation_threads(self, aggregation_threads: usize) -> Self {
+        Config {
+            aggregation_threads,
+            ..self
+        }
     }
 
     /// The same with another destination.
@@ -613,7 +765,7 @@ mod tests {
             None
         });
         let seen = seen.into_inner();
-        assert_eq!(seen.len(), 19);
+        assert_eq!(seen.len(), 24);
         for name in seen {
             let field = name.trim_start_matches("STATS_").to_lowercase();
             let row = format!("| `{field}` | `{name}` |");

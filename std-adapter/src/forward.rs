@@ -1,23 +1,12 @@
 //! Forwarding the collector's aggregates to a StatsD or DogStatsD agent, so
 //! an existing agent (Datadog, Telegraf, Etsy statsd) receives what the
-//! pipeline collected.
-//!
-//! Each interval, every series sends what changed since the previous one:
-//!
-//! * a counter, the increase (`name:N|c`);
-//! * a gauge, its value if it changed;
-//! * a timer or histogram, one line per non-empty bucket of the interval's
-//!   distribution: the bucket's midpoint with a sample rate of 1/count
-//!   (`name:2.01|ms|@0.25` stands for 4 values near 2.01 ms). The agent's
-//!   count is exact; its percentiles are the collector's (3.1% error); its
-//!   sum is approximated from the midpoints.
-//!
-//! Lines are joined by newlines up to the datagram size.
+//! pipeline collected: each interval, what changed since the previous one
+//! (`deltas.rs`: counter increases, gauge values, distribution buckets at
+//! a sample rate), joined by newlines up to the datagram size.
 
-use crate::collector::{Aggregate, Collector};
-use stats_core::Kind;
-use stats_core::histogram::{Snapshot, bucket_count};
-use stats_core::wire::statsd::{self, Dialect, Line, LineError};
+use crate::collector::{Aggregate, Collector, Series};
+use crate::deltas::{Current, Deltas, Packer};
+use stats_core::wire::statsd::Dialect;
 use std::io;
 use std::net::UdpSocket;
 use std::time::Duration;
@@ -67,23 +56,14 @@ pub struct ForwardStats {
     pub lines_refused: u64,
 }
 
-/// A series' state at the previous interval.
-enum Last {
-    Counter(f64),
-    Gauge(u64),
-    Distribution(Box<Snapshot<4, { bucket_count(4, 40) }>>),
-}
-
 /// Sends a [`Collector`]'s aggregates as StatsD lines.
 pub struct Forwarder {
     socket: UdpSocket,
-    dialect: Dialect,
-    max_datagram: usize,
-    /// By series index; overflow series after the regular ones, by kind.
-    last: Vec<Option<Last>>,
-    last_overflow: [Option<Last>; 4],
-    buf: Vec<u8>,
-    pending: u64,
+    packer: Packer,
+    /// By series index.
+    deltas: Deltas,
+    /// The overflow series, by kind.
+    overflow_deltas: Deltas,
     stats: ForwardStats,
 }
 
@@ -100,12 +80,9 @@ impl Forwarder {
         socket.set_nonblocking(true)?;
         Ok(Forwarder {
             socket,
-            dialect,
-            max_datagram: max_datagram.clamp(512, 65_507),
-            last: Vec::new(),
-            last_overflow: [None, None, None, None],
-            buf: Vec::new(),
-            pending: 0,
+            packer: Packer::new(dialect, max_datagram.clamp(512, 65_507)),
+            deltas: Deltas::default(),
+            overflow_deltas: Deltas::default(),
             stats: ForwardStats::default(),
         })
     }
@@ -113,20 +90,21 @@ impl Forwarder {
     /// Sends what changed since the previous call; the totals so far.
     pub fn forward(&mut self, collector: &Collector) -> ForwardStats {
         let (series, overflow) = collector.series_parts();
-        self.last.resize_with(series.len(), || None);
-        let mut last = std::mem::take(&mut self.last);
-        for (s, last) in series.iter().zip(last.iter_mut()) {
-            self.series(&s.name, &s.tags, s.kind, &s.aggregate, last);
+        for (index, s) in series.iter().enumerate() {
+            self.series(false, index, s);
         }
-        self.last = last;
-        let mut last_overflow = std::mem::take(&mut self.last_overflow);
-        for (s, last) in overflow.iter().zip(last_overflow.iter_mut()) {
+        for (index, s) in overflow.iter().enumerate() {
             if let Some(s) = s {
-                self.series(&s.name, &s.tags, s.kind, &s.aggregate, last);
+                self.series(true, index, s);
             }
         }
-        self.last_overflow = last_overflow;
-        self.send();
+        let Forwarder {
+            socket,
+            packer,
+            stats,
+            ..
+        } = self;
+        packer.flush(&mut |datagram, lines| send(socket, stats, datagram, lines));
         self.stats.intervals += 1;
         self.stats
     }
@@ -136,102 +114,47 @@ impl Forwarder {
         self.stats
     }
 
-    fn series(
-        &mut self,
-        name: &str,
-        tags: &[(String, String)],
-        kind: Kind,
-        aggregate: &Aggregate,
-        last: &mut Option<Last>,
-    ) {
-        match aggregate {
-            Aggregate::Counter(sum) => {
-                let before = match last {
-                    Some(Last::Counter(v)) => *v,
-                    _ => 0.0,
-                };
-                if *sum != before {
-                    self.line(name, tags, kind, sum - before, 1.0);
-                }
-                *last = Some(Last::Counter(*sum));
+    fn series(&mut self, overflow: bool, index: usize, series: &Series) {
+        let aggregate = series.aggregate();
+        let mut buckets;
+        let current = match &aggregate {
+            Aggregate::Counter(total) => Current::Counter(*total),
+            Aggregate::Gauge(value) => Current::Gauge(*value),
+            Aggregate::Distribution(d) => {
+                buckets = d.buckets().map(|(s, id, c)| ((s, id), c));
+                Current::Distribution(&mut buckets)
             }
-            Aggregate::Gauge(value) => {
-                if !matches!(last, Some(Last::Gauge(bits)) if *bits == value.to_bits()) {
-                    self.line(name, tags, kind, *value, 1.0);
-                }
-                *last = Some(Last::Gauge(value.to_bits()));
-            }
-            Aggregate::Distribution { histogram, .. } => {
-                let now = histogram.snapshot();
-                let interval = match last {
-                    Some(Last::Distribution(before)) => now.since(before),
-                    _ => now.clone(),
-                };
-                for (low, width, count) in interval.buckets() {
-                    let midpoint = (low + (width - 1) / 2) as f64;
-                    self.line(name, tags, kind, midpoint, 1.0 / count as f64);
-                }
-                *last = Some(Last::Distribution(Box::new(now)));
-            }
-        }
-    }
-
-    fn line(&mut self, name: &str, tags: &[(String, String)], kind: Kind, value: f64, rate: f64) {
-        let line = Line {
-            name,
-            tags: tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            kind,
-            value,
-            relative: false,
-            sample_rate: rate,
         };
-        loop {
-            let used = self.buf.len();
-            let at = used + usize::from(used > 0);
-            self.buf.resize(at.max(self.max_datagram), 0);
-            let written = match self.buf.get_mut(at..self.max_datagram) {
-                Some(room) => statsd::write_line(self.dialect, &line, room),
-                None => Err(LineError::NoRoom { needed: 1 }),
-            };
-            match written {
-                Ok(n) => {
-                    if used > 0 {
-                        self.buf[used] = b'\n';
-                    }
-                    self.buf.truncate(at + n);
-                    self.pending += 1;
-                    return;
-                }
-                Err(LineError::NoRoom { .. }) if used > 0 => {
-                    // Full: send what is there and try again in a fresh one.
-                    self.buf.truncate(used);
-                    self.send();
-                }
-                Err(_) => {
-                    self.buf.truncate(used);
-                    self.stats.lines_refused += 1;
-                    return;
-                }
+        let Forwarder {
+            socket,
+            packer,
+            deltas,
+            overflow_deltas,
+            stats,
+        } = self;
+        let deltas = if overflow { overflow_deltas } else { deltas };
+        deltas.lines(index, current, |value, rate| {
+            let tags = series.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            let mut sender = |datagram: &[u8], lines: u64| send(socket, stats, datagram, lines);
+            let pushed = packer.push(&series.name, tags, series.kind, value, rate, &mut sender);
+            if pushed.is_err() {
+                stats.lines_refused += 1;
             }
-        }
+        });
     }
+}
 
-    fn send(&mut self) {
-        if self.buf.is_empty() {
-            return;
+/// Sends one datagram of `lines` lines, counting the outcome.
+fn send(socket: &UdpSocket, stats: &mut ForwardStats, datagram: &[u8], lines: u64) {
+    match socket.send(datagram) {
+        Ok(_) => {
+            stats.datagrams += 1;
+            stats.lines += lines;
         }
-        match self.socket.send(&self.buf) {
-            Ok(_) => {
-                self.stats.datagrams += 1;
-                self.stats.lines += self.pending;
-            }
-            Err(_) => {
-                self.stats.send_errors += 1;
-                self.stats.lines_lost += self.pending;
-            }
+        Err(_) => {
+            stats.send_errors += 1;
+            stats.lines_lost += lines;
         }
-        self.buf.clear();
-        self.pending = 0;
     }
 }
 

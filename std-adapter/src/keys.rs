@@ -153,6 +153,24 @@ impl KeyTable {
         MAX_SLOTS * 2 * size_of::<AtomicU32>() + size_of::<Self>()
     }
 
+    /// The id of `name` with `tags` if the table holds it (any kind of
+    /// key), without adding it.
+    pub(crate) fn lookup(
+        &self,
+        name: &str,
+        tags: &[(&str, &str)],
+    ) -> Result<Option<KeyId>, KeyError> {
+        let mut record = String::new();
+        Key::write_record(name, tags, &mut record).map_err(KeyError::Invalid)?;
+        let table = self.table.read().unwrap_or_else(|e| e.into_inner());
+        Ok(table.by_record.get(record.as_str()).map(|&slot| {
+            id(
+                slot,
+                self.generations[usize::from(slot)].load(Ordering::Relaxed),
+            )
+        }))
+    }
+
     /// The pinned id of `name` with `tags` (for handles).
     pub(crate) fn register(&self, name: &str, tags: &[(&str, &str)]) -> Result<KeyId, KeyError> {
         let mut record = String::new();

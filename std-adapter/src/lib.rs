@@ -17,9 +17,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod aggregation;
 mod clock;
 pub mod collector;
 pub mod config;
+mod deltas;
 pub mod forward;
 pub mod http;
 mod keys;
@@ -29,12 +31,13 @@ mod stats;
 pub mod udp;
 mod worker;
 
-pub use config::{Config, ConfigError};
+pub use aggregation::AggregationStats;
+pub use config::{Aggregation, Config, ConfigError};
 pub use keys::InternerStats;
 pub use metrics_recorder::MetricsRecorder;
 pub use stats::{
-    Counter, Gauge, Histogram, LifecycleError, RecordError, Rejected, Report, StartError, Stats,
-    Timer, TimerGuard,
+    AggregationReport, Counter, Gauge, Histogram, LifecycleError, RecordError, Rejected, Report,
+    StartError, Stats, Timer, TimerGuard,
 };
 pub use stats_core as core;
 

@@ -1,20 +1,22 @@
 //! The client: [`Stats`] and its handles.
 
+use crate::aggregation::{Aggregation, AggregationStats};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Aggregation as Mode, Config};
 use crate::keys::{InternerStats, KeyError, KeyTable};
 use crate::udp::SocketInfo;
 use crate::worker::{self, Control};
+use rustc_hash::FxHashMap;
 use stats_core::registry::RegistryError;
 use stats_core::wire::Codec;
 use stats_core::{
-    CachePadded, DropReason, Event, KeyId, Kind, LaneCapacities, Lanes, Priority, Producer, Slot,
-    TelemetrySnapshot,
+    AggregateTelemetry, CachePadded, DropReason, Event, KeyId, Kind, LaneCapacities, Lanes,
+    Priority, Producer, SeriesId, Slot, TelemetrySnapshot,
 };
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 /// Lane sets: the shared one plus one owned by each of up to 8 recording
@@ -37,6 +39,8 @@ pub enum RecordError {
     KeyTableFull,
     /// The dynamic API is off (`interning = false`).
     DynamicDisabled,
+    /// A timer or histogram value is NaN or infinite (counted).
+    NotFinite,
     /// The pipeline has shut down.
     ShutDown,
 }
@@ -48,6 +52,9 @@ impl fmt::Display for RecordError {
             RecordError::InvalidKey(e) => write!(f, "invalid metric key: {e}"),
             RecordError::KeyTableFull => f.write_str("key table full"),
             RecordError::DynamicDisabled => f.write_str("dynamic metric names are disabled"),
+            RecordError::NotFinite => {
+                f.write_str("a timer or histogram value must be finite (not NaN or infinite)")
+            }
             RecordError::ShutDown => f.write_str("the stats pipeline has shut down"),
         }
     }
@@ -75,6 +82,8 @@ pub struct Rejected {
     pub key_table_full: u64,
     /// Dynamic API off.
     pub dynamic_disabled: u64,
+    /// NaN or infinite timer and histogram values (source mode).
+    pub not_finite: u64,
     /// After shutdown.
     pub shut_down: u64,
 }
@@ -94,6 +103,24 @@ pub struct Report {
     pub rejected: Rejected,
     /// Health over the last window (about 10 s).
     pub health: stats_core::Health,
+    /// Source mode: what was aggregated and sent (`None` with
+    /// `aggregation = "off"`, whose events are in `snapshot`).
+    pub aggregation: Option<AggregationReport>,
+}
+
+/// What aggregation at the source did (see [`Report::aggregation`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AggregationReport {
+    /// Series, shards, memory and values recorded.
+    pub stats: AggregationStats,
+    /// Passes, records, datagrams and bytes sent.
+    pub sent: AggregateTelemetry,
+    /// Bytes of the tables, the datagram buffer and the key table (fixed
+    /// at start; resident memory grows into them as they are used).
+    pub memory_bytes: usize,
+    /// The configured maximum, bytes.
+    pub memory_max_bytes: usize,
 }
 
 /// Why `flush` or `shutdown` did not finish.
@@ -125,6 +152,15 @@ pub enum StartError {
     Config(crate::ConfigError),
     /// The lanes or exporter could not be built (memory budget, sizes).
     Pipeline(String),
+    /// What the configuration asks for does not fit `max_memory_mb`.
+    MemoryBudget {
+        /// The fields whose values set the size.
+        fields: &'static str,
+        /// Bytes they need.
+        needed: usize,
+        /// The configured maximum, bytes.
+        max: usize,
+    },
     /// The socket could not be made, or the address not resolved.
     Network(std::io::Error),
 }
@@ -134,6 +170,16 @@ impl fmt::Display for StartError {
         match self {
             StartError::Config(e) => write!(f, "configuration: {e}"),
             StartError::Pipeline(e) => write!(f, "pipeline: {e}"),
+            StartError::MemoryBudget {
+                fields,
+                needed,
+                max,
+            } => write!(
+                f,
+                "{fields} need {:.1} MiB, more than max_memory_mb allows ({:.1} MiB)",
+                *needed as f64 / (1 << 20) as f64,
+                *max as f64 / (1 << 20) as f64
+            ),
             StartError::Network(e) => write!(f, "network: {e}"),
         }
     }
@@ -141,10 +187,21 @@ impl fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
+/// Where recorded values go.
+pub(crate) enum Pipeline {
+    /// `aggregation = "off"`: events into the lanes.
+    Events(Arc<StdLanes>),
+    /// `aggregation = "source"`: into the series' totals.
+    Source(Aggregation),
+}
+
 /// State shared by the client, its handles and the worker.
 pub(crate) struct Shared {
     pub(crate) id: u64,
-    pub(crate) lanes: Arc<StdLanes>,
+    pub(crate) pipeline: Pipeline,
+    /// Event mode: each gauge's value, so that `Gauge::add` from any
+    /// handle moves the same value.
+    gauges: RwLock<FxHashMap<KeyId, Arc<AtomicU64>>>,
     pub(crate) keys: KeyTable,
     pub(crate) clock: Clock,
     pub(crate) config: Config,
@@ -153,7 +210,7 @@ pub(crate) struct Shared {
     pub(crate) control: Control,
     pub(crate) report: Mutex<Option<Report>>,
     pub(crate) http_address: OnceLock<std::net::SocketAddr>,
-    rejected: [AtomicU64; 4],
+    rejected: [AtomicU64; 5],
 }
 
 impl Shared {
@@ -163,6 +220,7 @@ impl Shared {
             RecordError::KeyTableFull => 1,
             RecordError::DynamicDisabled => 2,
             RecordError::ShutDown => 3,
+            RecordError::NotFinite => 4,
             RecordError::Dropped(_) => return e,
         };
         self.rejected[i].fetch_add(1, Ordering::Relaxed);
@@ -184,7 +242,45 @@ impl Shared {
             invalid_key: r(0),
             key_table_full: r(1),
             dynamic_disabled: r(2),
+            not_finite: r(4),
             shut_down: r(3),
+        }
+    }
+
+    /// The source-mode state, when aggregating.
+    pub(crate) fn aggregation(&self) -> Option<&Aggregation> {
+        match &self.pipeline {
+            Pipeline::Source(a) => Some(a),
+            Pipeline::Events(_) => None,
+        }
+    }
+
+    /// Event mode: the value `key`'s gauges share.
+    fn gauge_value(&self, key: KeyId) -> Arc<AtomicU64> {
+        if let Ok(map) = self.gauges.read()
+            && let Some(v) = map.get(&key)
+        {
+            return v.clone();
+        }
+        let mut map = self.gauges.write().unwrap_or_else(|e| e.into_inner());
+        map.entry(key)
+            .or_insert_with(|| Arc::new(AtomicU64::new(0f64.to_bits())))
+            .clone()
+    }
+
+    /// Records into `series` (source mode) through `f`; rejected after
+    /// shutdown.
+    #[inline]
+    fn aggregate(
+        &self,
+        f: impl FnOnce(&Aggregation) -> Result<(), RecordError>,
+    ) -> Result<(), RecordError> {
+        if self.stopped.load(Ordering::Relaxed) {
+            return Err(self.reject(RecordError::ShutDown));
+        }
+        match &self.pipeline {
+            Pipeline::Source(a) => f(a).map_err(|e| self.reject(e)),
+            Pipeline::Events(_) => Ok(()),
         }
     }
 
@@ -205,6 +301,9 @@ impl Shared {
             relative,
             ..Event::new(key, kind, value, self.clock.coarse(), priority)
         };
+        let Pipeline::Events(lanes) = &self.pipeline else {
+            return Ok(());
+        };
         PRODUCERS
             .with(|producers| {
                 let mut producers = producers.borrow_mut();
@@ -215,7 +314,7 @@ impl Shared {
                         producers.retain(|p| p.alive.load(Ordering::Acquire));
                         producers.push(ThreadProducer {
                             pipeline: self.id,
-                            producer: Producer::claim(self.lanes.clone()),
+                            producer: Producer::claim(lanes.clone()),
                             alive: self.keys.alive(),
                         });
                         producers.len() - 1
@@ -223,7 +322,7 @@ impl Shared {
                 };
                 match &mut producers[at].producer {
                     Some(producer) => producer.push(event),
-                    None => self.lanes.push(event),
+                    None => lanes.push(event),
                 }
             })
             .map_err(RecordError::Dropped)
@@ -277,19 +376,41 @@ impl Stats {
     /// Validates `config`, builds the pipeline and starts its worker thread.
     pub fn start(config: Config) -> Result<Stats, StartError> {
         config.validate().map_err(StartError::Config)?;
-        let n = config.buffer_size;
-        let caps = LaneCapacities {
-            high: n / 4,
-            medium: n / 2,
-            low: n / 4,
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let keys = KeyTable::new(config.interner_capacity);
+        let pipeline = match config.aggregation {
+            Mode::Source => {
+                let max = config.max_memory_mb << 20;
+                let buffer = stats_core::MAX_DATAGRAMS_PER_SEND * config.max_datagram;
+                let fields = "max_series and aggregation_threads";
+                let room = max.saturating_sub(keys.memory_bytes() + buffer);
+                Pipeline::Source(
+                    Aggregation::new(config.max_series, config.aggregation_threads, room, id)
+                        .map_err(|e| StartError::MemoryBudget {
+                            fields,
+                            needed: e.needed + keys.memory_bytes() + buffer,
+                            max,
+                        })?,
+                )
+            }
+            Mode::Off => {
+                let n = config.buffer_size;
+                let caps = LaneCapacities {
+                    high: n / 4,
+                    medium: n / 2,
+                    low: n / 4,
+                };
+                let slots: Box<[Slot<Event>]> = (0..SETS * n).map(|_| Slot::new()).collect();
+                let lanes = Lanes::with_storage(slots, caps, config.drop_policy)
+                    .map_err(|e| StartError::Pipeline(e.to_string()))?;
+                Pipeline::Events(Arc::new(lanes))
+            }
         };
-        let slots: Box<[Slot<Event>]> = (0..SETS * n).map(|_| Slot::new()).collect();
-        let lanes = Lanes::with_storage(slots, caps, config.drop_policy)
-            .map_err(|e| StartError::Pipeline(e.to_string()))?;
         let shared = Arc::new(Shared {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            lanes: Arc::new(lanes),
-            keys: KeyTable::new(config.interner_capacity),
+            id,
+            pipeline,
+            gauges: RwLock::new(FxHashMap::default()),
+            keys,
             clock: Clock::new(),
             config,
             stopped: CachePadded(AtomicBool::new(false)),
@@ -324,40 +445,56 @@ impl Stats {
         })
     }
 
-    fn handle(&self, name: &str, tags: &[(&str, &str)]) -> Result<Handle, RecordError> {
-        let key = self
-            .shared
-            .keys
-            .register(name, tags)
-            .map_err(|e| self.shared.reject(e.into()))?;
+    fn handle(&self, name: &str, tags: &[(&str, &str)], kind: Kind) -> Result<Handle, RecordError> {
+        let shared = &self.shared;
+        let (key, series) = match shared.aggregation() {
+            Some(a) => {
+                let series = a
+                    .series(&shared.keys, name, tags, kind)
+                    .map_err(|e| shared.reject(e.into()))?;
+                let key = a.tables.key(series).ok_or(RecordError::KeyTableFull)?;
+                (key, Some(series))
+            }
+            None => {
+                let key = shared
+                    .keys
+                    .register(name, tags)
+                    .map_err(|e| shared.reject(e.into()))?;
+                (key, None)
+            }
+        };
         Ok(Handle {
             stats: self.clone(),
             key,
+            series,
             priority: Priority::Medium,
         })
     }
 
     /// A counter handle for `name` with `tags`.
     pub fn counter(&self, name: &str, tags: &[(&str, &str)]) -> Result<Counter, RecordError> {
-        self.handle(name, tags).map(Counter)
+        self.handle(name, tags, Kind::Counter).map(Counter)
     }
 
-    /// A gauge handle (starting at 0 for `add`).
+    /// A gauge handle. Every handle of the same name and tags, in any
+    /// thread, sets and moves the same value (starting at 0).
     pub fn gauge(&self, name: &str, tags: &[(&str, &str)]) -> Result<Gauge, RecordError> {
-        Ok(Gauge {
-            handle: self.handle(name, tags)?,
-            value: Arc::new(AtomicU64::new(0f64.to_bits())),
-        })
+        let handle = self.handle(name, tags, Kind::Gauge)?;
+        let value = match handle.series {
+            Some(_) => None,
+            None => Some(self.shared.gauge_value(handle.key)),
+        };
+        Ok(Gauge { handle, value })
     }
 
     /// A timer handle (values in nanoseconds on the wire).
     pub fn timer(&self, name: &str, tags: &[(&str, &str)]) -> Result<Timer, RecordError> {
-        self.handle(name, tags).map(Timer)
+        self.handle(name, tags, Kind::Timer).map(Timer)
     }
 
     /// A histogram handle.
     pub fn histogram(&self, name: &str, tags: &[(&str, &str)]) -> Result<Histogram, RecordError> {
-        self.handle(name, tags).map(Histogram)
+        self.handle(name, tags, Kind::Histogram).map(Histogram)
     }
 
     fn dynamic(
@@ -371,10 +508,21 @@ impl Stats {
         if !shared.config.interning {
             return Err(shared.reject(RecordError::DynamicDisabled));
         }
+        if let Some(a) = shared.aggregation() {
+            let series = a
+                .dynamic_series(&shared.keys, name, tags, kind)
+                .map_err(|e| shared.reject(e.into()))?;
+            return shared.aggregate(|a| record(a, series, value));
+        }
         let key = shared
             .keys
             .intern(name, tags, shared.clock.coarse_ticks())
             .map_err(|e| shared.reject(e.into()))?;
+        if kind == Kind::Gauge {
+            shared
+                .gauge_value(key)
+                .store(value.to_bits(), Ordering::Relaxed);
+        }
         shared.push(key, kind, value, false, Priority::Medium)
     }
 
@@ -481,23 +629,41 @@ impl Stats {
     }
 }
 
-/// What every handle holds: the client, a key and a priority.
+/// Records `value` into `series` by its kind (source mode).
+#[inline]
+fn record(a: &Aggregation, series: SeriesId, value: f64) -> Result<(), RecordError> {
+    match series.kind() {
+        Kind::Counter => a.add(series, value as i64),
+        Kind::Gauge => a.set(series, value),
+        Kind::Timer | Kind::Histogram => {
+            return a.record(series, value).map_err(|_| RecordError::NotFinite);
+        }
+    }
+    Ok(())
+}
+
+/// What every handle holds: the client, a key, its series when
+/// aggregating, and a priority (for events).
 #[derive(Clone)]
 struct Handle {
     stats: Stats,
     key: KeyId,
+    series: Option<SeriesId>,
     priority: Priority,
 }
 
 impl Handle {
+    /// Records `value`: into the series' totals, or as an event.
     #[inline]
     fn push(&self, kind: Kind, value: f64) -> Result<(), RecordError> {
-        self.stats
-            .shared
-            .push(self.key, kind, value, false, self.priority)
+        let shared = &self.stats.shared;
+        match self.series {
+            Some(series) => shared.aggregate(|a| record(a, series, value)),
+            None => shared.push(self.key, kind, value, false, self.priority),
+        }
     }
 
-    /// Records a change of `delta` to a gauge.
+    /// Records a change of `delta` to a gauge as an event.
     #[inline]
     fn push_change(&self, delta: f64) -> Result<(), RecordError> {
         self.stats
@@ -531,7 +697,7 @@ impl Counter {
     /// Adds one.
     #[inline]
     pub fn increment(&self) {
-        let _ = self.0.push(Kind::Counter, 1.0);
+        let _ = self.try_add(1);
     }
 
     /// Adds `n`.
@@ -543,16 +709,24 @@ impl Counter {
     /// Adds `n`, returning why nothing was recorded.
     #[inline]
     pub fn try_add(&self, n: i64) -> Result<(), RecordError> {
-        self.0.push(Kind::Counter, n as f64)
+        match self.0.series {
+            Some(series) => self.0.stats.shared.aggregate(|a| {
+                a.add(series, n);
+                Ok(())
+            }),
+            None => self.0.push(Kind::Counter, n as f64),
+        }
     }
 }
 priority!(Counter);
 
-/// A registered gauge. Clones share the value `add` moves.
+/// A registered gauge. Every gauge of the same name and tags shares one
+/// value: sets and changes from any handle or thread compose.
 #[derive(Clone)]
 pub struct Gauge {
     handle: Handle,
-    value: Arc<AtomicU64>,
+    /// Event mode: the value `add` moves (shared by the key's gauges).
+    value: Option<Arc<AtomicU64>>,
 }
 
 impl Gauge {
@@ -569,29 +743,47 @@ impl Gauge {
     /// Sets the value, returning why nothing was recorded.
     #[inline]
     pub fn try_set(&self, value: f64) -> Result<(), RecordError> {
-        self.value.store(value.to_bits(), Ordering::Relaxed);
+        if let Some(v) = &self.value {
+            v.store(value.to_bits(), Ordering::Relaxed);
+        }
         self.handle.push(Kind::Gauge, value)
     }
 
     /// Moves the value by `delta` (signed).
     ///
-    /// With the postcard codec the new value is sent, so a lost datagram
-    /// costs no drift; with a StatsD codec the change is sent (`+N|g` /
-    /// `-N|g`), as StatsD agents expect.
+    /// Aggregated, the series' value moves (a compare-and-swap), and its
+    /// total goes out with the others. As events: with the postcard codec
+    /// the new value is sent, so a lost datagram costs no drift; with a
+    /// StatsD codec the change is sent (`+N|g` / `-N|g`), as StatsD agents
+    /// expect.
     #[inline]
     pub fn add(&self, delta: f64) {
-        let mut now = 0.0;
-        let _ = self
-            .value
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                now = f64::from_bits(bits) + delta;
-                Some(now.to_bits())
-            });
-        let _ = if self.handle.stats.shared.config.codec == Codec::Postcard {
-            self.handle.push(Kind::Gauge, now)
-        } else {
-            self.handle.push_change(delta)
-        };
+        let _ = self.try_add(delta);
+    }
+
+    /// [`Gauge::add`], returning why nothing was recorded.
+    #[inline]
+    pub fn try_add(&self, delta: f64) -> Result<(), RecordError> {
+        let handle = &self.handle;
+        match (handle.series, &self.value) {
+            (Some(series), _) => handle.stats.shared.aggregate(|a| {
+                a.change(series, delta);
+                Ok(())
+            }),
+            (None, Some(value)) => {
+                let mut now = 0.0;
+                let _ = value.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                    now = f64::from_bits(bits) + delta;
+                    Some(now.to_bits())
+                });
+                if handle.stats.shared.config.codec == Codec::Postcard {
+                    handle.push(Kind::Gauge, now)
+                } else {
+                    handle.push_change(delta)
+                }
+            }
+            (None, None) => Ok(()),
+        }
     }
 }
 priority!(Gauge);
@@ -673,13 +865,13 @@ priority!(Histogram);
 mod tests {
     use super::*;
 
-    fn pipeline() -> (Stats, std::net::UdpSocket) {
+    fn pipeline(mode: Mode) -> (Stats, std::net::UdpSocket) {
         let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let address = receiver.local_addr().unwrap().to_string();
-        (
-            Stats::start(Config::default().with_udp_address(address)).unwrap(),
-            receiver,
-        )
+        let config = Config::default()
+            .with_udp_address(address)
+            .with_aggregation(mode);
+        (Stats::start(config).unwrap(), receiver)
     }
 
     #[test]
@@ -687,11 +879,29 @@ mod tests {
         let held = || PRODUCERS.with(|p| p.borrow().len());
         let before = held();
         for _ in 0..3 {
-            let (stats, _rx) = pipeline();
+            let (stats, _rx) = pipeline(Mode::Off);
             stats.counter("c", &[]).unwrap().increment();
             drop(stats);
         }
         // Each new pipeline's first record dropped the previous one's set.
         assert_eq!(held(), before + 1);
+    }
+
+    #[test]
+    fn a_thread_lets_go_of_the_shards_of_pipelines_that_are_gone() {
+        for _ in 0..3 {
+            let (stats, _rx) = pipeline(Mode::Source);
+            stats.counter("c", &[]).unwrap().increment();
+            let claimed = |s: &Stats| {
+                s.shared
+                    .aggregation()
+                    .map(|a| a.tables.stats().shards_claimed)
+            };
+            assert_eq!(claimed(&stats), Some(1));
+            drop(stats);
+        }
+        // Each new pipeline's first record let go of the previous one's
+        // shard: one held, for the last pipeline, whatever came before.
+        assert_eq!(crate::aggregation::threads_shards(), 1);
     }
 }

@@ -1,13 +1,21 @@
-//! The worker thread: drives the core exporter over the UDP transport,
-//! keeps the coarse clock fresh, publishes reports, and serves flush and
-//! shutdown requests.
+//! The worker thread: drives the core's exporter (of events, or of
+//! aggregated totals) over the UDP transport, keeps the coarse clock
+//! fresh, publishes reports, and serves flush and shutdown requests.
 
-use crate::stats::{LifecycleError, Report, SETS, Shared, StartError};
+use crate::aggregation::Aggregation;
+use crate::deltas::{Current, Deltas, Packer};
+use crate::keys::KeyReader;
+use crate::stats::{
+    AggregationReport, LifecycleError, Pipeline, Report, SETS, Shared, StartError, StdLanes,
+};
 use crate::udp::UdpTransport;
-use stats_core::wire::EncoderConfig;
+use stats_core::health::evaluate;
+use stats_core::wire::{Codec, EncoderConfig};
 use stats_core::{
-    AdaptiveConfig, BreakerConfig, Exporter, ExporterConfig, HealthThresholds,
-    MAX_DATAGRAMS_PER_SEND, Pressure, TelemetrySnapshot,
+    AdaptiveConfig, AggregateExporter, AggregateExporterConfig, AggregateTelemetry, BreakerConfig,
+    BreakerState, CircuitBreaker, Exporter, ExporterConfig, HealthThresholds, Keys,
+    MAX_DATAGRAMS_PER_SEND, Measurements, Pressure, TelemetrySnapshot, Totals as CoreTotals,
+    Transport, Word,
 };
 use std::hash::{BuildHasher, Hasher};
 use std::sync::mpsc::{SyncSender, sync_channel};
@@ -155,21 +163,28 @@ fn random_sender_id() -> u64 {
     h.finish()
 }
 
-fn exporter_config(shared: &Shared) -> ExporterConfig {
+fn breaker(shared: &Shared) -> BreakerConfig {
     let c = &shared.config;
-    let sender = random_sender_id();
+    BreakerConfig::new(
+        c.breaker_failures,
+        c.breaker_open_ms.saturating_mul(1_000_000),
+    )
+}
+
+fn encoder(shared: &Shared, sender: u64) -> EncoderConfig {
+    let c = &shared.config;
+    EncoderConfig::new(sender)
+        .with_max_datagram(c.max_datagram)
+        .with_codec(c.codec)
+}
+
+fn exporter_config(shared: &Shared, sender: u64) -> ExporterConfig {
+    let c = &shared.config;
     let mut config = ExporterConfig::new(sender)
         .with_batch_size(c.batch_size)
         .with_max_batch_age_ns(c.max_batch_age_ms.saturating_mul(1_000_000))
-        .with_breaker(BreakerConfig::new(
-            c.breaker_failures,
-            c.breaker_open_ms.saturating_mul(1_000_000),
-        ))
-        .with_encoder(
-            EncoderConfig::new(sender)
-                .with_max_datagram(c.max_datagram)
-                .with_codec(c.codec),
-        )
+        .with_breaker(breaker(shared))
+        .with_encoder(encoder(shared, sender))
         .with_max_memory_bytes((c.max_memory_mb << 20).saturating_sub(shared.keys.memory_bytes()));
     if c.adaptive_batching {
         config = config.with_adaptive(AdaptiveConfig::DEFAULT);
@@ -177,9 +192,424 @@ fn exporter_config(shared: &Shared) -> ExporterConfig {
     config
 }
 
+/// What the worker loop drives: the event exporter or the aggregate one.
+trait Driver {
+    /// Does what is due at `now`; when to come back.
+    fn poll(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>)
+    -> Option<u64>;
+    /// Sends everything now; whether nothing is left.
+    fn flush(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool;
+    /// The last flush before the worker stops; whether nothing is left.
+    fn finish(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool;
+    /// The report now, health judged against the window's start.
+    fn report(&mut self, shared: &Shared, transport: &UdpTransport) -> Report;
+    /// Datagrams that failed to send, ever, and the breaker's state.
+    fn send_errors(&self) -> (u64, BreakerState);
+    /// One line for the log at shutdown.
+    fn summary(&mut self) -> String;
+    /// The longest the worker sleeps when nothing is due (and how often it
+    /// publishes a report, at most every `PUBLISH_EVERY`).
+    fn idle(&self, config: &crate::Config) -> Duration;
+}
+
+/// The health window: a report from about `HEALTH_WINDOW` ago.
+struct Window<T> {
+    since: Instant,
+    earlier: Option<T>,
+}
+
+impl<T: Copy> Window<T> {
+    fn new() -> Self {
+        Window {
+            since: Instant::now(),
+            earlier: None,
+        }
+    }
+
+    /// The start of the window, after taking in `now`'s value.
+    fn slide(&mut self, now: T) -> Option<T> {
+        if self.since.elapsed() >= HEALTH_WINDOW || self.earlier.is_none() {
+            *self = Window {
+                since: Instant::now(),
+                earlier: Some(now),
+            };
+        }
+        self.earlier
+    }
+}
+
+/// Events through the lanes (`aggregation = "off"`).
+struct Events<'a> {
+    exporter:
+        Exporter<'a, Box<[stats_core::Slot<stats_core::Event>]>, SETS, { crate::BATCH_CAPACITY }>,
+    window: Window<TelemetrySnapshot>,
+}
+
+impl Driver for Events<'_> {
+    fn poll(
+        &mut self,
+        now: u64,
+        transport: &mut UdpTransport,
+        keys: &KeyReader<'_>,
+    ) -> Option<u64> {
+        self.exporter.poll(now, transport, keys)
+    }
+
+    fn flush(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool {
+        self.exporter.flush(now, transport, keys)
+    }
+
+    fn finish(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool {
+        self.exporter.flush(now, transport, keys)
+    }
+
+    fn report(&mut self, shared: &Shared, transport: &UdpTransport) -> Report {
+        let snapshot = self.exporter.snapshot();
+        let earlier = self.window.slide(snapshot);
+        Report {
+            snapshot,
+            interner: shared.keys.stats(),
+            socket: transport.info(),
+            rejected: shared.rejected(),
+            health: snapshot.health(earlier.as_ref(), &HealthThresholds::DEFAULT),
+            aggregation: None,
+        }
+    }
+
+    fn send_errors(&self) -> (u64, BreakerState) {
+        (
+            self.exporter.telemetry().send_errors,
+            self.exporter.breaker().state(),
+        )
+    }
+
+    fn idle(&self, config: &crate::Config) -> Duration {
+        // The coarse clock events are stamped with moves each tick.
+        Duration::from_millis(config.tick_ms)
+    }
+
+    fn summary(&mut self) -> String {
+        let s = self.exporter.snapshot();
+        format!(
+            "received {} sent {} in {} datagrams, dropped {}, send-failed {}, refused {}, still buffered {}",
+            s.events_received,
+            s.counters.events_sent,
+            s.counters.datagrams_sent,
+            s.drops.total(),
+            s.counters.events_send_failed,
+            s.counters.events_refused,
+            s.buffered()
+        )
+    }
+}
+
+/// Aggregated totals (`aggregation = "source"`).
+struct Totals<'a> {
+    exporter: AggregateExporter<'a, Box<[Word]>>,
+    aggregation: &'a Aggregation,
+    window: Window<(AggregateTelemetry, u64)>,
+    memory_bytes: usize,
+}
+
+/// Copies of the final state a shutdown sends, so that one lost datagram
+/// cannot lose a final total (a receiver takes duplicates as one).
+const FINAL_COPIES: usize = 2;
+
+impl Driver for Totals<'_> {
+    fn poll(
+        &mut self,
+        now: u64,
+        transport: &mut UdpTransport,
+        keys: &KeyReader<'_>,
+    ) -> Option<u64> {
+        self.exporter.poll(now, transport, keys)
+    }
+
+    fn flush(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool {
+        self.exporter.flush(now, transport, keys)
+    }
+
+    fn finish(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool {
+        (0..FINAL_COPIES).all(|_| self.exporter.flush(now, transport, keys))
+    }
+
+    fn report(&mut self, shared: &Shared, transport: &UdpTransport) -> Report {
+        totals_report(
+            shared,
+            transport,
+            self.aggregation,
+            *self.exporter.telemetry(),
+            self.exporter.breaker().state(),
+            &mut self.window,
+            self.memory_bytes,
+        )
+    }
+
+    fn send_errors(&self) -> (u64, BreakerState) {
+        (
+            self.exporter.telemetry().send_errors,
+            self.exporter.breaker().state(),
+        )
+    }
+
+    fn idle(&self, config: &crate::Config) -> Duration {
+        // Nothing is stamped: the worker wakes for its passes only.
+        Duration::from_millis(config.interval_ms)
+    }
+
+    fn summary(&mut self) -> String {
+        let stats = self.aggregation.stats();
+        let t = self.exporter.telemetry();
+        format!(
+            "{} series, {} values recorded; {} records in {} datagrams ({} passes), {} failed to send",
+            stats.tables.series,
+            stats.recorded.iter().sum::<u64>(),
+            t.series_sent,
+            t.datagrams_sent,
+            t.passes,
+            t.send_errors
+        )
+    }
+}
+
+/// Aggregated totals as StatsD lines of what changed each interval
+/// (`aggregation = "source"` with a StatsD codec; `deltas.rs`).
+struct Lines<'a> {
+    aggregation: &'a Aggregation,
+    deltas: Deltas,
+    packer: Packer,
+    breaker: CircuitBreaker,
+    interval: u64,
+    next: Option<u64>,
+    sent: AggregateTelemetry,
+    window: Window<(AggregateTelemetry, u64)>,
+    memory_bytes: usize,
+}
+
+impl Lines<'_> {
+    /// Sends the lines of every series that changed; whether all went.
+    fn pass(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool {
+        if !self.breaker.allow(now) {
+            return false;
+        }
+        let Lines {
+            aggregation,
+            deltas,
+            packer,
+            breaker,
+            sent,
+            ..
+        } = self;
+        let tables = &aggregation.tables;
+        let mut failed = false;
+        let mut send = |datagram: &[u8], lines: u64| match transport.send(datagram) {
+            Ok(()) => {
+                breaker.on_success();
+                sent.send_calls += 1;
+                sent.datagrams_sent += 1;
+                sent.bytes_sent += datagram.len() as u64;
+                sent.series_sent += lines;
+            }
+            Err(_) => {
+                breaker.on_failure(now);
+                failed = true;
+                sent.send_calls += 1;
+                sent.send_errors += 1;
+                sent.series_send_failed += lines;
+            }
+        };
+        for index in 0..tables.len() {
+            let Some(series) = tables.series_at(index) else {
+                continue;
+            };
+            let Some(snapshot) = tables.snapshot(series) else {
+                continue;
+            };
+            if snapshot.changes == tables.sent(series) {
+                continue;
+            }
+            let Some(key) = keys.key(snapshot.key) else {
+                sent.series_refused += 1;
+                continue;
+            };
+            let mut buckets = tables.buckets(series, 0).map(|(id, c)| ((0, id), c));
+            let current = match snapshot.value {
+                CoreTotals::Counter { sum, .. } => Current::Counter(sum as f64),
+                CoreTotals::Gauge { value } => Current::Gauge(value),
+                CoreTotals::Distribution { .. } => Current::Distribution(&mut buckets),
+            };
+            deltas.lines(index, current, |value, rate| {
+                let pushed = packer.push(
+                    key.name(),
+                    key.tags(),
+                    snapshot.kind,
+                    value,
+                    rate,
+                    &mut send,
+                );
+                if pushed.is_err() {
+                    sent.series_refused += 1;
+                }
+            });
+            tables.set_sent(series, snapshot.changes);
+        }
+        packer.flush(&mut send);
+        sent.passes += 1;
+        !failed
+    }
+}
+
+impl Driver for Lines<'_> {
+    fn poll(
+        &mut self,
+        now: u64,
+        transport: &mut UdpTransport,
+        keys: &KeyReader<'_>,
+    ) -> Option<u64> {
+        let due = *self.next.get_or_insert(now);
+        if now >= due {
+            self.pass(now, transport, keys);
+            self.next = Some(due.saturating_add(self.interval).max(now));
+        }
+        self.next
+    }
+
+    fn flush(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool {
+        self.pass(now, transport, keys)
+    }
+
+    fn finish(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool {
+        self.pass(now, transport, keys)
+    }
+
+    fn report(&mut self, shared: &Shared, transport: &UdpTransport) -> Report {
+        totals_report(
+            shared,
+            transport,
+            self.aggregation,
+            self.sent,
+            self.breaker.state(),
+            &mut self.window,
+            self.memory_bytes,
+        )
+    }
+
+    fn send_errors(&self) -> (u64, BreakerState) {
+        (self.sent.send_errors, self.breaker.state())
+    }
+
+    fn summary(&mut self) -> String {
+        let stats = self.aggregation.stats();
+        format!(
+            "{} series, {} values recorded; {} lines in {} datagrams, {} failed to send",
+            stats.tables.series,
+            stats.recorded.iter().sum::<u64>(),
+            self.sent.series_sent,
+            self.sent.datagrams_sent,
+            self.sent.send_errors
+        )
+    }
+
+    fn idle(&self, config: &crate::Config) -> Duration {
+        Duration::from_millis(config.interval_ms)
+    }
+}
+
+/// The report of a source-mode driver, health judged on its sends.
+fn totals_report(
+    shared: &Shared,
+    transport: &UdpTransport,
+    aggregation: &Aggregation,
+    sent: AggregateTelemetry,
+    breaker: BreakerState,
+    window: &mut Window<(AggregateTelemetry, u64)>,
+    memory_bytes: usize,
+) -> Report {
+    let stats = aggregation.stats();
+    let recorded: u64 = stats.recorded.iter().sum();
+    let (before, recorded_before) = window
+        .slide((sent, recorded))
+        .unwrap_or((AggregateTelemetry::default(), 0));
+    let errors = sent.send_errors.saturating_sub(before.send_errors);
+    let measurements = Measurements {
+        events_recorded: recorded.saturating_sub(recorded_before),
+        sends: sent.datagrams_sent.saturating_sub(before.datagrams_sent) + errors,
+        send_errors: errors,
+        breaker_open: matches!(breaker, BreakerState::Open { .. }),
+        ..Measurements::default()
+    };
+    Report {
+        snapshot: TelemetrySnapshot::default(),
+        interner: shared.keys.stats(),
+        socket: transport.info(),
+        rejected: shared.rejected(),
+        health: evaluate(&measurements, &HealthThresholds::DEFAULT),
+        aggregation: Some(AggregationReport {
+            stats,
+            sent,
+            memory_bytes,
+            memory_max_bytes: shared.config.max_memory_mb << 20,
+        }),
+    }
+}
+
 fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
     let config = &shared.config;
-    let lanes = shared.lanes.clone();
+    let sender = random_sender_id();
+    let mut buf = vec![0u8; MAX_DATAGRAMS_PER_SEND * config.max_datagram];
+    let fail = |e: StartError| {
+        let _ = started.send(Err(e));
+    };
+    match &shared.pipeline {
+        Pipeline::Events(lanes) => run_events(shared, lanes, sender, &mut buf, started),
+        Pipeline::Source(aggregation) => {
+            let memory_bytes =
+                aggregation.tables.memory_bytes() + buf.len() + shared.keys.memory_bytes();
+            if let Codec::Statsd(dialect) = config.codec {
+                let lines = Lines {
+                    aggregation,
+                    deltas: Deltas::default(),
+                    packer: Packer::new(dialect, config.max_datagram),
+                    breaker: CircuitBreaker::new(breaker(shared)),
+                    interval: config.interval_ms.saturating_mul(1_000_000),
+                    next: None,
+                    sent: AggregateTelemetry::default(),
+                    window: Window::new(),
+                    memory_bytes,
+                };
+                return serve(shared, lines, started);
+            }
+            let c = AggregateExporterConfig::new(sender, shared.clock.now())
+                .with_interval(
+                    config.interval_ms.saturating_mul(1_000_000),
+                    config.refresh_interval_s.saturating_mul(1_000_000_000),
+                )
+                .with_encoder(encoder(shared, sender))
+                .with_breaker(breaker(shared));
+            match AggregateExporter::new(&aggregation.tables, &mut buf, c) {
+                Ok(exporter) => serve(
+                    shared,
+                    Totals {
+                        exporter,
+                        aggregation,
+                        window: Window::new(),
+                        memory_bytes,
+                    },
+                    started,
+                ),
+                Err(e) => fail(StartError::Pipeline(e.to_string())),
+            }
+        }
+    }
+}
+
+fn run_events(
+    shared: &Shared,
+    lanes: &StdLanes,
+    sender: u64,
+    buf: &mut [u8],
+    started: &SyncSender<Result<(), StartError>>,
+) {
     let Some(consumer) = lanes.consumer() else {
         let _ = started.send(Err(StartError::Pipeline("lanes already consumed".into())));
         return;
@@ -191,16 +621,28 @@ fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
             p.utilization_percent
         );
     };
-    let mut buf = vec![0u8; MAX_DATAGRAMS_PER_SEND * config.max_datagram];
-    let mut exporter: Exporter<'_, _, SETS, { crate::BATCH_CAPACITY }> =
-        match Exporter::new(consumer, &mut buf, exporter_config(shared)) {
-            Ok(e) => e,
-            Err(e) => {
-                let _ = started.send(Err(StartError::Pipeline(e.to_string())));
-                return;
-            }
-        };
+    let mut exporter = match Exporter::new(consumer, buf, exporter_config(shared, sender)) {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = started.send(Err(StartError::Pipeline(e.to_string())));
+            return;
+        }
+    };
     exporter.on_pressure(&mut on_pressure);
+    serve(
+        shared,
+        Events {
+            exporter,
+            window: Window::new(),
+        },
+        started,
+    );
+}
+
+/// The worker loop: polls the driver, serves flush and shutdown, publishes
+/// reports, logs send errors, re-resolves the destination.
+fn serve<D: Driver>(shared: &Shared, mut driver: D, started: &SyncSender<Result<(), StartError>>) {
+    let config = &shared.config;
     let mut transport = match UdpTransport::connect(
         &config.udp_address,
         config.max_datagram,
@@ -213,26 +655,8 @@ fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
             return;
         }
     };
-    let health = HealthThresholds::DEFAULT;
-    let mut window: (Instant, Option<TelemetrySnapshot>) = (Instant::now(), None);
-    let mut published = Instant::now();
-    let mut resolved = Instant::now();
-    let mut errors_logged = (Instant::now(), 0u64);
-    let resolve_every = Duration::from_secs(config.resolve_interval_s);
-    let tick = Duration::from_millis(config.tick_ms);
-    let mut publish = |exporter: &mut Exporter<'_, _, SETS, { crate::BATCH_CAPACITY }>,
-                       transport: &UdpTransport| {
-        let snapshot = exporter.snapshot();
-        if window.0.elapsed() >= HEALTH_WINDOW || window.1.is_none() {
-            window = (Instant::now(), Some(snapshot));
-        }
-        let report = Report {
-            snapshot,
-            interner: shared.keys.stats(),
-            socket: transport.info(),
-            rejected: shared.rejected(),
-            health: snapshot.health(window.1.as_ref(), &health),
-        };
+    let publish = |driver: &mut D, transport: &UdpTransport| {
+        let report = driver.report(shared, transport);
         if let Ok(mut r) = shared.report.lock() {
             *r = Some(report);
         }
@@ -240,16 +664,19 @@ fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
     };
     // A report from the start, so the endpoint and `report()` have one as
     // soon as `Stats::start` returns.
-    publish(&mut exporter, &transport);
+    publish(&mut driver, &transport);
     if started.send(Ok(())).is_err() {
         return;
     }
+    let mut published = Instant::now();
+    let mut resolved = Instant::now();
+    let mut errors_logged = (Instant::now(), 0u64);
+    let resolve_every = Duration::from_secs(config.resolve_interval_s);
+    let tick = driver.idle(config);
+    let publish_every = PUBLISH_EVERY.max(tick);
     loop {
         let now = shared.clock.refresh();
-        let next = {
-            let keys = shared.keys.reader();
-            exporter.poll(now, &mut transport, &keys)
-        };
+        let next = driver.poll(now, &mut transport, &shared.keys.reader());
         let (flush_to, deadline) = {
             let s = shared.control.lock();
             (
@@ -259,11 +686,15 @@ fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
         };
         if flush_to.is_some() || deadline.is_some() {
             let keys = shared.keys.reader();
-            let drained = exporter.flush(shared.clock.refresh(), &mut transport, &keys);
+            let now = shared.clock.refresh();
+            let drained = match deadline {
+                Some(_) => driver.finish(now, &mut transport, &keys),
+                None => driver.flush(now, &mut transport, &keys),
+            };
             drop(keys);
             if let (true, Some(ticket)) = (drained, flush_to) {
                 // The caller's next report includes everything it flushed.
-                publish(&mut exporter, &transport);
+                publish(&mut driver, &transport);
                 published = Instant::now();
                 shared.control.lock().flush_done = ticket;
                 shared.control.changed.notify_all();
@@ -274,18 +705,18 @@ fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
                 break;
             }
         }
-        let errors = exporter.telemetry().send_errors;
+        let (errors, breaker) = driver.send_errors();
         if errors > errors_logged.1 && errors_logged.0.elapsed() >= ERROR_LOG_EVERY {
             log::warn!(
                 "stats: {} datagrams failed to send to {} (breaker {:?})",
                 errors - errors_logged.1,
                 transport.peer(),
-                exporter.breaker().state()
+                breaker
             );
             errors_logged = (Instant::now(), errors);
         }
-        if published.elapsed() >= PUBLISH_EVERY {
-            publish(&mut exporter, &transport);
+        if published.elapsed() >= publish_every {
+            publish(&mut driver, &transport);
             published = Instant::now();
         }
         if resolved.elapsed() >= resolve_every {
@@ -306,18 +737,8 @@ fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
             None => thread::park_timeout(tick),
         }
     }
-    let report = publish(&mut exporter, &transport);
-    let s = &report.snapshot;
-    log::info!(
-        "stats: shut down; received {} sent {} in {} datagrams, dropped {}, send-failed {}, refused {}, still buffered {}",
-        s.events_received,
-        s.counters.events_sent,
-        s.counters.datagrams_sent,
-        s.drops.total(),
-        s.counters.events_send_failed,
-        s.counters.events_refused,
-        s.buffered()
-    );
+    let report = publish(&mut driver, &transport);
+    log::info!("stats: shut down; {}", driver.summary());
     let mut state = shared.control.lock();
     state.final_report = Some(report);
     state.finished = true;

@@ -1,13 +1,14 @@
-//! The client and the collector over loopback: values reach `/metrics`;
-//! datagrams lost on purpose show as loss; garbage is counted and ignored;
-//! the binary's flags.
+//! The client and the collector over loopback, aggregating at the source
+//! and as events: values reach `/metrics`; a restarted client's totals
+//! carry on; datagrams lost on purpose show as loss; garbage is counted
+//! and ignored; the binary's flags.
 
 use stats_std::collector::{Limits, Server};
 use stats_std::core::wire::statsd;
 use stats_std::core::wire::{Codec, Dialect, Encoder, EncoderConfig};
 use stats_std::core::{Event, Kind, Priority, Registry};
 use stats_std::forward::Forward;
-use stats_std::{Config, Stats};
+use stats_std::{Aggregation, Config, Stats};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
@@ -35,106 +36,135 @@ fn wait_for(server: &Server, events: u64) {
     }
 }
 
+/// `/metrics` once it has every line of `lines` (each as a substring).
+fn metrics_with(server: &Server, lines: &[&str]) -> String {
+    let start = Instant::now();
+    loop {
+        let (status, text) = get(server.http_address().unwrap(), "/metrics");
+        assert_eq!(status, 200);
+        if lines.iter().all(|l| text.contains(l)) {
+            return text;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "missing one of {lines:?}: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn client_values_reach_metrics() {
-    let server =
-        Server::start("127.0.0.1:0", Some("127.0.0.1:0"), Limits::default(), None).unwrap();
-    let stats =
-        Stats::start(Config::default().with_udp_address(server.udp_address().to_string())).unwrap();
-    let requests = stats
-        .counter("http.requests", &[("route", "/api")])
+    for mode in [Aggregation::Source, Aggregation::Off] {
+        let server =
+            Server::start("127.0.0.1:0", Some("127.0.0.1:0"), Limits::default(), None).unwrap();
+        let stats = Stats::start(
+            Config::default()
+                .with_aggregation(mode)
+                .with_udp_address(server.udp_address().to_string()),
+        )
         .unwrap();
-    let depth = stats.gauge("queue.depth", &[]).unwrap();
-    let query = stats.timer("db.query", &[("table", "users")]).unwrap();
-    for _ in 0..10 {
-        requests.increment();
+        let requests = stats
+            .counter("http.requests", &[("route", "/api")])
+            .unwrap();
+        let depth = stats.gauge("queue.depth", &[]).unwrap();
+        let query = stats.timer("db.query", &[("table", "users")]).unwrap();
+        for _ in 0..10 {
+            requests.increment();
+        }
+        depth.set(42.0);
+        query.record(Duration::from_millis(3));
+        stats.flush(Duration::from_secs(2)).unwrap();
+        metrics_with(
+            &server,
+            &[
+                "http_requests_total{route=\"/api\"} 10",
+                "queue_depth 42",
+                "db_query_seconds_count{table=\"users\"} 1",
+                "db_query_seconds_sum{table=\"users\"} 0.003",
+            ],
+        );
+        let (status, health) = get(server.http_address().unwrap(), "/health");
+        assert_eq!(status, 200, "{mode}: {health}");
     }
-    depth.set(42.0);
-    query.record(Duration::from_millis(3));
-    stats.flush(Duration::from_secs(2)).unwrap();
-    wait_for(&server, 12);
-    let (status, text) = get(server.http_address().unwrap(), "/metrics");
-    assert_eq!(status, 200);
-    assert!(
-        text.contains("http_requests_total{route=\"/api\"} 10"),
-        "{text}"
-    );
-    assert!(text.contains("queue_depth 42"), "{text}");
-    assert!(
-        text.contains("db_query_seconds_count{table=\"users\"} 1"),
-        "{text}"
-    );
-    assert!(
-        text.contains("db_query_seconds_sum{table=\"users\"} 0.003"),
-        "{text}"
-    );
-    let (status, health) = get(server.http_address().unwrap(), "/health");
-    assert_eq!(status, 200, "{health}");
 }
 
 /// The client speaking DogStatsD to the collector, which forwards what it
-/// aggregated as Etsy StatsD to a third socket: the same values all the way.
+/// aggregated as Etsy StatsD to a third socket: the same values all the
+/// way, from events and from totals aggregated at the source (which go as
+/// each interval's changes: a gauge's value, a distribution's buckets at a
+/// sample rate, so a timer's sum is the buckets' midpoints).
 #[test]
 fn statsd_from_the_client_and_forwarded_onwards() {
-    let agent = UdpSocket::bind("127.0.0.1:0").unwrap();
-    agent
-        .set_read_timeout(Some(Duration::from_secs(5)))
+    for mode in [Aggregation::Source, Aggregation::Off] {
+        let agent = UdpSocket::bind("127.0.0.1:0").unwrap();
+        agent
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut forward = Forward::new(agent.local_addr().unwrap().to_string(), Dialect::Etsy);
+        forward.interval = Duration::from_millis(50);
+        let server = Server::start(
+            "127.0.0.1:0",
+            Some("127.0.0.1:0"),
+            Limits::default(),
+            Some(forward),
+        )
         .unwrap();
-    let mut forward = Forward::new(agent.local_addr().unwrap().to_string(), Dialect::Etsy);
-    forward.interval = Duration::from_millis(50);
-    let server = Server::start(
-        "127.0.0.1:0",
-        Some("127.0.0.1:0"),
-        Limits::default(),
-        Some(forward),
-    )
-    .unwrap();
-    let stats = Stats::start(
-        Config::default()
-            .with_udp_address(server.udp_address().to_string())
-            .with_codec(Codec::Statsd(Dialect::DogStatsd)),
-    )
-    .unwrap();
-    let requests = stats.counter("requests", &[("route", "/api")]).unwrap();
-    let depth = stats.gauge("depth", &[]).unwrap();
-    let below = stats.gauge("below", &[]).unwrap();
-    let query = stats.timer("query", &[]).unwrap();
-    requests.add(5);
-    requests.add(7);
-    depth.set(10.0);
-    depth.add(-3.0); // sent as -3|g
-    depth.add(0.5); // sent as +0.5|g
-    below.set(-4.0); // sent as 0|g then -4|g
-    query.record(Duration::from_micros(1500));
-    stats.flush(Duration::from_secs(2)).unwrap();
-    wait_for(&server, 7);
-    let (_, text) = get(server.http_address().unwrap(), "/metrics");
-    assert!(text.contains("requests_total{route=\"/api\"} 12"), "{text}");
-    assert!(text.contains("\ndepth 7.5\n"), "{text}");
-    assert!(text.contains("\nbelow -4\n"), "{text}");
-    assert!(text.contains("query_seconds_sum 0.0015"), "{text}");
-    assert!(
-        text.contains("stats_collector_statsd_datagrams_total 1"),
-        "{text}"
-    );
-    // Forwarded as Etsy lines: no tags, absolute values.
-    let mut seen = std::collections::HashMap::new();
-    let mut buf = [0u8; 2048];
-    while seen.len() < 4 {
-        let n = agent.recv(&mut buf).expect("forwarded lines");
-        for line in statsd::parse(&buf[..n]) {
-            let line = line.unwrap();
-            seen.insert(
-                line.name.to_string(),
-                (line.value.to_string(), line.tags.is_empty()),
-            );
+        let stats = Stats::start(
+            Config::default()
+                .with_aggregation(mode)
+                .with_udp_address(server.udp_address().to_string())
+                .with_codec(Codec::Statsd(Dialect::DogStatsd)),
+        )
+        .unwrap();
+        let requests = stats.counter("requests", &[("route", "/api")]).unwrap();
+        let depth = stats.gauge("depth", &[]).unwrap();
+        let below = stats.gauge("below", &[]).unwrap();
+        let query = stats.timer("query", &[]).unwrap();
+        requests.add(5);
+        requests.add(7);
+        depth.set(10.0);
+        depth.add(-3.0); // as events, sent as -3|g
+        depth.add(0.5); // as events, sent as +0.5|g
+        below.set(-4.0); // sent as 0|g then -4|g
+        query.record(Duration::from_micros(1500));
+        stats.flush(Duration::from_secs(2)).unwrap();
+        let text = metrics_with(
+            &server,
+            &[
+                "requests_total{route=\"/api\"} 12",
+                "\ndepth 7.5\n",
+                "\nbelow -4\n",
+                "query_seconds_count 1",
+                "stats_collector_statsd_datagrams_total 1",
+            ],
+        );
+        let sum: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("query_seconds_sum "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((sum - 0.0015).abs() / 0.0015 < 0.032, "{mode}: {sum}");
+        // Forwarded as Etsy lines: no tags, absolute values.
+        let mut seen = std::collections::HashMap::new();
+        let mut buf = [0u8; 2048];
+        while seen.len() < 4 {
+            let n = agent.recv(&mut buf).expect("forwarded lines");
+            for line in statsd::parse(&buf[..n]) {
+                let line = line.unwrap();
+                seen.insert(
+                    line.name.to_string(),
+                    (line.value.to_string(), line.tags.is_empty()),
+                );
+            }
         }
+        assert_eq!(seen["requests"], ("12".into(), true), "{mode}");
+        assert_eq!(seen["depth"], ("7.5".into(), true), "{mode}");
+        assert_eq!(seen["below"].0, "-4", "{mode}");
+        let ms: f64 = seen["query"].0.parse().unwrap();
+        assert!((ms - 1.5).abs() / 1.5 < 0.032, "{mode}: {ms}");
     }
-    assert_eq!(seen["requests"], ("12".into(), true));
-    assert_eq!(seen["depth"], ("7.5".into(), true));
-    assert_eq!(seen["below"].0, "-4");
-    let ms: f64 = seen["query"].0.parse().unwrap();
-    assert!((ms - 1.5).abs() / 1.5 < 0.032, "{ms}");
 }
 
 #[test]
@@ -213,9 +243,12 @@ fn a_restarted_client_is_a_new_sender() {
     let server =
         Server::start("127.0.0.1:0", Some("127.0.0.1:0"), Limits::default(), None).unwrap();
     for run in 1..=2u64 {
-        let stats =
-            Stats::start(Config::default().with_udp_address(server.udp_address().to_string()))
-                .unwrap();
+        let stats = Stats::start(
+            Config::default()
+                .with_aggregation(Aggregation::Off)
+                .with_udp_address(server.udp_address().to_string()),
+        )
+        .unwrap();
         let c = stats.counter("runs", &[]).unwrap();
         for _ in 0..run * 10 {
             c.increment();
@@ -228,6 +261,35 @@ fn a_restarted_client_is_a_new_sender() {
     events.sort();
     assert_eq!(events, [10, 20]);
     assert!(c.senders().all(|(_, s)| s.lost == 0 && s.duplicated == 0));
+}
+
+/// Aggregating at the source, a restarted client starts its totals again
+/// from zero under a new sender id: the collector carries the first run's
+/// final totals on, so the series only grows, and counts each shutdown's
+/// repeated final records once.
+#[test]
+fn a_restarted_client_s_totals_carry_on() {
+    let server =
+        Server::start("127.0.0.1:0", Some("127.0.0.1:0"), Limits::default(), None).unwrap();
+    for run in 1..=3u64 {
+        let stats =
+            Stats::start(Config::default().with_udp_address(server.udp_address().to_string()))
+                .unwrap();
+        let c = stats.counter("runs", &[]).unwrap();
+        let t = stats.timer("work", &[]).unwrap();
+        for _ in 0..run * 10 {
+            c.increment();
+            t.record(Duration::from_micros(run * 100));
+        }
+        stats.shutdown(Duration::from_secs(2)).unwrap();
+    }
+    metrics_with(&server, &["runs_total 60", "work_seconds_count 60"]);
+    let c = server.collector().lock().unwrap();
+    assert_eq!(c.senders().count(), 3);
+    assert!(
+        c.senders().all(|(_, s)| s.duplicated == 0 && s.lost == 0),
+        "each shutdown's two final passes are distinct datagrams"
+    );
 }
 
 #[test]

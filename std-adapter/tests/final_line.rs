@@ -1,9 +1,14 @@
 //! Shutdown logs one final telemetry line through the `log` crate.
 
-use stats_std::{Config, Stats};
+use stats_std::{Aggregation, Config, Stats};
 use std::net::UdpSocket;
 use std::sync::Mutex;
 use std::time::Duration;
+
+/// The event pipeline (`aggregation = "off"`), which these tests are about.
+fn events() -> Config {
+    Config::default().with_aggregation(Aggregation::Off)
+}
 
 static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -26,10 +31,8 @@ fn shutdown_logs_a_final_telemetry_line() {
     log::set_logger(&Capture).unwrap();
     log::set_max_level(log::LevelFilter::Info);
     let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let stats = Stats::start(
-        Config::default().with_udp_address(receiver.local_addr().unwrap().to_string()),
-    )
-    .unwrap();
+    let stats = Stats::start(events().with_udp_address(receiver.local_addr().unwrap().to_string()))
+        .unwrap();
     let c = stats.counter("c", &[]).unwrap();
     for _ in 0..7 {
         c.increment();

@@ -2,10 +2,15 @@
 //! text that a Prometheus parser reads, bad requests refused, connections
 //! bounded, the pipeline unharmed.
 
-use stats_std::{Config, Stats};
+use stats_std::{Aggregation, Config, Stats};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
+
+/// The event pipeline (`aggregation = "off"`), which these tests are about.
+fn events() -> Config {
+    Config::default().with_aggregation(Aggregation::Off)
+}
 
 fn start(config: Config) -> (Stats, SocketAddr, UdpSocket) {
     let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -47,7 +52,7 @@ fn get(address: SocketAddr, path: &str) -> (u16, String) {
 
 #[test]
 fn health_is_json_with_every_check() {
-    let (stats, address, _rx) = start(Config::default());
+    let (stats, address, _rx) = start(events());
     let c = stats.counter("requests", &[]).unwrap();
     c.increment();
     stats.flush(Duration::from_secs(2)).unwrap();
@@ -71,7 +76,7 @@ fn an_unhealthy_pipeline_answers_503() {
         .local_addr()
         .unwrap()
         .port();
-    let config = Config::default()
+    let config = events()
         .with_udp_address(format!("127.0.0.1:{port}"))
         .with_breaker(1, 60_000)
         .with_batch_size(1)
@@ -97,7 +102,7 @@ fn an_unhealthy_pipeline_answers_503() {
 
 #[test]
 fn metrics_are_prometheus_text_a_parser_reads() {
-    let (stats, address, _rx) = start(Config::default());
+    let (stats, address, _rx) = start(events());
     let c = stats.counter("requests", &[]).unwrap();
     for _ in 0..10 {
         c.increment();
@@ -142,7 +147,7 @@ fn metrics_are_prometheus_text_a_parser_reads() {
 
 #[test]
 fn bad_requests_get_400_and_do_not_hurt_the_pipeline() {
-    let (stats, address, rx) = start(Config::default());
+    let (stats, address, rx) = start(events());
     rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let cases: [(&[u8], u16); 6] = [
         (b"hello\r\n\r\n", 400),
@@ -172,7 +177,7 @@ fn bad_requests_get_400_and_do_not_hurt_the_pipeline() {
 #[test]
 fn connections_are_bounded() {
     let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut config = Config::default()
+    let mut config = events()
         .with_udp_address(receiver.local_addr().unwrap().to_string())
         .with_http("127.0.0.1:0");
     config.http_max_connections = 2;

@@ -2,9 +2,14 @@
 
 use stats_std::core::wire::decode;
 use stats_std::core::{DropReason, Kind, Priority};
-use stats_std::{Config, LifecycleError, RecordError, Stats};
+use stats_std::{Aggregation, Config, LifecycleError, RecordError, Stats};
 use std::net::UdpSocket;
 use std::time::Duration;
+
+/// The event pipeline (`aggregation = "off"`), which these tests are about.
+fn events() -> Config {
+    Config::default().with_aggregation(Aggregation::Off)
+}
 
 /// A bound receiver and the config pointing at it.
 fn receiver() -> (UdpSocket, Config) {
@@ -13,7 +18,7 @@ fn receiver() -> (UdpSocket, Config) {
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let address = socket.local_addr().unwrap().to_string();
-    (socket, Config::default().with_udp_address(address))
+    (socket, events().with_udp_address(address))
 }
 
 /// (name, kind, priority, value, tags) of every event received until quiet.
@@ -127,7 +132,7 @@ fn an_unreachable_destination_is_counted_not_fatal() {
         .local_addr()
         .unwrap()
         .port();
-    let config = Config::default()
+    let config = events()
         .with_udp_address(format!("127.0.0.1:{port}"))
         .with_batch_size(1)
         .with_breaker(1_000, 60_000);
@@ -216,7 +221,7 @@ fn bad_input_is_typed_and_counted() {
         Err(RecordError::DynamicDisabled)
     );
     assert!(matches!(
-        Stats::start(Config::default().with_batch_size(0)),
+        Stats::start(events().with_batch_size(0)),
         Err(stats_std::StartError::Config(_))
     ));
     assert!(matches!(

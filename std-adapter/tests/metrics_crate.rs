@@ -1,20 +1,26 @@
 //! Code instrumented with the `metrics` crate's macros records through the
-//! pipeline: values arrive with their names and labels.
+//! pipeline: values arrive with their names and labels, and the state that
+//! belongs to a series (a gauge's value, a counter's last absolute value)
+//! lives with the series, not with the handle one macro call returns, in
+//! both modes.
 
+use stats_std::collector::{Aggregate, Collector, Limits, Server};
 use stats_std::core::Priority;
 use stats_std::core::wire::decode;
-use stats_std::{Config, MetricsRecorder, Stats};
+use stats_std::{Aggregation, Config, MetricsRecorder, Stats};
 use std::net::UdpSocket;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[test]
-fn metrics_macros_record_through_the_pipeline() {
+fn metrics_macros_record_through_the_event_pipeline() {
     let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
     receiver
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let stats = Stats::start(
-        Config::default().with_udp_address(receiver.local_addr().unwrap().to_string()),
+        Config::default()
+            .with_aggregation(Aggregation::Off)
+            .with_udp_address(receiver.local_addr().unwrap().to_string()),
     )
     .unwrap();
     let recorder = MetricsRecorder::new(stats.clone());
@@ -54,4 +60,83 @@ fn metrics_macros_record_through_the_pipeline() {
     assert_eq!(values("exported"), [7.0, 3.0]);
     let errors = got.iter().find(|g| g.0 == "errors").unwrap();
     assert_eq!(errors.3, Priority::High);
+}
+
+/// What a collector holds for `name` once `expect` holds of it.
+fn aggregate_of(server: &Server, name: &str, expect: impl Fn(&Aggregate) -> bool) -> Aggregate {
+    let start = Instant::now();
+    loop {
+        let found = {
+            let c = server.collector().lock().unwrap();
+            find(&c, name)
+        };
+        if let Some(a) = &found
+            && expect(a)
+        {
+            return a.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{name}: {found:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn find(c: &Collector, name: &str) -> Option<Aggregate> {
+    c.series().find(|s| s.name == name).map(|s| s.aggregate())
+}
+
+/// Gauge changes and absolute counter values through fresh macro calls
+/// from several call sites and threads compose, in each mode.
+#[test]
+fn series_state_lives_with_the_series_whatever_the_call_site() {
+    for mode in [Aggregation::Source, Aggregation::Off] {
+        let server = Server::start("127.0.0.1:0", None, Limits::default(), None).unwrap();
+        let stats = Stats::start(
+            Config::default()
+                .with_aggregation(mode)
+                .with_udp_address(server.udp_address().to_string()),
+        )
+        .unwrap();
+        let recorder = MetricsRecorder::new(stats.clone());
+        std::thread::scope(|s| {
+            for t in 0..2 {
+                let recorder = recorder.clone();
+                s.spawn(move || {
+                    metrics::with_local_recorder(&recorder, || {
+                        // Ten increments and three decrements, each a fresh
+                        // macro call, from two threads and two call sites.
+                        for _ in 0..5 {
+                            metrics::gauge!("queue.depth").increment(1.0);
+                        }
+                        if t == 0 {
+                            for _ in 0..3 {
+                                metrics::gauge!("queue.depth").decrement(1.0);
+                            }
+                        }
+                    })
+                });
+            }
+        });
+        metrics::with_local_recorder(&recorder, || {
+            // An absolute counter from three call sites.
+            metrics::counter!("jobs.total").absolute(5);
+            metrics::counter!("jobs.total").absolute(9);
+            metrics::counter!("jobs.total").absolute(12);
+        });
+        // Two gauge handles of the pipeline's own share the value too.
+        let (a, b) = (
+            stats.gauge("pool.size", &[]).unwrap(),
+            stats.gauge("pool.size", &[]).unwrap(),
+        );
+        a.add(4.0);
+        b.add(-1.0);
+        stats.flush(Duration::from_secs(2)).unwrap();
+        let depth = aggregate_of(&server, "queue.depth", |a| *a == Aggregate::Gauge(7.0));
+        assert_eq!(depth, Aggregate::Gauge(7.0), "{mode}");
+        aggregate_of(&server, "jobs.total", |a| *a == Aggregate::Counter(12.0));
+        aggregate_of(&server, "pool.size", |a| *a == Aggregate::Gauge(3.0));
+        let _ = stats.shutdown(Duration::from_secs(2));
+    }
 }

@@ -101,6 +101,33 @@ impl Word {
     }
 }
 
+#[cfg(all(any(feature = "alloc", test), target_has_atomic = "64", not(loom)))]
+impl Word {
+    /// `n` zeroed words on the heap, from zeroed memory: a large table
+    /// costs resident memory only as its words are used (the allocator
+    /// maps fresh zero pages for big requests), not when it is made.
+    /// `None` when `n` words cannot be addressed.
+    pub fn zeroed(n: usize) -> Option<alloc::boxed::Box<[Word]>> {
+        if n == 0 {
+            return Some(alloc::boxed::Box::new([]));
+        }
+        let layout = core::alloc::Layout::array::<Word>(n).ok()?;
+        // SAFETY: `layout` has a non-zero size (n > 0 words of 8 bytes).
+        let ptr = unsafe { alloc::alloc::alloc_zeroed(layout) }.cast::<Word>();
+        if ptr.is_null() {
+            alloc::alloc::handle_alloc_error(layout);
+        }
+        let slice = core::ptr::slice_from_raw_parts_mut(ptr, n);
+        // SAFETY: `ptr` is a live allocation of `layout`, which is the
+        // layout of `[Word; n]`, made by the global allocator as `Box`
+        // expects; its bytes are zero, and a `Word` here is a
+        // `portable_atomic::AtomicU64` with the native 64-bit atomic inside,
+        // whose representation is a `u64`'s: all-zero bytes are the valid
+        // value 0.
+        Some(unsafe { alloc::boxed::Box::from_raw(slice) })
+    }
+}
+
 #[cfg(any(loom, target_has_atomic = "64"))]
 impl Word {
     #[inline]

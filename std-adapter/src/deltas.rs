@@ -1,0 +1,176 @@
+//! StatsD lines from cumulative totals: what changed since the last time
+//! a series was sent, for agents that aggregate per interval. Both the
+//! client (aggregating at the source, with a StatsD codec) and the
+//! collector (forwarding to an agent) send these.
+//!
+//! For each series that changed:
+//!
+//! * a counter: the increase (`name:N|c`);
+//! * a gauge: its value (`name:V|g`);
+//! * a timer or histogram: one line per bucket that gained values, the
+//!   bucket's midpoint with a sample rate of 1/count (`name:2.01|ms|@0.25`
+//!   stands for 4 values near 2.01 ms): the agent's count is exact, its
+//!   percentiles within the buckets' 3.1%, its sum approximated from the
+//!   midpoints.
+//!
+//! These are deltas, so a lost datagram loses its lines for good: loss
+//! immunity is the native format's (cumulative series datagrams).
+//! Lines are joined by newlines up to the datagram size.
+
+use stats_core::Kind;
+use stats_core::aggregate::bucket_value;
+use stats_core::wire::statsd::{self, Dialect, Line, LineError};
+use std::collections::BTreeMap;
+
+/// A series' totals now.
+pub(crate) enum Current<'a> {
+    /// A counter's total.
+    Counter(f64),
+    /// A gauge's value.
+    Gauge(f64),
+    /// A distribution's bucket counts by (shift, id).
+    Distribution(&'a mut dyn Iterator<Item = ((u8, u16), u64)>),
+}
+
+/// What a series stood at when it was last sent.
+enum Last {
+    Counter(f64),
+    Gauge(u64),
+    Distribution(BTreeMap<(u8, u16), u64>),
+}
+
+/// Each series' totals as last sent, by series index.
+#[derive(Default)]
+pub(crate) struct Deltas {
+    last: Vec<Option<Last>>,
+}
+
+impl Deltas {
+    /// Calls `line(value, sample_rate)` for each line series `index` needs
+    /// now that it stands at `current`, and remembers `current`.
+    pub(crate) fn lines(
+        &mut self,
+        index: usize,
+        current: Current<'_>,
+        mut line: impl FnMut(f64, f64),
+    ) {
+        if self.last.len() <= index {
+            self.last.resize_with(index + 1, || None);
+        }
+        let last = &mut self.last[index];
+        match current {
+            Current::Counter(total) => {
+                let before = match last {
+                    Some(Last::Counter(v)) => *v,
+                    _ => 0.0,
+                };
+                if total != before {
+                    line(total - before, 1.0);
+                }
+                *last = Some(Last::Counter(total));
+            }
+            Current::Gauge(value) => {
+                if !matches!(last, Some(Last::Gauge(bits)) if *bits == value.to_bits()) {
+                    line(value, 1.0);
+                }
+                *last = Some(Last::Gauge(value.to_bits()));
+            }
+            Current::Distribution(buckets) => {
+                let now: BTreeMap<(u8, u16), u64> = buckets.collect();
+                for (&(shift, id), &count) in &now {
+                    let before = match last {
+                        Some(Last::Distribution(b)) => b.get(&(shift, id)).copied().unwrap_or(0),
+                        _ => 0,
+                    };
+                    if count > before {
+                        let midpoint = bucket_value(id, u32::from(shift));
+                        line(midpoint, 1.0 / (count - before) as f64);
+                    }
+                }
+                *last = Some(Last::Distribution(now));
+            }
+        }
+    }
+}
+
+/// Lines packed into datagrams of at most `max` bytes.
+pub(crate) struct Packer {
+    dialect: Dialect,
+    max: usize,
+    buf: Vec<u8>,
+    /// Lines in `buf`.
+    pending: u64,
+}
+
+impl Packer {
+    pub(crate) fn new(dialect: Dialect, max: usize) -> Self {
+        Packer {
+            dialect,
+            max,
+            buf: Vec::with_capacity(max),
+            pending: 0,
+        }
+    }
+
+    /// Appends a line, first handing a full datagram to `send` (with its
+    /// line count) when the line does not fit; `Err` when the line cannot
+    /// be written at all (a non-finite value, or longer than a datagram).
+    pub(crate) fn push<'t, T>(
+        &mut self,
+        name: &str,
+        tags: T,
+        kind: Kind,
+        value: f64,
+        sample_rate: f64,
+        send: &mut dyn FnMut(&[u8], u64),
+    ) -> Result<(), LineError>
+    where
+        T: Iterator<Item = (&'t str, &'t str)> + Clone,
+    {
+        let line = Line {
+            name,
+            tags,
+            kind,
+            value,
+            relative: false,
+            sample_rate,
+        };
+        loop {
+            let used = self.buf.len();
+            let at = used + usize::from(used > 0);
+            self.buf.resize(at.max(self.max), 0);
+            let written = match self.buf.get_mut(at..self.max) {
+                Some(room) => statsd::write_line(self.dialect, &line, room),
+                None => Err(LineError::NoRoom { needed: 1 }),
+            };
+            match written {
+                Ok(n) => {
+                    if used > 0 {
+                        self.buf[used] = b'\n';
+                    }
+                    self.buf.truncate(at + n);
+                    self.pending += 1;
+                    return Ok(());
+                }
+                Err(LineError::NoRoom { .. }) if used > 0 => {
+                    // Full: send what is there and try again in a fresh one.
+                    self.buf.truncate(used);
+                    self.flush(send);
+                }
+                Err(e) => {
+                    self.buf.truncate(used);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Hands what is packed to `send`.
+    pub(crate) fn flush(&mut self, send: &mut dyn FnMut(&[u8], u64)) {
+        if !self.buf.is_empty() {
+            send(&self.buf, self.pending);
+        }
+        self.buf.clear();
+        self.pending = 0;
+    }
+}
