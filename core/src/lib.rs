@@ -29,7 +29,7 @@ pub mod wire;
 pub use aggregate::{
     AggregateExporter, AggregateExporterConfig, AggregateExporterError, AggregateTelemetry,
     Aggregates, AggregatesConfig, AggregatesError, AggregatesRef, AggregatesStats, NotFinite,
-    SeriesId, Shard, Snapshot, Totals, Word, Words,
+    SeriesId, Shard, ShardView, Snapshot, Totals, Word, Words,
 };
 pub use batcher::{AdaptiveBatcher, AdaptiveConfig, Level};
 pub use circuit_breaker::{BreakerConfig, BreakerState, BreakerTransitions, CircuitBreaker};

@@ -1,6 +1,6 @@
 //! The client: [`Stats`] and its handles.
 
-use crate::aggregation::{Aggregation, AggregationStats};
+use crate::aggregation::{self, Aggregation, AggregationStats, Op, Refused};
 use crate::clock::Clock;
 use crate::config::{Aggregation as Mode, Config};
 use crate::keys::{InternerStats, KeyError, KeyTable};
@@ -268,18 +268,21 @@ impl Shared {
             .clone()
     }
 
-    /// Records into `series` (source mode) through `f`; rejected after
-    /// shutdown.
-    #[inline]
+    /// Records into the series' totals (source mode) through `f`; after
+    /// shutdown the aggregation refuses it (its gate is closed), so this
+    /// path has no check of its own.
+    #[inline(always)]
     fn aggregate(
         &self,
-        f: impl FnOnce(&Aggregation) -> Result<(), RecordError>,
+        f: impl FnOnce(&Aggregation) -> Result<(), Refused>,
     ) -> Result<(), RecordError> {
-        if self.stopped.load(Ordering::Relaxed) {
-            return Err(self.reject(RecordError::ShutDown));
-        }
         match &self.pipeline {
-            Pipeline::Source(a) => f(a).map_err(|e| self.reject(e)),
+            Pipeline::Source(a) => f(a).map_err(|e| {
+                self.reject(match e {
+                    Refused::NotFinite => RecordError::NotFinite,
+                    Refused::Closed => RecordError::ShutDown,
+                })
+            }),
             Pipeline::Events(_) => Ok(()),
         }
     }
@@ -467,6 +470,7 @@ impl Stats {
             stats: self.clone(),
             key,
             series,
+            pipeline: shared.id,
             priority: Priority::Medium,
         })
     }
@@ -631,15 +635,12 @@ impl Stats {
 
 /// Records `value` into `series` by its kind (source mode).
 #[inline]
-fn record(a: &Aggregation, series: SeriesId, value: f64) -> Result<(), RecordError> {
+fn record(a: &Aggregation, series: SeriesId, value: f64) -> Result<(), Refused> {
     match series.kind() {
         Kind::Counter => a.add(series, value as i64),
         Kind::Gauge => a.set(series, value),
-        Kind::Timer | Kind::Histogram => {
-            return a.record(series, value).map_err(|_| RecordError::NotFinite);
-        }
+        Kind::Timer | Kind::Histogram => a.record(series, value),
     }
-    Ok(())
 }
 
 /// What every handle holds: the client, a key, its series when
@@ -649,26 +650,44 @@ struct Handle {
     stats: Stats,
     key: KeyId,
     series: Option<SeriesId>,
+    /// The pipeline's id, kept here so the fast path follows no pointer.
+    pipeline: u64,
     priority: Priority,
 }
 
 impl Handle {
-    /// Records `value`: into the series' totals, or as an event.
-    #[inline]
-    fn push(&self, kind: Kind, value: f64) -> Result<(), RecordError> {
-        let shared = &self.stats.shared;
-        match self.series {
-            Some(series) => shared.aggregate(|a| record(a, series, value)),
-            None => shared.push(self.key, kind, value, false, self.priority),
+    /// Records `op` into the series' totals: through the thread's fast
+    /// path, or through the pipeline.
+    #[inline(always)]
+    fn aggregate(&self, series: SeriesId, op: Op) -> Result<(), RecordError> {
+        if aggregation::fast(self.pipeline, series, op) {
+            return Ok(());
         }
+        let (code, bits) = op.to_parts();
+        self.aggregate_slow(series, code, bits)
     }
 
-    /// Records a change of `delta` to a gauge as an event.
-    #[inline]
-    fn push_change(&self, delta: f64) -> Result<(), RecordError> {
+    /// [`Handle::aggregate`] when the fast path cannot: out of the
+    /// callers' way, the operation in two registers.
+    #[inline(never)]
+    fn aggregate_slow(&self, series: SeriesId, code: u8, bits: u64) -> Result<(), RecordError> {
+        let op = Op::from_parts(code, bits);
+        self.stats.shared.aggregate(|a| match op {
+            Op::Add(n) => a.add(series, n),
+            Op::Set(v) => a.set(series, v),
+            Op::Change(d) => a.change(series, d),
+            Op::Record(v) => a.record(series, v),
+        })
+    }
+
+    /// Records an event (`aggregation = "off"`): `value`, or for a gauge
+    /// with `relative`, a change. Out of line: the aggregating callers
+    /// stay small.
+    #[inline(never)]
+    fn event(&self, kind: Kind, value: f64, relative: bool) -> Result<(), RecordError> {
         self.stats
             .shared
-            .push(self.key, Kind::Gauge, delta, true, self.priority)
+            .push(self.key, kind, value, relative, self.priority)
     }
 }
 
@@ -695,26 +714,23 @@ impl Counter {
     }
 
     /// Adds one.
-    #[inline]
+    #[inline(always)]
     pub fn increment(&self) {
         let _ = self.try_add(1);
     }
 
     /// Adds `n`.
-    #[inline]
+    #[inline(always)]
     pub fn add(&self, n: i64) {
         let _ = self.try_add(n);
     }
 
     /// Adds `n`, returning why nothing was recorded.
-    #[inline]
+    #[inline(always)]
     pub fn try_add(&self, n: i64) -> Result<(), RecordError> {
         match self.0.series {
-            Some(series) => self.0.stats.shared.aggregate(|a| {
-                a.add(series, n);
-                Ok(())
-            }),
-            None => self.0.push(Kind::Counter, n as f64),
+            Some(series) => self.0.aggregate(series, Op::Add(n)),
+            None => self.0.event(Kind::Counter, n as f64, false),
         }
     }
 }
@@ -735,18 +751,23 @@ impl Gauge {
     }
 
     /// Sets the value.
-    #[inline]
+    #[inline(always)]
     pub fn set(&self, value: f64) {
         let _ = self.try_set(value);
     }
 
     /// Sets the value, returning why nothing was recorded.
-    #[inline]
+    #[inline(always)]
     pub fn try_set(&self, value: f64) -> Result<(), RecordError> {
-        if let Some(v) = &self.value {
-            v.store(value.to_bits(), Ordering::Relaxed);
+        match (self.handle.series, &self.value) {
+            (Some(series), _) => self.handle.aggregate(series, Op::Set(value)),
+            (None, value_state) => {
+                if let Some(v) = value_state {
+                    v.store(value.to_bits(), Ordering::Relaxed);
+                }
+                self.handle.event(Kind::Gauge, value, false)
+            }
         }
-        self.handle.push(Kind::Gauge, value)
     }
 
     /// Moves the value by `delta` (signed).
@@ -756,20 +777,17 @@ impl Gauge {
     /// the new value is sent, so a lost datagram costs no drift; with a
     /// StatsD codec the change is sent (`+N|g` / `-N|g`), as StatsD agents
     /// expect.
-    #[inline]
+    #[inline(always)]
     pub fn add(&self, delta: f64) {
         let _ = self.try_add(delta);
     }
 
     /// [`Gauge::add`], returning why nothing was recorded.
-    #[inline]
+    #[inline(always)]
     pub fn try_add(&self, delta: f64) -> Result<(), RecordError> {
         let handle = &self.handle;
         match (handle.series, &self.value) {
-            (Some(series), _) => handle.stats.shared.aggregate(|a| {
-                a.change(series, delta);
-                Ok(())
-            }),
+            (Some(series), _) => handle.aggregate(series, Op::Change(delta)),
             (None, Some(value)) => {
                 let mut now = 0.0;
                 let _ = value.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
@@ -777,9 +795,9 @@ impl Gauge {
                     Some(now.to_bits())
                 });
                 if handle.stats.shared.config.codec == Codec::Postcard {
-                    handle.push(Kind::Gauge, now)
+                    handle.event(Kind::Gauge, now, false)
                 } else {
-                    handle.push_change(delta)
+                    handle.event(Kind::Gauge, delta, true)
                 }
             }
             (None, None) => Ok(()),
@@ -798,15 +816,19 @@ impl Timer {
     }
 
     /// Records `duration`.
-    #[inline]
+    #[inline(always)]
     pub fn record(&self, duration: Duration) {
         let _ = self.try_record(duration);
     }
 
     /// Records `duration`, returning why nothing was recorded.
-    #[inline]
+    #[inline(always)]
     pub fn try_record(&self, duration: Duration) -> Result<(), RecordError> {
-        self.0.push(Kind::Timer, duration.as_nanos() as f64)
+        let ns = duration.as_nanos() as f64;
+        match self.0.series {
+            Some(series) => self.0.aggregate(series, Op::Record(ns)),
+            None => self.0.event(Kind::Timer, ns, false),
+        }
     }
 
     /// Starts timing; the guard records the elapsed time when dropped.
@@ -848,15 +870,18 @@ impl Histogram {
     }
 
     /// Records `value`.
-    #[inline]
+    #[inline(always)]
     pub fn record(&self, value: f64) {
         let _ = self.try_record(value);
     }
 
     /// Records `value`, returning why nothing was recorded.
-    #[inline]
+    #[inline(always)]
     pub fn try_record(&self, value: f64) -> Result<(), RecordError> {
-        self.0.push(Kind::Histogram, value)
+        match self.0.series {
+            Some(series) => self.0.aggregate(series, Op::Record(value)),
+            None => self.0.event(Kind::Histogram, value, false),
+        }
     }
 }
 priority!(Histogram);

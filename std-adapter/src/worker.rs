@@ -131,6 +131,9 @@ pub(crate) fn shutdown(shared: &Shared, timeout: Duration) -> Result<Report, Lif
     shared
         .stopped
         .store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(a) = shared.aggregation() {
+        a.close();
+    }
     {
         let mut state = shared.control.lock();
         if state.shutdown_deadline.is_none() {

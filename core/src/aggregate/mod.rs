@@ -262,10 +262,21 @@ impl Words for alloc::boxed::Box<[Word]> {
     }
 }
 
+/// Words per cache line: every allocation from the pool starts on a line
+/// of its own, so two threads' cells never share one (false sharing cost
+/// a second thread recording histograms 60% of its speed). Bare metal has
+/// one core or no data cache: no padding.
+#[cfg(not(target_os = "none"))]
+const LINE_WORDS: usize = 8;
+#[cfg(target_os = "none")]
+const LINE_WORDS: usize = 1;
+
 /// Series per page of a shard's cells.
 const PAGE_SERIES: usize = 32;
-/// Words per cell (and so per series of a page).
-const CELL_WORDS: usize = 2;
+/// Words per cell (and so per series of a page): a counter's sum and
+/// count, a gauge's change count (second word), or a distribution's bucket
+/// table, sum, minimum and maximum, in half a cache line.
+const CELL_WORDS: usize = 4;
 /// Words of a series' entry in the table (one cache line).
 const ENTRY_WORDS: usize = 8;
 /// Probes a bucket lookup makes before it counts a table as full.
@@ -288,8 +299,20 @@ const TABLE: usize = 5;
 /// The reader's own word: the change count it last sent.
 const SENT: usize = 7;
 
-// A shard's distribution state: sum, minimum, maximum, then its table.
-const STATE_HEADER: usize = 3;
+/// Slots of a shard's first bucket table for a distribution; it grows
+/// fourfold (up to `shard_buckets`) when a value finds no room.
+const FIRST_SLOTS: usize = 32;
+
+/// A table word: where a bucket table is and how many slots it has.
+fn table_word(at: usize, slots: usize) -> u64 {
+    at as u64 | u64::from(slots.trailing_zeros()) << 40
+}
+
+/// The (offset, slots) of a table word, or `None` for no table.
+fn table_of(word: u64) -> Option<(usize, usize)> {
+    let at = (word & ((1 << 40) - 1)) as usize;
+    (at != 0).then(|| (at, 1usize << (word >> 40)))
+}
 
 /// A meta word's flag: the entry is complete.
 const READY: u64 = 1 << 40;
@@ -306,9 +329,10 @@ pub struct AggregatesConfig {
     pub series: usize,
     /// Shards that threads or tasks may own (besides the shared state).
     pub shards: usize,
-    /// Bucket slots of a shard's table per distribution (a power of two
-    /// from 8; about three quarters fill before values overflow into the
-    /// shared table).
+    /// Bucket slots a shard's table per distribution grows to at most (a
+    /// power of two from 8): it starts at 32 and grows fourfold when a
+    /// value finds no room; past the most, values overflow into the
+    /// shared table.
     pub shard_buckets: usize,
     /// Bucket slots of a distribution's shared table (a power of two
     /// from 8), made when first needed.
@@ -316,13 +340,13 @@ pub struct AggregatesConfig {
 }
 
 impl AggregatesConfig {
-    /// `series` series and `shards` shards, 64 bucket slots per shard and
-    /// distribution, 512 in a distribution's shared table.
+    /// `series` series and `shards` shards, up to 1,024 bucket slots per
+    /// shard and distribution, 512 in a distribution's shared table.
     pub const fn new(series: usize, shards: usize) -> Self {
         AggregatesConfig {
             series,
             shards,
-            shard_buckets: 64,
+            shard_buckets: 1024,
             shared_buckets: 512,
         }
     }
@@ -347,11 +371,13 @@ impl AggregatesConfig {
         self.series * ENTRY_WORDS + self.shards * (1 + self.directory_len())
     }
 
-    /// Words one shard's cells take if it records into `series` series of
-    /// which `distributions` are timers or histograms: for sizing the pool.
+    /// Words one shard's cells take at most if it records into `series`
+    /// series of which `distributions` are timers or histograms whose
+    /// tables grow to the most: for sizing the pool.
     pub const fn shard_words(&self, series: usize, distributions: usize) -> usize {
+        // The tables outgrown stay allocated: at most a third more.
         series.div_ceil(PAGE_SERIES) * PAGE_SERIES * CELL_WORDS
-            + distributions * (STATE_HEADER + self.shard_buckets)
+            + distributions * (self.shard_buckets + self.shard_buckets.div_ceil(3))
     }
 }
 
@@ -426,15 +452,21 @@ impl SeriesId {
     }
 
     /// The series' kind.
+    #[inline]
     pub const fn kind(self) -> Kind {
-        match Kind::from_code((self.0 >> 30) as u8) {
-            Some(kind) => kind,
-            None => Kind::Counter,
-        }
+        Kind::ALL[(self.0 >> 30) as usize]
     }
 
+    /// Whether the series is of `kind` (a compare of its top bits).
+    #[inline]
+    const fn is(self, kind: Kind) -> bool {
+        self.0 >> 30 == kind as u32
+    }
+
+    #[inline]
     const fn is_distribution(self) -> bool {
-        matches!(self.kind(), Kind::Timer | Kind::Histogram)
+        // Timer (2) and histogram (3): the top bit.
+        self.0 >> 31 == 1
     }
 }
 
@@ -564,7 +596,9 @@ impl<S: Words> Aggregates<S> {
         if got < needed || got > u32::MAX as usize {
             return Err(AggregatesError::Storage { needed, got });
         }
-        let pool_at = needed;
+        // The pool starts on a cache line.
+        let misaligned = words.words().as_ptr().addr() / size_of::<Word>() + needed;
+        let pool_at = (needed + (LINE_WORDS - misaligned % LINE_WORDS) % LINE_WORDS).min(got);
         Ok(Aggregates {
             words,
             config,
@@ -702,6 +736,7 @@ impl<S: Words> Aggregates<S> {
     /// Takes `n` zeroed words from the pool; their offset, or `None` when
     /// it is exhausted (counted).
     fn allocate(&self, n: usize) -> Option<usize> {
+        let n = n.next_multiple_of(LINE_WORDS);
         let end = self.w().len();
         let mut at = self.next.load(Ordering::Relaxed);
         loop {
@@ -725,7 +760,7 @@ impl<S: Words> Aggregates<S> {
     /// for the owned path).
     #[inline]
     pub fn add(&self, series: SeriesId, n: i64) {
-        if series.kind() != Kind::Counter {
+        if !series.is(Kind::Counter) {
             return;
         }
         let e = self.entry(series.index());
@@ -754,24 +789,24 @@ impl<S: Words> Aggregates<S> {
     /// Stores a gauge's value; whether `series` is a gauge.
     #[inline]
     fn set_value(&self, series: SeriesId, value: f64) -> bool {
-        match (series.kind(), self.at(self.entry(series.index()) + A)) {
-            (Kind::Gauge, Some(word)) => {
+        match gauge_word(self.w(), series) {
+            Some(word) => {
                 word.store(value.to_bits());
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
     /// Moves a gauge's value; whether `series` is a gauge.
     #[inline]
     fn change_value(&self, series: SeriesId, delta: f64) -> bool {
-        match (series.kind(), self.at(self.entry(series.index()) + A)) {
-            (Kind::Gauge, Some(word)) => {
+        match gauge_word(self.w(), series) {
+            Some(word) => {
                 word.update(|bits| Some(f64_add(bits, delta)));
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
@@ -887,11 +922,15 @@ impl<S: Words> Aggregates<S> {
         (page != 0).then_some(page + (index % PAGE_SERIES) * CELL_WORDS)
     }
 
-    /// Shard `shard`'s distribution state for series `index`, if any.
-    fn shard_state(&self, shard: usize, index: usize) -> Option<usize> {
+    /// Shard `shard`'s distribution state for series `index`, if any: its
+    /// cell (sum, minimum and maximum in words 1 to 3) and its bucket table
+    /// (offset and slots).
+    fn shard_state(&self, shard: usize, index: usize) -> Option<(usize, (usize, usize))> {
         let cell = self.shard_cell(shard, index)?;
-        let state = self.at(cell)?.load_acquire() as usize;
-        (state != 0).then_some(state)
+        // Acquire: a table made or grown by the owner is seen filled, and
+        // the cell's words set before it.
+        let table = table_of(self.at(cell)?.load_acquire())?;
+        Some((cell, table))
     }
 
     /// `series`' totals now: its shared state plus every shard's cells.
@@ -934,10 +973,10 @@ impl<S: Words> Aggregates<S> {
                 for (at, slots) in tables.by_ref() {
                     count += (at..at + slots).map(|i| word(i) & COUNT_MASK).sum::<u64>();
                 }
-                for state in shards.filter_map(|s| self.shard_state(s, index)) {
-                    sum += f64::from_bits(word(state));
-                    min = min.min(f64::from_bits(word(state + 1)));
-                    max = max.max(f64::from_bits(word(state + 2)));
+                for (cell, _) in shards.filter_map(|s| self.shard_state(s, index)) {
+                    sum += f64::from_bits(word(cell + 1));
+                    min = min.min(f64::from_bits(word(cell + 2)));
+                    max = max.max(f64::from_bits(word(cell + 3)));
                 }
                 (
                     count,
@@ -967,10 +1006,8 @@ impl<S: Words> Aggregates<S> {
             .map(|w| w.load_acquire() as usize)
             .filter(|&t| t != 0)
             .map(|t| (t, self.config.shared_buckets));
-        let shards = (0..self.config.shards).filter_map(move |s| {
-            self.shard_state(s, index)
-                .map(|state| (state + STATE_HEADER, self.config.shard_buckets))
-        });
+        let shards = (0..self.config.shards)
+            .filter_map(move |s| self.shard_state(s, index).map(|(_, table)| table));
         shared.into_iter().chain(shards)
     }
 
@@ -1081,6 +1118,142 @@ impl<S> sealed::Sealed for loom::sync::Arc<Aggregates<S>> {}
 #[cfg(loom)]
 impl<S> AggregatesRef<S> for loom::sync::Arc<Aggregates<S>> {}
 
+/// A gauge's shared value word, if `series` is a gauge.
+#[inline]
+fn gauge_word(words: &[Word], series: SeriesId) -> Option<&Word> {
+    if !series.is(Kind::Gauge) {
+        return None;
+    }
+    words.get(series.index() * ENTRY_WORDS + A)
+}
+
+/// The owned write path over a table's words: one shard's cells, written
+/// with plain loads and stores. Shared by [`Shard`] and [`ShardView`];
+/// it never allocates (a missing cell is reported, and made by the
+/// `Shard`).
+#[derive(Clone, Copy)]
+struct Cells<'a> {
+    words: &'a [Word],
+    /// Where the shard's directory starts.
+    directory: usize,
+}
+
+/// What an owned write did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wrote {
+    /// Recorded (or nothing to record: the call does not match the kind).
+    Done,
+    /// The shard has no cell (or distribution state) for the series yet.
+    NoCell,
+    /// The shard's bucket table has no room for the value's bucket.
+    NoRoom,
+}
+
+impl<'a> Cells<'a> {
+    /// The shard's cell for `series` (its words), if its page exists.
+    #[inline]
+    fn cell(self, series: SeriesId) -> Option<&'a [Word; CELL_WORDS]> {
+        let index = series.index();
+        let page = self.words.get(self.directory + index / PAGE_SERIES)?.load() as usize;
+        if page == 0 {
+            return None;
+        }
+        let cell = page + (index % PAGE_SERIES) * CELL_WORDS;
+        self.words.get(cell..)?.first_chunk::<CELL_WORDS>()
+    }
+
+    #[inline]
+    fn add(self, series: SeriesId, n: i64) -> Wrote {
+        if !series.is(Kind::Counter) {
+            return Wrote::Done;
+        }
+        let Some([sum, count, ..]) = self.cell(series) else {
+            return Wrote::NoCell;
+        };
+        sum.store(sum.load().wrapping_add(n as u64));
+        count.store(count.load().wrapping_add(1));
+        Wrote::Done
+    }
+
+    /// Counts one change of gauge `series`.
+    #[inline]
+    fn count_change(self, series: SeriesId) -> Wrote {
+        let Some([_, changes, ..]) = self.cell(series) else {
+            return Wrote::NoCell;
+        };
+        changes.store(changes.load().wrapping_add(1));
+        Wrote::Done
+    }
+
+    /// Records a finite `value` into distribution `series`: counts it in
+    /// the bucket table and adds it to the sum, minimum and maximum, all
+    /// in its cell.
+    #[inline]
+    fn record(self, series: SeriesId, value: f64) -> Wrote {
+        if !series.is_distribution() {
+            return Wrote::Done;
+        }
+        let Some([table, sum, min, max]) = self.cell(series) else {
+            return Wrote::NoCell;
+        };
+        let Some((table, slots)) = table_of(table.load()) else {
+            return Wrote::NoCell;
+        };
+        let id = bucket_of(value);
+        let home = home(id, slots);
+        // The first probe here, the rest (rare at the tables' load) apart,
+        // so this path stays small enough to inline.
+        let placed = match self.words.get(table + home) {
+            Some(word) => match word.load() {
+                0 => {
+                    word.store(u64::from(id) << 48 | 1);
+                    true
+                }
+                v if (v >> 48) as u16 == id && v & COUNT_MASK != COUNT_MASK => {
+                    word.store(v + 1);
+                    true
+                }
+                _ => probe_on(self.words, table, slots, home, id),
+            },
+            None => false,
+        };
+        if !placed {
+            return Wrote::NoRoom;
+        }
+        sum.store(f64_add(sum.load(), value));
+        if value < f64::from_bits(min.load()) {
+            min.store(value.to_bits());
+        }
+        if value > f64::from_bits(max.load()) {
+            max.store(value.to_bits());
+        }
+        Wrote::Done
+    }
+}
+
+/// Counts one value of bucket `id` in the table at `table` of `slots`
+/// slots in `words`, past its home slot `home`; whether it found room.
+#[inline(never)]
+fn probe_on(words: &[Word], table: usize, slots: usize, home: usize, id: u16) -> bool {
+    let mut slot = home;
+    for _ in 1..MAX_PROBES {
+        slot = (slot + 1) & (slots - 1);
+        let Some(word) = words.get(table + slot) else {
+            return false;
+        };
+        let v = word.load();
+        if v == 0 {
+            word.store(u64::from(id) << 48 | 1);
+            return true;
+        }
+        if (v >> 48) as u16 == id && v & COUNT_MASK != COUNT_MASK {
+            word.store(v + 1);
+            return true;
+        }
+    }
+    false
+}
+
 /// One writer's cells: recording with plain loads and stores.
 ///
 /// Claimed by one thread or task ([`Shard::claim`]) and written only
@@ -1140,46 +1313,47 @@ where
         &self.tables
     }
 
-    /// This shard's cell for `series`, made now if it has none; `None`
-    /// when the pool has no room (then record into the shared state).
     #[inline]
-    fn cell(&self, series: SeriesId) -> Option<usize> {
-        let index = series.index();
-        let page = self.tables.at(self.directory + index / PAGE_SERIES)?.load() as usize;
-        if page == 0 {
-            return self.new_page(index);
+    fn cells<'s>(&'s self) -> Cells<'s>
+    where
+        S: 's,
+    {
+        Cells {
+            words: self.tables.w(),
+            directory: self.directory,
         }
-        Some(page + (index % PAGE_SERIES) * CELL_WORDS)
     }
 
+    /// Makes this shard's page for `series`; whether it exists now.
     #[cold]
     #[inline(never)]
-    fn new_page(&self, index: usize) -> Option<usize> {
+    fn new_page(&self, series: SeriesId) -> bool {
+        let index = series.index();
         if index >= self.tables.config.series {
-            return None;
+            return false;
         }
-        let page = self.tables.allocate(PAGE_SERIES * CELL_WORDS)?;
+        let Some(slot) = self.tables.at(self.directory + index / PAGE_SERIES) else {
+            return false;
+        };
+        if slot.load() != 0 {
+            return true;
+        }
+        let Some(page) = self.tables.allocate(PAGE_SERIES * CELL_WORDS) else {
+            return false;
+        };
         // Release: the reader that sees the page sees it (zeroed) and,
         // later, what is written into it.
-        self.tables
-            .at(self.directory + index / PAGE_SERIES)?
-            .store_release(page as u64);
-        Some(page + (index % PAGE_SERIES) * CELL_WORDS)
+        slot.store_release(page as u64);
+        true
     }
 
     /// Adds `n` to counter `series`.
     #[inline]
     pub fn add(&mut self, series: SeriesId, n: i64) {
-        if series.kind() != Kind::Counter {
-            return;
-        }
-        let cell = self.cell(series);
-        match cell.and_then(|c| Some((self.tables.at(c)?, self.tables.at(c + 1)?))) {
-            Some((sum, count)) => {
-                sum.store(sum.load().wrapping_add(n as u64));
-                count.store(count.load().wrapping_add(1));
-            }
-            None => self.tables.add(series, n),
+        if self.cells().add(series, n) == Wrote::NoCell
+            && !(self.new_page(series) && self.cells().add(series, n) == Wrote::Done)
+        {
+            self.tables.add(series, n);
         }
     }
 
@@ -1203,9 +1377,10 @@ where
 
     #[inline]
     fn count_change(&mut self, series: SeriesId) {
-        match self.cell(series).and_then(|c| self.tables.at(c + 1)) {
-            Some(changes) => changes.store(changes.load().wrapping_add(1)),
-            None => self.tables.count_change(series),
+        if self.cells().count_change(series) == Wrote::NoCell
+            && !(self.new_page(series) && self.cells().count_change(series) == Wrote::Done)
+        {
+            self.tables.count_change(series);
         }
     }
 
@@ -1216,84 +1391,198 @@ where
         if !value.is_finite() {
             return Err(self.tables.refuse());
         }
-        if !series.is_distribution() {
-            return Ok(());
+        let mut wrote = self.cells().record(series, value);
+        if wrote == Wrote::NoCell && self.new_state(series) {
+            wrote = self.cells().record(series, value);
         }
-        let state = self.cell(series).and_then(|cell| {
-            let word = self.tables.at(cell)?;
-            match word.load() as usize {
-                0 => self.new_state(word),
-                state => Some(state),
-            }
-        });
-        let recorded = state.is_some_and(|state| self.record_owned(state, value));
-        if !recorded {
+        if wrote == Wrote::NoRoom && self.grow(series) {
+            wrote = self.cells().record(series, value);
+        }
+        if wrote != Wrote::Done {
             self.tables.record_shared(series, value);
         }
         Ok(())
     }
 
-    /// Counts `value` in the distribution state at `state`; `false` when
-    /// its table has no room for the value's bucket.
-    #[inline]
-    fn record_owned(&self, state: usize, value: f64) -> bool {
-        let t = &self.tables;
-        let slots = t.config.shard_buckets;
-        let id = bucket_of(value);
-        let table = state + STATE_HEADER;
-        let mut slot = home(id, slots);
-        let mut placed = false;
-        for _ in 0..MAX_PROBES {
-            let Some(word) = t.at(table + slot) else {
-                return false;
-            };
-            let v = word.load();
-            if v == 0 {
-                word.store(u64::from(id) << 48 | 1);
-                placed = true;
-                break;
-            }
-            if (v >> 48) as u16 == id && v & COUNT_MASK != COUNT_MASK {
-                word.store(v + 1);
-                placed = true;
-                break;
-            }
-            slot = (slot + 1) & (slots - 1);
-        }
-        if !placed {
+    /// Makes this shard's page and distribution state for `series`;
+    /// whether they exist now.
+    #[cold]
+    #[inline(never)]
+    fn new_state(&self, series: SeriesId) -> bool {
+        if !self.new_page(series) {
             return false;
         }
-        if let (Some(sum), Some(min), Some(max)) = (t.at(state), t.at(state + 1), t.at(state + 2)) {
-            sum.store(f64_add(sum.load(), value));
-            if value < f64::from_bits(min.load()) {
-                min.store(value.to_bits());
-            }
-            if value > f64::from_bits(max.load()) {
-                max.store(value.to_bits());
-            }
+        let Some([word, _, min, max]) = self.cells().cell(series) else {
+            return false;
+        };
+        if word.load() != 0 {
+            return true;
         }
+        let t = &self.tables;
+        let slots = FIRST_SLOTS.min(t.config.shard_buckets);
+        let Some(table) = t.allocate(slots) else {
+            return false;
+        };
+        min.store(POSITIVE_INFINITY);
+        max.store(NEGATIVE_INFINITY);
+        // Release: the reader that sees the table sees the cell set up.
+        word.store_release(table_word(table, slots));
         true
     }
 
-    /// Makes this shard's distribution state for the cell whose first word
-    /// is `word`.
+    /// Moves this shard's bucket table for distribution `series` into one
+    /// four times larger (at most `shard_buckets` slots); whether there is
+    /// room now. The old table stays as it was (a reader that still reads
+    /// it sees counts that only lag), and its words are not reused.
     #[cold]
     #[inline(never)]
-    fn new_state(&self, word: &Word) -> Option<usize> {
+    fn grow(&self, series: SeriesId) -> bool {
         let t = &self.tables;
-        let state = t.allocate(STATE_HEADER + t.config.shard_buckets)?;
-        let (min, max) = (t.at(state + 1)?, t.at(state + 2)?);
-        min.store(POSITIVE_INFINITY);
-        max.store(NEGATIVE_INFINITY);
-        // Release: the reader that sees the state sees it initialised.
-        word.store_release(state as u64);
-        Some(state)
+        let Some([word, ..]) = self.cells().cell(series) else {
+            return false;
+        };
+        let Some((old, slots)) = table_of(word.load()) else {
+            return false;
+        };
+        let bigger = (slots * 4).min(t.config.shard_buckets);
+        if bigger <= slots {
+            return false;
+        }
+        let Some(new) = t.allocate(bigger) else {
+            return false;
+        };
+        for v in (old..old + slots).filter_map(|i| t.at(i)).map(Word::load) {
+            if v == 0 {
+                continue;
+            }
+            // Four times the room: a free slot is always found.
+            let mut slot = home((v >> 48) as u16, bigger);
+            while let Some(dst) = t.at(new + slot) {
+                if dst.load() == 0 {
+                    dst.store(v);
+                    break;
+                }
+                slot = (slot + 1) & (bigger - 1);
+            }
+        }
+        // Release: a reader that sees the new table sees it filled.
+        word.store_release(table_word(new, bigger));
+        true
+    }
+
+    /// This shard's cells as raw parts, for an adapter's thread-local fast
+    /// path (see [`ShardView`]).
+    pub fn view(&self) -> ShardView {
+        let words = self.tables.w();
+        ShardView {
+            words: core::ptr::NonNull::from(words).cast(),
+            len: words.len(),
+            directory: self.directory,
+        }
     }
 }
 
 impl<L> Drop for Shard<L> {
     fn drop(&mut self) {
         (self.release)(&self.tables, self.shard);
+    }
+}
+
+/// A [`Shard`]'s cells as raw parts: what a thread-local cache holds so
+/// that a record is a few loads and stores, with no reference to the
+/// shard itself to borrow or check. Its calls record what they can into
+/// the shard's existing cells and say `false` when the shard must do it
+/// (a cell to make, a full bucket table): then call the shard.
+///
+/// Neither `Send` nor `Sync`: it stays with the thread that owns the
+/// shard.
+#[derive(Clone, Copy, Debug)]
+pub struct ShardView {
+    words: core::ptr::NonNull<Word>,
+    len: usize,
+    directory: usize,
+}
+
+impl ShardView {
+    /// The cells.
+    ///
+    /// # Safety
+    ///
+    /// As for the public calls below.
+    #[inline]
+    unsafe fn cells(&self) -> Cells<'_> {
+        // SAFETY: the caller guarantees the shard this view came from is
+        // alive, so its table's storage (`len` words from `words`, which
+        // never move) is too.
+        let words = unsafe { core::slice::from_raw_parts(self.words.as_ptr(), self.len) };
+        Cells {
+            words,
+            directory: self.directory,
+        }
+    }
+
+    /// Adds `n` to counter `series`; `false` when the shard must.
+    ///
+    /// # Safety
+    ///
+    /// The [`Shard`] this view was taken from is alive (not dropped) for
+    /// the whole call, and the call is made by the thread that owns it (a
+    /// shard has one writer).
+    #[inline]
+    pub unsafe fn add(&self, series: SeriesId, n: i64) -> bool {
+        // SAFETY: the caller's guarantee, as documented.
+        unsafe { self.cells() }.add(series, n) == Wrote::Done
+    }
+
+    /// Sets gauge `series` to `value`; `false` when the shard must.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ShardView::add`].
+    #[inline]
+    pub unsafe fn set(&self, series: SeriesId, value: f64) -> bool {
+        // SAFETY: the caller's guarantee, as documented.
+        let cells = unsafe { self.cells() };
+        if cells.cell(series).is_none() {
+            return false;
+        }
+        if let Some(word) = gauge_word(cells.words, series) {
+            word.store(value.to_bits());
+            cells.count_change(series);
+        }
+        true
+    }
+
+    /// Moves gauge `series` by `delta`; `false` when the shard must.
+    ///
+    /// # Safety
+    ///
+    /// As for [`ShardView::add`].
+    #[inline]
+    pub unsafe fn change(&self, series: SeriesId, delta: f64) -> bool {
+        // SAFETY: the caller's guarantee, as documented.
+        let cells = unsafe { self.cells() };
+        if cells.cell(series).is_none() {
+            return false;
+        }
+        if let Some(word) = gauge_word(cells.words, series) {
+            word.update(|bits| Some(f64_add(bits, delta)));
+            cells.count_change(series);
+        }
+        true
+    }
+
+    /// Records a finite `value` into distribution `series`; `false` when
+    /// the shard must (a cell to make, no room in its bucket table, or a
+    /// value that is not finite, which the shard refuses and counts).
+    ///
+    /// # Safety
+    ///
+    /// As for [`ShardView::add`].
+    #[inline]
+    pub unsafe fn record(&self, series: SeriesId, value: f64) -> bool {
+        // SAFETY: the caller's guarantee, as documented.
+        value.is_finite() && unsafe { self.cells() }.record(series, value) == Wrote::Done
     }
 }
 
@@ -1480,14 +1769,36 @@ mod tests {
     }
 
     #[test]
+    fn a_shard_table_grows_to_hold_a_wide_distribution() {
+        let t = table(AggregatesConfig::new(4, 1), 1 << 16);
+        let d = t.insert(key(0), Kind::Timer).unwrap();
+        let mut shard = Shard::claim(&t).unwrap();
+        let mut x = 1.0f64;
+        let mut n = 0;
+        // About 320 distinct buckets over 20 powers of two.
+        while x < 1e6 {
+            shard.record(d, x).unwrap();
+            x *= 1.045;
+            n += 1;
+        }
+        let (_, (_, slots)) = t.shard_state(0, d.index()).unwrap();
+        assert_eq!(slots, 512, "grown from 32 to 128 to 512");
+        assert!(
+            t.at(t.entry(d.index()) + TABLE).unwrap().load() == 0,
+            "nothing overflowed into the shared table"
+        );
+        assert_eq!(distribution(&t, d).0, n);
+        assert_eq!(t.buckets(d, 0).map(|b| b.1).sum::<u64>(), n);
+    }
+
+    #[test]
     fn a_word_at_its_count_limit_makes_way_for_another() {
         let t = table(AggregatesConfig::new(4, 1), 4096);
         let d = t.insert(key(0), Kind::Histogram).unwrap();
         let mut shard = Shard::claim(&t).unwrap();
         shard.record(d, 5.0).unwrap();
-        let state = t.shard_state(0, d.index()).unwrap();
-        let slot = home(bucket_of(5.0), t.config.shard_buckets);
-        let word = t.at(state + STATE_HEADER + slot).unwrap();
+        let (_, (table, slots)) = t.shard_state(0, d.index()).unwrap();
+        let word = t.at(table + home(bucket_of(5.0), slots)).unwrap();
         word.store(u64::from(bucket_of(5.0)) << 48 | (COUNT_MASK - 1));
         shard.record(d, 5.0).unwrap(); // reaches the limit
         shard.record(d, 5.0).unwrap(); // goes to the next slot
