@@ -59,7 +59,8 @@ pub struct Sample {
     pub offered_rate: f64,
     /// Record calls made so far.
     pub recorded: u64,
-    /// Events the receiver has decoded so far.
+    /// Events the receiver has decoded so far (aggregating at the source:
+    /// values its latest totals stand for).
     pub delivered: u64,
     /// Lane utilization, percent.
     pub lane_utilization: f64,
@@ -67,7 +68,8 @@ pub struct Sample {
     pub dropped: u64,
     /// Resident set size, bytes.
     pub rss_bytes: u64,
-    /// The pipeline's own memory (lanes, exporter, buffer), bytes.
+    /// The pipeline's own memory in use (lanes, exporter, buffer; or the
+    /// aggregation tables' used part), bytes.
     pub pipeline_bytes: usize,
     /// The worker thread's CPU time so far, ns.
     pub worker_cpu_ns: u64,
@@ -146,6 +148,11 @@ pub fn run(stats: &Stats, delivered: &dyn Fn() -> u64, plan: &Plan) -> Run {
         if now >= next || at >= plan.duration {
             let report = stats.report();
             let snapshot = report.map(|r| r.snapshot);
+            let aggregation = report.and_then(|r| r.aggregation);
+            let breaker = match aggregation {
+                Some(a) => a.breaker,
+                None => snapshot.map_or(stats_core::BreakerState::Closed, |s| s.breaker),
+            };
             samples.push(Sample {
                 at,
                 offered_rate: plan.profile.rate_at(at),
@@ -154,10 +161,12 @@ pub fn run(stats: &Stats, delivered: &dyn Fn() -> u64, plan: &Plan) -> Run {
                 lane_utilization: snapshot.map_or(0.0, |s| s.lane_utilization_percent()),
                 dropped: snapshot.map_or(0, |s| s.drops.total()),
                 rss_bytes: procfs::rss_bytes().unwrap_or(0),
-                pipeline_bytes: snapshot.map_or(0, |s| s.memory_bytes),
+                pipeline_bytes: match aggregation {
+                    Some(a) => a.memory_used_bytes,
+                    None => snapshot.map_or(0, |s| s.memory_bytes),
+                },
                 worker_cpu_ns: cpu(),
-                breaker_open: snapshot
-                    .is_some_and(|s| s.breaker != stats_core::BreakerState::Closed),
+                breaker_open: breaker != stats_core::BreakerState::Closed,
             });
             next += plan.sample_every;
         }

@@ -57,8 +57,6 @@ struct Latest {
     sequence: u64,
     kind: Kind,
     values: u64,
-    /// A counter's sum.
-    sum: i64,
 }
 
 #[derive(Default)]
@@ -189,21 +187,6 @@ impl Receiver {
             totals_by_kind,
             records: load(&s.records),
         }
-    }
-
-    /// The counter sums of the series totals, over every sender, by name
-    /// (tags aside).
-    pub fn counter_sums(&self) -> HashMap<String, i64> {
-        let mut out: HashMap<String, i64> = HashMap::new();
-        if let Ok(latest) = self.shared.latest.lock() {
-            for ((_, id), l) in latest.iter() {
-                if l.kind == Kind::Counter {
-                    let name = id.split('\u{0}').nth(1).unwrap_or_default();
-                    *out.entry(name.to_string()).or_default() += l.sum;
-                }
-            }
-        }
-        out
     }
 
     /// Waits until nothing has arrived for `quiet`, at most `limit`; the
@@ -345,10 +328,10 @@ fn take_series(
             break;
         };
         s.records.fetch_add(1, Ordering::Relaxed);
-        let (values, sum) = match &record.totals {
-            DecodedTotals::Counter { sum, count } => (*count, *sum),
-            DecodedTotals::Gauge { changes, .. } => (*changes, 0),
-            DecodedTotals::Distribution(d) => (d.count, 0),
+        let values = match &record.totals {
+            DecodedTotals::Counter { count, .. } => *count,
+            DecodedTotals::Gauge { changes, .. } => *changes,
+            DecodedTotals::Distribution(d) => d.count,
         };
         // The series' identity: kind, name and tags, apart.
         let mut id = format!("{}\u{0}{}", record.kind as u8, record.name);
@@ -359,7 +342,6 @@ fn take_series(
             sequence: header.sequence,
             kind: record.kind,
             values,
-            sum,
         };
         latest
             .entry((header.sender_id, id))

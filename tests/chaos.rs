@@ -6,9 +6,15 @@
 //! application never waits (record calls stay sub-millisecond), memory stays
 //! bounded, and every event is delivered or counted with its reason.
 //!
+//! Aggregating at the source, the totals survive what the network does:
+//! through the proxy, and through loss in a network namespace, the
+//! collector's totals equal what was recorded once the sender has flushed;
+//! beside it, a peer that sends per-interval deltas
+//! (`metrics-exporter-dogstatsd`) loses what the loss drops.
+//!
 //! `CHAOS_SECONDS` scales the long phases (default 2; `.ci/chaos.sh` runs the
-//! full-lane case for two minutes). The nftables case needs root and a
-//! network namespace: `.ci/chaos.sh` runs it.
+//! full-lane case for two minutes). The nftables cases need root and a
+//! network namespace: `.ci/chaos.sh` runs them.
 
 use stats_core::{BreakerState, DropReason, Priority};
 use stats_pipeline::load::{self, Plan, Profile, Run};
@@ -608,4 +614,210 @@ fn nftables_loss_matches_the_receivers_accounting() {
     let built = s.counters.datagrams_sent + s.counters.send_errors;
     let after_the_last = built - (highest + 1);
     assert_eq!(got.missing + after_the_last, dropped);
+}
+
+/// Aggregating at the source, through short intervals.
+fn totals() -> Config {
+    Config::default()
+        .with_aggregation(Aggregation::Source)
+        .with_interval_ms(20)
+        .with_refresh_interval_s(1)
+}
+
+/// What a collector holds of every series: counter totals and
+/// distribution counts, summed over the series.
+fn collected(server: &Server) -> (f64, u64) {
+    let c = server.collector().lock().unwrap();
+    let mut counters = 0.0;
+    let mut values = 0;
+    for s in c.series() {
+        match s.aggregate() {
+            stats_std::collector::Aggregate::Counter(v) => counters += v,
+            stats_std::collector::Aggregate::Distribution(d) => values += d.count,
+            stats_std::collector::Aggregate::Gauge(_) => {}
+        }
+    }
+    (counters, values)
+}
+
+/// Waits until the collector's counter totals and distribution counts are
+/// those of `report` (what the sender aggregated): true, or false after 5 s.
+fn collector_matches(server: &Server, report: &Report) -> bool {
+    let a = report.aggregation.expect("aggregating");
+    let want = (
+        a.stats.recorded[0] as f64,
+        a.stats.recorded[2] + a.stats.recorded[3],
+    );
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if collected(server) == want {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!("want {want:?}, collected {:?}", collected(server));
+    false
+}
+
+#[test]
+fn totals_are_exact_through_duplication_and_reordering() {
+    let _serial = serial();
+    let server = Server::start("127.0.0.1:0", None, Limits::default(), None).unwrap();
+    let proxy = Proxy::start(server.udp_address(), 0xF00D);
+    let stats = start(totals().with_udp_address(proxy.address.clone()));
+    // 500 series: every pass is several datagrams back to back, which the
+    // proxy holds back and doubles.
+    let counters: Vec<stats_std::Counter> = (0..500)
+        .map(|i| stats.counter(&format!("chaos.series.{i}"), &[]).unwrap())
+        .collect();
+    let work = stats.timer("chaos.work", &[]).unwrap();
+    let until = Instant::now() + Duration::from_secs(seconds());
+    let mut i = 0u64;
+    while Instant::now() < until {
+        for c in &counters {
+            c.increment();
+        }
+        work.record(Duration::from_micros(50 + i % 500));
+        i += 1;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    stats.flush(Duration::from_secs(2)).unwrap();
+    let report = stats.shutdown(Duration::from_secs(2)).unwrap();
+    assert!(collector_matches(&server, &report));
+    let c = server.collector().lock().unwrap();
+    let sender = c.senders().next().unwrap().1;
+    assert!(
+        proxy.duplicated.load(Ordering::Relaxed) > 0 && proxy.reordered.load(Ordering::Relaxed) > 0,
+        "the proxy duplicated and reordered: {sender:?}"
+    );
+    assert!(sender.duplicated > 0 && sender.reordered > 0, "{sender:?}");
+}
+
+/// The loss in percent `.ci/chaos.sh` set up in the namespace's input
+/// chain for `CHAOS_NFT_PORT` (datagrams the sender sends, and the network
+/// loses without telling it), and that port.
+fn nft_loss() -> (u16, u64) {
+    let var = |name: &str| -> u64 {
+        std::env::var(name)
+            .unwrap_or_else(|_| panic!("{name} is set by .ci/chaos.sh"))
+            .parse()
+            .unwrap()
+    };
+    (var("CHAOS_NFT_PORT") as u16, var("CHAOS_LOSS_PERCENT"))
+}
+
+/// Datagrams the namespace's input chain dropped so far.
+fn nft_dropped() -> u64 {
+    let rules = std::process::Command::new("nft")
+        .args(["list", "chain", "inet", "chaos", "input"])
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    rules
+        .split("counter packets ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no counter in {rules}"))
+}
+
+/// Run by `.ci/chaos.sh` in a network namespace whose nftables lose
+/// `CHAOS_LOSS_PERCENT` of the datagrams on their way in: the collector's
+/// totals equal what was recorded once the sender has flushed (each flush
+/// a full pass: enough of them that no series' last total is lost in all).
+#[test]
+#[ignore = "needs a network namespace with nftables: run .ci/chaos.sh"]
+fn totals_are_exact_through_network_loss() {
+    let _serial = serial();
+    let (port, loss) = nft_loss();
+    let server =
+        Server::start(&format!("127.0.0.1:{port}"), None, Limits::default(), None).unwrap();
+    let stats = start(totals().with_udp_address(server.udp_address().to_string()));
+    let run = load::run(
+        &stats,
+        &|| 0,
+        &plan(50_000, Duration::from_secs(seconds()), 2),
+    );
+    // At 50% loss, 40 copies leave a total lost in all with odds of 2^-40.
+    for _ in 0..40 {
+        stats.flush(Duration::from_secs(2)).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let report = stats.shutdown(Duration::from_secs(2)).unwrap();
+    let a = report.aggregation.unwrap();
+    let dropped = nft_dropped();
+    println!(
+        "{loss}% loss: sent {} datagrams, nftables dropped {dropped}; recorded {} values",
+        a.sent.datagrams_sent, run.recorded
+    );
+    assert!(dropped > 0, "the loss was applied");
+    assert_eq!(a.sent.send_errors, 0, "the sender never knew");
+    assert_eq!(a.stats.recorded.iter().sum::<u64>(), run.recorded);
+    assert!(collector_matches(&server, &report), "{loss}% loss");
+}
+
+/// Run by `.ci/chaos.sh` beside the previous case, through the same loss:
+/// the same counters through this pipeline and through
+/// `metrics-exporter-dogstatsd` (client-side aggregation, deltas each
+/// flush), into one collector (as DogStatsD lines for the peer). Ours
+/// arrive exactly; the peer's lost datagrams take their counts with them.
+#[test]
+#[ignore = "needs a network namespace with nftables: run .ci/chaos.sh"]
+fn a_peer_that_sends_deltas_loses_what_the_network_loses() {
+    use metrics::Recorder;
+    let _serial = serial();
+    let (port, loss) = nft_loss();
+    let server =
+        Server::start(&format!("127.0.0.1:{port}"), None, Limits::default(), None).unwrap();
+    let peer = metrics_exporter_dogstatsd::DogStatsDBuilder::default()
+        .with_remote_address(server.udp_address().to_string())
+        .unwrap()
+        .with_flush_interval(Duration::from_secs(1))
+        .with_telemetry(false)
+        .build()
+        .unwrap();
+    let stats = start(totals().with_udp_address(server.udp_address().to_string()));
+    // 2,000 series: dozens of datagrams a flush for either.
+    let series = 2_000;
+    static META: metrics::Metadata<'static> =
+        metrics::Metadata::new("chaos", metrics::Level::INFO, None);
+    let theirs: Vec<metrics::Counter> = (0..series)
+        .map(|i| peer.register_counter(&metrics::Key::from_name(format!("peer.c{i}")), &META))
+        .collect();
+    let ours: Vec<stats_std::Counter> = (0..series)
+        .map(|i| stats.counter(&format!("ours.c{i}"), &[]).unwrap())
+        .collect();
+    let rounds = 3 * seconds();
+    for _ in 0..rounds {
+        for i in 0..series {
+            theirs[i].increment(1);
+            ours[i].increment();
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for _ in 0..40 {
+        stats.flush(Duration::from_secs(2)).unwrap();
+    }
+    let _ = stats.shutdown(Duration::from_secs(2));
+    // The peer has no flush: wait past two of its intervals.
+    std::thread::sleep(Duration::from_millis(2_500));
+    let total = |prefix: &str| -> f64 {
+        let c = server.collector().lock().unwrap();
+        c.series()
+            .filter(|s| s.name.starts_with(prefix))
+            .map(|s| match s.aggregate() {
+                stats_std::collector::Aggregate::Counter(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    let recorded = (series as u64 * rounds) as f64;
+    let (ours_got, theirs_got) = (total("ours."), total("peer."));
+    println!(
+        "{loss}% loss: recorded {recorded} counts each; this pipeline delivered {ours_got} ({:.2}%), metrics-exporter-dogstatsd {theirs_got} ({:.2}%)",
+        100.0 * ours_got / recorded,
+        100.0 * theirs_got / recorded
+    );
+    assert_eq!(ours_got, recorded);
+    assert!(theirs_got < recorded, "the peer lost nothing at {loss}%?");
 }

@@ -116,11 +116,16 @@ pub struct AggregationReport {
     pub stats: AggregationStats,
     /// Passes, records, datagrams and bytes sent.
     pub sent: AggregateTelemetry,
-    /// Bytes of the tables, the datagram buffer and the key table (fixed
-    /// at start; resident memory grows into them as they are used).
+    /// Bytes of the tables, the datagram buffer and the key table,
+    /// reserved at start (zeroed memory: resident only as it is used).
     pub memory_bytes: usize,
+    /// Of them, bytes in use: the series table, the shards' directories,
+    /// the cells made so far, the buffer and the key table.
+    pub memory_used_bytes: usize,
     /// The configured maximum, bytes.
     pub memory_max_bytes: usize,
+    /// The circuit breaker.
+    pub breaker: stats_core::BreakerState,
 }
 
 /// Why `flush` or `shutdown` did not finish.

@@ -541,6 +541,8 @@ fn totals_report(
         breaker_open: matches!(breaker, BreakerState::Open { .. }),
         ..Measurements::default()
     };
+    let t = &stats.tables;
+    let unused = (t.pool_words - t.pool_used) * size_of::<Word>();
     Report {
         snapshot: TelemetrySnapshot::default(),
         interner: shared.keys.stats(),
@@ -551,7 +553,9 @@ fn totals_report(
             stats,
             sent,
             memory_bytes,
+            memory_used_bytes: memory_bytes.saturating_sub(unused),
             memory_max_bytes: shared.config.max_memory_mb << 20,
+            breaker,
         }),
     }
 }

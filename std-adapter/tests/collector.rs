@@ -313,3 +313,96 @@ fn the_binary_documents_its_flags_and_refuses_bad_ones() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// A free loopback port (bound and let go: the collector binds it next).
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `stats-collector` binary on `udp`, serving HTTP on `http`, once its
+/// HTTP port answers.
+fn collector_process(udp: u16, http: u16) -> std::process::Child {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_stats-collector"))
+        .args(["--listen", &format!("127.0.0.1:{udp}")])
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", http)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the collector did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}
+
+/// A sample's value in Prometheus text: the number after `line `.
+fn sample(text: &str, line: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+}
+
+/// The collector killed with SIGKILL and started again mid-stream: once
+/// the sender's next full refresh has reached it, it reports the exact
+/// totals again, with nothing counted twice.
+#[test]
+fn a_collector_killed_and_restarted_has_the_exact_totals_after_a_refresh() {
+    let (udp, http) = (free_port(), free_port());
+    let mut collector = collector_process(udp, http);
+    let stats = Stats::start(
+        Config::default()
+            .with_udp_address(format!("127.0.0.1:{udp}"))
+            .with_interval_ms(50)
+            .with_refresh_interval_s(1),
+    )
+    .unwrap();
+    let hits = stats.counter("restart.hits", &[("shard", "a")]).unwrap();
+    let work = stats.timer("restart.work", &[]).unwrap();
+    let mut recorded = 0u64;
+    let mut record_for = |d: Duration| {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            for _ in 0..1_000 {
+                hits.increment();
+                work.record(Duration::from_micros(100 + recorded % 900));
+                recorded += 1;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
+    record_for(Duration::from_millis(600));
+    collector.kill().unwrap(); // SIGKILL
+    collector.wait().unwrap();
+    record_for(Duration::from_millis(300));
+    let mut collector = collector_process(udp, http);
+    record_for(Duration::from_millis(300));
+    // The refresh sends every series; a flush is one at once.
+    stats.flush(Duration::from_secs(2)).unwrap();
+    let address: SocketAddr = ([127, 0, 0, 1], http).into();
+    let start = Instant::now();
+    loop {
+        let (_, text) = get(address, "/metrics");
+        let total = sample(&text, "restart_hits_total{shard=\"a\"}");
+        let count = sample(&text, "restart_work_seconds_count");
+        if total == Some(recorded as f64) && count == Some(recorded as f64) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "recorded {recorded}: total {total:?}, count {count:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = stats.shutdown(Duration::from_secs(2));
+    collector.kill().unwrap();
+    collector.wait().unwrap();
+}

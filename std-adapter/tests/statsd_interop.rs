@@ -1,5 +1,6 @@
 //! Interop with a real StatsD server, the Etsy `statsd` package from npm:
-//! what the client sends in each dialect, and what the collector forwards,
+//! what the client sends in each dialect, aggregating at the source (each
+//! interval's changes) and as events, and what the collector forwards,
 //! arrives with the right values.
 //!
 //! Needs the server, so it is ignored by default; `.ci/statsd.sh` installs
@@ -9,7 +10,7 @@
 use stats_std::collector::{Limits, Server};
 use stats_std::core::wire::{Codec, Dialect};
 use stats_std::forward::Forward;
-use stats_std::{Config, Stats};
+use stats_std::{Aggregation, Config, Stats};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -72,42 +73,86 @@ fn expect(admin_address: &str, command: &str, key: &str, want: &str) {
 }
 
 fn client(address: &str, codec: Codec) -> Stats {
+    client_in(Aggregation::Source, address, codec)
+}
+
+fn client_in(mode: Aggregation, address: &str, codec: Codec) -> Stats {
     Stats::start(
         Config::default()
+            .with_aggregation(mode)
             .with_udp_address(address)
             .with_codec(codec),
     )
     .unwrap()
 }
 
+/// Waits until the server holds `key`'s timer values, then checks them
+/// against `want`, each within `error` (relative).
+fn expect_timers(admin_address: &str, key: &str, want: &[f64], error: f64) {
+    let start = Instant::now();
+    loop {
+        let dump = admin(admin_address, "timers");
+        if let Some(values) = field(&dump, key) {
+            let mut got: Vec<f64> = values
+                .trim_matches(['[', ']', ' '])
+                .split(',')
+                .map(|v| v.trim().parse().unwrap())
+                .collect();
+            got.sort_by(f64::total_cmp);
+            if got.len() == want.len() {
+                for (g, w) in got.iter().zip(want) {
+                    assert!(
+                        (g - w).abs() <= error * w,
+                        "{key}: {got:?} against {want:?}"
+                    );
+                }
+                return;
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{key}: {dump}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Aggregating at the source, a timer's values go as its buckets'
+/// midpoints (3.1%); as events, exactly.
 #[test]
 #[ignore = "needs a StatsD server: run .ci/statsd.sh"]
 fn etsy_statsd_lines_arrive_with_their_values() {
     let (udp, mgmt) = addresses();
-    let stats = client(&udp, Codec::Statsd(Dialect::Etsy));
-    let requests = stats.counter("interop.requests", &[]).unwrap();
-    let depth = stats.gauge("interop.depth", &[]).unwrap();
-    let below = stats.gauge("interop.below", &[]).unwrap();
-    let query = stats.timer("interop.query", &[]).unwrap();
-    let size = stats.histogram("interop.size", &[]).unwrap();
-    requests.add(5);
-    requests.add(7);
-    depth.set(10.0);
-    depth.add(-3.0);
-    depth.add(0.5);
-    below.set(-4.0);
-    query.record(Duration::from_micros(1500));
-    query.record(Duration::from_micros(2500));
-    size.record(42.0);
-    stats.flush(Duration::from_secs(2)).unwrap();
-    expect(&mgmt, "counters", "interop.requests", "12");
-    expect(&mgmt, "gauges", "interop.depth", "7.5");
-    expect(&mgmt, "gauges", "interop.below", "-4");
-    expect(&mgmt, "timers", "interop.query", "[ 1.5, 2.5 ]");
-    expect(&mgmt, "timers", "interop.size", "[ 42 ]");
-    let report = stats.shutdown(Duration::from_secs(2)).unwrap();
-    assert_eq!(report.snapshot.events_received, 9);
-    assert!(report.snapshot.is_conserved());
+    for (mode, error) in [(Aggregation::Source, 0.032), (Aggregation::Off, 0.0)] {
+        let _ = admin(&mgmt, "delcounters interop.requests");
+        let _ = admin(&mgmt, "deltimers interop.query interop.size");
+        let stats = client_in(mode, &udp, Codec::Statsd(Dialect::Etsy));
+        let requests = stats.counter("interop.requests", &[]).unwrap();
+        let depth = stats.gauge("interop.depth", &[]).unwrap();
+        let below = stats.gauge("interop.below", &[]).unwrap();
+        let query = stats.timer("interop.query", &[]).unwrap();
+        let size = stats.histogram("interop.size", &[]).unwrap();
+        requests.add(5);
+        requests.add(7);
+        depth.set(10.0);
+        depth.add(-3.0);
+        depth.add(0.5);
+        below.set(-4.0);
+        query.record(Duration::from_micros(1500));
+        query.record(Duration::from_micros(2500));
+        size.record(42.0);
+        stats.flush(Duration::from_secs(2)).unwrap();
+        expect(&mgmt, "counters", "interop.requests", "12");
+        expect(&mgmt, "gauges", "interop.depth", "7.5");
+        expect(&mgmt, "gauges", "interop.below", "-4");
+        expect_timers(&mgmt, "interop.query", &[1.5, 2.5], error);
+        expect_timers(&mgmt, "interop.size", &[42.0], error);
+        let report = stats.shutdown(Duration::from_secs(2)).unwrap();
+        match report.aggregation {
+            Some(a) => assert_eq!(a.stats.recorded.iter().sum::<u64>(), 9),
+            None => {
+                assert_eq!(report.snapshot.events_received, 9);
+                assert!(report.snapshot.is_conserved());
+            }
+        }
+    }
 }
 
 #[test]
