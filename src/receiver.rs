@@ -262,7 +262,8 @@ fn take(s: &Shared, latency: &LatencyHistogram, bytes: &[u8]) {
         s.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         return;
     }
-    let Ok(datagram) = decode(bytes) else {
+    // Whole or not at all: a datagram with one bad event counts none.
+    let Ok(datagram) = decode(bytes).and_then(|d| d.check().map(|()| d)) else {
         s.bad.fetch_add(1, Ordering::Relaxed);
         return;
     };
@@ -292,11 +293,7 @@ fn take(s: &Shared, latency: &LatencyHistogram, bytes: &[u8]) {
         return;
     }
     let mut by_priority = [0u64; 3];
-    for event in datagram.events() {
-        let Ok(event) = event else {
-            s.bad.fetch_add(1, Ordering::Relaxed);
-            break;
-        };
+    for event in datagram.events().flatten() {
         latency.record(now.saturating_sub(event.timestamp));
         by_priority[event.priority.index()] += 1;
     }
@@ -322,11 +319,8 @@ fn take_series(
     let Ok(mut latest) = s.latest.lock() else {
         return;
     };
-    for record in records {
-        let Ok(record) = record else {
-            s.bad.fetch_add(1, Ordering::Relaxed);
-            break;
-        };
+    // Checked whole before: every record reads.
+    for record in records.flatten() {
         s.records.fetch_add(1, Ordering::Relaxed);
         let values = match &record.totals {
             DecodedTotals::Counter { count, .. } => *count,

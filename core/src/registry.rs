@@ -61,6 +61,12 @@ pub enum RegistryError {
         /// The offending string's length in bytes.
         len: usize,
     },
+    /// Two tags have the same key (a metric's tags are a set of keys, each
+    /// with one value).
+    DuplicateTag {
+        /// Position of the second tag with that key.
+        index: usize,
+    },
 }
 
 impl fmt::Display for RegistryError {
@@ -84,6 +90,9 @@ impl fmt::Display for RegistryError {
                     f,
                     "tag key or value is {len} bytes, the limit is {MAX_TAG_LEN}"
                 )
+            }
+            RegistryError::DuplicateTag { index } => {
+                write!(f, "tag {index} repeats the key of an earlier tag")
             }
         }
     }
@@ -152,14 +161,17 @@ impl Fnv {
     }
 }
 
+/// The hash of a key: the name's, plus each tag's (a sum, so that the
+/// tags' order does not matter: a metric's tags are a set).
 fn hash_key(name: &str, tags: &[(&str, &str)]) -> u32 {
     let mut h = Fnv::new();
     h.str(name);
-    for (k, v) in tags {
-        h.str(k);
-        h.str(v);
-    }
-    h.0
+    tags.iter().fold(h.0, |sum, (k, v)| {
+        let mut t = Fnv::new();
+        t.str(k);
+        t.str(v);
+        sum.wrapping_add(t.0)
+    })
 }
 
 impl<const KEYS: usize, const BYTES: usize> Registry<KEYS, BYTES> {
@@ -285,7 +297,8 @@ fn len_char_bytes(len: usize) -> usize {
 
 impl<'a> Key<'a> {
     /// Checks `name` and `tags` against the limits ([`MAX_NAME_LEN`],
-    /// [`MAX_TAGS`], [`MAX_TAG_LEN`]) and gives the length of their record.
+    /// [`MAX_TAGS`], [`MAX_TAG_LEN`], no tag key twice) and gives the
+    /// length of their record.
     pub fn record_len(name: &str, tags: &[(&str, &str)]) -> Result<usize, RegistryError> {
         if name.len() > MAX_NAME_LEN {
             return Err(RegistryError::NameTooLong { len: name.len() });
@@ -299,6 +312,11 @@ impl<'a> Key<'a> {
             .find(|&len| len > MAX_TAG_LEN)
         {
             return Err(RegistryError::TagTooLong { len });
+        }
+        if let Some(index) =
+            (1..tags.len()).find(|&i| tags[..i].iter().any(|(k, _)| *k == tags[i].0))
+        {
+            return Err(RegistryError::DuplicateTag { index });
         }
         let str_len = |s: &str| len_char_bytes(s.len()) + s.len();
         Ok(str_len(name)
@@ -316,6 +334,11 @@ impl<'a> Key<'a> {
     /// (U+0000 to U+00FF). Key stores other than [`Registry`] (the std
     /// adapter's interner) keep these. If `out` refuses a write, the error
     /// is `OutOfSpace` with `available: 0` (and `out` keeps what it took).
+    ///
+    /// The record holds the tags sorted by key (bytewise), whatever order
+    /// they are given in: a metric's identity is its name and its set of
+    /// tags, so `[("a", "1"), ("b", "2")]` and `[("b", "2"), ("a", "1")]`
+    /// give the same record.
     pub fn write_record<W: fmt::Write + ?Sized>(
         name: &str,
         tags: &[(&str, &str)],
@@ -325,9 +348,19 @@ impl<'a> Key<'a> {
         let mut write = || -> fmt::Result {
             put(out, name.len(), name)?;
             put(out, tags.len(), "")?;
-            for (k, v) in tags {
-                put(out, k.len(), k)?;
-                put(out, v.len(), v)?;
+            // At most 8 tags with distinct keys: pick the next smallest key
+            // each time (no buffer, and registration is not hot).
+            let mut last: Option<&str> = None;
+            for _ in 0..tags.len() {
+                let next = tags
+                    .iter()
+                    .filter(|(k, _)| last.is_none_or(|l| *k > l))
+                    .min_by_key(|(k, _)| *k);
+                if let Some((k, v)) = next {
+                    put(out, k.len(), k)?;
+                    put(out, v.len(), v)?;
+                    last = Some(k);
+                }
             }
             Ok(())
         };
@@ -364,7 +397,7 @@ impl<'a> Key<'a> {
         self.tags().count()
     }
 
-    /// The tags as (key, value) pairs, in registration order.
+    /// The tags as (key, value) pairs, sorted by key.
     pub fn tags(&self) -> Tags<'a> {
         Tags {
             rest: self.tags,
@@ -372,9 +405,12 @@ impl<'a> Key<'a> {
         }
     }
 
-    /// Whether this key is `name` with `tags` (in that order).
+    /// Whether this key is `name` with `tags` (in any order; `tags` has
+    /// no key twice, as [`Key::record_len`] checks).
     pub fn matches(&self, name: &str, tags: &[(&str, &str)]) -> bool {
-        self.name == name && self.tags().eq(tags.iter().copied())
+        self.name == name
+            && self.tag_count() == tags.len()
+            && self.tags().all(|tag| tags.contains(&tag))
     }
 }
 
@@ -486,7 +522,9 @@ mod tests {
         let mut r: Registry<2, 8192> = Registry::new();
         let long = [b'y'; MAX_TAG_LEN];
         let long = core::str::from_utf8(&long).unwrap();
-        let tags = [(long, long); MAX_TAGS];
+        let keys: [std::string::String; MAX_TAGS] =
+            core::array::from_fn(|i| std::format!("{i}{}", &long[1..]));
+        let tags: [(&str, &str); MAX_TAGS] = core::array::from_fn(|i| (keys[i].as_str(), long));
         let id = r.register(&long[..MAX_NAME_LEN], &tags).unwrap();
         let key = r.get(id).unwrap();
         assert_eq!(key.name().len(), MAX_NAME_LEN);
@@ -503,7 +541,7 @@ mod tests {
         assert_eq!(Ok(len), Key::record_len(&long, &tags));
         let key = Key::from_record(&record).unwrap();
         assert_eq!(key.name(), long);
-        assert!(key.tags().eq(tags));
+        assert!(key.tags().eq([tags[1], tags[0]]), "sorted by key");
         assert!(key.matches(&long, &tags));
         // Cut anywhere (on a character boundary), a record is refused or
         // loses tags, and says so in its tag count; the name is never
@@ -533,6 +571,37 @@ mod tests {
                 available: 0
             })
         );
+    }
+
+    /// A metric is its name and its set of tags: the order tags are given
+    /// in does not make another key, and a tag key given twice is refused.
+    #[test]
+    fn tags_are_a_set() {
+        let mut r: Registry<4, 256> = Registry::new();
+        let a = r
+            .register("m", &[("a", "1"), ("b", "2"), ("c", "3")])
+            .unwrap();
+        let b = r
+            .register("m", &[("c", "3"), ("a", "1"), ("b", "2")])
+            .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            r.lookup("m", &[("b", "2"), ("c", "3"), ("a", "1")]),
+            Some(a)
+        );
+        assert!(
+            r.get(a)
+                .unwrap()
+                .tags()
+                .eq([("a", "1"), ("b", "2"), ("c", "3")])
+        );
+        assert_ne!(r.register("m", &[("a", "1"), ("b", "3")]).unwrap(), a);
+        assert_eq!(r.lookup("m", &[("a", "1"), ("b", "2")]), None);
+        assert_eq!(
+            r.register("m", &[("a", "1"), ("b", "2"), ("a", "1")]),
+            Err(RegistryError::DuplicateTag { index: 2 })
+        );
+        assert_eq!(r.len(), 2);
     }
 
     #[test]

@@ -498,9 +498,8 @@ impl Collector {
     }
 
     /// Takes in one datagram: accounts for it and aggregates its events or
-    /// takes in its totals. Invalid datagrams are counted by kind and
-    /// change nothing else; a datagram that fails part-way keeps what came
-    /// before the fault.
+    /// takes in its totals. Invalid datagrams, including one with a single
+    /// bad event or record, are counted by kind and change nothing else.
     ///
     /// A datagram that does not start with the format's magic (`ST`) is read
     /// as StatsD or DogStatsD lines: the collector is also a StatsD server.
@@ -508,7 +507,7 @@ impl Collector {
         if !bytes.is_empty() && !bytes.starts_with(&MAGIC) {
             return self.ingest_statsd(bytes);
         }
-        let datagram = match decode(bytes) {
+        let datagram = match decode(bytes).and_then(|d| d.check().map(|()| d)) {
             Ok(d) => d,
             Err(e) => return self.count_invalid(&e),
         };
@@ -582,14 +581,8 @@ impl Collector {
         // Series of each key index in this datagram, resolved once.
         let mut slots: [Option<usize>; 128] = [None; 128];
         let mut taken = 0;
-        for event in events {
-            let event = match event {
-                Ok(e) => e,
-                Err(e) => {
-                    self.count_invalid(&e);
-                    break;
-                }
-            };
+        // Checked whole before: every event reads.
+        for event in events.flatten() {
             let at = usize::from(event.key_index) % slots.len();
             let series = match slots[at] {
                 Some(s) => s,
@@ -615,14 +608,8 @@ impl Collector {
     ) -> u64 {
         let arrival = self.totals.datagrams;
         let mut taken = 0;
-        for record in records {
-            let record = match record {
-                Ok(r) => r,
-                Err(e) => {
-                    self.count_invalid(&e);
-                    break;
-                }
-            };
+        // Checked whole before: every record reads.
+        for record in records.flatten() {
             let tags: Vec<(&str, &str)> = record.tags().collect();
             let at = self.series_for(record.name, &tags, record.kind);
             let totals = match &record.totals {
@@ -1332,6 +1319,38 @@ mod tests {
         assert_eq!(c.totals().events, 1);
     }
 
+    /// `WIRE.md`: a datagram is taken whole or not at all.
+    #[test]
+    fn a_datagram_with_one_bad_event_counts_none_of_its_events() {
+        let mut s = Sender::new(4);
+        let k = s.key("k", &[]);
+        let mut d = s.datagram(&[(k, Kind::Counter, 1.0), (k, Kind::Counter, 1.0)]);
+        // The last event is `00 meta 00 02`: set its reserved meta bit.
+        let meta = d.len() - 7;
+        d[meta] |= 0x80;
+        let crc = stats_core::wire::crc32(&d[..d.len() - 4]);
+        let at = d.len() - 4;
+        d[at..].copy_from_slice(&crc.to_le_bytes());
+        let mut c = Collector::new(Limits::default());
+        c.ingest(&d);
+        assert_eq!(c.invalid().get("bad_meta"), Some(&1));
+        assert_eq!((c.totals().datagrams, c.totals().events), (0, 0));
+        assert_eq!(c.series().count(), 0);
+        assert_eq!(c.senders().count(), 0, "not even its sequence counts");
+    }
+
+    /// A metric is its name and its set of tags, whatever their order.
+    #[test]
+    fn tags_in_another_order_are_the_same_series() {
+        let mut c = Collector::new(Limits::default());
+        c.ingest(b"hits:1|c|#a:1,b:2\nhits:2|c|#b:2,a:1");
+        let mut s = Sender::new(5);
+        let k = s.key("hits", &[("b", "2"), ("a", "1")]);
+        c.ingest(&s.datagram(&[(k, Kind::Counter, 4.0)]));
+        assert_eq!(c.series().count(), 1);
+        assert_eq!(find(&c, "hits").aggregate(), Aggregate::Counter(7.0));
+    }
+
     #[test]
     fn metrics_render_series_as_prometheus_families() {
         let mut s = Sender::new(0xAB);
@@ -1350,7 +1369,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("http_requests_total{route=\"/a\\\"b\",tag_quantile=\"x\"} 3"),
+            text.contains("http_requests_total{tag_quantile=\"x\",route=\"/a\\\"b\"} 3"),
             "{text}"
         );
         assert!(text.contains("# TYPE db_query_seconds summary"));

@@ -76,6 +76,9 @@ pub struct Config {
     pub aggregation_threads: usize,
     /// Events each lane set holds (power of two, at least 16).
     pub buffer_size: usize,
+    /// Lane sets owned by one recording thread each, pushed to with no
+    /// locked instruction (0 to 64); more threads share one set.
+    pub lane_sets: usize,
     /// Events per batch (1 to 128).
     pub batch_size: usize,
     /// Batch age limit, ms.
@@ -127,6 +130,7 @@ impl Default for Config {
             max_series: 10_000,
             aggregation_threads: 64,
             buffer_size: 16_384,
+            lane_sets: 8,
             batch_size: 50,
             max_batch_age_ms: 100,
             tick_ms: 1,
@@ -308,6 +312,7 @@ impl Config {
             "a number",
         )?;
         num(&var, "STATS_BUFFER_SIZE", &mut self.buffer_size, "a number")?;
+        num(&var, "STATS_LANE_SETS", &mut self.lane_sets, "a number")?;
         num(&var, "STATS_BATCH_SIZE", &mut self.batch_size, "a number")?;
         num(
             &var,
@@ -402,6 +407,7 @@ impl Config {
             max_series,
             aggregation_threads,
             buffer_size,
+            lane_sets,
             batch_size,
             max_batch_age_ms,
             tick_ms,
@@ -450,6 +456,9 @@ impl Config {
                 buffer_size,
                 "a power of two, 16 to 16777216",
             ));
+        }
+        if *lane_sets > crate::stats::SETS - 1 {
+            return Err(invalid("lane_sets", lane_sets, "0 to 64"));
         }
         if !(1..=crate::BATCH_CAPACITY).contains(batch_size) {
             return Err(invalid("batch_size", batch_size, "1 to 128"));
@@ -553,6 +562,12 @@ impl Config {
             udp_address: udp_address.into(),
             ..self
         }
+    }
+
+    /// The same with another number of lane sets owned by one thread each.
+    #[must_use]
+    pub fn with_lane_sets(self, lane_sets: usize) -> Self {
+        Config { lane_sets, ..self }
     }
 
     /// The same with another lane set size.
@@ -732,6 +747,7 @@ mod tests {
                 "udp_address",
                 "localhost",
             ),
+            (Config::default().with_lane_sets(65), "lane_sets", "65"),
             (
                 Config::default().with_interner_capacity(70_000),
                 "interner_capacity",
@@ -765,7 +781,7 @@ mod tests {
             None
         });
         let seen = seen.into_inner();
-        assert_eq!(seen.len(), 24);
+        assert_eq!(seen.len(), 25);
         for name in seen {
             let field = name.trim_start_matches("STATS_").to_lowercase();
             let row = format!("| `{field}` | `{name}` |");

@@ -19,9 +19,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-/// Lane sets: the shared one plus one owned by each of up to 8 recording
-/// threads (more threads share set 0).
-pub(crate) const SETS: usize = 9;
+/// The most lane sets: the shared one plus one owned by each of up to 64
+/// recording threads (`lane_sets` says how many are made; more threads
+/// share set 0).
+pub(crate) const SETS: usize = 65;
+
+/// Pushes a thread without a set of its own makes through the shared one
+/// between two tries to claim a set (one freed, or drained since).
+const CLAIM_RETRY: u32 = 1024;
 
 /// The lanes as the std adapter allocates them.
 pub(crate) type StdLanes = Lanes<Box<[Slot<Event>]>, SETS>;
@@ -323,14 +328,23 @@ impl Shared {
                         producers.push(ThreadProducer {
                             pipeline: self.id,
                             producer: Producer::claim(lanes.clone()),
+                            shared_pushes: 0,
                             alive: self.keys.alive(),
                         });
                         producers.len() - 1
                     }
                 };
-                match &mut producers[at].producer {
+                let thread = &mut producers[at];
+                match &mut thread.producer {
                     Some(producer) => producer.push(event),
-                    None => lanes.push(event),
+                    None => {
+                        thread.shared_pushes += 1;
+                        if thread.shared_pushes == CLAIM_RETRY {
+                            thread.shared_pushes = 0;
+                            thread.producer = Producer::claim(lanes.clone());
+                        }
+                        lanes.push(event)
+                    }
                 }
             })
             .map_err(RecordError::Dropped)
@@ -340,8 +354,11 @@ impl Shared {
 /// A thread's lane set in one pipeline it records into.
 struct ThreadProducer {
     pipeline: u64,
-    /// `None`: every owned set was taken, so the thread uses the shared one.
+    /// `None`: no owned set was free and empty, so the thread uses the
+    /// shared one (and tries again every [`CLAIM_RETRY`] pushes).
     producer: Option<Producer<Arc<StdLanes>>>,
+    /// Pushes through the shared set since the last try.
+    shared_pushes: u32,
     /// Whether the pipeline still exists (its key table's flag).
     alive: Arc<AtomicBool>,
 }
@@ -408,7 +425,8 @@ impl Stats {
                     medium: n / 2,
                     low: n / 4,
                 };
-                let slots: Box<[Slot<Event>]> = (0..SETS * n).map(|_| Slot::new()).collect();
+                let sets = config.lane_sets + 1;
+                let slots: Box<[Slot<Event>]> = (0..sets * n).map(|_| Slot::new()).collect();
                 let lanes = Lanes::with_storage(slots, caps, config.drop_policy)
                     .map_err(|e| StartError::Pipeline(e.to_string()))?;
                 Pipeline::Events(Arc::new(lanes))

@@ -13,9 +13,9 @@ use stats_core::health::evaluate;
 use stats_core::wire::{Codec, EncoderConfig};
 use stats_core::{
     AdaptiveConfig, AggregateExporter, AggregateExporterConfig, AggregateTelemetry, BreakerConfig,
-    BreakerState, CircuitBreaker, Exporter, ExporterConfig, HealthThresholds, Keys,
-    MAX_DATAGRAMS_PER_SEND, Measurements, Pressure, TelemetrySnapshot, Totals as CoreTotals,
-    Transport, Word,
+    BreakerState, CircuitBreaker, DropCounters, DropEdge, DropMonitor, DropReason, Exporter,
+    ExporterConfig, HealthThresholds, Keys, MAX_DATAGRAMS_PER_SEND, Measurements, Pressure,
+    TelemetrySnapshot, Totals as CoreTotals, Transport, Word,
 };
 use std::hash::{BuildHasher, Hasher};
 use std::sync::mpsc::{SyncSender, sync_channel};
@@ -29,6 +29,10 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 const HEALTH_WINDOW: Duration = Duration::from_secs(10);
 /// At most one send-error log line per this long.
 const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
+/// How often the drop counters are looked at for the start and stop
+/// warnings: one line at most per this long, and drops "stop" after this
+/// long without one.
+const DROP_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 struct State {
@@ -246,6 +250,78 @@ struct Events<'a> {
     exporter:
         Exporter<'a, Box<[stats_core::Slot<stats_core::Event>]>, SETS, { crate::BATCH_CAPACITY }>,
     window: Window<TelemetrySnapshot>,
+    /// The lanes it drains (their drop counters).
+    lanes: &'a StdLanes,
+    warnings: DropWarnings,
+}
+
+/// The warnings when events start being dropped and when they stop: one
+/// line each, with the counts by reason, the counters looked at once every
+/// [`DROP_CHECK_EVERY`].
+struct DropWarnings {
+    monitor: DropMonitor,
+    checked: Instant,
+    /// The totals by reason at the last check, and when this episode of
+    /// drops began (and the totals before it).
+    last: [usize; DropReason::ALL.len()],
+    episode: Option<(Instant, [usize; DropReason::ALL.len()])>,
+}
+
+impl DropWarnings {
+    fn new() -> Self {
+        DropWarnings {
+            monitor: DropMonitor::new(),
+            checked: Instant::now(),
+            last: [0; DropReason::ALL.len()],
+            episode: None,
+        }
+    }
+
+    /// Looks at `drops` if a check is due; logs an edge.
+    fn check(&mut self, drops: &DropCounters) {
+        if self.checked.elapsed() < DROP_CHECK_EVERY {
+            return;
+        }
+        self.checked = Instant::now();
+        let now = DropReason::ALL.map(|r| drops.by_reason(r));
+        match self.monitor.observe(drops.total()) {
+            Some(DropEdge::Started { dropped }) => {
+                log::warn!(
+                    "stats: dropping events: {dropped} dropped in the last {:.0?} ({})",
+                    DROP_CHECK_EVERY,
+                    by_reason(&now, &self.last)
+                );
+                self.episode = Some((self.checked, self.last));
+            }
+            Some(DropEdge::Stopped { dropped }) => {
+                if let Some((began, before)) = self.episode.take() {
+                    log::warn!(
+                        "stats: drops stopped: {dropped} events dropped over {:.1?} ({})",
+                        began.elapsed().saturating_sub(DROP_CHECK_EVERY),
+                        by_reason(&now, &before)
+                    );
+                }
+            }
+            None => {}
+        }
+        self.last = now;
+    }
+}
+
+/// `reason count` for each reason that counted since `before` (the
+/// counters wrap).
+fn by_reason(
+    now: &[usize; DropReason::ALL.len()],
+    before: &[usize; DropReason::ALL.len()],
+) -> String {
+    let parts: Vec<String> = DropReason::ALL
+        .iter()
+        .zip(now.iter().zip(before))
+        .map(|(r, (n, b))| (r, n.wrapping_sub(*b)))
+        .filter(|&(_, n)| n > 0)
+        .map(|(r, n)| format!("{r} {n}"))
+        .collect();
+    parts.join(", ")
 }
 
 impl Driver for Events<'_> {
@@ -255,7 +331,9 @@ impl Driver for Events<'_> {
         transport: &mut UdpTransport,
         keys: &KeyReader<'_>,
     ) -> Option<u64> {
-        self.exporter.poll(now, transport, keys)
+        let next = self.exporter.poll(now, transport, keys);
+        self.warnings.check(self.lanes.drops());
+        next
     }
 
     fn flush(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool {
@@ -641,6 +719,8 @@ fn run_events(
         Events {
             exporter,
             window: Window::new(),
+            lanes,
+            warnings: DropWarnings::new(),
         },
         started,
     );

@@ -73,6 +73,8 @@ pub enum DecodeError {
     /// A key definition has more than [`MAX_TAGS`] tags, or a name or tag
     /// longer than 255 bytes.
     KeyTooLarge,
+    /// A key definition names the same tag key twice.
+    DuplicateTag,
     /// An event's meta byte has a bad priority, value encoding or reserved bit.
     BadMeta {
         /// The meta byte.
@@ -124,6 +126,7 @@ impl fmt::Display for DecodeError {
             DecodeError::KeyTooLarge => {
                 f.write_str("key definition exceeds the name, tag or tag-count limits")
             }
+            DecodeError::DuplicateTag => f.write_str("key definition repeats a tag key"),
             DecodeError::BadMeta { meta } => write!(f, "bad event meta byte {meta:#04x}"),
             DecodeError::BadBuckets => f.write_str("malformed distribution bucket list"),
             DecodeError::WrongBody { version } => {
@@ -153,6 +156,7 @@ impl DecodeError {
             DecodeError::IndexOutOfRange { .. } => "index_out_of_range",
             DecodeError::TooManyKeys => "too_many_keys",
             DecodeError::KeyTooLarge => "key_too_large",
+            DecodeError::DuplicateTag => "duplicate_tag",
             DecodeError::BadMeta { .. } => "bad_meta",
             DecodeError::BadBuckets => "bad_buckets",
             DecodeError::WrongBody { .. } => "wrong_body",
@@ -193,6 +197,18 @@ impl<'a> Datagram<'a> {
     /// Whether this is a series datagram (version 2) rather than events.
     pub fn is_series(&self) -> bool {
         self.header.version == SERIES_VERSION
+    }
+
+    /// Reads the whole body, events or series records, and gives the first
+    /// fault in it. A receiver takes a datagram whole or not at all
+    /// (`WIRE.md`, "Decoding rules"): it checks before it counts anything,
+    /// and then iterating cannot fail.
+    pub fn check(&self) -> Result<(), DecodeError> {
+        if self.is_series() {
+            self.series().try_for_each(|s| s.map(drop))
+        } else {
+            self.events().try_for_each(|e| e.map(drop))
+        }
     }
 
     /// The events, in the order they were packed. A series datagram yields
@@ -430,6 +446,14 @@ fn key_definition<'a>(bytes: &'a [u8]) -> Result<(KeyEntry<'a>, &'a [u8]), Decod
             tag_count: tag_count as u8,
         }
     };
+    if tag_count > 1 {
+        let tags = key.tags();
+        for (i, (k, _)) in tags.clone().enumerate() {
+            if tags.clone().skip(i + 1).any(|(other, _)| other == k) {
+                return Err(DecodeError::DuplicateTag);
+            }
+        }
+    }
     Ok((key, rest))
 }
 

@@ -383,9 +383,10 @@ mod tests {
     fn an_event_too_large_for_any_datagram_is_refused_with_its_size() {
         let mut reg = Reg::new();
         let long = "x".repeat(MAX_TAG_LEN);
-        let tags: Vec<(&str, &str)> = (0..MAX_TAGS)
-            .map(|_| (long.as_str(), long.as_str()))
+        let keys: Vec<String> = (0..MAX_TAGS)
+            .map(|i| std::format!("{i}{}", &long[1..]))
             .collect();
+        let tags: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), long.as_str())).collect();
         let huge = reg.register(&"n".repeat(MAX_NAME_LEN), &tags).unwrap();
         let small = reg.register("ok", &[]).unwrap();
         let mut enc = encoder(MIN_DATAGRAM);
@@ -485,7 +486,10 @@ mod tests {
         let mut buf = [0u8; MIN_DATAGRAM];
         let value = "v".repeat(MAX_TAG_LEN);
         let long = reg
-            .register(&"n".repeat(MAX_NAME_LEN), &[("t", value.as_str()); 2])
+            .register(
+                &"n".repeat(MAX_NAME_LEN),
+                &[("t", value.as_str()), ("u", value.as_str())],
+            )
             .unwrap();
         let mut w = enc.begin(&mut buf, 0).unwrap();
         let nan = Event::new(hits, Kind::Gauge, f64::NAN, 0, Priority::Medium);
@@ -698,6 +702,40 @@ mod tests {
             first_error(&forge(VERSION, 0, 1, &[0, 1, b'a', 0, 0b0010_0000, 0, 2])),
             DecodeError::BadMeta { meta: 0b0010_0000 }
         );
+        // A tag key twice, with the same or another value.
+        assert_eq!(
+            first_error(&forge(
+                VERSION,
+                0,
+                1,
+                &[0, 1, b'a', 2, 1, b'k', 1, b'v', 1, b'k', 1, b'w', 9, 0, 2]
+            )),
+            DecodeError::DuplicateTag
+        );
+        // The header's varints: too long, or running into the CRC.
+        let header = |varints: &[u8]| {
+            let mut d = forge(VERSION, 0, 0, &[]);
+            d.truncate(FIXED_HEADER_LEN);
+            d.extend_from_slice(varints);
+            let crc = crc32(&d);
+            d.extend_from_slice(&crc.to_le_bytes());
+            d
+        };
+        assert_eq!(first_error(&header(&[0x80; 11])), DecodeError::BadVarint);
+        assert_eq!(first_error(&header(&[0, 0x80])), DecodeError::Truncated);
+        assert!(decode(&header(&[0, 0])).unwrap().check().is_ok());
+        // One bad event after a good one: the iterator yields the good one
+        // first, `check` the fault, and a receiver takes neither.
+        let good_then_bad = forge(
+            VERSION,
+            0,
+            2,
+            &[good.as_slice(), &[0, 0b1000_1001, 0, 2]].concat(),
+        );
+        let dg = decode(&good_then_bad).unwrap();
+        assert!(dg.events().next().unwrap().is_ok());
+        assert_eq!(dg.check(), Err(DecodeError::BadMeta { meta: 0b1000_1001 }));
+        assert!(decode(&ok).unwrap().check().is_ok());
         // Non-minimal varints are valid postcard: a 2-byte name length, tag
         // count and tag length decode to the same key.
         let padded = forge(
@@ -779,7 +817,7 @@ mod tests {
         #[test]
         #[cfg_attr(miri, ignore = "generating cases is too slow under miri; no unsafe code here")]
         fn round_trip_any_events(
-            keys in proptest::collection::vec((name(), proptest::collection::vec((tag_text(), tag_text()), 0..=MAX_TAGS)), 1..20),
+            keys in proptest::collection::vec((name(), proptest::collection::btree_map(tag_text(), tag_text(), 0..=MAX_TAGS)), 1..20),
             raw in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..4, 0u8..3, value(), any::<u64>()), 0..300),
             max in prop_oneof![Just(MIN_DATAGRAM), Just(DEFAULT_MAX_DATAGRAM), Just(MAX_DATAGRAM)],
         ) {

@@ -814,7 +814,7 @@ mod tests {
     fn a_key_too_large_for_any_datagram_is_refused_with_its_size() {
         let mut s = setup();
         let long = "v".repeat(255);
-        let tags = [("t", long.as_str()); 3];
+        let tags = [("t", long.as_str()), ("u", &long), ("w", &long)];
         let big = s.registry.register(&"n".repeat(255), &tags).unwrap();
         let small = s.registry.register("ok", &[]).unwrap();
         s.tables.insert(big, Kind::Counter).unwrap();
@@ -846,6 +846,73 @@ mod tests {
             .map(|r| r.unwrap().name.to_string())
             .collect();
         assert_eq!(names, ["ok"]);
+    }
+
+    /// The series example of `WIRE.md`, byte for byte: if this test fails,
+    /// the document and the code disagree.
+    #[test]
+    fn the_documented_series_datagram() {
+        const HEX: &str = "\
+            5354 02 00 0300 efcdab8967452301 08 8094938ee79fe7cb17 8080a8b1e39fe7cb17 \
+            00 0d 687474702e7265717565737473 01 05 726f757465 04 2f617069 00 06 02 \
+            01 0b 71756575652e6465707468 00 41 54 03 \
+            02 07 6c6174656e6379 00 83 f17f 01 08 01 10 01 00 00 0000000000001640 02 06 \
+            8e72567e";
+        let mut s = setup();
+        let req = s
+            .registry
+            .register("http.requests", &[("route", "/api")])
+            .unwrap();
+        let depth = s.registry.register("queue.depth", &[]).unwrap();
+        let lat = s.registry.register("latency", &[]).unwrap();
+        let t = &s.tables;
+        let c = t.insert(req, Kind::Counter).unwrap();
+        let g = t.insert(depth, Kind::Gauge).unwrap();
+        let h = t.insert(lat, Kind::Histogram).unwrap();
+        t.add(c, 1);
+        t.add(c, 2);
+        for v in [40.0, 45.0, 42.0] {
+            t.set(g, v);
+        }
+        for v in [1.0, 1.5, 3.0] {
+            t.record(h, v).unwrap();
+        }
+        let mut enc = Encoder::new(EncoderConfig::new(0x0123_4567_89AB_CDEF)).unwrap();
+        let mut buf = [0u8; DEFAULT_MAX_DATAGRAM];
+        for _ in 0..8 {
+            enc.begin(&mut buf, 0).unwrap().finish(); // datagrams 0 to 7
+        }
+        let started = 1_700_000_000_000_000_000;
+        let mut w = enc
+            .begin_series(&mut buf, started + 1_000_000_000, started)
+            .unwrap();
+        for series in [c, g, h] {
+            let buckets = SeriesBuckets { tables: t, series };
+            w.push(&t.snapshot(series).unwrap(), &buckets, |k| {
+                s.registry.get(k)
+            })
+            .unwrap();
+        }
+        let d = w.finish();
+        let shown: Vec<String> = d.iter().map(|b| std::format!("{b:02x}")).collect();
+        let hex: String = HEX.split_whitespace().collect();
+        assert_eq!(shown.concat(), hex);
+        let dg = decode(d).unwrap();
+        assert_eq!((dg.header.sequence, dg.header.started), (8, started));
+        let got: Vec<_> = dg.series().map(|r| plain(&r.unwrap())).collect();
+        assert_eq!(got, expected(&s));
+        assert_eq!(
+            got[2].totals,
+            PlainTotals::Distribution {
+                count: 3,
+                sum: 5.5f64.to_bits(),
+                min: 1.0f64.to_bits(),
+                max: 3.0f64.to_bits(),
+                unbucketed: 0,
+                shift: 0,
+                buckets: vec![(0x3FF0, 1), (0x3FF8, 1), (0x4008, 1)],
+            }
+        );
     }
 
     /// Builds a series datagram from raw fields with a valid CRC.
