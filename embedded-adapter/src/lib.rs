@@ -26,6 +26,26 @@
 //! recorder.record(temperature, Kind::Gauge, 21.5, Priority::Medium);
 //! ```
 //!
+//! Or aggregate at the source: an [`AggregateRunner`] sends the cumulative
+//! totals of the core's `Aggregates` tables (counters, gauges,
+//! distributions) every interval, so a lost datagram loses nothing and the
+//! datagram rate does not grow with the recording rate. Tasks record
+//! through a `Shard` each (plain loads and stores); interrupt handlers
+//! through the tables' own methods.
+//!
+//! ```ignore
+//! const TABLES: AggregatesConfig = AggregatesConfig::new(16, 1);
+//! static TABLES_CELL: StaticCell<Aggregates<[Word; TABLES.fixed_words() + 1024]>> = StaticCell::new();
+//!
+//! let tables = TABLES_CELL.init_with(|| Aggregates::with_storage([const { Word::new() }; TABLES.fixed_words() + 1024], TABLES).unwrap());
+//! let presses = tables.insert(registry.register("button.presses", &[]).unwrap(), Kind::Counter).unwrap();
+//! let config = Config::aggregated(IpEndpoint::new(collector_ip, 8125), board_id);
+//! let runner = AggregateRunner::new(stack, tables, registry, RESOURCES.init(Resources::new()), config)?;
+//! let mut shard = Shard::claim(tables).unwrap(); // in one task
+//! shard.add(presses, 1);
+//! tables.add(presses, 1);                         // from an interrupt handler
+//! ```
+//!
 //! With the `defmt` feature public types derive `defmt::Format` and the
 //! runner logs breaker transitions through defmt; without it, it logs
 //! nothing. The library picks no critical-section implementation and no
@@ -41,7 +61,7 @@ mod runner;
 mod transport;
 
 pub use recorder::{Recorder, TaskRecorder};
-pub use runner::{Config, Error, HISTOGRAM_G, HISTOGRAM_N, Resources, Runner};
+pub use runner::{AggregateRunner, Config, Error, HISTOGRAM_G, HISTOGRAM_N, Resources, Runner};
 pub use stats_core as core;
 pub use transport::UdpTransport;
 

@@ -1,4 +1,5 @@
-//! The task that drives the core exporter over embassy-net.
+//! The tasks that drive the core's exporters over embassy-net: the event
+//! [`Runner`] and the [`AggregateRunner`] of series totals.
 
 use crate::fmt::log_info;
 use crate::transport::UdpTransport;
@@ -7,7 +8,9 @@ use embassy_net::{IpEndpoint, Stack};
 use embassy_time::{Duration, Timer};
 use stats_core::histogram::bucket_count;
 use stats_core::{
-    Event, Exporter, ExporterConfig, ExporterError, Keys, Lanes, Storage, TelemetrySnapshot,
+    AggregateExporter, AggregateExporterConfig, AggregateExporterError, AggregateTelemetry,
+    Aggregates, CircuitBreaker, Event, Exporter, ExporterConfig, ExporterError, Keys, Lanes,
+    Storage, TelemetrySnapshot, Words,
 };
 
 /// Latency histogram precision on a microcontroller: buckets 50% wide
@@ -18,20 +21,42 @@ pub const HISTOGRAM_G: u32 = 1;
 /// Buckets of that histogram (values up to 2^36 ns, about 69 s).
 pub const HISTOGRAM_N: usize = bucket_count(HISTOGRAM_G, 36);
 
-/// Where and how the runner sends.
+/// Where and how a runner sends: `E` is its exporter's configuration
+/// ([`ExporterConfig`] for the event [`Runner`],
+/// [`AggregateExporterConfig`] for the [`AggregateRunner`]).
 #[derive(Clone, Copy, Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
-pub struct Config {
+pub struct Config<E = ExporterConfig> {
     /// The collector.
     pub destination: IpEndpoint,
     /// Local UDP port (0: any).
     pub local_port: u16,
-    /// Batching, breaker, framing, memory (the datagram size is capped to
-    /// the buffer in [`Resources`]).
-    pub exporter: ExporterConfig,
-    /// How often to look at the lanes when nothing is due, ms.
+    /// Batching or interval, breaker, framing (the datagram size is capped
+    /// to the buffer in [`Resources`]).
+    pub exporter: E,
+    /// How often to look for work when nothing is due, ms.
     pub poll_interval_ms: u64,
+}
+
+impl Config<AggregateExporterConfig> {
+    /// Sends the totals to `destination` as `sender_id` every second (all
+    /// of them every 10 s), polling every 10 ms. The totals start at the
+    /// runner's creation ([`crate::now_ns`], time since boot).
+    pub const fn aggregated(destination: IpEndpoint, sender_id: u64) -> Self {
+        Config {
+            destination,
+            local_port: 0,
+            exporter: AggregateExporterConfig::new(sender_id, 0),
+            poll_interval_ms: 10,
+        }
+    }
+
+    /// The same with another exporter configuration (its `started` is set
+    /// when the runner is made).
+    pub const fn with_exporter(self, exporter: AggregateExporterConfig) -> Self {
+        Config { exporter, ..self }
+    }
 }
 
 impl Config {
@@ -100,6 +125,8 @@ pub enum Error {
     Bind(BindError),
     /// The exporter configuration is unusable.
     Exporter(ExporterError),
+    /// The aggregate exporter configuration is unusable.
+    Aggregate(AggregateExporterError),
 }
 
 impl core::fmt::Display for Error {
@@ -114,6 +141,7 @@ impl core::fmt::Display for Error {
             }
             Error::Bind(e) => write!(f, "bind: {e:?}"),
             Error::Exporter(e) => write!(f, "exporter: {e}"),
+            Error::Aggregate(e) => write!(f, "aggregate exporter: {e}"),
         }
     }
 }
@@ -135,14 +163,120 @@ pub struct Runner<
     const N: usize = HISTOGRAM_N,
 > {
     exporter: Exporter<'a, S, SETS, BATCH, G, N>,
-    transport: UdpTransport<'a>,
+    link: Link<'a>,
     keys: &'a K,
+}
+
+/// What both runners drive their exporter through: the socket, the poll
+/// interval and the breaker log.
+struct Link<'a> {
+    transport: UdpTransport<'a>,
     poll_interval: Duration,
     /// The same in nanoseconds (saturating).
     poll_interval_ns: u32,
-    /// Breaker transitions already logged.
+    breaker_log: BreakerLog,
+}
+
+impl<'a> Link<'a> {
+    /// Binds a socket in `resources` (at most `max_datagram` bytes a
+    /// datagram) for sending to `destination`.
+    fn new<const DATAGRAM: usize, const TX: usize, E>(
+        stack: Stack<'a>,
+        resources: &'a mut Resources<DATAGRAM, TX>,
+        config: &Config<E>,
+        max_datagram: usize,
+    ) -> Result<(Self, &'a mut [u8; DATAGRAM]), Error> {
+        if TX < DATAGRAM {
+            return Err(Error::TxBufferTooSmall {
+                datagram: DATAGRAM,
+                tx: TX,
+            });
+        }
+        let Resources {
+            rx_meta,
+            rx_buf,
+            tx_meta,
+            tx_buf,
+            datagram,
+        } = resources;
+        let mut socket = UdpSocket::new(stack, rx_meta, rx_buf, tx_meta, tx_buf);
+        socket.bind(config.local_port).map_err(Error::Bind)?;
+        let link = Link {
+            transport: UdpTransport::new(socket, stack, config.destination, max_datagram),
+            poll_interval: Duration::from_millis(config.poll_interval_ms),
+            poll_interval_ns: u32::try_from(config.poll_interval_ms.saturating_mul(1_000_000))
+                .unwrap_or(u32::MAX),
+            breaker_log: BreakerLog::default(),
+        };
+        Ok((link, datagram))
+    }
+
+    /// Waits for the network (link and IP configuration, checked every poll
+    /// interval), then calls `poll` at the times it asks for (and every
+    /// poll interval); a full socket buffer or more work than one poll does
+    /// brings it back after a millisecond. Never returns.
+    async fn run(
+        &mut self,
+        mut poll: impl FnMut(u64, &mut UdpTransport<'a>, &mut BreakerLog) -> Option<u64>,
+    ) -> ! {
+        let stack = self.transport.stack;
+        let mut up = false;
+        loop {
+            // One await point: each one is code in the task's state machine.
+            let wait = if up || (stack.is_link_up() && stack.is_config_up()) {
+                if !up {
+                    up = true;
+                    log_info!("stats: sending to {}", self.transport.destination());
+                }
+                let now = crate::now_ns();
+                match poll(now, &mut self.transport, &mut self.breaker_log) {
+                    // More waiting, or the socket is full: a tick, letting
+                    // other tasks run (and the stack send).
+                    Some(due) if due <= now => Duration::from_millis(1),
+                    // Until `due`, a poll interval at most: the wait fits 32
+                    // bits of nanoseconds, so no 64-bit division (a library
+                    // routine on Cortex-M).
+                    Some(due) => {
+                        let wait_ns = due
+                            .saturating_sub(now)
+                            .min(u64::from(self.poll_interval_ns));
+                        Duration::from_micros(u64::from(wait_ns as u32 / 1_000))
+                    }
+                    None => self.poll_interval,
+                }
+            } else {
+                self.poll_interval
+            };
+            Timer::after(wait).await;
+        }
+    }
+}
+
+/// Logs the breaker's transitions once each with defmt; without it,
+/// nothing (the telemetry's breaker counters tell the same).
+#[derive(Default)]
+struct BreakerLog {
+    /// Transitions already logged.
     #[cfg(feature = "defmt")]
-    breaker_seen: stats_core::BreakerTransitions,
+    seen: stats_core::BreakerTransitions,
+}
+
+impl BreakerLog {
+    fn observe(&mut self, _breaker: &CircuitBreaker) {
+        #[cfg(feature = "defmt")]
+        {
+            let t = _breaker.transitions();
+            if t != self.seen {
+                if t.opened != self.seen.opened {
+                    defmt::warn!("stats: sends failing, circuit breaker open");
+                }
+                if t.closed != self.seen.closed {
+                    defmt::info!("stats: sends recovered, circuit breaker closed");
+                }
+                self.seen = t;
+            }
+        }
+    }
 }
 
 impl<
@@ -164,36 +298,17 @@ impl<
         resources: &'a mut Resources<DATAGRAM, TX>,
         config: Config,
     ) -> Result<Self, Error> {
-        if TX < DATAGRAM {
-            return Err(Error::TxBufferTooSmall {
-                datagram: DATAGRAM,
-                tx: TX,
-            });
-        }
-        let consumer = lanes.consumer().ok_or(Error::ConsumerTaken)?;
-        let Resources {
-            rx_meta,
-            rx_buf,
-            tx_meta,
-            tx_buf,
-            datagram,
-        } = resources;
-        let mut socket = UdpSocket::new(stack, rx_meta, rx_buf, tx_meta, tx_buf);
-        socket.bind(config.local_port).map_err(Error::Bind)?;
         let encoder = config.exporter.encoder;
         let max = encoder.max_datagram.min(DATAGRAM);
+        let consumer = lanes.consumer().ok_or(Error::ConsumerTaken)?;
+        let (link, datagram) = Link::new(stack, resources, &config, max)?;
         let exporter_config = config.exporter.with_encoder(encoder.with_max_datagram(max));
         let exporter =
             Exporter::new(consumer, datagram, exporter_config).map_err(Error::Exporter)?;
         Ok(Runner {
             exporter,
-            transport: UdpTransport::new(socket, stack, config.destination, max),
+            link,
             keys,
-            poll_interval: Duration::from_millis(config.poll_interval_ms),
-            poll_interval_ns: u32::try_from(config.poll_interval_ms.saturating_mul(1_000_000))
-                .unwrap_or(u32::MAX),
-            #[cfg(feature = "defmt")]
-            breaker_seen: stats_core::BreakerTransitions::default(),
         })
     }
 
@@ -203,59 +318,92 @@ impl<
     /// poll does brings it back after a millisecond. Never returns. Events
     /// recorded before the network is up wait in the lanes.
     pub async fn run(&mut self) -> ! {
-        let stack = self.transport.stack;
-        let mut up = false;
-        loop {
-            // One await point: each one is code in the task's state machine.
-            let wait = if up || (stack.is_link_up() && stack.is_config_up()) {
-                if !up {
-                    up = true;
-                    log_info!("stats: sending to {}", self.transport.destination());
-                }
-                let now = crate::now_ns();
-                let next = self.exporter.poll(now, &mut self.transport, self.keys);
-                #[cfg(feature = "defmt")]
-                self.log_breaker();
-                match next {
-                    // More waiting, or the socket is full: a tick, letting
-                    // other tasks run (and the stack send).
-                    Some(due) if due <= now => Duration::from_millis(1),
-                    // Until `due`, a poll interval at most: the wait fits 32
-                    // bits of nanoseconds, so no 64-bit division (a library
-                    // routine on Cortex-M).
-                    Some(due) => {
-                        let wait_ns = due
-                            .saturating_sub(now)
-                            .min(u64::from(self.poll_interval_ns));
-                        Duration::from_micros(u64::from(wait_ns as u32 / 1_000))
-                    }
-                    None => self.poll_interval,
-                }
-            } else {
-                self.poll_interval
-            };
-            Timer::after(wait).await;
-        }
-    }
-
-    /// Logs the breaker's transitions once each (with defmt; without, the
-    /// telemetry's breaker counters tell the same).
-    #[cfg(feature = "defmt")]
-    fn log_breaker(&mut self) {
-        let t = self.exporter.breaker().transitions();
-        if t != self.breaker_seen {
-            if t.opened != self.breaker_seen.opened {
-                defmt::warn!("stats: sends failing, circuit breaker open");
-            }
-            if t.closed != self.breaker_seen.closed {
-                defmt::info!("stats: sends recovered, circuit breaker closed");
-            }
-            self.breaker_seen = t;
-        }
+        let Runner {
+            exporter,
+            link,
+            keys,
+        } = self;
+        link.run(|now, transport, log| {
+            let next = exporter.poll(now, transport, *keys);
+            log.observe(exporter.breaker());
+            next
+        })
+        .await
     }
 
     /// The telemetry now (lanes, counters, breaker, latencies).
     pub fn snapshot(&mut self) -> TelemetrySnapshot {
         self.exporter.snapshot()
+    }
+}
+
+/// Drives the aggregate exporter: the series totals in `tables` go out
+/// every interval (those that changed; all of them every refresh). Spawn a
+/// task that calls [`AggregateRunner::run`].
+///
+/// Record into the same tables from tasks through a
+/// [`Shard`](stats_core::Shard) each (plain loads and stores), and from
+/// anywhere, interrupt handlers included, through the tables' own methods
+/// ([`Aggregates::add`] and the rest: a critical section of a few
+/// instructions on cores without 64-bit atomics).
+pub struct AggregateRunner<'a, S: Words, K: Keys + ?Sized> {
+    exporter: AggregateExporter<'a, S>,
+    link: Link<'a>,
+    keys: &'a K,
+}
+
+impl<'a, S: Words, K: Keys + ?Sized> AggregateRunner<'a, S, K> {
+    /// A runner sending the totals of `tables`, naming metrics from
+    /// `keys`, through `stack` from the caller's `resources`. The totals
+    /// count from now.
+    pub fn new<const DATAGRAM: usize, const TX: usize>(
+        stack: Stack<'a>,
+        tables: &'a Aggregates<S>,
+        keys: &'a K,
+        resources: &'a mut Resources<DATAGRAM, TX>,
+        config: Config<AggregateExporterConfig>,
+    ) -> Result<Self, Error> {
+        let encoder = config.exporter.encoder;
+        let max = encoder.max_datagram.min(DATAGRAM);
+        let (link, datagram) = Link::new(stack, resources, &config, max)?;
+        let mut exporter_config = config.exporter.with_encoder(encoder.with_max_datagram(max));
+        exporter_config.started = crate::now_ns();
+        let exporter =
+            AggregateExporter::new(tables, datagram, exporter_config).map_err(Error::Aggregate)?;
+        Ok(AggregateRunner {
+            exporter,
+            link,
+            keys,
+        })
+    }
+
+    /// Waits for the network, then runs the exporter's passes at the times
+    /// it asks for (see [`Runner::run`]). Never returns. What is recorded
+    /// before the network is up is in the totals.
+    pub async fn run(&mut self) -> ! {
+        let AggregateRunner {
+            exporter,
+            link,
+            keys,
+        } = self;
+        link.run(|now, transport, log| {
+            let next = exporter.poll(now, transport, *keys);
+            log.observe(exporter.breaker());
+            next
+        })
+        .await
+    }
+
+    /// Sends every total now, as far as the socket and the breaker let
+    /// it: `true` when all are handed to the socket.
+    pub fn flush(&mut self) -> bool {
+        let now = crate::now_ns();
+        self.exporter
+            .flush(now, &mut self.link.transport, self.keys)
+    }
+
+    /// What the exporter has done.
+    pub fn telemetry(&self) -> AggregateTelemetry {
+        *self.exporter.telemetry()
     }
 }

@@ -4,15 +4,15 @@
 //! cable pulled out trips the breaker, and plugging it back resumes
 //! delivery; every event is accounted for.
 
+mod common;
+
+use common::{COLLECTOR, Cable, with_cable};
 use core::cell::{Cell, RefCell};
-use embassy_futures::block_on;
-use embassy_futures::join::{join, join4};
-use embassy_futures::select::{Either, select};
+use embassy_futures::join::join;
+use embassy_futures::select::select;
+use embassy_net::IpEndpoint;
 use embassy_net::udp::{PacketMetadata, UdpSocket};
-use embassy_net::{IpEndpoint, Ipv4Address, Ipv4Cidr, StackResources, StaticConfigV4};
-use embassy_net_driver_channel as ch;
-use embassy_net_driver_channel::driver::{HardwareAddress, LinkState};
-use embassy_time::{Duration, Timer, with_timeout};
+use embassy_time::{Duration, Timer};
 use stats_embedded::core::wire::decode;
 use stats_embedded::core::{
     BreakerConfig, DropPolicy, ExporterConfig, Kind, LaneCapacities, Priority, Registry,
@@ -20,7 +20,6 @@ use stats_embedded::core::{
 };
 use stats_embedded::{Config, Recorder, Resources, Runner};
 
-const MTU: usize = 1514;
 const CAPS: LaneCapacities = LaneCapacities {
     high: 16,
     medium: 64,
@@ -29,37 +28,8 @@ const CAPS: LaneCapacities = LaneCapacities {
 /// The shared set (interrupt handlers) plus one task's set.
 type Lanes = StaticLanes<{ 2 * CAPS.total() }, 2>;
 
-const DEVICE: Ipv4Address = Ipv4Address::new(10, 0, 0, 2);
-const COLLECTOR: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
-
-fn net_config(address: Ipv4Address) -> embassy_net::Config {
-    embassy_net::Config::ipv4_static(StaticConfigV4 {
-        address: Ipv4Cidr::new(address, 24),
-        gateway: None,
-        dns_servers: Default::default(),
-    })
-}
-
 /// What the collector decoded: (name, value).
 type Got = RefCell<Vec<(String, f64)>>;
-
-/// The cable between the two stacks: whether it is plugged in, and the
-/// device side's link state.
-struct Cable<'a> {
-    plugged: Cell<bool>,
-    link: ch::StateRunner<'a>,
-}
-
-impl Cable<'_> {
-    fn plug(&self, plugged: bool) {
-        self.plugged.set(plugged);
-        self.link.set_link_state(if plugged {
-            LinkState::Up
-        } else {
-            LinkState::Down
-        });
-    }
-}
 
 /// Runs `body` against a device stack running the adapter and a collector
 /// stack joined by a [`Cable`]; returns the adapter's telemetry after.
@@ -70,84 +40,35 @@ fn with_network(
     got: &Got,
     body: impl AsyncFnOnce(&Cable<'_>),
 ) -> TelemetrySnapshot {
-    let mut state_a = ch::State::<MTU, 4, 4>::new();
-    let mut state_b = ch::State::<MTU, 4, 4>::new();
-    let (run_a, dev_a) = ch::new(&mut state_a, HardwareAddress::Ethernet([2, 0, 0, 0, 0, 2]));
-    let (run_b, dev_b) = ch::new(&mut state_b, HardwareAddress::Ethernet([2, 0, 0, 0, 0, 1]));
-    let mut res_a = StackResources::<2>::new();
-    let mut res_b = StackResources::<2>::new();
-    let (stack_a, mut net_a) = embassy_net::new(dev_a, net_config(DEVICE), &mut res_a, 1);
-    let (stack_b, mut net_b) = embassy_net::new(dev_b, net_config(COLLECTOR), &mut res_b, 2);
-    let (link_a, mut rx_a, mut tx_a) = run_a.split();
-    let (link_b, mut rx_b, mut tx_b) = run_b.split();
-    link_b.set_link_state(LinkState::Up);
-    let cable = Cable {
-        plugged: Cell::new(true),
-        link: link_a,
-    };
-    cable.plug(true);
-
-    let mut resources = Resources::<512, 1024>::new();
-    let config =
-        Config::new(IpEndpoint::new(COLLECTOR.into(), 8125), 0x5EED).with_exporter(exporter);
-    let mut runner =
-        Runner::<_, _, 2>::new(stack_a, lanes, registry, &mut resources, config).unwrap();
-
-    let mut meta = [PacketMetadata::EMPTY; 8];
-    let mut rx = [0u8; 8192];
-    let mut tmeta = [PacketMetadata::EMPTY; 1];
-    let mut tx = [0u8; 64];
-    let mut collector = UdpSocket::new(stack_b, &mut meta, &mut rx, &mut tmeta, &mut tx);
-    collector.bind(8125).unwrap();
-
-    // Frames cross while the cable is plugged in, and vanish otherwise.
-    let wire = async {
-        let a_to_b = async {
+    let mut snapshot = None;
+    with_cable(async |device, collector_stack, cable| {
+        let mut resources = Resources::<512, 1024>::new();
+        let config =
+            Config::new(IpEndpoint::new(COLLECTOR.into(), 8125), 0x5EED).with_exporter(exporter);
+        let mut runner =
+            Runner::<_, _, 2>::new(device, lanes, registry, &mut resources, config).unwrap();
+        let mut meta = [PacketMetadata::EMPTY; 8];
+        let mut rx = [0u8; 8192];
+        let mut tmeta = [PacketMetadata::EMPTY; 1];
+        let mut tx = [0u8; 64];
+        let mut collector =
+            UdpSocket::new(collector_stack, &mut meta, &mut rx, &mut tmeta, &mut tx);
+        collector.bind(8125).unwrap();
+        let collect = async {
+            let mut buf = [0u8; 2048];
             loop {
-                let frame = tx_a.tx_buf().await;
-                if cable.plugged.get() {
-                    let n = frame.len();
-                    let into = rx_b.rx_buf().await;
-                    into[..n].copy_from_slice(frame);
-                    rx_b.rx_done(n);
+                let (n, _) = collector.recv_from(&mut buf).await.unwrap();
+                let datagram = decode(&buf[..n]).expect("a valid datagram");
+                for e in datagram.events() {
+                    let e = e.unwrap();
+                    got.borrow_mut().push((e.name.to_string(), e.value));
                 }
-                tx_a.tx_done();
             }
         };
-        let b_to_a = async {
-            loop {
-                let frame = tx_b.tx_buf().await;
-                if cable.plugged.get() {
-                    let n = frame.len();
-                    let into = rx_a.rx_buf().await;
-                    into[..n].copy_from_slice(frame);
-                    rx_a.rx_done(n);
-                }
-                tx_b.tx_done();
-            }
-        };
-        join(a_to_b, b_to_a).await
-    };
-    let collect = async {
-        let mut buf = [0u8; 2048];
-        loop {
-            let (n, _) = collector.recv_from(&mut buf).await.unwrap();
-            let datagram = decode(&buf[..n]).expect("a valid datagram");
-            for e in datagram.events() {
-                let e = e.unwrap();
-                got.borrow_mut().push((e.name.to_string(), e.value));
-            }
-        }
-    };
-    let background = join4(runner.run(), net_a.run(), net_b.run(), join(wire, collect));
-    let test = with_timeout(Duration::from_secs(20), body(&cable));
-    let finished = match block_on(select(test, background)) {
-        Either::First(result) => result.is_ok(),
-        Either::Second(_) => unreachable!("the network never stops"),
-    };
-    let snapshot = runner.snapshot();
-    assert!(finished, "the test timed out: {snapshot:?}");
-    snapshot
+        select(body(cable), join(runner.run(), collect)).await;
+        snapshot = Some(runner.snapshot());
+    });
+    snapshot.expect("the test ran")
 }
 
 /// Waits until the collector has `n` events.

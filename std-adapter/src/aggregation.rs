@@ -247,9 +247,11 @@ impl Aggregation {
         pipeline: u64,
     ) -> Result<Self, TooSmall> {
         let config = tables_config(max_series, threads);
-        let needed = config.fixed_words() * size_of::<Word>();
+        // The structure itself counts too (`Aggregates::memory_bytes`).
+        let structure = size_of::<StdTables>();
+        let needed = structure + config.fixed_words() * size_of::<Word>();
         // Offsets into the tables are 32-bit: at most 4 Gi words (32 GiB).
-        let words = (bytes / size_of::<Word>()).min(u32::MAX as usize);
+        let words = (bytes.saturating_sub(structure) / size_of::<Word>()).min(u32::MAX as usize);
         if words < config.fixed_words() {
             return Err(TooSmall { needed });
         }

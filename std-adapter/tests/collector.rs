@@ -406,3 +406,70 @@ fn a_collector_killed_and_restarted_has_the_exact_totals_after_a_refresh() {
     collector.kill().unwrap();
     collector.wait().unwrap();
 }
+
+#[test]
+fn quantiles_at_the_collector_are_within_the_stated_error() {
+    use stats_std::collector::Aggregate;
+    use stats_std::core::aggregate::MAX_RELATIVE_ERROR;
+    let server = Server::start("127.0.0.1:0", None, Limits::default(), None).unwrap();
+    let stats = Stats::start(
+        Config::default()
+            .with_udp_address(server.udp_address().to_string())
+            .with_interval_ms(50),
+    )
+    .unwrap();
+    let sizes = stats.histogram("response.bytes", &[]).unwrap();
+    // Log-uniform over six decades, recorded from two threads (one shard
+    // each) so that the collector's distribution is a merge.
+    let values: Vec<f64> = {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        (0..40_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                10f64.powf(6.0 * (x >> 11) as f64 / (1u64 << 53) as f64)
+            })
+            .collect()
+    };
+    std::thread::scope(|s| {
+        for half in values.chunks(values.len() / 2) {
+            let sizes = &sizes;
+            s.spawn(move || half.iter().for_each(|&v| sizes.record(v)));
+        }
+    });
+    stats.flush(Duration::from_secs(2)).unwrap();
+    let mut exact = values.clone();
+    exact.sort_by(f64::total_cmp);
+    let start = Instant::now();
+    let distribution = loop {
+        let collector = server.collector().lock().unwrap();
+        let found = collector
+            .series()
+            .find(|s| s.name == "response.bytes")
+            .map(|s| s.aggregate());
+        if let Some(Aggregate::Distribution(d)) = &found
+            && d.count == values.len() as u64
+        {
+            break d.clone();
+        }
+        drop(collector);
+        assert!(start.elapsed() < Duration::from_secs(5), "{found:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(
+        (distribution.min, distribution.max),
+        (exact[0], exact[exact.len() - 1])
+    );
+    for q in [0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0] {
+        let rank = ((q * exact.len() as f64).ceil() as usize).clamp(1, exact.len());
+        let want = exact[rank - 1];
+        let got = distribution.quantile(q).unwrap();
+        let error = (got - want).abs() / want;
+        assert!(
+            error <= MAX_RELATIVE_ERROR,
+            "q {q}: {got} against {want} ({error:.4})"
+        );
+    }
+    stats.shutdown(Duration::from_secs(2)).unwrap();
+}

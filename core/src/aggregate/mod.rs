@@ -1630,15 +1630,13 @@ mod tests {
 
     type Table = Aggregates<std::boxed::Box<[Word]>>;
 
-    /// A pool for the tests' wider distributions. Smaller under miri,
-    /// whose borrow tracking costs time in proportion to the storage each
-    /// slice of it spans.
-    const POOL: usize = if cfg!(miri) { 8192 } else { 1 << 16 };
-
+    /// Tables with `pool` words for cells and bucket tables. The tests
+    /// keep pools small: miri's borrow tracking costs time in proportion
+    /// to the storage a slice of it spans.
     fn table(config: AggregatesConfig, pool: usize) -> Table {
-        let words: std::boxed::Box<[Word]> = (0..config.fixed_words() + pool)
-            .map(|_| Word::new())
-            .collect();
+        // Zeroed storage, as the std client makes it, so that miri checks
+        // `Word::zeroed` too.
+        let words = Word::zeroed(config.fixed_words() + pool).unwrap();
         Aggregates::with_storage(words, config).unwrap()
     }
 
@@ -1668,7 +1666,7 @@ mod tests {
 
     #[test]
     fn counters_sum_owned_and_shared_additions_exactly() {
-        let t = table(AggregatesConfig::new(100, 2), 4096);
+        let t = table(AggregatesConfig::new(10, 2), 256);
         let c = t.insert(key(7), Kind::Counter).unwrap();
         let mut a = Shard::claim(&t).unwrap();
         let mut b = Shard::claim(&t).unwrap();
@@ -1708,12 +1706,14 @@ mod tests {
 
     #[test]
     fn distributions_merge_counts_sums_extremes_and_buckets() {
-        let t = table(AggregatesConfig::new(10, 2), 8192);
+        let t = table(AggregatesConfig::new(10, 2), 2048);
         let h = t.insert(key(3), Kind::Histogram).unwrap();
         let mut a = Shard::claim(&t).unwrap();
         let mut b = Shard::claim(&t).unwrap();
         let mut all = Vec::new();
-        for i in 0..3_000u32 {
+        // Every bucket of the 97 values many times over; fewer under miri.
+        let n = if cfg!(miri) { 388 } else { 3_000u32 };
+        for i in 0..n {
             let v = f64::from(i % 97) * 1.5 - 20.0;
             match i % 3 {
                 0 => a.record(h, v).unwrap(),
@@ -1724,13 +1724,13 @@ mod tests {
         }
         let sum: f64 = all.iter().sum();
         let (count, got_sum, min, max, unbucketed) = distribution(&t, h);
-        assert_eq!((count, unbucketed), (3_000, 0));
+        assert_eq!((count, unbucketed), (u64::from(n), 0));
         assert_eq!(got_sum, sum);
         assert_eq!((min, max), (-20.0, 96.0 * 1.5 - 20.0));
         // Buckets come in id order, once each, and add up to the count.
         let buckets: Vec<(u16, u64)> = t.buckets(h, 0).collect();
         assert!(buckets.windows(2).all(|w| w[0].0 < w[1].0));
-        assert_eq!(buckets.iter().map(|b| b.1).sum::<u64>(), 3_000);
+        assert_eq!(buckets.iter().map(|b| b.1).sum::<u64>(), u64::from(n));
         let mut expected: Vec<(u16, u64)> = Vec::new();
         let mut ids: Vec<u16> = all.iter().map(|&v| bucket_of(v)).collect();
         ids.sort_unstable();
@@ -1755,12 +1755,16 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "safe arithmetic over tens of thousands of values: hours under miri, nothing for it to find"
+    )]
     fn quantiles_from_the_buckets_are_within_the_stated_error() {
-        let t = table(AggregatesConfig::new(4, 1), POOL);
+        let t = table(AggregatesConfig::new(4, 1), 1 << 16);
         let d = t.insert(key(0), Kind::Timer).unwrap();
         let mut shard = Shard::claim(&t).unwrap();
         let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let n = if cfg!(miri) { 2_000 } else { 50_000 };
+        let n = 50_000;
         let mut values: Vec<f64> = (0..n)
             .map(|_| {
                 x ^= x << 13;
@@ -1799,7 +1803,7 @@ mod tests {
     #[test]
     fn a_full_shard_table_overflows_into_the_shared_one_and_loses_nothing() {
         let config = AggregatesConfig::new(4, 1).with_buckets(8, 64);
-        let t = table(config, 4096);
+        let t = table(config, 1024);
         let d = t.insert(key(0), Kind::Histogram).unwrap();
         let mut shard = Shard::claim(&t).unwrap();
         // 40 distinct buckets: more than 8 slots hold.
@@ -1818,7 +1822,7 @@ mod tests {
 
     #[test]
     fn a_shard_table_grows_to_hold_a_wide_distribution() {
-        let t = table(AggregatesConfig::new(4, 1), 4096);
+        let t = table(AggregatesConfig::new(4, 1), 1024);
         let d = t.insert(key(0), Kind::Timer).unwrap();
         let mut shard = Shard::claim(&t).unwrap();
         let mut x = 1.0f64;
@@ -1841,7 +1845,7 @@ mod tests {
 
     #[test]
     fn a_word_at_its_count_limit_makes_way_for_another() {
-        let t = table(AggregatesConfig::new(4, 1), 4096);
+        let t = table(AggregatesConfig::new(4, 1), 256);
         let d = t.insert(key(0), Kind::Histogram).unwrap();
         let mut shard = Shard::claim(&t).unwrap();
         shard.record(d, 5.0).unwrap();
@@ -1931,11 +1935,16 @@ mod tests {
 
     #[test]
     fn threads_with_shards_and_without_record_exact_totals() {
-        let t = Arc::new(table(AggregatesConfig::new(16, 3), POOL));
+        // Room for three shards' bucket tables grown to 512 slots and the
+        // shared one's 512 (under miri, 50 values: 128 slots, and a shared
+        // table of 128).
+        let (shared, pool) = if cfg!(miri) { (128, 1024) } else { (512, 4096) };
+        let config = AggregatesConfig::new(16, 3).with_buckets(1024, shared);
+        let t = Arc::new(table(config, pool));
         let c = t.insert(key(0), Kind::Counter).unwrap();
         let g = t.insert(key(1), Kind::Gauge).unwrap();
         let d = t.insert(key(2), Kind::Histogram).unwrap();
-        let n: u32 = if cfg!(miri) { 200 } else { 50_000 };
+        let n: u32 = if cfg!(miri) { 50 } else { 50_000 };
         let threads: Vec<_> = (0..5)
             .map(|i| {
                 let t = t.clone();
@@ -1974,8 +1983,8 @@ mod tests {
                 total
             )
         );
-        let (count, ..) = distribution(&t, d);
-        assert_eq!(count, total);
+        let (count, .., unbucketed) = distribution(&t, d);
+        assert_eq!((count, unbucketed), (total, 0), "{:?}", t.stats());
         assert_eq!(t.buckets(d, 0).map(|b| b.1).sum::<u64>(), total);
     }
 
@@ -1985,7 +1994,7 @@ mod tests {
     /// grow, a value to refuse).
     #[test]
     fn a_view_records_into_its_shards_cells() {
-        let t = table(AggregatesConfig::new(8, 1), 4096);
+        let t = table(AggregatesConfig::new(8, 1), 1024);
         let c = t.insert(key(0), Kind::Counter).unwrap();
         let g = t.insert(key(1), Kind::Gauge).unwrap();
         let d = t.insert(key(2), Kind::Histogram).unwrap();

@@ -8,6 +8,14 @@ use cortex_m_semihosting::{debug, hprintln};
 use embassy_net::{Ipv4Address, Ipv4Cidr, Stack, StackResources, StaticConfigV4};
 use embassy_net_driver_channel as ch;
 use embassy_net_driver_channel::driver::{HardwareAddress, LinkState};
+use smoltcp::wire::{
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    EthernetRepr, IpProtocol, Ipv4Packet, UdpPacket,
+};
+
+/// The collector's address at the far end of the wire.
+pub const COLLECTOR_IP: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
+const COLLECTOR_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
 
 /// The firmware's end of an in-memory Ethernet link (a channel device
 /// standing in for the MAC), with the stack on it.
@@ -62,4 +70,89 @@ pub fn fail(why: &str) -> ! {
     debug::exit(debug::EXIT_FAILURE);
     #[allow(clippy::empty_loop)]
     loop {}
+}
+
+/// Answers `frame` if it is an ARP request for the collector (the reply is
+/// written into `reply`; returns its length), or hands its payload to
+/// `on_datagram` if it is a UDP datagram to the collector's port.
+fn answer(frame: &[u8], reply: &mut [u8], on_datagram: &mut impl FnMut(&[u8])) -> Option<usize> {
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        fail("ethernet frame");
+    };
+    match eth.ethertype() {
+        EthernetProtocol::Arp => {
+            let Ok(packet) = ArpPacket::new_checked(eth.payload()) else {
+                fail("arp packet");
+            };
+            let Ok(ArpRepr::EthernetIpv4 {
+                operation: ArpOperation::Request,
+                source_hardware_addr,
+                source_protocol_addr,
+                target_protocol_addr,
+                ..
+            }) = ArpRepr::parse(&packet)
+            else {
+                return None;
+            };
+            if target_protocol_addr != COLLECTOR_IP {
+                return None;
+            }
+            let arp = ArpRepr::EthernetIpv4 {
+                operation: ArpOperation::Reply,
+                source_hardware_addr: COLLECTOR_MAC,
+                source_protocol_addr: COLLECTOR_IP,
+                target_hardware_addr: source_hardware_addr,
+                target_protocol_addr: source_protocol_addr,
+            };
+            let header = EthernetRepr {
+                src_addr: COLLECTOR_MAC,
+                dst_addr: source_hardware_addr,
+                ethertype: EthernetProtocol::Arp,
+            };
+            let len = header.buffer_len() + arp.buffer_len();
+            let mut out = EthernetFrame::new_unchecked(&mut reply[..len]);
+            header.emit(&mut out);
+            arp.emit(&mut ArpPacket::new_unchecked(out.payload_mut()));
+            Some(len)
+        }
+        EthernetProtocol::Ipv4 => {
+            let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
+                fail("ipv4 packet");
+            };
+            if ip.dst_addr() != COLLECTOR_IP || ip.next_header() != IpProtocol::Udp {
+                return None;
+            }
+            let Ok(udp) = UdpPacket::new_checked(ip.payload()) else {
+                fail("udp packet");
+            };
+            if udp.dst_port() != 8125 {
+                return None;
+            }
+            on_datagram(udp.payload());
+            None
+        }
+        _ => None,
+    }
+}
+
+/// The far end of the wire, at [`COLLECTOR_IP`]: takes the device's frames,
+/// answers ARP, and hands each UDP datagram to port 8125 to `on_datagram`.
+/// Frame by frame: a second IP stack would not fit the micro:bit's 16 KiB
+/// of RAM next to the first.
+pub async fn far_end<const MTU: usize>(
+    mut tx: ch::TxRunner<'static, MTU>,
+    mut rx: ch::RxRunner<'static, MTU>,
+    mut on_datagram: impl FnMut(&[u8]),
+) -> ! {
+    let mut reply = [0u8; 64];
+    loop {
+        let frame = tx.tx_buf().await;
+        let answer = answer(frame, &mut reply, &mut on_datagram);
+        tx.tx_done();
+        if let Some(len) = answer {
+            let into = rx.rx_buf().await;
+            into[..len].copy_from_slice(&reply[..len]);
+            rx.rx_done(len);
+        }
+    }
 }

@@ -1,9 +1,11 @@
 //! A minimal firmware for measuring the pipeline's footprint: one
 //! embassy-net stack (static IPv4, UDP), the stats adapter with one UDP
 //! socket, the executor, and a channel device standing in for the MAC
-//! (frames are dropped; one frame buffer each way). Built with `--features with-stats` it records and
-//! sends through the pipeline; without, it sends a fixed datagram through a
-//! plain UDP socket, so the difference is the pipeline's cost.
+//! (frames are dropped; one frame buffer each way). Built with `--features
+//! with-stats` it records events and sends them through the event pipeline;
+//! with `--features with-aggregation` it records into aggregation tables
+//! and sends their totals; with neither, it sends a fixed datagram through
+//! a plain UDP socket, so the difference is the pipeline's cost.
 
 #![no_std]
 #![no_main]
@@ -95,7 +97,65 @@ mod app {
     }
 }
 
-#[cfg(not(feature = "with-stats"))]
+#[cfg(feature = "with-aggregation")]
+mod app {
+    use super::*;
+    use stats_core::{AggregateExporterConfig, Aggregates, AggregatesConfig, Kind, Registry, Word};
+    use stats_embedded::{AggregateRunner, Config, Resources};
+
+    /// Four series, no task shard (recording from anywhere, as interrupt
+    /// handlers do), small bucket tables.
+    const TABLES: AggregatesConfig = AggregatesConfig::new(4, 0).with_buckets(8, 32);
+    type Words = [Word; TABLES.fixed_words() + 128];
+    type StatsRunner = AggregateRunner<'static, Words, Registry<4, 64>>;
+
+    #[embassy_executor::task]
+    async fn stats_task(runner: &'static mut StatsRunner) -> ! {
+        runner.run().await
+    }
+
+    pub async fn run(spawner: Spawner, stack: embassy_net::Stack<'static>) {
+        static KEYS: StaticCell<Registry<4, 64>> = StaticCell::new();
+        static TABLES_CELL: StaticCell<Aggregates<Words>> = StaticCell::new();
+        static BUFFERS: StaticCell<Resources<512, 512>> = StaticCell::new();
+        static RUNNER: StaticCell<StatsRunner> = StaticCell::new();
+        let keys = KEYS.init(Registry::new());
+        let sensor = keys
+            .register("sensor", &[("unit", "C")])
+            .unwrap_or_else(|_| panic!());
+        let tables: &'static Aggregates<Words> = TABLES_CELL.init_with(|| {
+            Aggregates::with_storage([const { Word::new() }; TABLES.fixed_words() + 128], TABLES)
+                .unwrap_or_else(|_| panic!())
+        });
+        let wakes = keys.register("wakes", &[]).unwrap_or_else(|_| panic!());
+        let work = keys.register("work.time", &[]).unwrap_or_else(|_| panic!());
+        // A gauge, a counter and a distribution: each kind's recording code.
+        let (Ok(series), Ok(wakes), Ok(work)) = (
+            tables.insert(sensor, Kind::Gauge),
+            tables.insert(wakes, Kind::Counter),
+            tables.insert(work, Kind::Timer),
+        ) else {
+            panic!()
+        };
+        let buffers = BUFFERS.init(Resources::new());
+        let config = Config::aggregated(IpEndpoint::new(COLLECTOR.into(), 8125), 1)
+            .with_exporter(AggregateExporterConfig::new(1, 0));
+        let runner = RUNNER.init_with(|| {
+            AggregateRunner::new(stack, tables, keys, buffers, config).unwrap_or_else(|_| panic!())
+        });
+        spawner.spawn(stats_task(runner).unwrap());
+        let mut i = 0u32;
+        loop {
+            tables.set(series, f64::from(i));
+            tables.add(wakes, 1);
+            let _ = tables.record(work, f64::from(i % 1000));
+            i = i.wrapping_add(1);
+            Timer::after(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[cfg(not(any(feature = "with-stats", feature = "with-aggregation")))]
 mod app {
     use super::*;
     use embassy_net::udp::{PacketMetadata, UdpSocket};

@@ -16,20 +16,16 @@
 use cortex_m::peripheral::SCB;
 use cortex_m_rt::{entry, exception};
 use embassy_executor::{Executor, Spawner};
-use embassy_net::{IpEndpoint, Ipv4Address, StackResources};
+use embassy_net::{IpEndpoint, StackResources};
 use embassy_net_driver_channel as ch;
 use embassy_time::{Duration, MockDriver, Timer, with_timeout};
 use panic_semihosting as _;
 use portable_atomic::{AtomicU32, Ordering};
-use smoltcp::wire::{
-    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, IpProtocol, Ipv4Packet, UdpPacket,
-};
 use static_cell::StaticCell;
 use stats_core::wire::decode;
 use stats_core::{DropPolicy, KeyId, Kind, LaneCapacities, Priority, Registry, StaticLanes};
 use stats_embedded::{Config, Recorder, Resources, Runner};
-use stats_firmware_qemu::{Link, channel_link, fail, pass};
+use stats_firmware_qemu::{COLLECTOR_IP, Link, channel_link, fail, far_end, pass};
 
 /// Small frames: the micro:bit has 16 KiB of RAM.
 const MTU: usize = 614;
@@ -51,100 +47,31 @@ static LANES: Lanes = match Lanes::new(CAPS, DropPolicy::DropByPriority) {
     Err(_) => panic!(),
 };
 static RECEIVED: AtomicU32 = AtomicU32::new(0);
-const COLLECTOR_IP: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
-const COLLECTOR_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
 
 #[embassy_executor::task]
 async fn net_task(mut runner: embassy_net::Runner<'static, ch::Device<'static, MTU>>) -> ! {
     runner.run().await
 }
 
-/// Answers `frame` if it is an ARP request for the collector (the reply is
-/// written into `reply`; returns its length), or decodes it if it is a UDP
-/// datagram to the collector's port.
-fn collect(frame: &[u8], reply: &mut [u8]) -> Option<usize> {
-    let Ok(eth) = EthernetFrame::new_checked(frame) else {
-        fail("ethernet frame");
+/// Every datagram the far end of the wire gets: decoded, its events
+/// counted.
+fn on_datagram(payload: &[u8]) {
+    let Ok(datagram) = decode(payload) else {
+        fail("decode");
     };
-    match eth.ethertype() {
-        EthernetProtocol::Arp => {
-            let Ok(packet) = ArpPacket::new_checked(eth.payload()) else {
-                fail("arp packet");
-            };
-            let Ok(ArpRepr::EthernetIpv4 {
-                operation: ArpOperation::Request,
-                source_hardware_addr,
-                source_protocol_addr,
-                target_protocol_addr,
-                ..
-            }) = ArpRepr::parse(&packet)
-            else {
-                return None;
-            };
-            if target_protocol_addr != COLLECTOR_IP {
-                return None;
-            }
-            let arp = ArpRepr::EthernetIpv4 {
-                operation: ArpOperation::Reply,
-                source_hardware_addr: COLLECTOR_MAC,
-                source_protocol_addr: COLLECTOR_IP,
-                target_hardware_addr: source_hardware_addr,
-                target_protocol_addr: source_protocol_addr,
-            };
-            let header = EthernetRepr {
-                src_addr: COLLECTOR_MAC,
-                dst_addr: source_hardware_addr,
-                ethertype: EthernetProtocol::Arp,
-            };
-            let len = header.buffer_len() + arp.buffer_len();
-            let mut out = EthernetFrame::new_unchecked(&mut reply[..len]);
-            header.emit(&mut out);
-            arp.emit(&mut ArpPacket::new_unchecked(out.payload_mut()));
-            Some(len)
+    for e in datagram.events() {
+        let Ok(e) = e else { fail("event") };
+        if e.name != "sensor" || e.kind != Kind::Gauge {
+            fail("name or kind");
         }
-        EthernetProtocol::Ipv4 => {
-            let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
-                fail("ipv4 packet");
-            };
-            if ip.dst_addr() != COLLECTOR_IP || ip.next_header() != IpProtocol::Udp {
-                return None;
-            }
-            let Ok(udp) = UdpPacket::new_checked(ip.payload()) else {
-                fail("udp packet");
-            };
-            if udp.dst_port() != 8125 {
-                return None;
-            }
-            let Ok(datagram) = decode(udp.payload()) else {
-                fail("decode");
-            };
-            for e in datagram.events() {
-                let Ok(e) = e else { fail("event") };
-                if e.name != "sensor" || e.kind != Kind::Gauge {
-                    fail("name or kind");
-                }
-                RECEIVED.fetch_add(1, Ordering::Relaxed);
-            }
-            None
-        }
-        _ => None,
+        RECEIVED.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 /// The far end of the wire: takes the device's frames and answers ARP.
 #[embassy_executor::task]
-async fn collector_task(mut tx: ch::TxRunner<'static, MTU>, mut rx: ch::RxRunner<'static, MTU>) {
-    let mut reply = [0u8; 64];
-    loop {
-        let frame = tx.tx_buf().await;
-        let answer = collect(frame, &mut reply);
-        tx.tx_done();
-        if let Some(len) = answer {
-            let into = rx.rx_buf().await;
-            into[..len].copy_from_slice(&reply[..len]);
-            rx.rx_done(len);
-        }
-    }
+async fn collector_task(tx: ch::TxRunner<'static, MTU>, rx: ch::RxRunner<'static, MTU>) {
+    far_end(tx, rx, on_datagram).await
 }
 
 /// Takes the runner by reference: a task future holding it by value would
