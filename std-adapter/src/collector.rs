@@ -8,7 +8,9 @@
 //!   sequence starting again from the beginning, or going back together
 //!   with its clock: a device with a fixed sender id that rebooted). A
 //!   64-datagram window tells duplicates from late arrivals; a datagram
-//!   counted as lost that turns up later is taken back off the losses.
+//!   counted as lost that turns up later is taken back off the losses. A
+//!   jump ahead larger than [`MAX_SEQUENCE_JUMP`] is suspect (forged or
+//!   corrupt): ignored and counted, not loss.
 //! * **Invalid datagrams** are counted by error kind and otherwise ignored.
 //! * **StatsD and DogStatsD** datagrams (anything not starting with the
 //!   format's magic) are read line by line and aggregated the same way;
@@ -47,6 +49,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// `e` with what it was about in front: `UDP 127.0.0.1:8125: Address
+/// already in use`.
+fn context(e: io::Error, what: std::fmt::Arguments<'_>) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
 /// Limits on what the collector keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -82,6 +90,10 @@ pub struct SenderStats {
     pub reordered: u64,
     /// Times the sequence started again.
     pub restarts: u64,
+    /// Datagrams ignored because their sequence jumped further ahead than
+    /// any sender's could ([`MAX_SEQUENCE_JUMP`]): forged or corrupt, not
+    /// loss.
+    pub suspect: u64,
 }
 
 /// Sequence window and counts for one sender.
@@ -96,12 +108,24 @@ struct SenderState {
     started: Option<u64>,
     /// The series it has sent totals for.
     series: Vec<usize>,
+    /// The sequence of the last suspect datagram: a second one just after
+    /// it is a sender that really is there (it resynchronises).
+    suspect_at: Option<u64>,
     stats: SenderStats,
 }
 
 /// How far back a sequence number may be before it counts as a restart
 /// (when it is also near zero) or as too late to tell.
 const WINDOW: u64 = 64;
+
+/// The furthest a sender's sequence may jump ahead (datagrams it sent that
+/// never arrived): 2^24, minutes of loss at the highest rate a sender
+/// reaches and hours at common ones. A larger jump (one forged datagram
+/// with sequence 2^64 − 1, say) is not counted as loss: the datagram is
+/// ignored and counted as suspect. A sender that really did jump (its
+/// next datagram follows the suspect one within 64) is taken from there,
+/// the suspect one still counted.
+pub const MAX_SEQUENCE_JUMP: u64 = 1 << 24;
 
 /// A datagram with an earlier sequence number whose clock is this much
 /// behind the latest one comes from a restarted sender (its clock started
@@ -117,6 +141,8 @@ enum Seen {
     Duplicate,
     /// The sender started again: what it sent before is final.
     Restart,
+    /// A jump no sender makes: ignore it.
+    Suspect,
 }
 
 impl SenderState {
@@ -154,6 +180,25 @@ impl SenderState {
         }
         if sequence > self.highest {
             let gap = sequence - self.highest;
+            if gap > MAX_SEQUENCE_JUMP {
+                let follows = self
+                    .suspect_at
+                    .is_some_and(|at| sequence > at && sequence - at <= WINDOW);
+                if follows {
+                    // Taken from here, as the sender's first datagram is
+                    // (whether it also started again, its totals' start
+                    // time tells).
+                    self.suspect_at = None;
+                    self.highest = sequence;
+                    self.highest_timestamp = timestamp;
+                    self.window = 1;
+                    s.received += 1;
+                    return Seen::New;
+                }
+                s.suspect += 1;
+                self.suspect_at = Some(sequence);
+                return Seen::Suspect;
+            }
             s.lost += gap - 1;
             self.window = if gap >= WINDOW {
                 1
@@ -290,6 +335,14 @@ impl Distribution {
     }
 }
 
+/// Stores `new` in `at` if it is finite; whether it was.
+fn finite(at: &mut f64, new: f64) -> bool {
+    new.is_finite() && {
+        *at = new;
+        true
+    }
+}
+
 /// One series' aggregate.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Aggregate {
@@ -312,12 +365,24 @@ impl Aggregate {
 
     /// Takes in `value`: a change to a gauge if `relative`; standing for
     /// `weight` occurrences (a StatsD sample rate of 1/`weight`).
-    fn add(&mut self, value: f64, relative: bool, weight: f64) {
+    /// Whether it was taken: a value that is not finite, or that would
+    /// make the total infinite (a counter's sum, a gauge moved by a
+    /// change, a distribution's sum), is refused and changes nothing.
+    fn add(&mut self, value: f64, relative: bool, weight: f64) -> bool {
+        if !value.is_finite() {
+            return false;
+        }
         match self {
-            Aggregate::Counter(sum) => *sum += value * weight,
-            Aggregate::Gauge(last) if relative => *last += value,
-            Aggregate::Gauge(last) => *last = value,
-            Aggregate::Distribution(d) => d.record(value, (weight.round() as u64).max(1)),
+            Aggregate::Counter(sum) => finite(sum, *sum + value * weight),
+            Aggregate::Gauge(last) if relative => finite(last, *last + value),
+            Aggregate::Gauge(last) => finite(last, value),
+            Aggregate::Distribution(d) => {
+                let weight = (weight.round() as u64).max(1);
+                (d.sum + value * weight as f64).is_finite() && {
+                    d.record(value, weight);
+                    true
+                }
+            }
         }
     }
 
@@ -462,6 +527,9 @@ pub struct Totals {
     /// StatsD datagrams (aggregated; without sender ids or sequence numbers
     /// they are not accounted per sender).
     pub statsd_datagrams: u64,
+    /// Values refused: not finite (NaN, an infinity), or making a total
+    /// infinite.
+    pub non_finite_refused: u64,
 }
 
 /// Everything the collector keeps.
@@ -473,7 +541,10 @@ pub struct Collector {
     series: Vec<Series>,
     /// One overflow series per kind, by `Kind as usize`.
     overflow: [Option<Series>; 4],
+    /// Invalid datagrams by error kind.
     invalid: BTreeMap<&'static str, u64>,
+    /// Bad StatsD lines by error kind (their datagram may hold good ones).
+    invalid_lines: BTreeMap<&'static str, u64>,
     totals: Totals,
     /// Reused: the canonical key being looked up.
     scratch: String,
@@ -491,6 +562,7 @@ impl Collector {
             series: Vec::new(),
             overflow: [None, None, None, None],
             invalid: BTreeMap::new(),
+            invalid_lines: BTreeMap::new(),
             totals: Totals::default(),
             scratch: String::new(),
             forwarded: None,
@@ -520,6 +592,7 @@ impl Collector {
                     self.totals.duplicates_ignored += 1;
                     return;
                 }
+                Seen::Suspect => return,
                 Seen::Restart => self.retire_sender(header.sender_id),
                 Seen::New => {}
             }
@@ -639,12 +712,18 @@ impl Collector {
 
     fn aggregate(&mut self, series: usize, kind: Kind, value: f64, relative: bool, weight: f64) {
         let arrival = self.totals.datagrams;
-        match self.series.get_mut(series) {
+        let taken = match self.series.get_mut(series) {
             Some(s) if s.kind == kind => {
-                s.events.add(value, relative, weight);
-                s.events_arrival = arrival;
+                let taken = s.events.add(value, relative, weight);
+                if taken {
+                    s.events_arrival = arrival;
+                }
+                taken
             }
             _ => self.overflow(kind).events.add(value, relative, weight),
+        };
+        if !taken {
+            self.totals.non_finite_refused += 1;
         }
     }
 
@@ -662,7 +741,7 @@ impl Collector {
             let line = match line {
                 Ok(l) => l,
                 Err(e) => {
-                    *self.invalid.entry(e.kind()).or_default() += 1;
+                    *self.invalid_lines.entry(e.kind()).or_default() += 1;
                     continue;
                 }
             };
@@ -672,12 +751,15 @@ impl Collector {
                 MetricType::Timer => (Kind::Timer, 1e6),
                 MetricType::Histogram | MetricType::Distribution => (Kind::Histogram, 1.0),
                 MetricType::Set => {
-                    *self.invalid.entry("statsd_set_unsupported").or_default() += 1;
+                    *self
+                        .invalid_lines
+                        .entry("statsd_set_unsupported")
+                        .or_default() += 1;
                     continue;
                 }
             };
             let Some(value) = line.number() else {
-                *self.invalid.entry("statsd_bad_value").or_default() += 1;
+                *self.invalid_lines.entry("statsd_bad_value").or_default() += 1;
                 continue;
             };
             let tags: Vec<(&str, &str)> = line.tag_pairs().collect();
@@ -696,6 +778,8 @@ impl Collector {
             self.totals.statsd_datagrams += 1;
             self.totals.bytes += bytes.len() as u64;
             self.totals.events += events;
+        } else {
+            *self.invalid.entry("statsd_no_valid_line").or_default() += 1;
         }
     }
 
@@ -745,9 +829,15 @@ impl Collector {
         self.senders.iter().map(|(&id, s)| (id, s.stats))
     }
 
-    /// Invalid datagrams (or events) by error kind.
+    /// Invalid datagrams by error kind (`statsd_no_valid_line`: StatsD
+    /// text without one line that reads).
     pub fn invalid(&self) -> &BTreeMap<&'static str, u64> {
         &self.invalid
+    }
+
+    /// Bad StatsD lines by error kind.
+    pub fn invalid_lines(&self) -> &BTreeMap<&'static str, u64> {
+        &self.invalid_lines
     }
 
     /// The totals.
@@ -787,7 +877,9 @@ impl Server {
             Some(Protocol::UDP),
         )?;
         let _ = socket.set_recv_buffer_size(4 << 20);
-        socket.bind(&address.into())?;
+        socket
+            .bind(&address.into())
+            .map_err(|e| context(e, format_args!("UDP {address}")))?;
         socket.set_read_timeout(Some(Duration::from_millis(50)))?;
         let socket: UdpSocket = socket.into();
         let udp = socket.local_addr()?;
@@ -795,7 +887,8 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
         let mut forwarder = match &forward {
             Some(f) => Some((
-                Forwarder::new(&f.target, f.dialect, f.max_datagram)?,
+                Forwarder::new(&f.target, f.dialect, f.max_datagram)
+                    .map_err(|e| context(e, format_args!("forwarding to {}", f.target)))?,
                 f.interval,
             )),
             None => None,
@@ -829,12 +922,15 @@ impl Server {
         let http = match http {
             Some(address) => {
                 let (c, s) = (collector.clone(), stop.clone());
-                Some(crate::http::spawn(
-                    address,
-                    16,
-                    move || s.load(Ordering::Relaxed),
-                    Arc::new(move |path: &str| answer(&c, path)),
-                )?)
+                Some(
+                    crate::http::spawn(
+                        address,
+                        16,
+                        move || s.load(Ordering::Relaxed),
+                        Arc::new(move |path: &str| answer(&c, path)),
+                    )
+                    .map_err(|e| context(e, format_args!("HTTP {address}")))?,
+                )
             }
             None => None,
         };
@@ -1012,6 +1108,11 @@ impl Collector {
                 "StatsD datagrams received (not accounted per sender).",
                 totals.statsd_datagrams,
             ),
+            (
+                "stats_collector_non_finite_refused_total",
+                "Values refused: not finite, or making a total infinite.",
+                totals.non_finite_refused,
+            ),
         ] {
             t.single(name, "counter", help, value as f64);
         }
@@ -1052,20 +1153,25 @@ impl Collector {
             "Series kept.",
             self.series.len() as f64,
         );
-        t.family(
-            "stats_collector_invalid_datagrams_total",
-            "counter",
-            "Invalid datagrams (or events), by error kind.",
-        );
-        for (kind, n) in &self.invalid {
-            t.sample(
+        for (name, help, counts) in [
+            (
                 "stats_collector_invalid_datagrams_total",
-                &[("error", kind)],
-                *n as f64,
-            );
+                "Invalid datagrams, by error kind.",
+                &self.invalid,
+            ),
+            (
+                "stats_collector_invalid_statsd_lines_total",
+                "StatsD lines that did not read, by error kind.",
+                &self.invalid_lines,
+            ),
+        ] {
+            t.family(name, "counter", help);
+            for (kind, n) in counts {
+                t.sample(name, &[("error", kind)], *n as f64);
+            }
         }
         type Field = fn(&SenderStats) -> u64;
-        let per_sender: [(&str, &str, Field); 5] = [
+        let per_sender: [(&str, &str, Field); 6] = [
             (
                 "stats_collector_sender_datagrams_total",
                 "Datagrams received from a sender.",
@@ -1090,6 +1196,11 @@ impl Collector {
                 "stats_collector_sender_restarts_total",
                 "Times a sender's sequence started again.",
                 |s| s.restarts,
+            ),
+            (
+                "stats_collector_sender_suspect_total",
+                "A sender's datagrams ignored: their sequence jumped further than a sender's can.",
+                |s| s.suspect,
             ),
         ];
         let mut senders: Vec<(u64, SenderStats)> = self.senders().collect();
@@ -1297,6 +1408,73 @@ mod tests {
     }
 
     #[test]
+    fn values_that_are_not_finite_or_would_make_a_total_infinite_are_refused() {
+        let mut s = Sender::new(4);
+        let hits = s.key("hits", &[]);
+        let sizes = s.key("sizes", &[]);
+        let mut c = Collector::new(Limits::default());
+        c.ingest(&s.datagram(&[
+            (hits, Kind::Counter, 2.0),
+            (hits, Kind::Counter, f64::NAN),
+            (sizes, Kind::Histogram, f64::INFINITY),
+            (sizes, Kind::Histogram, 5.0),
+        ]));
+        // A gauge moved past the largest float, a counter too.
+        c.ingest(b"q:1e308|g\nq:+1e308|g\nbig:1e308|c\nbig:1e308|c");
+        assert_eq!(c.totals().non_finite_refused, 4);
+        assert_eq!(find(&c, "hits").aggregate(), Aggregate::Counter(2.0));
+        let Aggregate::Distribution(d) = find(&c, "sizes").aggregate() else {
+            panic!()
+        };
+        assert_eq!((d.count, d.sum, d.max), (1, 5.0, 5.0));
+        assert_eq!(find(&c, "q").aggregate(), Aggregate::Gauge(1e308));
+        assert_eq!(find(&c, "big").aggregate(), Aggregate::Counter(1e308));
+        // A sample rate that would scale 1 into a 300-digit count.
+        c.ingest(b"r3:1|c|@1e-300\nr3:1|c|@0.5");
+        assert_eq!(c.invalid_lines().get("statsd_bad_sample_rate"), Some(&1));
+        assert_eq!(find(&c, "r3").aggregate(), Aggregate::Counter(2.0));
+        let text = c.render_metrics();
+        assert!(
+            text.contains("stats_collector_non_finite_refused_total 4"),
+            "{text}"
+        );
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert!(
+            samples
+                .iter()
+                .all(|l| !l.contains("NaN") && !l.contains("Inf")),
+            "{text}"
+        );
+        // Large totals in exponent form, as the format allows.
+        assert!(samples.contains(&"big_total 1e308"), "{text}");
+    }
+
+    #[test]
+    fn a_sequence_jump_no_sender_makes_is_suspect_not_loss() {
+        let mut state = SenderState::first(5, 1_000);
+        // One forged datagram with the highest sequence there is.
+        assert_eq!(state.observe(u64::MAX, 1_000), Seen::Suspect);
+        assert_eq!((state.stats.lost, state.stats.suspect), (0, 1));
+        // The real sender carries on, its loss accounted as before.
+        assert_eq!(state.observe(6, 1_001), Seen::New);
+        assert_eq!(state.observe(8, 1_002), Seen::New);
+        assert_eq!((state.stats.lost, state.stats.received), (1, 3));
+        // The largest jump a sender may make is loss, not suspect.
+        assert_eq!(state.observe(8 + MAX_SEQUENCE_JUMP, 1_003), Seen::New);
+        assert_eq!(state.stats.lost, MAX_SEQUENCE_JUMP);
+        // A sender that really jumped further: its second datagram after
+        // the jump resynchronises, and what follows is accounted from it.
+        let far = 8 + 3 * MAX_SEQUENCE_JUMP;
+        assert_eq!(state.observe(far, 1_004), Seen::Suspect);
+        assert_eq!(state.observe(far + 1, 1_005), Seen::New);
+        assert_eq!(state.observe(far + 3, 1_006), Seen::New);
+        assert_eq!(
+            (state.stats.suspect, state.stats.restarts, state.stats.lost),
+            (2, 0, MAX_SEQUENCE_JUMP + 1)
+        );
+    }
+
+    #[test]
     fn invalid_datagrams_are_counted_by_kind_and_change_nothing() {
         let mut s = Sender::new(3);
         let k = s.key("k", &[]);
@@ -1451,7 +1629,7 @@ mod tests {
         );
         assert_eq!(find(&c, "h").kind, Kind::Histogram);
         assert_eq!(find(&c, "d").kind, Kind::Histogram);
-        let invalid = c.invalid();
+        let invalid = c.invalid_lines();
         for kind in [
             "statsd_set_unsupported",
             "statsd_malformed",
@@ -1466,10 +1644,26 @@ mod tests {
             (1, 1, 8)
         );
         assert_eq!(c.senders().count(), 0, "no sender accounting for StatsD");
+        // Lines and datagrams are counted apart: that datagram was valid.
+        assert!(c.invalid().is_empty(), "{:?}", c.invalid());
         // A datagram of nothing but bad lines is not a valid datagram.
-        c.ingest(b"\xff\xfe:1|c");
+        c.ingest(b"\xff\xfe:1|c\nx:y|c");
         assert_eq!(c.totals().datagrams, 1);
-        assert_eq!(c.invalid().get("statsd_invalid_utf8"), Some(&1));
+        assert_eq!(c.invalid_lines().get("statsd_invalid_utf8"), Some(&1));
+        assert_eq!(c.invalid().get("statsd_no_valid_line"), Some(&1));
+        let text = c.render_metrics();
+        assert!(
+            text.contains(
+                "stats_collector_invalid_datagrams_total{error=\"statsd_no_valid_line\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "stats_collector_invalid_statsd_lines_total{error=\"statsd_invalid_utf8\"} 1"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -78,6 +78,10 @@ fn number(v: f64) -> String {
         "+Inf".into()
     } else if v == f64::NEG_INFINITY {
         "-Inf".into()
+    } else if v.abs() >= 1e16 || (v != 0.0 && v.abs() < 1e-6) {
+        // Exponent form past the integers a float holds exactly, and for
+        // tiny values: `1e308`, not 309 digits.
+        format!("{v:e}")
     } else {
         format!("{v}")
     }

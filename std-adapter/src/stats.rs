@@ -211,7 +211,7 @@ pub(crate) struct Shared {
     pub(crate) pipeline: Pipeline,
     /// Event mode: each gauge's value, so that `Gauge::add` from any
     /// handle moves the same value.
-    gauges: RwLock<FxHashMap<KeyId, Arc<AtomicU64>>>,
+    gauges: RwLock<FxHashMap<KeyId, GaugeValue>>,
     pub(crate) keys: KeyTable,
     pub(crate) clock: Clock,
     pub(crate) config: Config,
@@ -266,16 +266,31 @@ impl Shared {
     }
 
     /// Event mode: the value `key`'s gauges share.
-    fn gauge_value(&self, key: KeyId) -> Arc<AtomicU64> {
+    fn gauge_value(&self, key: KeyId) -> GaugeValue {
         if let Ok(map) = self.gauges.read()
             && let Some(v) = map.get(&key)
         {
             return v.clone();
         }
         let mut map = self.gauges.write().unwrap_or_else(|e| e.into_inner());
-        map.entry(key)
-            .or_insert_with(|| Arc::new(AtomicU64::new(0f64.to_bits())))
-            .clone()
+        map.entry(key).or_default().clone()
+    }
+
+    /// Event mode: moves `key`'s gauge value by `update` and records the
+    /// event it makes, both under the value's lock and through the shared
+    /// lane set, so that the events of one gauge leave in the order its
+    /// value moved whichever threads moved it (each thread's own set is
+    /// drained in turn, which would send a later value first).
+    fn gauge_event(
+        &self,
+        value: &GaugeValue,
+        key: KeyId,
+        priority: Priority,
+        update: impl FnOnce(&mut f64) -> (f64, bool),
+    ) -> Result<(), RecordError> {
+        let mut v = value.lock().unwrap_or_else(|e| e.into_inner());
+        let (sent, relative) = update(&mut v);
+        self.push_to(key, Kind::Gauge, sent, relative, priority, true)
     }
 
     /// Records into the series' totals (source mode) through `f`; after
@@ -307,6 +322,21 @@ impl Shared {
         relative: bool,
         priority: Priority,
     ) -> Result<(), RecordError> {
+        self.push_to(key, kind, value, relative, priority, false)
+    }
+
+    /// [`Shared::push`], into the shared lane set if `shared_set` (events
+    /// that must stay in order across threads), else the thread's own.
+    #[inline]
+    fn push_to(
+        &self,
+        key: KeyId,
+        kind: Kind,
+        value: f64,
+        relative: bool,
+        priority: Priority,
+        shared_set: bool,
+    ) -> Result<(), RecordError> {
         if self.stopped.load(Ordering::Relaxed) {
             return Err(self.reject(RecordError::ShutDown));
         }
@@ -317,6 +347,9 @@ impl Shared {
         let Pipeline::Events(lanes) = &self.pipeline else {
             return Ok(());
         };
+        if shared_set {
+            return lanes.push(event).map_err(RecordError::Dropped);
+        }
         PRODUCERS
             .with(|producers| {
                 let mut producers = producers.borrow_mut();
@@ -546,9 +579,11 @@ impl Stats {
             .intern(name, tags, shared.clock.coarse_ticks())
             .map_err(|e| shared.reject(e.into()))?;
         if kind == Kind::Gauge {
-            shared
-                .gauge_value(key)
-                .store(value.to_bits(), Ordering::Relaxed);
+            let v = shared.gauge_value(key);
+            return shared.gauge_event(&v, key, Priority::Medium, |v| {
+                *v = value;
+                (value, false)
+            });
         }
         shared.push(key, kind, value, false, Priority::Medium)
     }
@@ -765,8 +800,11 @@ priority!(Counter);
 pub struct Gauge {
     handle: Handle,
     /// Event mode: the value `add` moves (shared by the key's gauges).
-    value: Option<Arc<AtomicU64>>,
+    value: Option<GaugeValue>,
 }
+
+/// Event mode: a gauge's value, shared by its handles and the dynamic path.
+type GaugeValue = Arc<std::sync::Mutex<f64>>;
 
 impl Gauge {
     fn handle_mut(&mut self) -> &mut Handle {
@@ -784,12 +822,14 @@ impl Gauge {
     pub fn try_set(&self, value: f64) -> Result<(), RecordError> {
         match (self.handle.series, &self.value) {
             (Some(series), _) => self.handle.aggregate(series, Op::Set(value)),
-            (None, value_state) => {
-                if let Some(v) = value_state {
-                    v.store(value.to_bits(), Ordering::Relaxed);
-                }
-                self.handle.event(Kind::Gauge, value, false)
+            (None, Some(v)) => {
+                let h = &self.handle;
+                h.stats.shared.gauge_event(v, h.key, h.priority, |v| {
+                    *v = value;
+                    (value, false)
+                })
             }
+            (None, None) => Ok(()),
         }
     }
 
@@ -799,7 +839,9 @@ impl Gauge {
     /// total goes out with the others. As events: with the postcard codec
     /// the new value is sent, so a lost datagram costs no drift; with a
     /// StatsD codec the change is sent (`+N|g` / `-N|g`), as StatsD agents
-    /// expect.
+    /// expect. A gauge's events (sets too) are made under its value's lock
+    /// and go through the shared lane set, so they leave in the order the
+    /// value moved, whichever threads moved it.
     #[inline(always)]
     pub fn add(&self, delta: f64) {
         let _ = self.try_add(delta);
@@ -812,16 +854,12 @@ impl Gauge {
         match (handle.series, &self.value) {
             (Some(series), _) => handle.aggregate(series, Op::Change(delta)),
             (None, Some(value)) => {
-                let mut now = 0.0;
-                let _ = value.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                    now = f64::from_bits(bits) + delta;
-                    Some(now.to_bits())
-                });
-                if handle.stats.shared.config.codec == Codec::Postcard {
-                    handle.event(Kind::Gauge, now, false)
-                } else {
-                    handle.event(Kind::Gauge, delta, true)
-                }
+                let shared = &handle.stats.shared;
+                let postcard = shared.config.codec == Codec::Postcard;
+                shared.gauge_event(value, handle.key, handle.priority, |v| {
+                    *v += delta;
+                    if postcard { (*v, false) } else { (delta, true) }
+                })
             }
             (None, None) => Ok(()),
         }

@@ -307,11 +307,45 @@ fn the_binary_documents_its_flags_and_refuses_bad_ones() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown option \"--frobnicate\""));
-    let bad = std::process::Command::new(bin)
-        .args(["--max-series", "many"])
-        .output()
-        .unwrap();
-    assert_eq!(bad.status.code(), Some(2));
+    for limit in ["--max-series", "--max-senders"] {
+        for value in ["many", "0"] {
+            let bad = std::process::Command::new(bin)
+                .args([limit, value])
+                .output()
+                .unwrap();
+            assert_eq!(bad.status.code(), Some(2), "{limit} {value}");
+            assert!(
+                String::from_utf8_lossy(&bad.stderr)
+                    .contains(&format!("{limit}: not a number from 1")),
+                "{limit} {value}"
+            );
+        }
+    }
+}
+
+#[test]
+fn start_errors_name_what_they_are_about() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp = taken.local_addr().unwrap().to_string();
+    let Err(e) = Server::start(&udp, None, Limits::default(), None) else {
+        panic!("bound a UDP port in use");
+    };
+    assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+    assert!(e.to_string().starts_with(&format!("UDP {udp}: ")), "{e}");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http = listener.local_addr().unwrap().to_string();
+    let Err(e) = Server::start("127.0.0.1:0", Some(&http), Limits::default(), None) else {
+        panic!("bound a TCP port in use");
+    };
+    assert!(e.to_string().starts_with(&format!("HTTP {http}: ")), "{e}");
+    let forward = Forward::new("no-port-here", Dialect::DogStatsd);
+    let Err(e) = Server::start("127.0.0.1:0", None, Limits::default(), Some(forward)) else {
+        panic!("forwarding to a host that does not resolve");
+    };
+    assert!(
+        e.to_string().starts_with("forwarding to no-port-here: "),
+        "{e}"
+    );
 }
 
 /// A free loopback port (bound and let go: the collector binds it next).

@@ -373,6 +373,11 @@ impl ParsedLine<'_> {
     }
 }
 
+/// The smallest sample rate a line may carry: one value standing for a
+/// million. Below it a rate would scale a value past any count a sender
+/// makes (`@1e-300` makes 1 a 300-digit number).
+pub const MIN_SAMPLE_RATE: f64 = 1e-6;
+
 /// Why a line did not parse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -384,7 +389,7 @@ pub enum ParseError {
     Malformed,
     /// A type other than `c`, `g`, `ms`, `h`, `d`, `s`.
     UnknownType,
-    /// A sample rate that is not a number in (0, 1].
+    /// A sample rate that is not a number in [`MIN_SAMPLE_RATE`], 1.
     BadSampleRate,
 }
 
@@ -394,7 +399,7 @@ impl fmt::Display for ParseError {
             ParseError::InvalidUtf8 => "line is not UTF-8",
             ParseError::Malformed => "line is not name:value|type",
             ParseError::UnknownType => "unknown metric type",
-            ParseError::BadSampleRate => "sample rate is not in (0, 1]",
+            ParseError::BadSampleRate => "sample rate is not in [1e-6, 1]",
         })
     }
 }
@@ -467,7 +472,7 @@ fn parse_line(line: &[u8]) -> Result<ParsedLine<'_>, ParseError> {
             parsed.sample_rate = rate
                 .parse()
                 .ok()
-                .filter(|r: &f64| *r > 0.0 && *r <= 1.0)
+                .filter(|r: &f64| (MIN_SAMPLE_RATE..=1.0).contains(r))
                 .ok_or(ParseError::BadSampleRate)?;
         } else if let Some(tags) = field.strip_prefix('#') {
             parsed.tags = tags;

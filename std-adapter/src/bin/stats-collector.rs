@@ -54,13 +54,17 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
                 let v = value("--max-series")?;
                 args.limits.max_series = v
                     .parse()
-                    .map_err(|_| format!("--max-series: not a number: {v:?}"))?;
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or(format!("--max-series: not a number from 1: {v:?}"))?;
             }
             "--max-senders" => {
                 let v = value("--max-senders")?;
                 args.limits.max_senders = v
                     .parse()
-                    .map_err(|_| format!("--max-senders: not a number: {v:?}"))?;
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or(format!("--max-senders: not a number from 1: {v:?}"))?;
             }
             "--forward" => {
                 args.forward = Some(Forward::new(value("--forward")?, Dialect::DogStatsd))
