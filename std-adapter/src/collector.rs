@@ -41,7 +41,7 @@ use stats_core::aggregate::{bucket_of, bucket_value};
 use stats_core::wire::statsd::{self, MetricType};
 use stats_core::wire::{DecodeError, DecodedDistribution, DecodedTotals, Header, MAGIC, decode};
 use stats_core::{Key, Kind};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -445,6 +445,15 @@ impl Series {
         }
     }
 
+    /// When its value last changed (the collector's datagram count): what
+    /// orders gauges that render as one.
+    fn arrival(&self) -> u64 {
+        self.cumulative
+            .iter()
+            .map(|c| c.arrival)
+            .fold(self.events_arrival, u64::max)
+    }
+
     /// What the series stands at: its events' aggregate, every sender's
     /// latest totals and the retired ones (a gauge: the latest value).
     pub fn aggregate(&self) -> Aggregate {
@@ -550,6 +559,25 @@ pub struct Collector {
     scratch: String,
     /// What forwarding has done, when it is on.
     forwarded: Option<ForwardStats>,
+    /// The counts health judges, at each of the last [`HEALTH_WINDOW`]
+    /// ticks, oldest first.
+    health_window: VecDeque<HealthCounts>,
+}
+
+/// Ticks (seconds, as the server ticks) that health looks back over.
+pub const HEALTH_WINDOW: usize = 60;
+
+/// Fewer datagrams than this in the window are too few to judge a rate
+/// by: a fresh collector's first two datagrams are not a 100% rate.
+const HEALTH_MIN_DATAGRAMS: u64 = 100;
+
+/// What health's rates are made of, counted since the start.
+#[derive(Clone, Copy, Debug, Default)]
+struct HealthCounts {
+    lost: u64,
+    received: u64,
+    invalid: u64,
+    valid: u64,
 }
 
 impl Collector {
@@ -566,6 +594,7 @@ impl Collector {
             totals: Totals::default(),
             scratch: String::new(),
             forwarded: None,
+            health_window: VecDeque::with_capacity(HEALTH_WINDOW + 1),
         }
     }
 
@@ -651,18 +680,19 @@ impl Collector {
     }
 
     fn take_events(&mut self, events: stats_core::wire::Events<'_>) -> u64 {
-        // Series of each key index in this datagram, resolved once.
-        let mut slots: [Option<usize>; 128] = [None; 128];
+        // Series of each key index and kind in this datagram, resolved
+        // once (a key may be used with two kinds: two series).
+        let mut slots: [Option<(u8, Kind, usize)>; 128] = [None; 128];
         let mut taken = 0;
         // Checked whole before: every event reads.
         for event in events.flatten() {
             let at = usize::from(event.key_index) % slots.len();
             let series = match slots[at] {
-                Some(s) => s,
-                None => {
+                Some((index, kind, s)) if index == event.key_index && kind == event.kind => s,
+                _ => {
                     let tags: Vec<(&str, &str)> = event.tags().collect();
                     let s = self.series_for(event.name, &tags, event.kind);
-                    slots[at] = Some(s);
+                    slots[at] = Some((event.key_index, event.kind, s));
                     s
                 }
             };
@@ -824,6 +854,29 @@ impl Collector {
         (&self.series, &self.overflow)
     }
 
+    /// Moves health's window on: the server calls it every second, and
+    /// `/health` judges the last [`HEALTH_WINDOW`] ticks (since the start
+    /// before that many).
+    pub fn tick(&mut self) {
+        let counts = self.health_counts();
+        self.health_window.push_back(counts);
+        if self.health_window.len() > HEALTH_WINDOW {
+            self.health_window.pop_front();
+        }
+    }
+
+    fn health_counts(&self) -> HealthCounts {
+        let (lost, received) = self
+            .senders()
+            .fold((0, 0), |(l, r), (_, s)| (l + s.lost, r + s.received));
+        HealthCounts {
+            lost,
+            received,
+            invalid: self.invalid.values().sum(),
+            valid: self.totals.datagrams,
+        }
+    }
+
     /// Accounting by sender id.
     pub fn senders(&self) -> impl Iterator<Item = (u64, SenderStats)> + '_ {
         self.senders.iter().map(|(&id, s)| (id, s.stats))
@@ -899,7 +952,14 @@ impl Server {
             .spawn(move || {
                 let mut buf = vec![0u8; 65_536];
                 let mut due = forwarder.as_ref().map(|(_, every)| Instant::now() + *every);
+                let mut tick = Instant::now() + Duration::from_secs(1);
                 loop {
+                    if Instant::now() >= tick
+                        && let Ok(mut c) = c.lock()
+                    {
+                        c.tick();
+                        tick += Duration::from_secs(1);
+                    }
                     let stopping = s.load(Ordering::Relaxed);
                     if !stopping
                         && let Ok(n) = socket.recv(&mut buf)
@@ -997,7 +1057,10 @@ impl Collector {
     /// Prometheus text format 0.0.4: every series (counters as
     /// `<name>_total`, gauges, timers as `<name>_seconds` summaries,
     /// histograms as summaries; names and tag keys sanitised, tags as
-    /// labels), then the collector's own accounting.
+    /// labels), then the collector's own accounting. Series that sanitise
+    /// to one name and label set (`db.query` and `db/query`) render as one
+    /// sample set, merged: counters and distributions summed, a gauge the
+    /// one that changed last.
     pub fn render_metrics(&self) -> String {
         let mut families: BTreeMap<String, (Kind, Vec<&Series>)> = BTreeMap::new();
         for series in self.series() {
@@ -1032,13 +1095,29 @@ impl Collector {
                 Kind::Histogram => ("summary", "Histogram values since their senders started."),
             };
             t.family(family, kind_text, help);
+            // One sample set per label set: (when it last changed, merged).
+            let mut sets: BTreeMap<Vec<(String, String)>, (u64, Aggregate)> = BTreeMap::new();
             for series in members {
-                let labels = labels(&series.tags);
+                let (arrival, aggregate) = (series.arrival(), series.aggregate());
+                match sets.entry(labels(&series.tags)) {
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert((arrival, aggregate));
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut e) => {
+                        let (last, merged) = e.get_mut();
+                        if *kind != Kind::Gauge || arrival >= *last {
+                            merged.merge(&aggregate);
+                            *last = arrival.max(*last);
+                        }
+                    }
+                }
+            }
+            for (labels, (_, aggregate)) in sets {
                 let base: Vec<(&str, &str)> = labels
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.as_str()))
                     .collect();
-                match series.aggregate() {
+                match aggregate {
                     Aggregate::Counter(v) | Aggregate::Gauge(v) => t.sample(family, &base, v),
                     Aggregate::Distribution(d) => {
                         let scale = if *kind == Kind::Timer { 1e-9 } else { 1.0 };
@@ -1214,15 +1293,20 @@ impl Collector {
         }
     }
 
-    /// Health as JSON: datagram loss and invalid datagrams against their
-    /// limits (1% degraded, 10% unhealthy), and whether it is unhealthy.
+    /// Health as JSON: datagram loss and invalid datagrams over the last
+    /// [`HEALTH_WINDOW`] ticks against their limits (1% degraded, 10%
+    /// unhealthy; fewer than 100 datagrams are too few to judge), and
+    /// whether it is unhealthy.
     pub fn render_health(&self) -> (String, bool) {
-        let (lost, received) = self
-            .senders()
-            .fold((0, 0), |(l, r), (_, s)| (l + s.lost, r + s.received));
-        let invalid: u64 = self.invalid.values().sum();
+        let now = self.health_counts();
+        let then = self.health_window.front().copied().unwrap_or_default();
+        // Saturating: a late datagram takes a loss back.
+        let lost = now.lost.saturating_sub(then.lost);
+        let received = now.received.saturating_sub(then.received);
+        let invalid = now.invalid.saturating_sub(then.invalid);
+        let valid = now.valid.saturating_sub(then.valid);
         let rate = |part: u64, whole: u64| {
-            if whole == 0 {
+            if whole < HEALTH_MIN_DATAGRAMS {
                 0.0
             } else {
                 part as f64 / whole as f64
@@ -1232,7 +1316,7 @@ impl Collector {
             ("loss_rate", rate(lost, lost + received), LOSS_LIMITS),
             (
                 "invalid_rate",
-                rate(invalid, invalid + self.totals.datagrams),
+                rate(invalid, invalid + valid),
                 INVALID_LIMITS,
             ),
         ];
@@ -1405,6 +1489,96 @@ mod tests {
         c.ingest(&again.datagram(&[(k2, Kind::Counter, 1.0)])); // sequence 0
         let stats = c.senders().next().unwrap().1;
         assert_eq!(stats.restarts, 1);
+    }
+
+    #[test]
+    fn health_judges_a_recent_window_and_not_too_few_datagrams() {
+        let mut s = Sender::new(8);
+        let k = s.key("k", &[]);
+        let mut c = Collector::new(Limits::default());
+        let status = |c: &Collector| {
+            let (json, unhealthy) = c.render_health();
+            (json.split('"').nth(3).unwrap_or("").to_string(), unhealthy)
+        };
+        // Two garbage datagrams on a fresh collector: too few to judge.
+        c.ingest(b"x:y|c");
+        c.ingest(b"\x00garbage");
+        assert_eq!(status(&c), ("healthy".into(), false));
+        // A burst of garbage: unhealthy.
+        for _ in 0..300 {
+            c.ingest(b"x:y|c");
+        }
+        for _ in 0..100 {
+            c.ingest(&s.datagram(&[(k, Kind::Counter, 1.0)]));
+        }
+        assert_eq!(status(&c), ("unhealthy".into(), true));
+        // Good datagrams for a window's worth of ticks: healthy again,
+        // although the garbage is still most of everything since the start.
+        for _ in 0..HEALTH_WINDOW {
+            c.tick();
+            for _ in 0..2 {
+                c.ingest(&s.datagram(&[(k, Kind::Counter, 1.0)]));
+            }
+        }
+        assert_eq!(status(&c), ("healthy".into(), false));
+        assert!(c.invalid().values().sum::<u64>() > c.totals().datagrams);
+    }
+
+    #[test]
+    fn a_key_used_with_two_kinds_in_one_datagram_is_two_series() {
+        let mut s = Sender::new(6);
+        let k = s.key("jobs", &[("queue", "a")]);
+        let mut c = Collector::new(Limits::default());
+        c.ingest(&s.datagram(&[
+            (k, Kind::Counter, 1.0),
+            (k, Kind::Gauge, 5.0),
+            (k, Kind::Counter, 2.0),
+        ]));
+        assert_eq!(c.totals().overflowed_events, 0);
+        let kinds: Vec<(Kind, Aggregate)> = c
+            .series()
+            .filter(|s| s.name == "jobs")
+            .map(|s| (s.kind, s.aggregate()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (Kind::Counter, Aggregate::Counter(3.0)),
+                (Kind::Gauge, Aggregate::Gauge(5.0))
+            ]
+        );
+    }
+
+    #[test]
+    fn series_that_sanitise_to_one_name_render_as_one_sample_set() {
+        let mut c = Collector::new(Limits::default());
+        c.ingest(
+            b"db.query:1|ms|#table:orders\ndb/query:2|ms|#table:orders\nhits.a:1|c\nhits/a:2|c",
+        );
+        c.ingest(b"q.depth:5|g\nq/depth:3|g");
+        c.ingest(b"q.depth:4|g");
+        let text = c.render_metrics();
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        let mut unique = samples.clone();
+        unique.sort_unstable();
+        unique.dedup_by(|a, b| a.split(' ').next() == b.split(' ').next());
+        assert_eq!(
+            unique.len(),
+            samples.len(),
+            "one sample per identity: {text}"
+        );
+        assert!(
+            samples.contains(&"db_query_seconds_count{table=\"orders\"} 2"),
+            "{text}"
+        );
+        assert!(
+            samples.contains(&"db_query_seconds_sum{table=\"orders\"} 0.003"),
+            "{text}"
+        );
+        assert!(samples.contains(&"hits_a_total 3"), "{text}");
+        // The gauge that changed last.
+        assert!(samples.contains(&"q_depth 4"), "{text}");
+        assert_eq!(text.matches("# TYPE db_query_seconds summary").count(), 1);
     }
 
     #[test]

@@ -177,7 +177,8 @@ fn lost_datagrams_show_as_loss_and_garbage_is_ignored() {
     let key = registry.register("k", &[]).unwrap();
     let mut encoder = Encoder::new(EncoderConfig::new(0x77)).unwrap();
     let mut sent = 0;
-    for i in 0..20u64 {
+    // Enough datagrams for health to judge a rate by (100).
+    for i in 0..200u64 {
         let mut buf = [0u8; 1472];
         let mut w = encoder.begin(&mut buf, 0).unwrap();
         w.push(
@@ -215,19 +216,20 @@ fn lost_datagrams_show_as_loss_and_garbage_is_ignored() {
     wait_for(&server, sent);
     std::thread::sleep(Duration::from_millis(50));
     let (_, text) = get(server.http_address().unwrap(), "/metrics");
-    // Sequences 4, 9, 14 are gaps; 19 (the last) is not yet known to be lost.
+    // Sequences 4, 9, ..., 194 are gaps; 199 (the last) is not yet known
+    // to be lost.
     assert!(
-        text.contains("stats_collector_sender_lost_total{sender=\"0000000000000077\"} 3"),
+        text.contains("stats_collector_sender_lost_total{sender=\"0000000000000077\"} 39"),
         "{text}"
     );
-    assert!(text.contains("k_total 16"), "{text}");
+    assert!(text.contains("k_total 160"), "{text}");
     let invalid: u64 = server.collector().lock().unwrap().invalid().values().sum();
     assert_eq!(invalid, 5);
     assert!(
         text.contains("stats_collector_invalid_datagrams_total{error=\"crc_mismatch\"} 2"),
         "{text}"
     );
-    // Still serving, and 3 lost in 19 (16%) is past the 10% limit.
+    // Still serving, and 39 lost in 199 (20%) is past the 10% limit.
     let (status, health) = get(server.http_address().unwrap(), "/health");
     assert_eq!(status, 503, "{health}");
     assert!(
