@@ -29,8 +29,11 @@
 //! * **Bounded memory**: at most `max_series` series (further events fold
 //!   into one overflow series per kind, counted; further totals are
 //!   counted and not kept: a total cannot be added into another series')
-//!   and `max_senders` tracked senders (datagrams from others are
-//!   aggregated but not accounted, and counted).
+//!   and `max_senders` tracked senders. A sender proves itself with a
+//!   second datagram; when the table is full, a new sender takes the place
+//!   of the oldest one that has not (a flood of one-datagram ids cannot
+//!   push out real senders), and past that, datagrams from others are
+//!   aggregated but not accounted, and counted.
 
 use crate::forward::{Forward, ForwardStats, Forwarder};
 use crate::http::Response;
@@ -539,12 +542,19 @@ pub struct Totals {
     /// Values refused: not finite (NaN, an infinity), or making a total
     /// infinite.
     pub non_finite_refused: u64,
+    /// Senders forgotten to make room for new ones (each had sent one
+    /// datagram).
+    pub senders_evicted: u64,
 }
 
 /// Everything the collector keeps.
 pub struct Collector {
     limits: Limits,
     senders: FxHashMap<u64, SenderState>,
+    /// Sender ids in the order they were first seen: where a new sender
+    /// looks for one to take the place of (ids since proven or gone are
+    /// skipped).
+    probation: VecDeque<u64>,
     /// Series by canonical key (kind, name, tags as a key record).
     index: FxHashMap<Box<str>, usize>,
     series: Vec<Series>,
@@ -586,6 +596,7 @@ impl Collector {
         Collector {
             limits,
             senders: FxHashMap::default(),
+            probation: VecDeque::new(),
             index: FxHashMap::default(),
             series: Vec::new(),
             overflow: [None, None, None, None],
@@ -613,8 +624,9 @@ impl Collector {
             Err(e) => return self.count_invalid(&e),
         };
         let header = datagram.header;
-        let tracked = self.senders.len() < self.limits.max_senders
-            || self.senders.contains_key(&header.sender_id);
+        let tracked = self.senders.contains_key(&header.sender_id)
+            || self.senders.len() < self.limits.max_senders
+            || self.evict_unproven();
         if tracked {
             match self.observe(&header) {
                 Seen::Duplicate => {
@@ -647,6 +659,7 @@ impl Collector {
             None => {
                 let state = SenderState::first(header.sequence, header.base_timestamp);
                 self.senders.insert(header.sender_id, state);
+                self.probation.push_back(header.sender_id);
                 let state = self.senders.get_mut(&header.sender_id);
                 if let Some(state) = state {
                     state.started = (header.version == stats_core::wire::SERIES_VERSION)
@@ -665,6 +678,30 @@ impl Collector {
             state.started = Some(header.started);
         }
         seen
+    }
+
+    /// Makes room for a new sender: forgets the oldest one that has sent a
+    /// single datagram (its totals with it: a cumulative sender that comes
+    /// back sends them again); whether there was one.
+    fn evict_unproven(&mut self) -> bool {
+        while let Some(id) = self.probation.pop_front() {
+            let Some(state) = self.senders.get(&id) else {
+                continue;
+            };
+            if state.stats.received >= 2 {
+                continue;
+            }
+            if let Some(state) = self.senders.remove(&id) {
+                for at in state.series {
+                    if let Some(series) = self.series.get_mut(at) {
+                        series.cumulative.retain(|c| c.sender != id);
+                    }
+                }
+            }
+            self.totals.senders_evicted += 1;
+            return true;
+        }
+        false
     }
 
     /// Makes the totals `sender` sent so far final in every series.
@@ -1191,6 +1228,11 @@ impl Collector {
                 "stats_collector_non_finite_refused_total",
                 "Values refused: not finite, or making a total infinite.",
                 totals.non_finite_refused,
+            ),
+            (
+                "stats_collector_senders_evicted_total",
+                "Senders of a single datagram forgotten to make room for new ones.",
+                totals.senders_evicted,
             ),
         ] {
             t.single(name, "counter", help, value as f64);
@@ -1752,12 +1794,47 @@ mod tests {
             Aggregate::Counter(2.0)
         );
         assert_eq!(c.totals().overflowed_events, 2);
+        // A second datagram: the sender has proven itself and keeps its place.
+        c.ingest(&s.datagram(&[(keys[0], Kind::Counter, 1.0)]));
         let mut other = Sender::new(2);
         let k = other.key("m0", &[]);
         c.ingest(&other.datagram(&[(k, Kind::Counter, 1.0)]));
-        assert_eq!(c.senders().count(), 1);
+        assert_eq!(c.senders().map(|(id, _)| id).collect::<Vec<_>>(), [1]);
         assert_eq!(c.totals().untracked_datagrams, 1);
-        assert_eq!(find(&c, "m0").aggregate(), Aggregate::Counter(2.0));
+        assert_eq!(find(&c, "m0").aggregate(), Aggregate::Counter(3.0));
+    }
+
+    #[test]
+    fn a_flood_of_one_datagram_senders_cannot_push_out_real_ones() {
+        let mut c = Collector::new(Limits {
+            max_series: 100,
+            max_senders: 4,
+        });
+        let mut real = Sender::new(1);
+        let k = real.key("requests", &[]);
+        let d: Vec<Vec<u8>> = (0..4)
+            .map(|_| real.datagram(&[(k, Kind::Counter, 1.0)]))
+            .collect();
+        c.ingest(&d[0]);
+        c.ingest(&d[1]);
+        // 10,000 ids that send one datagram each.
+        for id in 0..10_000u64 {
+            let mut bogus = Sender::new(1_000 + id);
+            let b = bogus.key("requests", &[]);
+            c.ingest(&bogus.datagram(&[(b, Kind::Counter, 1.0)]));
+        }
+        assert_eq!(c.totals().senders_evicted, 10_000 - 3);
+        assert_eq!(c.senders().count(), 4);
+        // The real sender is still accounted: sequence 2 lost, 3 arrives.
+        c.ingest(&d[3]);
+        let stats = c.senders().find(|(id, _)| *id == 1).unwrap().1;
+        assert_eq!((stats.received, stats.lost), (3, 1));
+        // A new real sender after the flood is tracked too.
+        let mut late = Sender::new(2);
+        let l = late.key("requests", &[]);
+        c.ingest(&late.datagram(&[(l, Kind::Counter, 1.0)]));
+        assert!(c.senders().any(|(id, _)| id == 2));
+        assert_eq!(c.totals().untracked_datagrams, 0);
     }
 
     #[test]
