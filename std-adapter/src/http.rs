@@ -3,7 +3,9 @@
 //!
 //! It runs on its own threads, apart from whatever produces the answers, so
 //! a slow or hostile client delays nothing else. Requests are read with a
-//! size limit (8 KiB) and a 2 s timeout; anything that is not a well-formed
+//! size limit (8 KiB) and a 2 s deadline for the whole request (a client
+//! trickling a byte at a time loses its connection when it passes, not
+//! only when it pauses 2 s); anything that is not a well-formed
 //! `GET` gets 400 (or 405), an unknown path 404; at most `max_connections`
 //! are served at once, others get 503 at once.
 use std::io::{self, Read, Write};
@@ -11,7 +13,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const MAX_REQUEST: usize = 8 << 10;
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -137,6 +139,7 @@ pub fn text(status: u16, body: &str) -> Response {
 }
 
 fn serve(handler: &Handler, stream: &mut TcpStream) -> io::Result<()> {
+    let deadline = Instant::now() + TIMEOUT;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     let end = loop {
@@ -144,6 +147,11 @@ fn serve(handler: &Handler, stream: &mut TcpStream) -> io::Result<()> {
             break Some(at);
         }
         if buf.len() > MAX_REQUEST {
+            break None;
+        }
+        // What is left of the request's time, for this read.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
             break None;
         }
         match stream.read(&mut chunk) {

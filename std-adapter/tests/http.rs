@@ -201,3 +201,36 @@ fn connections_are_bounded() {
     }
     assert_eq!(status, 200);
 }
+
+#[test]
+fn a_client_trickling_its_request_loses_the_connection_at_the_deadline() {
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut config = events()
+        .with_udp_address(receiver.local_addr().unwrap().to_string())
+        .with_http("127.0.0.1:0");
+    config.http_max_connections = 1;
+    let stats = Stats::start(config).unwrap();
+    let address = stats.http_address().unwrap();
+    // A byte every 200 ms: no read ever waits the 2 s, but the request as
+    // a whole passes its deadline and the slot is freed.
+    let mut slow = TcpStream::connect(address).unwrap();
+    let start = std::time::Instant::now();
+    let mut closed = false;
+    for byte in b"GET /health HTTP/1.1\r\nX-Slow: ".iter().cycle() {
+        if slow.write_all(&[*byte]).is_err() {
+            closed = true;
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(8) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(closed, "the connection was held for as long as it trickled");
+    assert!(
+        start.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(get(address, "/health").0, 200);
+}
