@@ -12,7 +12,8 @@
 //! when it next needs to run; it never sleeps, spawns or reads a clock, so
 //! the std and embedded adapters only supply `now` and a transport.
 //!
-//! A transport that would block ([`SendError::WouldBlock`]: its buffer is
+//! A transport that would block
+//! ([`SendError::WouldBlock`](crate::SendError::WouldBlock): its buffer is
 //! full) is flow control, not failure: the datagram stays encoded, `poll`
 //! returns `now` so the adapter comes back soon, and meanwhile the lanes fill
 //! and their drop policy applies.

@@ -841,7 +841,9 @@ impl Gauge {
     /// StatsD codec the change is sent (`+N|g` / `-N|g`), as StatsD agents
     /// expect. A gauge's events (sets too) are made under its value's lock
     /// and go through the shared lane set, so they leave in the order the
-    /// value moved, whichever threads moved it.
+    /// value moved, whichever threads moved it (handles of one gauge with
+    /// different priorities use different lanes, which are drained
+    /// apart: under overload their events may still cross).
     #[inline(always)]
     pub fn add(&self, delta: f64) {
         let _ = self.try_add(delta);
