@@ -140,12 +140,12 @@ fn a_pulled_cable_loses_no_total() {
         until(&latest, "samples", Kind::Counter, 10.0).await;
         // Out for a few intervals, recording all along: the datagrams sent
         // meanwhile are lost.
-        cable.plug(false);
+        cable.plug(false).await;
         for _ in 0..20 {
             tables.add(c, 1);
             Timer::after(Duration::from_millis(10)).await;
         }
-        cable.plug(true);
+        cable.plug(true).await;
         until(&latest, "samples", Kind::Counter, 30.0).await;
     });
     assert!(telemetry.send_errors > 0, "{telemetry:?}");

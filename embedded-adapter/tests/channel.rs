@@ -151,7 +151,7 @@ fn a_pulled_cable_trips_the_breaker_and_delivery_resumes() {
         record(key, 10);
         until_received(&got, 10).await;
         // The collector vanishes: the cable is pulled, the link goes down.
-        cable.plug(false);
+        cable.plug(false).await;
         for _ in 0..20 {
             record(key, 1);
             Timer::after(Duration::from_millis(10)).await;
@@ -161,7 +161,7 @@ fn a_pulled_cable_trips_the_breaker_and_delivery_resumes() {
         assert!(waiting >= 10, "events wait in the lanes: {waiting}");
         // Plugged back in: after the open period a probe goes through and
         // the waiting events follow.
-        cable.plug(true);
+        cable.plug(true).await;
         while lanes.len_total() > 0 {
             Timer::after(Duration::from_millis(5)).await;
         }

@@ -9,7 +9,7 @@ use embassy_futures::select::{Either, select};
 use embassy_net::{Ipv4Address, Ipv4Cidr, Stack, StackResources, StaticConfigV4};
 use embassy_net_driver_channel as ch;
 use embassy_net_driver_channel::driver::{HardwareAddress, LinkState};
-use embassy_time::{Duration, with_timeout};
+use embassy_time::{Duration, Timer, with_timeout};
 
 pub const MTU: usize = 1514;
 pub const DEVICE: Ipv4Address = Ipv4Address::new(10, 0, 0, 2);
@@ -23,15 +23,27 @@ fn net_config(address: Ipv4Address) -> embassy_net::Config {
     })
 }
 
-/// The cable between the two stacks: whether it is plugged in, and the
-/// device side's link state.
+/// The cable between the two stacks: whether it is plugged in, the
+/// device side's link state, and the device's stack (which sees that state
+/// when its runner next polls the driver).
 pub struct Cable<'a> {
     plugged: Cell<bool>,
     link: ch::StateRunner<'a>,
+    device: Stack<'a>,
 }
 
 impl Cable<'_> {
-    pub fn plug(&self, plugged: bool) {
+    /// Plugs the cable in or pulls it out, and waits until the device's
+    /// stack sees it: until then the stack would still send into a cable
+    /// that is gone, and those datagrams would count as sent.
+    pub async fn plug(&self, plugged: bool) {
+        self.set(plugged);
+        while self.device.is_link_up() != plugged {
+            Timer::after(Duration::from_millis(1)).await;
+        }
+    }
+
+    fn set(&self, plugged: bool) {
         self.plugged.set(plugged);
         self.link.set_link_state(if plugged {
             LinkState::Up
@@ -59,8 +71,9 @@ pub fn with_cable(body: impl AsyncFnOnce(Stack<'_>, Stack<'_>, &Cable<'_>)) {
     let cable = Cable {
         plugged: Cell::new(true),
         link: link_a,
+        device: stack_a,
     };
-    cable.plug(true);
+    cable.set(true);
     // Frames cross while the cable is plugged in, and vanish otherwise.
     let wire = async {
         let a_to_b = async {
