@@ -1,5 +1,7 @@
-//! The std adapter next to cadence, the StatsD client most Rust services
-//! use, each on the paths it offers: a `stats-std` handle (name and tags
+//! The std adapter's event pipeline (`aggregation = "off"`: every value an
+//! event through the lanes; `benches/sustained.rs` measures aggregation at
+//! the source) next to cadence, the StatsD client most Rust services use,
+//! each on the paths it offers: a `stats-std` handle (name and tags
 //! registered once), the `stats-std` dynamic path (name and tags as
 //! strings, interned), and cadence's `count_with_tags` through a
 //! `QueuingMetricSink` over a `BufferedUdpMetricSink`.
@@ -21,13 +23,18 @@ use cadence::prelude::*;
 use cadence::{BufferedUdpMetricSink, MetricSink, QueuingMetricSink, StatsdClient};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use stats_core::wire::{Codec, Dialect, decode};
-use stats_std::{Config, Stats};
+use stats_std::{Aggregation, Config, Stats};
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const BURST: u64 = 4_096;
+
+/// The event pipeline, which these benchmarks measure.
+fn events() -> Config {
+    Config::default().with_aggregation(Aggregation::Off)
+}
 const END_TO_END: u64 = 200_000;
 
 /// A cadence sink the benchmark can still see (to wait for its queue).
@@ -160,8 +167,7 @@ fn bursts(threads: usize, iters: u64, record: impl Fn(u64) + Sync, drain: impl F
 fn record(c: &mut Criterion) {
     let target = UdpSocket::bind("127.0.0.1:0").unwrap();
     let stats =
-        Stats::start(Config::default().with_udp_address(target.local_addr().unwrap().to_string()))
-            .unwrap();
+        Stats::start(events().with_udp_address(target.local_addr().unwrap().to_string())).unwrap();
     let counter = stats.counter("requests", &[("route", "/api")]).unwrap();
     let (cadence, queue) = cadence_client(&target);
     let flush = || stats.flush(Duration::from_secs(5)).unwrap();
@@ -223,12 +229,8 @@ fn end_to_end(c: &mut Criterion) {
         ),
     ] {
         let ours = Receiver::start(count);
-        let stats = Stats::start(
-            Config::default()
-                .with_udp_address(ours.address())
-                .with_codec(codec),
-        )
-        .unwrap();
+        let stats =
+            Stats::start(events().with_udp_address(ours.address()).with_codec(codec)).unwrap();
         let counter = stats.counter("requests", &[("route", "/api")]).unwrap();
         let mut delivered = (0u64, 0u64);
         g.bench_function(name, |b| {
