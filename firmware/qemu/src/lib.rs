@@ -1,17 +1,40 @@
 //! Shared pieces of the QEMU firmware: reporting through semihosting,
-//! exiting with a status QEMU passes on, and the network stack on an
-//! in-memory Ethernet link.
+//! exiting with a status QEMU passes on, the executor on embassy-time's
+//! mock clock, and the network stack on an in-memory Ethernet link.
 
 #![no_std]
 
 use cortex_m_semihosting::{debug, hprintln};
+use embassy_executor::{Executor, Spawner};
 use embassy_net::{Ipv4Address, Ipv4Cidr, Stack, StackResources, StaticConfigV4};
 use embassy_net_driver_channel as ch;
 use embassy_net_driver_channel::driver::{HardwareAddress, LinkState};
+use embassy_time::{Duration, MockDriver};
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
     EthernetRepr, IpProtocol, Ipv4Packet, UdpPacket,
 };
+use static_cell::StaticCell;
+
+/// The mock clock: a millisecond each time the executor comes round to it.
+#[embassy_executor::task]
+async fn clock_task() {
+    loop {
+        MockDriver::get().advance(Duration::from_millis(1));
+        embassy_futures::yield_now().await;
+    }
+}
+
+/// Runs the executor with the mock clock ticking and `init` spawning the
+/// firmware's own tasks. Never returns.
+pub fn run_executor(init: impl FnOnce(Spawner)) -> ! {
+    static EXECUTOR: StaticCell<Executor> = StaticCell::new();
+    let executor = EXECUTOR.init(Executor::new());
+    executor.run(|spawner| {
+        spawner.spawn(clock_task().unwrap());
+        init(spawner);
+    })
+}
 
 /// The collector's address at the far end of the wire.
 pub const COLLECTOR_IP: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);

@@ -13,12 +13,12 @@
 // The critical-section implementation (single core).
 use cortex_m as _;
 use cortex_m_rt::entry;
-use embassy_executor::{Executor, Spawner};
+use embassy_executor::Spawner;
 use embassy_net::{IpEndpoint, Ipv4Address, StackResources};
 use embassy_net_driver_channel as ch;
-use embassy_time::{Duration, MockDriver, Timer};
+use embassy_time::{Duration, Timer};
 use static_cell::StaticCell;
-use stats_firmware_qemu::channel_link;
+use stats_firmware_qemu::{channel_link, run_executor};
 
 const MTU: usize = 1514;
 const COLLECTOR: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
@@ -34,14 +34,6 @@ async fn mac_task(mut tx: ch::TxRunner<'static, MTU>) {
     loop {
         tx.tx_buf().await;
         tx.tx_done();
-    }
-}
-
-#[embassy_executor::task]
-async fn clock_task() {
-    loop {
-        MockDriver::get().advance(Duration::from_millis(1));
-        embassy_futures::yield_now().await;
     }
 }
 
@@ -197,8 +189,6 @@ async fn main_task(spawner: Spawner) {
     app::run(spawner, link.stack).await
 }
 
-static EXECUTOR: StaticCell<Executor> = StaticCell::new();
-
 /// A minimal firmware stops on a panic; reporting one (over semihosting or
 /// a probe) would measure the reporting, not the pipeline.
 #[panic_handler]
@@ -209,9 +199,5 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 
 #[entry]
 fn main() -> ! {
-    let executor = EXECUTOR.init(Executor::new());
-    executor.run(|spawner| {
-        spawner.spawn(clock_task().unwrap());
-        spawner.spawn(main_task(spawner).unwrap());
-    })
+    run_executor(|spawner| spawner.spawn(main_task(spawner).unwrap()))
 }

@@ -15,17 +15,17 @@
 
 use cortex_m::peripheral::SCB;
 use cortex_m_rt::{entry, exception};
-use embassy_executor::{Executor, Spawner};
+use embassy_executor::Spawner;
 use embassy_net::{IpEndpoint, StackResources};
 use embassy_net_driver_channel as ch;
-use embassy_time::{Duration, MockDriver, Timer, with_timeout};
+use embassy_time::{Duration, Timer, with_timeout};
 use panic_semihosting as _;
 use portable_atomic::{AtomicU32, Ordering};
 use static_cell::StaticCell;
 use stats_core::wire::decode;
 use stats_core::{DropPolicy, KeyId, Kind, LaneCapacities, Priority, Registry, StaticLanes};
 use stats_embedded::{Config, Recorder, Resources, Runner};
-use stats_firmware_qemu::{COLLECTOR_IP, Link, channel_link, fail, far_end, pass};
+use stats_firmware_qemu::{COLLECTOR_IP, Link, channel_link, fail, far_end, pass, run_executor};
 
 /// Small frames: the micro:bit has 16 KiB of RAM.
 const MTU: usize = 614;
@@ -166,21 +166,7 @@ fn PendSV() {
     }
 }
 
-#[embassy_executor::task]
-async fn clock_task() {
-    loop {
-        MockDriver::get().advance(Duration::from_millis(1));
-        embassy_futures::yield_now().await;
-    }
-}
-
-static EXECUTOR: StaticCell<Executor> = StaticCell::new();
-
 #[entry]
 fn main() -> ! {
-    let executor = EXECUTOR.init(Executor::new());
-    executor.run(|spawner| {
-        spawner.spawn(clock_task().unwrap());
-        spawner.spawn(main_task(spawner).unwrap());
-    })
+    run_executor(|spawner| spawner.spawn(main_task(spawner).unwrap()))
 }
