@@ -6,12 +6,10 @@
 
 mod common;
 
-use common::{COLLECTOR, with_cable};
+use common::with_cable;
 use core::cell::RefCell;
 use embassy_futures::join::join;
 use embassy_futures::select::select;
-use embassy_net::IpEndpoint;
-use embassy_net::udp::{PacketMetadata, UdpSocket};
 use embassy_time::{Duration, Timer};
 use stats_embedded::core::wire::{DecodedTotals, decode};
 use stats_embedded::core::{
@@ -45,40 +43,29 @@ fn with_runner(
         let exporter = AggregateExporterConfig::new(0xA66, 0)
             .with_interval(20_000_000, 100_000_000)
             .with_breaker(BreakerConfig::new(3, 50_000_000));
-        let config = Config::aggregated(IpEndpoint::new(COLLECTOR.into(), 8125), 0xA66)
-            .with_exporter(exporter);
+        let config =
+            Config::aggregated(common::collector_endpoint(), 0xA66).with_exporter(exporter);
         let mut runner =
             AggregateRunner::new(device, tables, registry, &mut resources, config).unwrap();
-        let mut meta = [PacketMetadata::EMPTY; 8];
-        let mut rx = [0u8; 8192];
-        let mut tmeta = [PacketMetadata::EMPTY; 1];
-        let mut tx = [0u8; 64];
-        let mut collector =
-            UdpSocket::new(collector_stack, &mut meta, &mut rx, &mut tmeta, &mut tx);
-        collector.bind(8125).unwrap();
-        let collect = async {
-            let mut buf = [0u8; 2048];
-            loop {
-                let (n, _) = collector.recv_from(&mut buf).await.unwrap();
-                let datagram = decode(&buf[..n]).expect("a valid datagram");
-                datagram.check().expect("every record reads");
-                let sequence = datagram.header.sequence;
-                for s in datagram.series().flatten() {
-                    let value = match s.totals {
-                        DecodedTotals::Counter { sum, .. } => sum as f64,
-                        DecodedTotals::Gauge { value, .. } => value,
-                        DecodedTotals::Distribution(d) => d.count as f64,
-                    };
-                    let mut latest = latest.borrow_mut();
-                    let entry = latest
-                        .entry((s.name.to_string(), s.kind))
-                        .or_insert((sequence, value));
-                    if sequence >= entry.0 {
-                        *entry = (sequence, value);
-                    }
+        let collect = common::collect(collector_stack, |bytes| {
+            let datagram = decode(bytes).expect("a valid datagram");
+            datagram.check().expect("every record reads");
+            let sequence = datagram.header.sequence;
+            for s in datagram.series().flatten() {
+                let value = match s.totals {
+                    DecodedTotals::Counter { sum, .. } => sum as f64,
+                    DecodedTotals::Gauge { value, .. } => value,
+                    DecodedTotals::Distribution(d) => d.count as f64,
+                };
+                let mut latest = latest.borrow_mut();
+                let entry = latest
+                    .entry((s.name.to_string(), s.kind))
+                    .or_insert((sequence, value));
+                if sequence >= entry.0 {
+                    *entry = (sequence, value);
                 }
             }
-        };
+        });
         select(body(cable), join(runner.run(), collect)).await;
         telemetry = Some(runner.telemetry());
     });

@@ -6,12 +6,10 @@
 
 mod common;
 
-use common::{COLLECTOR, Cable, with_cable};
+use common::{Cable, with_cable};
 use core::cell::{Cell, RefCell};
 use embassy_futures::join::join;
 use embassy_futures::select::select;
-use embassy_net::IpEndpoint;
-use embassy_net::udp::{PacketMetadata, UdpSocket};
 use embassy_time::{Duration, Timer};
 use stats_embedded::core::wire::decode;
 use stats_embedded::core::{
@@ -43,28 +41,16 @@ fn with_network(
     let mut snapshot = None;
     with_cable(async |device, collector_stack, cable| {
         let mut resources = Resources::<512, 1024>::new();
-        let config =
-            Config::new(IpEndpoint::new(COLLECTOR.into(), 8125), 0x5EED).with_exporter(exporter);
+        let config = Config::new(common::collector_endpoint(), 0x5EED).with_exporter(exporter);
         let mut runner =
             Runner::<_, _, 2>::new(device, lanes, registry, &mut resources, config).unwrap();
-        let mut meta = [PacketMetadata::EMPTY; 8];
-        let mut rx = [0u8; 8192];
-        let mut tmeta = [PacketMetadata::EMPTY; 1];
-        let mut tx = [0u8; 64];
-        let mut collector =
-            UdpSocket::new(collector_stack, &mut meta, &mut rx, &mut tmeta, &mut tx);
-        collector.bind(8125).unwrap();
-        let collect = async {
-            let mut buf = [0u8; 2048];
-            loop {
-                let (n, _) = collector.recv_from(&mut buf).await.unwrap();
-                let datagram = decode(&buf[..n]).expect("a valid datagram");
-                for e in datagram.events() {
-                    let e = e.unwrap();
-                    got.borrow_mut().push((e.name.to_string(), e.value));
-                }
+        let collect = common::collect(collector_stack, |bytes| {
+            let datagram = decode(bytes).expect("a valid datagram");
+            for e in datagram.events() {
+                let e = e.unwrap();
+                got.borrow_mut().push((e.name.to_string(), e.value));
             }
-        };
+        });
         select(body(cable), join(runner.run(), collect)).await;
         snapshot = Some(runner.snapshot());
     });

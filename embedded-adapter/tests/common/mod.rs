@@ -6,14 +6,38 @@ use core::cell::Cell;
 use embassy_futures::block_on;
 use embassy_futures::join::{join, join3};
 use embassy_futures::select::{Either, select};
-use embassy_net::{Ipv4Address, Ipv4Cidr, Stack, StackResources, StaticConfigV4};
+use embassy_net::udp::{PacketMetadata, UdpSocket};
+use embassy_net::{IpEndpoint, Ipv4Address, Ipv4Cidr, Stack, StackResources, StaticConfigV4};
 use embassy_net_driver_channel as ch;
 use embassy_net_driver_channel::driver::{HardwareAddress, LinkState};
 use embassy_time::{Duration, Timer, with_timeout};
 
 pub const MTU: usize = 1514;
 pub const DEVICE: Ipv4Address = Ipv4Address::new(10, 0, 0, 2);
-pub const COLLECTOR: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
+const COLLECTOR: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
+/// The collector's UDP port.
+const COLLECTOR_PORT: u16 = 8125;
+
+/// Where the device sends: the collector's address and port.
+pub fn collector_endpoint() -> IpEndpoint {
+    IpEndpoint::new(COLLECTOR.into(), COLLECTOR_PORT)
+}
+
+/// The collector: receives on its stack's port for ever, handing each
+/// datagram to `on_datagram`.
+pub async fn collect(stack: Stack<'_>, mut on_datagram: impl FnMut(&[u8])) {
+    let mut meta = [PacketMetadata::EMPTY; 8];
+    let mut rx = [0u8; 8192];
+    let mut tmeta = [PacketMetadata::EMPTY; 1];
+    let mut tx = [0u8; 64];
+    let mut socket = UdpSocket::new(stack, &mut meta, &mut rx, &mut tmeta, &mut tx);
+    socket.bind(COLLECTOR_PORT).unwrap();
+    let mut buf = [0u8; 2048];
+    loop {
+        let (n, _) = socket.recv_from(&mut buf).await.unwrap();
+        on_datagram(&buf[..n]);
+    }
+}
 
 fn net_config(address: Ipv4Address) -> embassy_net::Config {
     embassy_net::Config::ipv4_static(StaticConfigV4 {
