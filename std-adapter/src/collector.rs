@@ -164,11 +164,16 @@ impl SenderState {
 
     fn restart(&mut self, sequence: u64, timestamp: u64) -> Seen {
         self.stats.restarts += 1;
+        self.take_from(sequence, timestamp);
+        Seen::Restart
+    }
+
+    /// Accounts from `sequence` on, as from a first datagram.
+    fn take_from(&mut self, sequence: u64, timestamp: u64) {
         self.stats.received += 1;
         self.highest = sequence;
         self.highest_timestamp = timestamp;
         self.window = 1;
-        Seen::Restart
     }
 
     /// Takes in `sequence` (with the datagram's base timestamp).
@@ -192,10 +197,7 @@ impl SenderState {
                     // (whether it also started again, its totals' start
                     // time tells).
                     self.suspect_at = None;
-                    self.highest = sequence;
-                    self.highest_timestamp = timestamp;
-                    self.window = 1;
-                    s.received += 1;
+                    self.take_from(sequence, timestamp);
                     return Seen::New;
                 }
                 s.suspect += 1;
