@@ -70,7 +70,7 @@ fn accept(
     mut stream: TcpStream,
 ) {
     let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(TIMEOUT));
+    // Reads get what is left of the request's deadline (`serve`).
     let _ = stream.set_write_timeout(Some(TIMEOUT));
     if active.fetch_add(1, Ordering::AcqRel) >= max_connections {
         active.fetch_sub(1, Ordering::AcqRel);

@@ -50,22 +50,8 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
             "--listen" => args.listen = value("--listen")?,
             "--http" => args.http = Some(value("--http")?),
             "--no-http" => args.http = None,
-            "--max-series" => {
-                let v = value("--max-series")?;
-                args.limits.max_series = v
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or(format!("--max-series: not a number from 1: {v:?}"))?;
-            }
-            "--max-senders" => {
-                let v = value("--max-senders")?;
-                args.limits.max_senders = v
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or(format!("--max-senders: not a number from 1: {v:?}"))?;
-            }
+            "--max-series" => args.limits.max_series = at_least_one("--max-series", value)?,
+            "--max-senders" => args.limits.max_senders = at_least_one("--max-senders", value)?,
             "--forward" => {
                 args.forward = Some(Forward::new(value("--forward")?, Dialect::DogStatsd))
             }
@@ -97,6 +83,18 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
         f.interval = Duration::from_secs_f64(interval);
     }
     Ok(Some(args))
+}
+
+/// Flag `name`'s value (from `value`) as a count from 1.
+fn at_least_one(
+    name: &str,
+    value: impl FnOnce(&str) -> Result<String, String>,
+) -> Result<usize, String> {
+    let v = value(name)?;
+    v.parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or(format!("{name}: not a number from 1: {v:?}"))
 }
 
 fn main() -> ExitCode {
