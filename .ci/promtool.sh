@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release -p stats-std --bin stats-collector
+cargo build --release -p stats-collector
 cargo build --release --example demo
 target/release/stats-collector --listen 127.0.0.1:18125 --http 127.0.0.1:19102 &
 collector=$!

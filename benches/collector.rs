@@ -7,9 +7,9 @@
 mod common;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use stats_collector::{Collector, Limits};
 use stats_core::wire::{DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig};
 use stats_pipeline::workload::{self, JsonEvent};
-use stats_std::collector::{Collector, Limits};
 use std::collections::HashMap;
 use std::hint::black_box;
 

@@ -16,10 +16,10 @@
 //! full-lane case for two minutes). The nftables cases need root and a
 //! network namespace: `.ci/chaos.sh` runs them.
 
+use stats_collector::{Server, Settings};
 use stats_core::{BreakerState, DropReason, Priority};
 use stats_pipeline::load::{self, Plan, Profile, Run};
 use stats_pipeline::receiver::{Receiver, highest_in, missing_in};
-use stats_std::collector::{Limits, Server};
 use stats_std::{Aggregation, Config, Report, Stats};
 use std::net::UdpSocket;
 use std::sync::Arc;
@@ -275,7 +275,12 @@ impl Drop for Proxy {
 #[test]
 fn delay_reordering_and_duplication_are_told_apart_and_not_double_counted() {
     let _serial = serial();
-    let server = Server::start("127.0.0.1:0", None, Limits::default(), None).unwrap();
+    let server = Server::start(
+        &Settings::default()
+            .with_listen("127.0.0.1:0")
+            .with_http(None),
+    )
+    .unwrap();
     let proxy = Proxy::start(server.udp_address(), 0x5EED);
     // Small batches: many datagrams.
     let stats = start(
@@ -546,7 +551,10 @@ fn under_overload_high_priority_events_are_kept_while_lower_ones_go() {
     assert_eq!(s.drops.by_priority(Priority::High), 0, "{:?}", s.drops);
     assert_eq!(got.missing, 0);
     let high = recorded[Priority::High.index()].load(Ordering::Relaxed);
-    assert!(high > 1_000, "{high} high events are too few to show anything");
+    assert!(
+        high > 1_000,
+        "{high} high events are too few to show anything"
+    );
     assert_eq!(got.by_priority[Priority::High.index()], high);
 }
 
@@ -637,9 +645,9 @@ fn collected(server: &Server) -> (f64, u64) {
     let mut values = 0;
     for s in c.series() {
         match s.aggregate() {
-            stats_std::collector::Aggregate::Counter(v) => counters += v,
-            stats_std::collector::Aggregate::Distribution(d) => values += d.count,
-            stats_std::collector::Aggregate::Gauge(_) => {}
+            stats_collector::Aggregate::Counter(v) => counters += v,
+            stats_collector::Aggregate::Distribution(d) => values += d.count,
+            stats_collector::Aggregate::Gauge(_) => {}
         }
     }
     (counters, values)
@@ -667,7 +675,12 @@ fn collector_matches(server: &Server, report: &Report) -> bool {
 #[test]
 fn totals_are_exact_through_duplication_and_reordering() {
     let _serial = serial();
-    let server = Server::start("127.0.0.1:0", None, Limits::default(), None).unwrap();
+    let server = Server::start(
+        &Settings::default()
+            .with_listen("127.0.0.1:0")
+            .with_http(None),
+    )
+    .unwrap();
     let proxy = Proxy::start(server.udp_address(), 0xF00D);
     let stats = start(totals().with_udp_address(proxy.address.clone()));
     // 500 series: every pass is several datagrams back to back, which the
@@ -735,8 +748,12 @@ fn nft_dropped() -> u64 {
 fn totals_are_exact_through_network_loss() {
     let _serial = serial();
     let (port, loss) = nft_loss();
-    let server =
-        Server::start(&format!("127.0.0.1:{port}"), None, Limits::default(), None).unwrap();
+    let server = Server::start(
+        &Settings::default()
+            .with_listen(format!("127.0.0.1:{port}"))
+            .with_http(None),
+    )
+    .unwrap();
     let stats = start(totals().with_udp_address(server.udp_address().to_string()));
     let run = load::run(
         &stats,
@@ -772,8 +789,12 @@ fn a_peer_that_sends_deltas_loses_what_the_network_loses() {
     use metrics::Recorder;
     let _serial = serial();
     let (port, loss) = nft_loss();
-    let server =
-        Server::start(&format!("127.0.0.1:{port}"), None, Limits::default(), None).unwrap();
+    let server = Server::start(
+        &Settings::default()
+            .with_listen(format!("127.0.0.1:{port}"))
+            .with_http(None),
+    )
+    .unwrap();
     let peer = metrics_exporter_dogstatsd::DogStatsDBuilder::default()
         .with_remote_address(server.udp_address().to_string())
         .unwrap()
@@ -811,7 +832,7 @@ fn a_peer_that_sends_deltas_loses_what_the_network_loses() {
         c.series()
             .filter(|s| s.name.starts_with(prefix))
             .map(|s| match s.aggregate() {
-                stats_std::collector::Aggregate::Counter(v) => v,
+                stats_collector::Aggregate::Counter(v) => v,
                 _ => 0.0,
             })
             .sum()

@@ -23,7 +23,7 @@ use stats_core::wire::statsd::{self, Dialect, Line, LineError};
 use std::collections::BTreeMap;
 
 /// A series' totals now.
-pub(crate) enum Current<'a> {
+pub enum Current<'a> {
     /// A counter's total.
     Counter(f64),
     /// A gauge's value.
@@ -41,19 +41,14 @@ enum Last {
 
 /// Each series' totals as last sent, by series index.
 #[derive(Default)]
-pub(crate) struct Deltas {
+pub struct Deltas {
     last: Vec<Option<Last>>,
 }
 
 impl Deltas {
     /// Calls `line(value, sample_rate)` for each line series `index` needs
     /// now that it stands at `current`, and remembers `current`.
-    pub(crate) fn lines(
-        &mut self,
-        index: usize,
-        current: Current<'_>,
-        mut line: impl FnMut(f64, f64),
-    ) {
+    pub fn lines(&mut self, index: usize, current: Current<'_>, mut line: impl FnMut(f64, f64)) {
         if self.last.len() <= index {
             self.last.resize_with(index + 1, || None);
         }
@@ -94,7 +89,7 @@ impl Deltas {
 }
 
 /// Lines packed into datagrams of at most `max` bytes.
-pub(crate) struct Packer {
+pub struct Packer {
     dialect: Dialect,
     max: usize,
     buf: Vec<u8>,
@@ -103,7 +98,8 @@ pub(crate) struct Packer {
 }
 
 impl Packer {
-    pub(crate) fn new(dialect: Dialect, max: usize) -> Self {
+    /// Lines in `dialect`, in datagrams of at most `max` bytes.
+    pub fn new(dialect: Dialect, max: usize) -> Self {
         Packer {
             dialect,
             max,
@@ -115,7 +111,7 @@ impl Packer {
     /// Appends a line, first handing a full datagram to `send` (with its
     /// line count) when the line does not fit; `Err` when the line cannot
     /// be written at all (a non-finite value, or longer than a datagram).
-    pub(crate) fn push<'t, T>(
+    pub fn push<'t, T>(
         &mut self,
         name: &str,
         tags: T,
@@ -166,7 +162,7 @@ impl Packer {
     }
 
     /// Hands what is packed to `send`.
-    pub(crate) fn flush(&mut self, send: &mut dyn FnMut(&[u8], u64)) {
+    pub fn flush(&mut self, send: &mut dyn FnMut(&[u8], u64)) {
         if !self.buf.is_empty() {
             send(&self.buf, self.pending);
         }

@@ -1,6 +1,8 @@
 //! Server adapter for the stats pipeline: the [`Stats`] client and its
 //! handles, the worker thread driving the core exporter over UDP, the
-//! configuration and the lifecycle.
+//! configuration and the lifecycle. The collector is its own crate,
+//! `stats-collector`; the pieces both use are here ([`prometheus`]'s text
+//! writer, [`deltas`]' StatsD lines from cumulative totals).
 //!
 //! ```no_run
 //! use stats_std::{Config, Stats};
@@ -20,14 +22,12 @@
 
 mod aggregation;
 mod clock;
-pub mod collector;
 pub mod config;
-mod deltas;
-pub mod forward;
-pub mod http;
+pub mod deltas;
+mod http;
 mod keys;
 mod metrics_recorder;
-mod prometheus;
+pub mod prometheus;
 mod stats;
 pub mod udp;
 mod worker;

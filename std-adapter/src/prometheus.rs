@@ -1,5 +1,6 @@
-//! The report as Prometheus text exposition format 0.0.4, and health as
-//! JSON, for the HTTP endpoint.
+//! Prometheus text: the writer ([`Text`], [`sanitize`]) that the client's
+//! HTTP endpoint and the collector both use, and the client's report as
+//! text format 0.0.4 (health as JSON) for its endpoint.
 
 use crate::http::{Response, text};
 use crate::stats::{Report, Shared};
@@ -9,7 +10,7 @@ use std::fmt::Write;
 /// `s` as a Prometheus metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`) or, with
 /// `label`, a label name (no colons): other characters become `_`, and a
 /// leading digit gets a `_` in front.
-pub(crate) fn sanitize(s: &str, label: bool) -> String {
+pub fn sanitize(s: &str, label: bool) -> String {
     let mut out = String::with_capacity(s.len() + 1);
     for (i, c) in s.chars().enumerate() {
         let ok = c.is_ascii_alphabetic() || c == '_' || (c == ':' && !label);
@@ -28,19 +29,42 @@ pub(crate) fn sanitize(s: &str, label: bool) -> String {
     out
 }
 
-/// Writes metric families: `# HELP`, `# TYPE`, then samples.
+/// Writes metric families: `# HELP`, `# TYPE`, then samples, in
+/// Prometheus's text format 0.0.4 or in OpenMetrics 1.0 (where a
+/// counter's family is named without its samples' `_total`, and the text
+/// ends with `# EOF`).
 #[derive(Default)]
-pub(crate) struct Text {
-    pub(crate) out: String,
+pub struct Text {
+    out: String,
+    openmetrics: bool,
 }
 
 impl Text {
-    pub(crate) fn family(&mut self, name: &str, kind: &str, help: &str) {
+    /// An empty text in format 0.0.4.
+    pub fn new() -> Text {
+        Text::default()
+    }
+
+    /// An empty text in OpenMetrics 1.0.
+    pub fn openmetrics() -> Text {
+        Text {
+            out: String::new(),
+            openmetrics: true,
+        }
+    }
+
+    /// Starts family `name` of `kind` (`counter`, `gauge`, `summary`...).
+    pub fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let name = match name.strip_suffix("_total") {
+            Some(family) if self.openmetrics && kind == "counter" => family,
+            _ => name,
+        };
         let _ = writeln!(self.out, "# HELP {name} {help}");
         let _ = writeln!(self.out, "# TYPE {name} {kind}");
     }
 
-    pub(crate) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+    /// One sample of the current family.
+    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
         self.out.push_str(name);
         if !labels.is_empty() {
             self.out.push('{');
@@ -64,9 +88,18 @@ impl Text {
         let _ = writeln!(self.out, " {}", number(value));
     }
 
-    pub(crate) fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
+    /// A family of one sample without labels.
+    pub fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
         self.family(name, kind, help);
         self.sample(name, &[], value);
+    }
+
+    /// The text written.
+    pub fn finish(mut self) -> String {
+        if self.openmetrics {
+            self.out.push_str("# EOF\n");
+        }
+        self.out
     }
 }
 
@@ -102,7 +135,7 @@ type LaneField = fn(&stats_core::LaneStats) -> usize;
 pub(crate) fn metrics(report: &Report) -> String {
     let s = &report.snapshot;
     let c = &s.counters;
-    let mut t = Text { out: String::new() };
+    let mut t = Text::new();
     let counters: [(&str, &str, u64); 11] = [
         (
             "stats_events_received_total",
@@ -347,7 +380,7 @@ pub(crate) fn metrics(report: &Report) -> String {
         "0 healthy, 1 degraded, 2 unhealthy.",
         status,
     );
-    t.out
+    t.finish()
 }
 
 fn quantiles(t: &mut Text, name: &str, stage: &str, q: Option<Quantiles>, scale: f64) {

@@ -4,7 +4,7 @@
 //! lives with the series, not with the handle one macro call returns, in
 //! both modes.
 
-use stats_std::collector::{Aggregate, Collector, Limits, Server};
+use stats_collector::{Aggregate, Collector, Server, Settings};
 use stats_std::core::Priority;
 use stats_std::core::wire::decode;
 use stats_std::{Aggregation, Config, MetricsRecorder, Stats};
@@ -92,7 +92,12 @@ fn find(c: &Collector, name: &str) -> Option<Aggregate> {
 #[test]
 fn series_state_lives_with_the_series_whatever_the_call_site() {
     for mode in [Aggregation::Source, Aggregation::Off] {
-        let server = Server::start("127.0.0.1:0", None, Limits::default(), None).unwrap();
+        let server = Server::start(
+            &Settings::default()
+                .with_listen("127.0.0.1:0")
+                .with_http(None),
+        )
+        .unwrap();
         let stats = Stats::start(
             Config::default()
                 .with_aggregation(mode)

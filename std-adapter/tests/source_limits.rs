@@ -4,7 +4,7 @@
 //! overflow series per name and kind, and past the room kept for those,
 //! into `stats.overflow{overflow=true}`, with nothing lost.
 
-use stats_std::collector::{Aggregate, Limits, Server};
+use stats_collector::{Aggregate, Limits, Server, Settings};
 use stats_std::core::Kind;
 use stats_std::{Aggregation, Config, Stats};
 use std::collections::HashMap;
@@ -64,7 +64,13 @@ fn sixty_four_threads_into_ten_thousand_series_arrive_exact_within_the_memory_ma
     const SERIES: usize = 10_000;
     let mut limits = Limits::default();
     limits.max_series = 2 * SERIES;
-    let server = Server::start("127.0.0.1:0", None, limits, None).unwrap();
+    let server = Server::start(
+        &Settings::default()
+            .with_listen("127.0.0.1:0")
+            .with_http(None)
+            .with_limits(limits),
+    )
+    .unwrap();
     let config = Config::default()
         .with_udp_address(server.udp_address().to_string())
         .with_interval_ms(100)
@@ -123,7 +129,12 @@ fn sixty_four_threads_into_ten_thousand_series_arrive_exact_within_the_memory_ma
 
 #[test]
 fn series_past_the_maximum_fold_into_overflow_series_and_lose_nothing() {
-    let server = Server::start("127.0.0.1:0", None, Limits::default(), None).unwrap();
+    let server = Server::start(
+        &Settings::default()
+            .with_listen("127.0.0.1:0")
+            .with_http(None),
+    )
+    .unwrap();
     let stats = Stats::start(
         Config::default()
             .with_udp_address(server.udp_address().to_string())

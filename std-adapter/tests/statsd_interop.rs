@@ -7,9 +7,9 @@
 //! it, starts it on loopback and runs this with `STATSD_ADDRESS` (its UDP
 //! port) and `STATSD_ADMIN` (its management TCP port).
 
-use stats_std::collector::{Limits, Server};
+use stats_collector::forward::Forward;
+use stats_collector::{Server, Settings};
 use stats_std::core::wire::{Codec, Dialect};
-use stats_std::forward::Forward;
 use stats_std::{Aggregation, Config, Stats};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -173,9 +173,15 @@ fn dogstatsd_tags_reach_etsy_statsd_as_key_suffixes() {
 #[ignore = "needs a StatsD server: run .ci/statsd.sh"]
 fn the_collector_forwards_its_aggregates() {
     let (udp, mgmt) = addresses();
-    let mut forward = Forward::new(udp, Dialect::Etsy);
-    forward.interval = Duration::from_millis(100);
-    let server = Server::start("127.0.0.1:0", None, Limits::default(), Some(forward)).unwrap();
+    let forward = Forward::new(udp, Dialect::Etsy);
+    let server = Server::start(
+        &Settings::default()
+            .with_listen("127.0.0.1:0")
+            .with_http(None)
+            .with_forward(forward)
+            .with_export_interval(Duration::from_millis(100)),
+    )
+    .unwrap();
     let stats = client(&server.udp_address().to_string(), Codec::Postcard);
     let count = stats.counter("interop.fwd.count", &[]).unwrap();
     let level = stats.gauge("interop.fwd.level", &[]).unwrap();

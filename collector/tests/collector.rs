@@ -3,11 +3,11 @@
 //! carry on; datagrams lost on purpose show as loss; garbage is counted
 //! and ignored; the binary's flags.
 
-use stats_std::collector::{Limits, Server};
+use stats_collector::forward::Forward;
+use stats_collector::{Server, Settings};
 use stats_std::core::wire::statsd;
 use stats_std::core::wire::{Codec, Dialect, Encoder, EncoderConfig};
 use stats_std::core::{Event, Kind, Priority, Registry};
-use stats_std::forward::Forward;
 use stats_std::{Aggregation, Config, Stats};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -15,7 +15,11 @@ use std::time::{Duration, Instant};
 
 fn get(address: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(address).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response.split(' ').nth(1).unwrap().parse().unwrap();
@@ -56,8 +60,12 @@ fn metrics_with(server: &Server, lines: &[&str]) -> String {
 #[test]
 fn client_values_reach_metrics() {
     for mode in [Aggregation::Source, Aggregation::Off] {
-        let server =
-            Server::start("127.0.0.1:0", Some("127.0.0.1:0"), Limits::default(), None).unwrap();
+        let server = Server::start(
+            &Settings::default()
+                .with_listen("127.0.0.1:0")
+                .with_http(Some("127.0.0.1:0")),
+        )
+        .unwrap();
         let stats = Stats::start(
             Config::default()
                 .with_aggregation(mode)
@@ -101,13 +109,13 @@ fn statsd_from_the_client_and_forwarded_onwards() {
         agent
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
-        let mut forward = Forward::new(agent.local_addr().unwrap().to_string(), Dialect::Etsy);
-        forward.interval = Duration::from_millis(50);
+        let forward = Forward::new(agent.local_addr().unwrap().to_string(), Dialect::Etsy);
         let server = Server::start(
-            "127.0.0.1:0",
-            Some("127.0.0.1:0"),
-            Limits::default(),
-            Some(forward),
+            &Settings::default()
+                .with_listen("127.0.0.1:0")
+                .with_http(Some("127.0.0.1:0"))
+                .with_forward(forward)
+                .with_export_interval(Duration::from_millis(50)),
         )
         .unwrap();
         let stats = Stats::start(
@@ -169,8 +177,12 @@ fn statsd_from_the_client_and_forwarded_onwards() {
 
 #[test]
 fn lost_datagrams_show_as_loss_and_garbage_is_ignored() {
-    let server =
-        Server::start("127.0.0.1:0", Some("127.0.0.1:0"), Limits::default(), None).unwrap();
+    let server = Server::start(
+        &Settings::default()
+            .with_listen("127.0.0.1:0")
+            .with_http(Some("127.0.0.1:0")),
+    )
+    .unwrap();
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.connect(server.udp_address()).unwrap();
     let mut registry: Registry<4, 64> = Registry::new();
@@ -242,8 +254,12 @@ fn lost_datagrams_show_as_loss_and_garbage_is_ignored() {
 /// second sender, and the first one's count stops where it was.
 #[test]
 fn a_restarted_client_is_a_new_sender() {
-    let server =
-        Server::start("127.0.0.1:0", Some("127.0.0.1:0"), Limits::default(), None).unwrap();
+    let server = Server::start(
+        &Settings::default()
+            .with_listen("127.0.0.1:0")
+            .with_http(Some("127.0.0.1:0")),
+    )
+    .unwrap();
     for run in 1..=2u64 {
         let stats = Stats::start(
             Config::default()
@@ -271,8 +287,12 @@ fn a_restarted_client_is_a_new_sender() {
 /// repeated final records once.
 #[test]
 fn a_restarted_client_s_totals_carry_on() {
-    let server =
-        Server::start("127.0.0.1:0", Some("127.0.0.1:0"), Limits::default(), None).unwrap();
+    let server = Server::start(
+        &Settings::default()
+            .with_listen("127.0.0.1:0")
+            .with_http(Some("127.0.0.1:0")),
+    )
+    .unwrap();
     for run in 1..=3u64 {
         let stats =
             Stats::start(Config::default().with_udp_address(server.udp_address().to_string()))
@@ -302,26 +322,36 @@ fn the_binary_documents_its_flags_and_refuses_bad_ones() {
         .output()
         .unwrap();
     assert!(help.status.success());
-    assert!(String::from_utf8_lossy(&help.stdout).contains("--listen ADDR"));
-    let bad = std::process::Command::new(bin)
-        .arg("--frobnicate")
-        .output()
-        .unwrap();
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown option \"--frobnicate\""));
-    for limit in ["--max-series", "--max-senders"] {
-        for value in ["many", "0"] {
-            let bad = std::process::Command::new(bin)
-                .args([limit, value])
-                .output()
-                .unwrap();
-            assert_eq!(bad.status.code(), Some(2), "{limit} {value}");
-            assert!(
-                String::from_utf8_lossy(&bad.stderr)
-                    .contains(&format!("{limit}: not a number from 1")),
-                "{limit} {value}"
-            );
-        }
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in ["--config <FILE>", "--listen <ADDR>", "--listen-unix <PATH>"] {
+        assert!(help.contains(flag), "{flag} in {help}");
+    }
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["--frobnicate"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("unexpected argument '--frobnicate'"), "{err}");
+    for (limit, field) in [
+        ("--max-series", "max_series"),
+        ("--max-senders", "max_senders"),
+    ] {
+        let (code, err) = run(&[limit, "many"]);
+        assert_eq!(code, Some(2), "{limit} many");
+        assert!(
+            err.contains(&format!("invalid value 'many' for '{limit} <N>'")),
+            "{err}"
+        );
+        let (code, err) = run(&[limit, "0"]);
+        assert_eq!(code, Some(2), "{limit} 0");
+        assert!(
+            err.contains(&format!("{field}: must be at least 1")),
+            "{err}"
+        );
     }
 }
 
@@ -329,19 +359,28 @@ fn the_binary_documents_its_flags_and_refuses_bad_ones() {
 fn start_errors_name_what_they_are_about() {
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
     let udp = taken.local_addr().unwrap().to_string();
-    let Err(e) = Server::start(&udp, None, Limits::default(), None) else {
+    let Err(e) = Server::start(&Settings::default().with_listen(&udp).with_http(None)) else {
         panic!("bound a UDP port in use");
     };
     assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
     assert!(e.to_string().starts_with(&format!("UDP {udp}: ")), "{e}");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let http = listener.local_addr().unwrap().to_string();
-    let Err(e) = Server::start("127.0.0.1:0", Some(&http), Limits::default(), None) else {
+    let Err(e) = Server::start(
+        &Settings::default()
+            .with_listen("127.0.0.1:0")
+            .with_http(Some(&http)),
+    ) else {
         panic!("bound a TCP port in use");
     };
     assert!(e.to_string().starts_with(&format!("HTTP {http}: ")), "{e}");
     let forward = Forward::new("no-port-here", Dialect::DogStatsd);
-    let Err(e) = Server::start("127.0.0.1:0", None, Limits::default(), Some(forward)) else {
+    let Err(e) = Server::start(
+        &Settings::default()
+            .with_listen("127.0.0.1:0")
+            .with_http(None)
+            .with_forward(forward),
+    ) else {
         panic!("forwarding to a host that does not resolve");
     };
     assert!(
@@ -445,9 +484,14 @@ fn a_collector_killed_and_restarted_has_the_exact_totals_after_a_refresh() {
 
 #[test]
 fn quantiles_at_the_collector_are_within_the_stated_error() {
-    use stats_std::collector::Aggregate;
+    use stats_collector::Aggregate;
     use stats_std::core::aggregate::MAX_RELATIVE_ERROR;
-    let server = Server::start("127.0.0.1:0", None, Limits::default(), None).unwrap();
+    let server = Server::start(
+        &Settings::default()
+            .with_listen("127.0.0.1:0")
+            .with_http(None),
+    )
+    .unwrap();
     let stats = Stats::start(
         Config::default()
             .with_udp_address(server.udp_address().to_string())

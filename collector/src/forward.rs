@@ -1,40 +1,65 @@
 //! Forwarding the collector's aggregates to a StatsD or DogStatsD agent, so
 //! an existing agent (Datadog, Telegraf, Etsy statsd) receives what the
 //! pipeline collected: each interval, what changed since the previous one
-//! (`deltas.rs`: counter increases, gauge values, distribution buckets at
+//! (`stats_std::deltas`: counter increases, gauge values, distribution buckets at
 //! a sample rate), joined by newlines up to the datagram size.
 
-use crate::collector::{Aggregate, Collector, Series};
-use crate::deltas::{Current, Deltas, Packer};
+use crate::aggregation::{Aggregate, Series};
+use crate::collector::Collector;
+use serde::Deserialize;
 use stats_core::wire::statsd::Dialect;
+use stats_std::deltas::{Current, Deltas, Packer};
 use std::io;
 use std::net::UdpSocket;
-use std::time::Duration;
 
-/// Where and how a collector forwards.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where and how a collector forwards (every export interval, and once
+/// more when it stops).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Forward {
     /// The agent's address, `host:port`.
     pub target: String,
-    /// The dialect it speaks.
+    /// The dialect it speaks (TOML `codec`: `statsd`, `dogstatsd` or
+    /// `dogstatsd-distribution`).
+    #[serde(
+        rename = "codec",
+        default = "Forward::default_dialect",
+        deserialize_with = "codec"
+    )]
     pub dialect: Dialect,
-    /// How often to forward.
-    pub interval: Duration,
     /// Largest datagram to send.
+    #[serde(default = "Forward::default_max_datagram")]
     pub max_datagram: usize,
 }
 
 impl Forward {
-    /// Forwarding to `target` in `dialect` every 10 s, in datagrams of at
-    /// most 1,432 bytes (what DogStatsD clients send by default).
+    /// Forwarding to `target` in `dialect`, in datagrams of at most 1,432
+    /// bytes (what DogStatsD clients send by default).
     pub fn new(target: impl Into<String>, dialect: Dialect) -> Forward {
         Forward {
             target: target.into(),
             dialect,
-            interval: Duration::from_secs(10),
-            max_datagram: 1432,
+            max_datagram: Forward::default_max_datagram(),
         }
     }
+
+    /// DogStatsD, unless told otherwise.
+    pub fn default_dialect() -> Dialect {
+        Dialect::DogStatsd
+    }
+
+    fn default_max_datagram() -> usize {
+        1432
+    }
+}
+
+fn codec<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Dialect, D::Error> {
+    let name = String::deserialize(d)?;
+    crate::settings::dialect(&name).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "codec: expected statsd, dogstatsd or dogstatsd-distribution, got {name:?}"
+        ))
+    })
 }
 
 /// What forwarding has done so far.

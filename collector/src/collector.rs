@@ -1,0 +1,209 @@
+//! The collector's state: what arrived from whom, and the aggregates of
+//! every series. No I/O: the server feeds it datagrams and serves what it
+//! renders.
+
+use crate::aggregation::Series;
+use crate::forward::ForwardStats;
+use crate::prometheus::kind_name;
+use crate::senders::{SenderState, SenderStats};
+use rustc_hash::FxHashMap;
+use stats_core::{Key, Kind};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Limits on what the collector keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Series kept; further ones fold into an overflow series per kind.
+    pub max_series: usize,
+    /// Senders whose sequences are tracked.
+    pub max_senders: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_series: 10_000,
+            max_senders: 1_024,
+        }
+    }
+}
+
+/// Totals over all senders.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Totals {
+    /// Datagrams that decoded.
+    pub datagrams: u64,
+    /// Events aggregated.
+    pub events: u64,
+    /// Series records (totals) taken in.
+    pub records: u64,
+    /// Bytes in valid datagrams.
+    pub bytes: u64,
+    /// Events that went into an overflow series (the series cap was hit).
+    pub overflowed_events: u64,
+    /// Series records not kept: the series cap was hit.
+    pub overflowed_records: u64,
+    /// Datagrams from senders beyond the tracked ones.
+    pub untracked_datagrams: u64,
+    /// Duplicated datagrams ignored.
+    pub duplicates_ignored: u64,
+    /// StatsD datagrams (aggregated; without sender ids or sequence numbers
+    /// they are not accounted per sender).
+    pub statsd_datagrams: u64,
+    /// Values refused: not finite (NaN, an infinity), or making a total
+    /// infinite.
+    pub non_finite_refused: u64,
+    /// Senders forgotten to make room for new ones (each had sent one
+    /// datagram).
+    pub senders_evicted: u64,
+}
+
+/// Everything the collector keeps.
+pub struct Collector {
+    pub(crate) limits: Limits,
+    pub(crate) senders: FxHashMap<u64, SenderState>,
+    /// Sender ids in the order they were first seen: where a new sender
+    /// looks for one to take the place of (ids since proven or gone are
+    /// skipped).
+    pub(crate) probation: VecDeque<u64>,
+    /// Series by canonical key (kind, name, tags as a key record).
+    pub(crate) index: FxHashMap<Box<str>, usize>,
+    pub(crate) series: Vec<Series>,
+    /// One overflow series per kind, by `Kind as usize`.
+    pub(crate) overflow: [Option<Series>; 4],
+    /// Invalid datagrams by error kind.
+    pub(crate) invalid: BTreeMap<&'static str, u64>,
+    /// Bad StatsD lines by error kind (their datagram may hold good ones).
+    pub(crate) invalid_lines: BTreeMap<&'static str, u64>,
+    pub(crate) totals: Totals,
+    /// Reused: the canonical key being looked up.
+    pub(crate) scratch: String,
+    /// What forwarding has done, when it is on.
+    pub(crate) forwarded: Option<ForwardStats>,
+    /// The counts health judges, at each of the last [`HEALTH_WINDOW`]
+    /// ticks, oldest first.
+    pub(crate) health_window: VecDeque<HealthCounts>,
+}
+
+/// Ticks (seconds, as the server ticks) that health looks back over.
+pub const HEALTH_WINDOW: usize = 60;
+
+/// Fewer datagrams than this in the window are too few to judge a rate
+/// by: a fresh collector's first two datagrams are not a 100% rate.
+pub(crate) const HEALTH_MIN_DATAGRAMS: u64 = 100;
+
+/// What health's rates are made of, counted since the start.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct HealthCounts {
+    pub(crate) lost: u64,
+    pub(crate) received: u64,
+    pub(crate) invalid: u64,
+    pub(crate) valid: u64,
+}
+
+impl Collector {
+    /// An empty collector with `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Collector {
+            limits,
+            senders: FxHashMap::default(),
+            probation: VecDeque::new(),
+            index: FxHashMap::default(),
+            series: Vec::new(),
+            overflow: [None, None, None, None],
+            invalid: BTreeMap::new(),
+            invalid_lines: BTreeMap::new(),
+            totals: Totals::default(),
+            scratch: String::new(),
+            forwarded: None,
+            health_window: VecDeque::with_capacity(HEALTH_WINDOW + 1),
+        }
+    }
+
+    /// The index of the series for (`name`, `tags`, `kind`), made if new;
+    /// `usize::MAX` (the overflow series) once the cap is reached.
+    pub(crate) fn series_for(&mut self, name: &str, tags: &[(&str, &str)], kind: Kind) -> usize {
+        self.scratch.clear();
+        self.scratch.push(char::from(kind as u8));
+        if Key::write_record(name, tags, &mut self.scratch).is_err() {
+            return usize::MAX;
+        }
+        if let Some(&at) = self.index.get(self.scratch.as_str()) {
+            return at;
+        }
+        if self.series.len() >= self.limits.max_series {
+            return usize::MAX;
+        }
+        let at = self.series.len();
+        self.series.push(Series::new(name, tags, kind));
+        self.index.insert(self.scratch.as_str().into(), at);
+        at
+    }
+
+    pub(crate) fn overflow(&mut self, kind: Kind) -> &mut Series {
+        self.totals.overflowed_events += 1;
+        self.overflow[kind as usize].get_or_insert_with(|| {
+            Series::new(
+                "stats_collector_overflow",
+                &[("kind", kind_name(kind))],
+                kind,
+            )
+        })
+    }
+
+    /// Every series, overflow ones last.
+    pub fn series(&self) -> impl Iterator<Item = &Series> {
+        self.series.iter().chain(self.overflow.iter().flatten())
+    }
+
+    /// The regular series, and the overflow series by kind.
+    pub(crate) fn series_parts(&self) -> (&[Series], &[Option<Series>; 4]) {
+        (&self.series, &self.overflow)
+    }
+
+    /// Moves health's window on: the server calls it every second, and
+    /// `/health` judges the last [`HEALTH_WINDOW`] ticks (since the start
+    /// before that many).
+    pub fn tick(&mut self) {
+        let counts = self.health_counts();
+        self.health_window.push_back(counts);
+        if self.health_window.len() > HEALTH_WINDOW {
+            self.health_window.pop_front();
+        }
+    }
+
+    pub(crate) fn health_counts(&self) -> HealthCounts {
+        let (lost, received) = self
+            .senders()
+            .fold((0, 0), |(l, r), (_, s)| (l + s.lost, r + s.received));
+        HealthCounts {
+            lost,
+            received,
+            invalid: self.invalid.values().sum(),
+            valid: self.totals.datagrams,
+        }
+    }
+
+    /// Accounting by sender id.
+    pub fn senders(&self) -> impl Iterator<Item = (u64, SenderStats)> + '_ {
+        self.senders.iter().map(|(&id, s)| (id, s.stats))
+    }
+
+    /// Invalid datagrams by error kind (`statsd_no_valid_line`: StatsD
+    /// text without one line that reads).
+    pub fn invalid(&self) -> &BTreeMap<&'static str, u64> {
+        &self.invalid
+    }
+
+    /// Bad StatsD lines by error kind.
+    pub fn invalid_lines(&self) -> &BTreeMap<&'static str, u64> {
+        &self.invalid_lines
+    }
+
+    /// The totals.
+    pub fn totals(&self) -> Totals {
+        self.totals
+    }
+}

@@ -1,0 +1,253 @@
+//! Ingest: one datagram at a time, taken whole or not at all. The native
+//! format's events (version 1) and cumulative totals (version 2), and
+//! StatsD or DogStatsD lines for anything else.
+
+use crate::aggregation::{Aggregate, Distribution};
+use crate::collector::Collector;
+use crate::senders::{Seen, SenderState};
+use stats_core::Kind;
+use stats_core::wire::statsd::{self, MetricType};
+use stats_core::wire::{DecodeError, DecodedTotals, Header, MAGIC, decode};
+
+impl Collector {
+    /// Takes in one datagram: accounts for it and aggregates its events or
+    /// takes in its totals. Invalid datagrams, including one with a single
+    /// bad event or record, are counted by kind and change nothing else.
+    ///
+    /// A datagram that does not start with the format's magic (`ST`) is read
+    /// as StatsD or DogStatsD lines: the collector is also a StatsD server.
+    pub fn ingest(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() && !bytes.starts_with(&MAGIC) {
+            return self.ingest_statsd(bytes);
+        }
+        let datagram = match decode(bytes).and_then(|d| d.check().map(|()| d)) {
+            Ok(d) => d,
+            Err(e) => return self.count_invalid(&e),
+        };
+        let header = datagram.header;
+        let tracked = self.senders.contains_key(&header.sender_id)
+            || self.senders.len() < self.limits.max_senders
+            || self.evict_unproven();
+        if tracked {
+            match self.observe(&header) {
+                Seen::Duplicate => {
+                    self.totals.duplicates_ignored += 1;
+                    return;
+                }
+                Seen::Suspect => return,
+                Seen::Restart => self.retire_sender(header.sender_id),
+                Seen::New => {}
+            }
+        } else {
+            self.totals.untracked_datagrams += 1;
+        }
+        self.totals.datagrams += 1;
+        self.totals.bytes += bytes.len() as u64;
+        let taken = if datagram.is_series() {
+            self.take_series(&header, datagram.series(), tracked)
+        } else {
+            self.take_events(datagram.events())
+        };
+        if tracked && let Some(state) = self.senders.get_mut(&header.sender_id) {
+            state.stats.events += taken;
+        }
+    }
+
+    /// Accounts for `header` in its sender's state (made if new).
+    fn observe(&mut self, header: &Header) -> Seen {
+        let state = match self.senders.get_mut(&header.sender_id) {
+            Some(state) => state,
+            None => {
+                let state = SenderState::first(header.sequence, header.base_timestamp);
+                self.senders.insert(header.sender_id, state);
+                self.probation.push_back(header.sender_id);
+                let state = self.senders.get_mut(&header.sender_id);
+                if let Some(state) = state {
+                    state.started = (header.version == stats_core::wire::SERIES_VERSION)
+                        .then_some(header.started);
+                }
+                return Seen::New;
+            }
+        };
+        let mut seen = state.observe(header.sequence, header.base_timestamp);
+        if header.version == stats_core::wire::SERIES_VERSION {
+            // Totals that start at another time: the sender started again.
+            if state.started.is_some_and(|s| s != header.started) && seen == Seen::New {
+                state.stats.restarts += 1;
+                seen = Seen::Restart;
+            }
+            state.started = Some(header.started);
+        }
+        seen
+    }
+
+    /// Makes room for a new sender: forgets the oldest one that has sent a
+    /// single datagram (its totals with it: a cumulative sender that comes
+    /// back sends them again); whether there was one.
+    fn evict_unproven(&mut self) -> bool {
+        while let Some(id) = self.probation.pop_front() {
+            let Some(state) = self.senders.get(&id) else {
+                continue;
+            };
+            if state.stats.received >= 2 {
+                continue;
+            }
+            if let Some(state) = self.senders.remove(&id) {
+                for at in state.series {
+                    if let Some(series) = self.series.get_mut(at) {
+                        series.cumulative.retain(|c| c.sender != id);
+                    }
+                }
+            }
+            self.totals.senders_evicted += 1;
+            return true;
+        }
+        false
+    }
+
+    /// Makes the totals `sender` sent so far final in every series.
+    fn retire_sender(&mut self, sender: u64) {
+        let Some(state) = self.senders.get_mut(&sender) else {
+            return;
+        };
+        for at in std::mem::take(&mut state.series) {
+            if let Some(series) = self.series.get_mut(at) {
+                series.retire(sender);
+            }
+        }
+    }
+
+    fn take_events(&mut self, events: stats_core::wire::Events<'_>) -> u64 {
+        // Series of each key index and kind in this datagram, resolved
+        // once (a key may be used with two kinds: two series).
+        let mut slots: [Option<(u8, Kind, usize)>; 128] = [None; 128];
+        let mut taken = 0;
+        // Checked whole before: every event reads.
+        for event in events.flatten() {
+            let at = usize::from(event.key_index) % slots.len();
+            let series = match slots[at] {
+                Some((index, kind, s)) if index == event.key_index && kind == event.kind => s,
+                _ => {
+                    let tags: Vec<(&str, &str)> = event.tags().collect();
+                    let s = self.series_for(event.name, &tags, event.kind);
+                    slots[at] = Some((event.key_index, event.kind, s));
+                    s
+                }
+            };
+            self.aggregate(series, event.kind, event.value, event.relative, 1.0);
+            taken += 1;
+        }
+        self.totals.events += taken;
+        taken
+    }
+
+    fn take_series(
+        &mut self,
+        header: &Header,
+        records: stats_core::wire::SeriesIter<'_>,
+        tracked: bool,
+    ) -> u64 {
+        let arrival = self.totals.datagrams;
+        let mut taken = 0;
+        // Checked whole before: every record reads.
+        for record in records.flatten() {
+            let tags: Vec<(&str, &str)> = record.tags().collect();
+            let at = self.series_for(record.name, &tags, record.kind);
+            let totals = match &record.totals {
+                DecodedTotals::Counter { sum, .. } => Aggregate::Counter(*sum as f64),
+                DecodedTotals::Gauge { value, .. } => Aggregate::Gauge(*value),
+                DecodedTotals::Distribution(d) => {
+                    Aggregate::Distribution(Distribution::from_record(d))
+                }
+            };
+            match self.series.get_mut(at) {
+                Some(series) if series.kind == record.kind => {
+                    let first = series.take(header.sender_id, header.sequence, arrival, totals);
+                    if first
+                        && tracked
+                        && let Some(state) = self.senders.get_mut(&header.sender_id)
+                    {
+                        state.series.push(at);
+                    }
+                }
+                _ => self.totals.overflowed_records += 1,
+            }
+            taken += 1;
+        }
+        self.totals.records += taken;
+        taken
+    }
+
+    fn aggregate(&mut self, series: usize, kind: Kind, value: f64, relative: bool, weight: f64) {
+        let arrival = self.totals.datagrams;
+        let taken = match self.series.get_mut(series) {
+            Some(s) if s.kind == kind => {
+                let taken = s.events.add(value, relative, weight);
+                if taken {
+                    s.events_arrival = arrival;
+                }
+                taken
+            }
+            _ => self.overflow(kind).events.add(value, relative, weight),
+        };
+        if !taken {
+            self.totals.non_finite_refused += 1;
+        }
+    }
+
+    fn count_invalid(&mut self, e: &DecodeError) {
+        *self.invalid.entry(e.kind()).or_default() += 1;
+    }
+
+    /// StatsD lines: counters (scaled by their sample rate), gauges (`+N` /
+    /// `-N` move them), timers (milliseconds, kept as nanoseconds like the
+    /// pipeline's), histograms and distributions; sets are not supported.
+    /// Bad lines are counted by kind and skipped.
+    fn ingest_statsd(&mut self, bytes: &[u8]) {
+        let mut events = 0;
+        for line in statsd::parse(bytes) {
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => {
+                    *self.invalid_lines.entry(e.kind()).or_default() += 1;
+                    continue;
+                }
+            };
+            let (kind, scale) = match line.metric_type {
+                MetricType::Counter => (Kind::Counter, 1.0),
+                MetricType::Gauge => (Kind::Gauge, 1.0),
+                MetricType::Timer => (Kind::Timer, 1e6),
+                MetricType::Histogram | MetricType::Distribution => (Kind::Histogram, 1.0),
+                MetricType::Set => {
+                    *self
+                        .invalid_lines
+                        .entry("statsd_set_unsupported")
+                        .or_default() += 1;
+                    continue;
+                }
+            };
+            let Some(value) = line.number() else {
+                *self.invalid_lines.entry("statsd_bad_value").or_default() += 1;
+                continue;
+            };
+            let tags: Vec<(&str, &str)> = line.tag_pairs().collect();
+            let series = self.series_for(line.name, &tags, kind);
+            self.aggregate(
+                series,
+                kind,
+                value * scale,
+                line.is_change(),
+                1.0 / line.sample_rate,
+            );
+            events += 1;
+        }
+        if events > 0 {
+            self.totals.datagrams += 1;
+            self.totals.statsd_datagrams += 1;
+            self.totals.bytes += bytes.len() as u64;
+            self.totals.events += events;
+        } else {
+            *self.invalid.entry("statsd_no_valid_line").or_default() += 1;
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The stats pipeline's collector: receives datagrams (the native format,
+//! version 1 events and version 2 cumulative totals, and StatsD or
+//! DogStatsD lines), accounts for every sender, aggregates every series,
+//! and feeds what the user runs: Prometheus scrapes (`GET /metrics`), a
+//! StatsD agent (forwarding).
+//!
+//! * **Ingest** ([`Collector::ingest`]): a datagram is taken whole or not
+//!   at all; invalid ones are counted by error kind.
+//! * **Per-sender accounting** ([`senders`]) from each datagram's sender id
+//!   and sequence number: datagrams received, lost (sequence gaps),
+//!   duplicated, reordered, restarts; a 64-datagram window tells duplicates
+//!   from late arrivals, and a jump ahead larger than
+//!   [`MAX_SEQUENCE_JUMP`] is suspect (forged or corrupt): ignored and
+//!   counted, not loss.
+//! * **Aggregation** ([`aggregation`]): events (version 1 datagrams, StatsD
+//!   lines) per series (name, tags and kind): counters summed, gauges keep
+//!   their last value, timers and histograms into a distribution (count,
+//!   exact sum, extremes, log-linear buckets with 3.1% error). Totals
+//!   (version 2 datagrams, from senders that aggregate at the source) are
+//!   cumulative: per series and sender, the record with the highest
+//!   sequence number is kept, so a lost, duplicated or reordered datagram
+//!   changes nothing once a later record arrives; a restarted sender's
+//!   final totals carry on, so the series stays monotonic.
+//! * **Bounded memory**: at most `max_series` series (further events fold
+//!   into one overflow series per kind, counted; further totals are counted
+//!   and not kept) and `max_senders` tracked senders. A sender proves
+//!   itself with a second datagram; when the table is full, a new sender
+//!   takes the place of the oldest one that has not, and past that,
+//!   datagrams from others are aggregated but not accounted, and counted.
+//! * **Outputs**: Prometheus text ([`Collector::render_metrics`]), health
+//!   ([`Collector::render_health`]), StatsD forwarding ([`forward`]).
+//! * **The server** ([`Server`]): UDP receiving threads, the HTTP endpoint
+//!   and the pushed outputs, started from [`Settings`] (the command line
+//!   and a TOML file, [`settings`]).
+//!
+//! ```no_run
+//! use stats_collector::{Server, Settings};
+//!
+//! let server = Server::start(&Settings::default().with_listen("127.0.0.1:8125"))?;
+//! println!("receiving on {}", server.udp_address());
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod aggregation;
+mod collector;
+pub mod forward;
+mod ingest;
+mod prometheus;
+pub mod senders;
+pub mod server;
+pub mod settings;
+#[cfg(test)]
+mod tests;
+
+pub use aggregation::{Aggregate, Distribution, Series};
+pub use collector::{Collector, HEALTH_WINDOW, Limits, Totals};
+pub use prometheus::kind_name;
+pub use senders::{MAX_SEQUENCE_JUMP, SenderStats};
+pub use server::Server;
+pub use settings::Settings;

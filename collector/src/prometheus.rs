@@ -1,0 +1,355 @@
+//! The Prometheus output: every series and the collector's own accounting
+//! as text format 0.0.4, and health as JSON.
+
+use crate::aggregation::{Aggregate, Series};
+use crate::collector::{Collector, HEALTH_MIN_DATAGRAMS};
+use crate::senders::SenderStats;
+use stats_core::Kind;
+use stats_std::prometheus::{Text, sanitize};
+use std::collections::BTreeMap;
+
+/// Loss and invalid-datagram rates above which the collector is degraded,
+/// and unhealthy.
+const LOSS_LIMITS: (f64, f64) = (0.01, 0.10);
+const INVALID_LIMITS: (f64, f64) = (0.01, 0.10);
+
+impl Collector {
+    /// Prometheus text format 0.0.4: every series (counters as
+    /// `<name>_total`, gauges, timers as `<name>_seconds` summaries,
+    /// histograms as summaries; names and tag keys sanitised, tags as
+    /// labels), then the collector's own accounting. Series that sanitise
+    /// to one name and label set (`db.query` and `db/query`) render as one
+    /// sample set, merged: counters and distributions summed, a gauge the
+    /// one that changed last.
+    pub fn render_metrics(&self) -> String {
+        self.render_metrics_as(false)
+    }
+
+    /// [`render_metrics`](Self::render_metrics), or with `openmetrics` the
+    /// same families in OpenMetrics 1.0 (counter families named without
+    /// `_total`, ending with `# EOF`).
+    pub fn render_metrics_as(&self, openmetrics: bool) -> String {
+        let mut families: BTreeMap<String, (Kind, Vec<&Series>)> = BTreeMap::new();
+        for series in self.series() {
+            let base = sanitize(&series.name, false);
+            let named = |base: &str| match series.kind {
+                Kind::Counter => format!("{base}_total"),
+                Kind::Timer => format!("{base}_seconds"),
+                Kind::Gauge | Kind::Histogram => base.to_string(),
+            };
+            let mut family = named(&base);
+            // One TYPE per family: a name used by two kinds gets the kind
+            // (before the suffix: a counter's samples end in `_total`).
+            if families
+                .get(&family)
+                .is_some_and(|(k, _)| *k != series.kind)
+            {
+                family = named(&format!("{base}_{}", kind_name(series.kind)));
+            }
+            families
+                .entry(family)
+                .or_insert_with(|| (series.kind, Vec::new()))
+                .1
+                .push(series);
+        }
+        let mut t = if openmetrics {
+            Text::openmetrics()
+        } else {
+            Text::new()
+        };
+        for (family, (kind, members)) in &families {
+            let (kind_text, help) = match kind {
+                Kind::Counter => ("counter", "Total of the counter since its senders started."),
+                Kind::Gauge => ("gauge", "Last gauge value received."),
+                Kind::Timer => (
+                    "summary",
+                    "Timer values since their senders started, in seconds.",
+                ),
+                Kind::Histogram => ("summary", "Histogram values since their senders started."),
+            };
+            t.family(family, kind_text, help);
+            // One sample set per label set: (when it last changed, merged).
+            let mut sets: BTreeMap<Vec<(String, String)>, (u64, Aggregate)> = BTreeMap::new();
+            for series in members {
+                let (arrival, aggregate) = (series.arrival(), series.aggregate());
+                match sets.entry(labels(&series.tags)) {
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert((arrival, aggregate));
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut e) => {
+                        let (last, merged) = e.get_mut();
+                        if *kind != Kind::Gauge || arrival >= *last {
+                            merged.merge(&aggregate);
+                            *last = arrival.max(*last);
+                        }
+                    }
+                }
+            }
+            for (labels, (_, aggregate)) in sets {
+                let base: Vec<(&str, &str)> = labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                match aggregate {
+                    Aggregate::Counter(v) | Aggregate::Gauge(v) => t.sample(family, &base, v),
+                    Aggregate::Distribution(d) => {
+                        let scale = if *kind == Kind::Timer { 1e-9 } else { 1.0 };
+                        for (q, label) in
+                            [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")]
+                        {
+                            let mut with = base.clone();
+                            with.push(("quantile", label));
+                            let v = d.quantile(q).map_or(f64::NAN, |v| v * scale);
+                            t.sample(family, &with, v);
+                        }
+                        t.sample(&format!("{family}_sum"), &base, d.sum * scale);
+                        t.sample(&format!("{family}_count"), &base, d.count as f64);
+                    }
+                }
+            }
+        }
+        self.render_own(&mut t);
+        t.finish()
+    }
+
+    fn render_own(&self, t: &mut Text) {
+        let totals = self.totals;
+        for (name, help, value) in [
+            (
+                "stats_collector_datagrams_total",
+                "Valid datagrams received.",
+                totals.datagrams,
+            ),
+            (
+                "stats_collector_events_total",
+                "Events aggregated.",
+                totals.events,
+            ),
+            (
+                "stats_collector_series_records_total",
+                "Series totals taken in (from senders that aggregate).",
+                totals.records,
+            ),
+            (
+                "stats_collector_overflowed_records_total",
+                "Series totals not kept (series cap reached).",
+                totals.overflowed_records,
+            ),
+            (
+                "stats_collector_bytes_total",
+                "Bytes in valid datagrams.",
+                totals.bytes,
+            ),
+            (
+                "stats_collector_duplicates_ignored_total",
+                "Duplicated datagrams ignored.",
+                totals.duplicates_ignored,
+            ),
+            (
+                "stats_collector_overflowed_events_total",
+                "Events folded into an overflow series (series cap reached).",
+                totals.overflowed_events,
+            ),
+            (
+                "stats_collector_untracked_datagrams_total",
+                "Datagrams from senders beyond the tracked ones.",
+                totals.untracked_datagrams,
+            ),
+            (
+                "stats_collector_statsd_datagrams_total",
+                "StatsD datagrams received (not accounted per sender).",
+                totals.statsd_datagrams,
+            ),
+            (
+                "stats_collector_non_finite_refused_total",
+                "Values refused: not finite, or making a total infinite.",
+                totals.non_finite_refused,
+            ),
+            (
+                "stats_collector_senders_evicted_total",
+                "Senders of a single datagram forgotten to make room for new ones.",
+                totals.senders_evicted,
+            ),
+        ] {
+            t.single(name, "counter", help, value as f64);
+        }
+        if let Some(f) = self.forwarded {
+            for (name, help, value) in [
+                (
+                    "stats_collector_forwarded_lines_total",
+                    "StatsD lines forwarded.",
+                    f.lines,
+                ),
+                (
+                    "stats_collector_forwarded_datagrams_total",
+                    "StatsD datagrams forwarded.",
+                    f.datagrams,
+                ),
+                (
+                    "stats_collector_forward_send_errors_total",
+                    "Forwarded datagrams the socket refused.",
+                    f.send_errors,
+                ),
+                (
+                    "stats_collector_forward_lines_lost_total",
+                    "Lines lost in refused datagrams.",
+                    f.lines_lost,
+                ),
+                (
+                    "stats_collector_forward_lines_refused_total",
+                    "Lines that could not be written (non-finite, or too long).",
+                    f.lines_refused,
+                ),
+            ] {
+                t.single(name, "counter", help, value as f64);
+            }
+        }
+        t.single(
+            "stats_collector_series",
+            "gauge",
+            "Series kept.",
+            self.series.len() as f64,
+        );
+        for (name, help, counts) in [
+            (
+                "stats_collector_invalid_datagrams_total",
+                "Invalid datagrams, by error kind.",
+                &self.invalid,
+            ),
+            (
+                "stats_collector_invalid_statsd_lines_total",
+                "StatsD lines that did not read, by error kind.",
+                &self.invalid_lines,
+            ),
+        ] {
+            t.family(name, "counter", help);
+            for (kind, n) in counts {
+                t.sample(name, &[("error", kind)], *n as f64);
+            }
+        }
+        type Field = fn(&SenderStats) -> u64;
+        let per_sender: [(&str, &str, Field); 6] = [
+            (
+                "stats_collector_sender_datagrams_total",
+                "Datagrams received from a sender.",
+                |s| s.received,
+            ),
+            (
+                "stats_collector_sender_lost_total",
+                "A sender's datagrams missing by sequence.",
+                |s| s.lost,
+            ),
+            (
+                "stats_collector_sender_duplicated_total",
+                "A sender's datagrams seen twice.",
+                |s| s.duplicated,
+            ),
+            (
+                "stats_collector_sender_reordered_total",
+                "A sender's datagrams that arrived late.",
+                |s| s.reordered,
+            ),
+            (
+                "stats_collector_sender_restarts_total",
+                "Times a sender's sequence started again.",
+                |s| s.restarts,
+            ),
+            (
+                "stats_collector_sender_suspect_total",
+                "A sender's datagrams ignored: their sequence jumped further than a sender's can.",
+                |s| s.suspect,
+            ),
+        ];
+        let mut senders: Vec<(u64, SenderStats)> = self.senders().collect();
+        senders.sort_by_key(|(id, _)| *id);
+        for (name, help, field) in per_sender {
+            t.family(name, "counter", help);
+            for (id, stats) in &senders {
+                let id = format!("{id:016x}");
+                t.sample(name, &[("sender", &id)], field(stats) as f64);
+            }
+        }
+    }
+
+    /// Health as JSON: datagram loss and invalid datagrams over the last
+    /// [`HEALTH_WINDOW`] ticks against their limits (1% degraded, 10%
+    /// unhealthy; fewer than 100 datagrams are too few to judge), and
+    /// whether it is unhealthy.
+    pub fn render_health(&self) -> (String, bool) {
+        let now = self.health_counts();
+        let then = self.health_window.front().copied().unwrap_or_default();
+        // Saturating: a late datagram takes a loss back.
+        let lost = now.lost.saturating_sub(then.lost);
+        let received = now.received.saturating_sub(then.received);
+        let invalid = now.invalid.saturating_sub(then.invalid);
+        let valid = now.valid.saturating_sub(then.valid);
+        let rate = |part: u64, whole: u64| {
+            if whole < HEALTH_MIN_DATAGRAMS {
+                0.0
+            } else {
+                part as f64 / whole as f64
+            }
+        };
+        let checks = [
+            ("loss_rate", rate(lost, lost + received), LOSS_LIMITS),
+            (
+                "invalid_rate",
+                rate(invalid, invalid + valid),
+                INVALID_LIMITS,
+            ),
+        ];
+        let grade = |v: f64, (d, u): (f64, f64)| {
+            if v > u {
+                2
+            } else if v > d {
+                1
+            } else {
+                0
+            }
+        };
+        let worst = checks
+            .iter()
+            .map(|(_, v, l)| grade(*v, *l))
+            .max()
+            .unwrap_or(0);
+        let names = ["healthy", "degraded", "unhealthy"];
+        let mut out = format!("{{\"status\":\"{}\",\"checks\":[", names[worst]);
+        for (i, (name, value, (d, u))) in checks.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&format!(
+                "{{\"name\":\"{name}\",\"status\":\"{}\",\"value\":{value},\"degraded_above\":{d},\"unhealthy_above\":{u}}}",
+                names[grade(*value, (*d, *u))]
+            ));
+        }
+        out.push_str("]}");
+        (out, worst == 2)
+    }
+}
+
+/// Tags as label pairs: keys sanitised, and kept clear of the summary's
+/// `quantile` label and of each other (first one wins).
+fn labels(tags: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(tags.len());
+    for (k, v) in tags {
+        let mut key = sanitize(k, true);
+        if key == "quantile" || key.starts_with("__") {
+            key = format!("tag_{key}");
+        }
+        if !out.iter().any(|(existing, _)| *existing == key) {
+            out.push((key, v.clone()));
+        }
+    }
+    out
+}
+
+/// `counter`, `gauge`, `timer` or `histogram`.
+pub fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Counter => "counter",
+        Kind::Gauge => "gauge",
+        Kind::Timer => "timer",
+        Kind::Histogram => "histogram",
+    }
+}

@@ -1,0 +1,467 @@
+//! The running collector: UDP receiving threads (and a Unix datagram
+//! socket) feeding one [`Collector`], the HTTP endpoint, the health clock
+//! and the pushed outputs.
+//!
+//! Receiving stays on plain threads blocked in `recv` (the hot path: a
+//! datagram in, decoded under the collector's lock, nothing else). The
+//! HTTP endpoint is hyper's HTTP/1 server on a small tokio runtime: a
+//! connection costs a task, not a thread, so idle or trickling clients
+//! cannot take the endpoint's capacity; the request head must arrive
+//! within 2 s, and past 256 open connections a new one takes the oldest's
+//! place. Rendering runs on tokio's blocking pool, so a large
+//! `/metrics` does not hold up the other connections.
+
+use crate::collector::Collector;
+use crate::forward::Forwarder;
+use crate::settings::Settings;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{ACCEPT, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::collections::VecDeque;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+/// `e` with what it was about in front: `UDP 127.0.0.1:8125: Address
+/// already in use`.
+fn context(e: io::Error, what: std::fmt::Arguments<'_>) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+/// How long a receiving thread waits in `recv` before it looks whether
+/// the server is stopping.
+const RECV_WAKE: Duration = Duration::from_millis(50);
+
+/// How long a client has to send a request's head.
+const HEADER_DEADLINE: Duration = Duration::from_secs(2);
+
+/// HTTP connections open at once; a new one past them closes the oldest.
+const MAX_CONNECTIONS: usize = 256;
+
+/// How long [`Drop`] gives the outputs to finish.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A running collector. Stops when dropped, or with [`Server::stop`].
+pub struct Server {
+    collector: Arc<Mutex<Collector>>,
+    udp: SocketAddr,
+    http: Option<SocketAddr>,
+    unix: Option<PathBuf>,
+    stopping: Arc<AtomicBool>,
+    receivers: Vec<JoinHandle<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
+    /// Tells the tasks to stop (and the outputs to run a last time).
+    stop: watch::Sender<bool>,
+    /// The pushed outputs' task, which ends after its last run.
+    exporter: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds the UDP address (`ingest_threads` sockets with
+    /// `SO_REUSEPORT`, each asking for a 4 MiB receive buffer), the Unix
+    /// socket and the HTTP address as `settings` say, connects the
+    /// forwarding socket, and starts. An error names the address or
+    /// target it is about.
+    pub fn start(settings: &Settings) -> io::Result<Server> {
+        let settings = settings
+            .clone()
+            .checked()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let listen = &settings.listen;
+        let address: SocketAddr = listen
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{listen}: {e}")))?;
+        let threads = settings.ingest_thread_count();
+        let mut sockets = vec![udp_socket(address, threads > 1)?];
+        let udp = sockets[0].local_addr()?;
+        for _ in 1..threads {
+            // The same port as the first (which may have been chosen by
+            // the system, for port 0).
+            sockets.push(udp_socket(udp, true)?);
+        }
+        let unix = match &settings.listen_unix {
+            Some(path) => Some((path.clone(), unix_socket(path)?)),
+            None => None,
+        };
+        let forwarder = match &settings.forward {
+            Some(f) => Some(
+                Forwarder::new(&f.target, f.dialect, f.max_datagram)
+                    .map_err(|e| context(e, format_args!("forwarding to {}", f.target)))?,
+            ),
+            None => None,
+        };
+        let http = match &settings.http {
+            Some(address) => {
+                let listener = std::net::TcpListener::bind(address.as_str())
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .map_err(|e| context(e, format_args!("HTTP {address}")))?;
+                Some(listener)
+            }
+            None => None,
+        };
+        let collector = Arc::new(Mutex::new(Collector::new(settings.limits())));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut receivers = Vec::new();
+        for (i, socket) in sockets.into_iter().enumerate() {
+            let (c, s) = (collector.clone(), stopping.clone());
+            receivers.push(
+                std::thread::Builder::new()
+                    .name(format!("stats-collector-udp-{i}"))
+                    .spawn(move || receive(&c, &s, |buf| socket.recv(buf)))?,
+            );
+        }
+        let unix_path = match unix {
+            Some((path, socket)) => {
+                let (c, s) = (collector.clone(), stopping.clone());
+                receivers.push(
+                    std::thread::Builder::new()
+                        .name("stats-collector-unix".into())
+                        .spawn(move || receive(&c, &s, |buf| socket.recv(buf)))?,
+                );
+                Some(path)
+            }
+            None => None,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("stats-collector-io")
+            .enable_all()
+            .build()?;
+        let (stop, stopped) = watch::channel(false);
+        let _in_runtime = runtime.enter();
+        runtime.spawn(tick(collector.clone(), stopped.clone()));
+        let http = match http {
+            Some(listener) => {
+                let address = listener.local_addr()?;
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                runtime.spawn(serve(listener, collector.clone(), stopped.clone()));
+                Some(address)
+            }
+            None => None,
+        };
+        let exporter = forwarder.map(|f| {
+            runtime.spawn(export(
+                f,
+                collector.clone(),
+                settings.export_interval(),
+                stopped,
+            ))
+        });
+        drop(_in_runtime);
+        Ok(Server {
+            collector,
+            udp,
+            http,
+            unix: unix_path,
+            stopping,
+            receivers,
+            runtime: Some(runtime),
+            stop,
+            exporter,
+        })
+    }
+
+    /// The UDP address it receives on.
+    pub fn udp_address(&self) -> SocketAddr {
+        self.udp
+    }
+
+    /// The HTTP address, when serving.
+    pub fn http_address(&self) -> Option<SocketAddr> {
+        self.http
+    }
+
+    /// The collector (lock it to read).
+    pub fn collector(&self) -> &Arc<Mutex<Collector>> {
+        &self.collector
+    }
+
+    /// Stops receiving, runs the pushed outputs a last time and waits up
+    /// to `timeout` for them; whether they finished in time.
+    pub fn stop(mut self, timeout: Duration) -> bool {
+        self.halt(timeout)
+    }
+
+    fn halt(&mut self, timeout: Duration) -> bool {
+        self.stopping.store(true, Ordering::Relaxed);
+        for r in self.receivers.drain(..) {
+            let _ = r.join();
+        }
+        let _ = self.stop.send(true);
+        let mut finished = true;
+        if let Some(runtime) = self.runtime.take() {
+            if let Some(exporter) = self.exporter.take() {
+                finished = runtime
+                    .block_on(async { tokio::time::timeout(timeout, exporter).await })
+                    .is_ok();
+            }
+            runtime.shutdown_timeout(Duration::from_millis(100));
+        }
+        if let Some(path) = self.unix.take() {
+            let _ = std::fs::remove_file(path);
+        }
+        finished
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.halt(STOP_TIMEOUT);
+    }
+}
+
+/// A UDP socket bound to `address`, with `SO_REUSEPORT` when `shared`.
+fn udp_socket(address: SocketAddr, shared: bool) -> io::Result<UdpSocket> {
+    let bind = || -> io::Result<UdpSocket> {
+        let socket = Socket::new(
+            Domain::for_address(address),
+            Type::DGRAM,
+            Some(Protocol::UDP),
+        )?;
+        if shared {
+            #[cfg(unix)]
+            socket.set_reuse_port(true)?;
+        }
+        let _ = socket.set_recv_buffer_size(4 << 20);
+        socket.bind(&address.into())?;
+        socket.set_read_timeout(Some(RECV_WAKE))?;
+        Ok(socket.into())
+    };
+    bind().map_err(|e| context(e, format_args!("UDP {address}")))
+}
+
+/// A Unix datagram socket at `path`; a socket file left there (by a
+/// collector that did not stop) is replaced, any other file is not.
+#[cfg(unix)]
+fn unix_socket(path: &std::path::Path) -> io::Result<std::os::unix::net::UnixDatagram> {
+    use std::os::unix::fs::FileTypeExt;
+    let what = || format!("Unix socket {}", path.display());
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{}: a file that is not a socket is there", what()),
+            ));
+        }
+        std::fs::remove_file(path).map_err(|e| context(e, format_args!("{}", what())))?;
+    }
+    let socket = std::os::unix::net::UnixDatagram::bind(path)
+        .map_err(|e| context(e, format_args!("{}", what())))?;
+    socket.set_read_timeout(Some(RECV_WAKE))?;
+    Ok(socket)
+}
+
+#[cfg(not(unix))]
+fn unix_socket(path: &std::path::Path) -> io::Result<std::convert::Infallible> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("Unix socket {}: not on this system", path.display()),
+    ))
+}
+
+/// A receiving thread: datagrams from `recv` into the collector until the
+/// server stops.
+fn receive(
+    collector: &Mutex<Collector>,
+    stopping: &AtomicBool,
+    mut recv: impl FnMut(&mut [u8]) -> io::Result<usize>,
+) {
+    let mut buf = vec![0u8; 65_536];
+    while !stopping.load(Ordering::Relaxed) {
+        if let Ok(n) = recv(&mut buf)
+            && let Ok(mut c) = collector.lock()
+        {
+            c.ingest(&buf[..n]);
+        }
+    }
+}
+
+/// Moves health's window on every second.
+async fn tick(collector: Arc<Mutex<Collector>>, mut stopped: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        tokio::select! {
+            _ = every.tick() => {
+                if let Ok(mut c) = collector.lock() {
+                    c.tick();
+                }
+            }
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// The pushed outputs: forwarding every `interval`, and once more when
+/// the server stops.
+async fn export(
+    mut forwarder: Forwarder,
+    collector: Arc<Mutex<Collector>>,
+    interval: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        let last = tokio::select! {
+            _ = every.tick() => false,
+            _ = stopped.changed() => true,
+        };
+        if let Ok(mut c) = collector.lock() {
+            c.forwarded = Some(forwarder.forward(&c));
+        }
+        if last {
+            return;
+        }
+    }
+}
+
+/// Accepts HTTP connections until the server stops. Past
+/// [`MAX_CONNECTIONS`] open ones, a new connection takes the place of the
+/// oldest (closed): clients that trickle or sit idle cannot keep a new one
+/// out, and each is closed anyway when its request head is not in within
+/// [`HEADER_DEADLINE`].
+async fn serve(
+    listener: tokio::net::TcpListener,
+    collector: Arc<Mutex<Collector>>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let open: Arc<Mutex<VecDeque<(u64, AbortHandle)>>> = Arc::default();
+    let mut next = 0u64;
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors, say: try again shortly.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = stopped.changed() => return,
+        };
+        let id = next;
+        next += 1;
+        let (collector, registry) = (collector.clone(), open.clone());
+        let connection = async move {
+            let service = hyper::service::service_fn(move |request| {
+                let collector = collector.clone();
+                async move { Ok::<_, std::convert::Infallible>(answer(collector, request).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_DEADLINE)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Ok(mut open) = registry.lock() {
+                open.retain(|(at, _)| *at != id);
+            }
+        };
+        // Spawned under the lock, so that the connection cannot take
+        // itself off the list before it is on it.
+        if let Ok(mut open) = open.lock() {
+            if open.len() >= MAX_CONNECTIONS
+                && let Some((_, oldest)) = open.pop_front()
+            {
+                oldest.abort();
+            }
+            let task = tokio::spawn(connection);
+            open.push_back((id, task.abort_handle()));
+        }
+    }
+}
+
+/// `text/plain; version=0.0.4`, Prometheus's text format.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// OpenMetrics 1.0, when the client's `Accept` asks for it.
+const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+async fn answer(
+    collector: Arc<Mutex<Collector>>,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let respond = |status: StatusCode, content_type: &str, body: String| {
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        if let Ok(v) = content_type.parse() {
+            response.headers_mut().insert(CONTENT_TYPE, v);
+        }
+        response
+    };
+    let text = "text/plain; charset=utf-8";
+    if request.method() != Method::GET {
+        return respond(
+            StatusCode::METHOD_NOT_ALLOWED,
+            text,
+            "only GET is served\n".into(),
+        );
+    }
+    let openmetrics = request
+        .headers()
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let path = request.uri().path().to_string();
+    let rendered = tokio::task::spawn_blocking(move || {
+        let c = collector.lock().ok()?;
+        Some(match path.as_str() {
+            "/metrics" => Page::Metrics(c.render_metrics_as(openmetrics)),
+            "/health" => {
+                let (body, unhealthy) = c.render_health();
+                Page::Health(body, unhealthy)
+            }
+            _ => Page::NotFound,
+        })
+    })
+    .await;
+    match rendered {
+        Ok(Some(Page::Metrics(body))) => {
+            let kind = if openmetrics {
+                OPENMETRICS_TEXT
+            } else {
+                PROMETHEUS_TEXT
+            };
+            respond(StatusCode::OK, kind, body)
+        }
+        Ok(Some(Page::Health(body, unhealthy))) => {
+            let status = if unhealthy {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::OK
+            };
+            respond(status, "application/json", body)
+        }
+        Ok(Some(Page::NotFound)) => respond(
+            StatusCode::NOT_FOUND,
+            text,
+            "not found: GET /metrics or /health\n".into(),
+        ),
+        _ => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            text,
+            "the collector's state is not readable\n".into(),
+        ),
+    }
+}
+
+/// What a path renders to.
+enum Page {
+    Metrics(String),
+    /// The JSON, and whether it is unhealthy.
+    Health(String, bool),
+    NotFound,
+}

@@ -1,0 +1,407 @@
+//! What the collector is told: [`Settings`], from a TOML file
+//! (`--config FILE`, unknown fields refused) with command-line flags
+//! ([`Cli`]) over it. Every default lives in [`Settings::default`].
+//!
+//! ```toml
+//! listen = "0.0.0.0:8125"      # UDP
+//! ingest_threads = 2           # UDP receiving threads (0: one per core)
+//! listen_unix = "/run/stats-collector.sock"
+//! http = "127.0.0.1:9102"      # "off": no HTTP endpoint
+//! max_series = 10000
+//! max_senders = 1024
+//! export_interval_s = 10       # pushed outputs: forwarding
+//!
+//! [forward]                    # StatsD forwarding (optional)
+//! target = "127.0.0.1:8126"
+//! codec = "dogstatsd"          # statsd, dogstatsd or dogstatsd-distribution
+//! max_datagram = 1432
+//! ```
+
+use crate::collector::Limits;
+use crate::forward::Forward;
+use clap::Parser;
+use serde::Deserialize;
+use stats_core::wire::{Codec, Dialect};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Everything a [`Server`](crate::Server) is started with.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct Settings {
+    /// The UDP address to receive on.
+    pub listen: String,
+    /// UDP receiving threads, each with its own socket on `listen`
+    /// (`SO_REUSEPORT`, so the kernel spreads senders over them); 0: one
+    /// per core.
+    pub ingest_threads: usize,
+    /// A Unix datagram socket to receive on as well (made at start,
+    /// replacing a stale one; removed at stop).
+    pub listen_unix: Option<PathBuf>,
+    /// The HTTP address serving `/metrics` and `/health`; `"off"` (or
+    /// `None`): none.
+    pub http: Option<String>,
+    /// Series kept; further ones fold into an overflow series per kind.
+    pub max_series: usize,
+    /// Senders whose sequences are tracked.
+    pub max_senders: usize,
+    /// Seconds between runs of the pushed outputs (forwarding); they run
+    /// once more when the collector stops.
+    pub export_interval_s: f64,
+    /// StatsD forwarding, when on.
+    pub forward: Option<Forward>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let limits = Limits::default();
+        Settings {
+            listen: "127.0.0.1:8125".into(),
+            ingest_threads: 0,
+            listen_unix: None,
+            http: Some("127.0.0.1:9102".into()),
+            max_series: limits.max_series,
+            max_senders: limits.max_senders,
+            export_interval_s: 10.0,
+            forward: None,
+        }
+    }
+}
+
+/// A setting that cannot be used, by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingsError {
+    /// The setting (its TOML name; the flag is `--` and the name with
+    /// dashes), or the file.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+fn error(field: &str, message: impl Into<String>) -> SettingsError {
+    SettingsError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+impl Settings {
+    /// Reads a TOML file (unknown fields are an error).
+    pub fn from_file(path: &Path) -> Result<Settings, SettingsError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| error(&path.display().to_string(), e.to_string()))?;
+        Settings::from_toml(&text).map_err(|e| SettingsError {
+            field: format!("{}: {}", path.display(), e.field),
+            message: e.message,
+        })
+    }
+
+    /// Reads TOML text (unknown fields are an error) and checks it.
+    pub fn from_toml(text: &str) -> Result<Settings, SettingsError> {
+        let settings: Settings =
+            toml::from_str(text).map_err(|e| error("TOML", e.message().to_string()))?;
+        settings.checked()
+    }
+
+    /// These settings if every one is usable; the first that is not.
+    pub fn checked(mut self) -> Result<Settings, SettingsError> {
+        if self.http.as_deref() == Some("off") {
+            self.http = None;
+        }
+        if self.max_series == 0 {
+            return Err(error("max_series", "must be at least 1"));
+        }
+        if self.max_senders == 0 {
+            return Err(error("max_senders", "must be at least 1"));
+        }
+        if !(0.001..=86_400.0).contains(&self.export_interval_s) {
+            return Err(error(
+                "export_interval_s",
+                format!("{} is not 0.001 to 86400 seconds", self.export_interval_s),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// With UDP address `listen`.
+    pub fn with_listen(self, listen: impl Into<String>) -> Self {
+        Settings {
+            listen: listen.into(),
+            ..self
+        }
+    }
+
+    /// With `threads` UDP receiving threads (0: one per core).
+    pub fn with_ingest_threads(self, threads: usize) -> Self {
+        Settings {
+            ingest_threads: threads,
+            ..self
+        }
+    }
+
+    /// Receiving on the Unix datagram socket `path` as well.
+    pub fn with_listen_unix(self, path: impl Into<PathBuf>) -> Self {
+        Settings {
+            listen_unix: Some(path.into()),
+            ..self
+        }
+    }
+
+    /// Serving HTTP on `http`, or not (`None`).
+    pub fn with_http(self, http: Option<&str>) -> Self {
+        Settings {
+            http: http.map(str::to_string),
+            ..self
+        }
+    }
+
+    /// With `limits` on series and senders.
+    pub fn with_limits(self, limits: Limits) -> Self {
+        Settings {
+            max_series: limits.max_series,
+            max_senders: limits.max_senders,
+            ..self
+        }
+    }
+
+    /// Forwarding to a StatsD agent.
+    pub fn with_forward(self, forward: Forward) -> Self {
+        Settings {
+            forward: Some(forward),
+            ..self
+        }
+    }
+
+    /// Running the pushed outputs every `interval`.
+    pub fn with_export_interval(self, interval: Duration) -> Self {
+        Settings {
+            export_interval_s: interval.as_secs_f64(),
+            ..self
+        }
+    }
+
+    /// The limits on series and senders.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_series: self.max_series,
+            max_senders: self.max_senders,
+        }
+    }
+
+    /// The time between runs of the pushed outputs.
+    pub fn export_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.export_interval_s)
+    }
+
+    /// UDP receiving threads: as set, or one per core.
+    pub fn ingest_thread_count(&self) -> usize {
+        match self.ingest_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+/// The StatsD dialect called `name` (`statsd`, `dogstatsd` or
+/// `dogstatsd-distribution`).
+pub fn dialect(name: &str) -> Option<Dialect> {
+    match Codec::from_name(name) {
+        Some(Codec::Statsd(dialect)) => Some(dialect),
+        _ => None,
+    }
+}
+
+/// Receives stats datagrams on UDP (and a Unix socket), verifies and
+/// decodes them, keeps per-sender accounting (loss, duplicates,
+/// reordering, restarts) and per-series aggregates, serves GET /metrics
+/// (Prometheus text or OpenMetrics) and GET /health, and forwards to a
+/// StatsD agent. Datagrams not in the pipeline's format are read as StatsD
+/// or DogStatsD lines. Flags override the file given with --config.
+#[derive(Clone, Debug, Default, Parser)]
+#[command(name = "stats-collector", version)]
+pub struct Cli {
+    /// A TOML file of settings (unknown fields are an error).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// UDP address to receive on [default: 127.0.0.1:8125].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// UDP receiving threads (SO_REUSEPORT); 0: one per core [default: 0].
+    #[arg(long, value_name = "N")]
+    pub ingest_threads: Option<usize>,
+    /// A Unix datagram socket to receive on as well.
+    #[arg(long, value_name = "PATH")]
+    pub listen_unix: Option<PathBuf>,
+    /// HTTP address to serve /metrics and /health on, or "off"
+    /// [default: 127.0.0.1:9102].
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Do not serve HTTP (as --http off).
+    #[arg(long, conflicts_with = "http")]
+    pub no_http: bool,
+    /// Series kept before folding into overflow [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub max_series: Option<usize>,
+    /// Senders tracked [default: 1024].
+    #[arg(long, value_name = "N")]
+    pub max_senders: Option<usize>,
+    /// Seconds between runs of the pushed outputs [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    pub export_interval: Option<f64>,
+    /// Also send the aggregates to a StatsD agent at ADDR (host:port).
+    #[arg(long, value_name = "ADDR")]
+    pub forward: Option<String>,
+    /// The agent's dialect: statsd, dogstatsd or dogstatsd-distribution
+    /// [default: dogstatsd].
+    #[arg(long, value_name = "CODEC", requires = "forward")]
+    pub forward_codec: Option<String>,
+}
+
+impl Cli {
+    /// The settings: the file's (or the defaults), each flag given over
+    /// them, checked.
+    pub fn settings(&self) -> Result<Settings, SettingsError> {
+        let mut s = match &self.config {
+            Some(path) => Settings::from_file(path)?,
+            None => Settings::default(),
+        };
+        over(&mut s.listen, &self.listen);
+        over(&mut s.ingest_threads, &self.ingest_threads);
+        over(&mut s.max_series, &self.max_series);
+        over(&mut s.max_senders, &self.max_senders);
+        over(&mut s.export_interval_s, &self.export_interval);
+        if let Some(path) = &self.listen_unix {
+            s.listen_unix = Some(path.clone());
+        }
+        if let Some(http) = &self.http {
+            s.http = Some(http.clone());
+        }
+        if self.no_http {
+            s.http = None;
+        }
+        if let Some(target) = &self.forward {
+            let mut f = s
+                .forward
+                .take()
+                .unwrap_or_else(|| Forward::new("", Forward::default_dialect()));
+            f.target = target.clone();
+            s.forward = Some(f);
+        }
+        if let (Some(name), Some(f)) = (&self.forward_codec, &mut s.forward) {
+            f.dialect = dialect(name).ok_or_else(|| {
+                error(
+                    "forward_codec",
+                    format!("expected statsd, dogstatsd or dogstatsd-distribution, got {name:?}"),
+                )
+            })?;
+        }
+        s.checked()
+    }
+}
+
+/// `flag`'s value over `at`, when given.
+fn over<T: Clone>(at: &mut T, flag: &Option<T>) {
+    if let Some(v) = flag {
+        *at = v.clone();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Result<Settings, String> {
+        let cli =
+            Cli::try_parse_from(std::iter::once("stats-collector").chain(args.iter().copied()))
+                .map_err(|e| e.to_string())?;
+        cli.settings().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_come_from_one_place() {
+        assert_eq!(cli(&[]).unwrap(), Settings::default());
+        assert_eq!(Settings::from_toml("").unwrap(), Settings::default());
+        assert_eq!(Settings::default().limits(), Limits::default());
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("stats-collector-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("collector.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nmax_series = 5\nhttp = \"off\"\n\
+             [forward]\ntarget = \"127.0.0.1:9001\"\ncodec = \"statsd\"\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let s = cli(&["--config", path]).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9000");
+        assert_eq!(s.max_series, 5);
+        assert_eq!(s.http, None);
+        let f = s.forward.unwrap();
+        assert_eq!(
+            (f.target.as_str(), f.dialect),
+            ("127.0.0.1:9001", Dialect::Etsy)
+        );
+        let s = cli(&[
+            "--config",
+            path,
+            "--max-series",
+            "7",
+            "--http",
+            "127.0.0.1:0",
+            "--forward-codec",
+            "dogstatsd",
+            "--forward",
+            "127.0.0.1:9002",
+        ])
+        .unwrap();
+        assert_eq!((s.listen.as_str(), s.max_series), ("127.0.0.1:9000", 7));
+        assert_eq!(s.http.as_deref(), Some("127.0.0.1:0"));
+        let f = s.forward.unwrap();
+        assert_eq!(
+            (f.target.as_str(), f.dialect),
+            ("127.0.0.1:9002", Dialect::DogStatsd)
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let e = Settings::from_toml("max_seris = 5").unwrap_err();
+        assert!(e.message.contains("unknown field `max_seris`"), "{e}");
+        let e = Settings::from_toml("[forward]\ntarget = \"h:1\"\ncodec = \"x\"").unwrap_err();
+        assert!(e.message.contains("dogstatsd"), "{e}");
+        for (args, named) in [
+            (&["--max-series", "0"][..], "max_series"),
+            (&["--max-senders", "0"], "max_senders"),
+            (&["--export-interval", "0"], "export_interval_s"),
+            (
+                &["--forward", "h:1", "--forward-codec", "x"],
+                "forward_codec",
+            ),
+        ] {
+            let e = cli(args).unwrap_err();
+            assert!(e.starts_with(named), "{args:?}: {e}");
+        }
+        assert!(
+            cli(&["--forward-codec", "statsd"]).is_err(),
+            "needs --forward"
+        );
+        assert!(cli(&["--max-series", "many"]).is_err());
+        let e = cli(&["--config", "/nonexistent/collector.toml"]).unwrap_err();
+        assert!(e.contains("/nonexistent/collector.toml"), "{e}");
+    }
+}
