@@ -81,13 +81,18 @@ fn trickling_clients_neither_hold_the_endpoint_nor_stay_connected() {
     std::thread::sleep(Duration::from_millis(1_500));
     for s in &mut slow {
         let mut rest = Vec::new();
-        let read = s.read_to_end(&mut rest);
-        assert!(read.is_ok(), "still open: {read:?}");
-        let text = String::from_utf8_lossy(&rest);
-        assert!(
-            rest.is_empty() || text.starts_with("HTTP/1.1 408"),
-            "{text}"
-        );
+        match s.read_to_end(&mut rest) {
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&rest);
+                assert!(
+                    rest.is_empty() || text.starts_with("HTTP/1.1 408"),
+                    "{text}"
+                );
+            }
+            // Closed with bytes it had not read yet.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("still open: {e}"),
+        }
     }
 }
 
