@@ -5,10 +5,12 @@
 use crate::aggregation::Series;
 use crate::forward::ForwardStats;
 use crate::prometheus::kind_name;
+use crate::push::Destination;
 use crate::senders::{SenderState, SenderStats};
 use rustc_hash::FxHashMap;
 use stats_core::{Key, Kind};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 /// Limits on what the collector keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +84,8 @@ pub struct Collector {
     pub(crate) scratch: String,
     /// What forwarding has done, when it is on.
     pub(crate) forwarded: Option<ForwardStats>,
+    /// The pushed destinations, for their counters.
+    pub(crate) pushes: Vec<Arc<Destination>>,
     /// The counts health judges, at each of the last [`HEALTH_WINDOW`]
     /// ticks, oldest first.
     pub(crate) health_window: VecDeque<HealthCounts>,
@@ -118,6 +122,7 @@ impl Collector {
             totals: Totals::default(),
             scratch: String::new(),
             forwarded: None,
+            pushes: Vec::new(),
             health_window: VecDeque::with_capacity(HEALTH_WINDOW + 1),
         }
     }

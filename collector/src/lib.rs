@@ -27,8 +27,10 @@
 //!   itself with a second datagram; when the table is full, a new sender
 //!   takes the place of the oldest one that has not, and past that,
 //!   datagrams from others are aggregated but not accounted, and counted.
-//! * **Outputs**: Prometheus text ([`Collector::render_metrics`]), health
-//!   ([`Collector::render_health`]), StatsD forwarding ([`forward`]).
+//! * **Outputs**: Prometheus text and OpenMetrics
+//!   ([`Collector::render_metrics`]), health ([`Collector::render_health`]),
+//!   Prometheus remote write ([`remote_write`], through [`push`]'s bounded,
+//!   retrying queue), StatsD forwarding ([`forward`]).
 //! * **The server** ([`Server`]): UDP receiving threads, the HTTP endpoint
 //!   and the pushed outputs, started from [`Settings`] (the command line
 //!   and a TOML file, [`settings`]).
@@ -49,6 +51,8 @@ mod collector;
 pub mod forward;
 mod ingest;
 mod prometheus;
+pub mod push;
+pub mod remote_write;
 pub mod senders;
 pub mod server;
 pub mod settings;

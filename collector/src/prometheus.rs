@@ -3,15 +3,56 @@
 
 use crate::aggregation::{Aggregate, Series};
 use crate::collector::{Collector, HEALTH_MIN_DATAGRAMS};
+use crate::push::PushCounters;
 use crate::senders::SenderStats;
 use stats_core::Kind;
 use stats_std::prometheus::{Text, sanitize};
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 /// Loss and invalid-datagram rates above which the collector is degraded,
 /// and unhealthy.
 const LOSS_LIMITS: (f64, f64) = (0.01, 0.10);
 const INVALID_LIMITS: (f64, f64) = (0.01, 0.10);
+
+/// Where families are written: the text formats, or a remote write.
+pub(crate) trait Sink {
+    /// Starts family `name` of `kind` (`counter`, `gauge`, `summary`).
+    fn family(&mut self, name: &str, kind: &str, help: &str);
+    /// One sample of the current family.
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64);
+    /// A family of one sample without labels.
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+}
+
+impl Sink for Text {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        Text::family(self, name, kind, help);
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        Text::sample(self, name, labels, value);
+    }
+}
+
+/// A Prometheus family: its name, the series' kind, and one merged
+/// aggregate per label set.
+pub(crate) struct Family {
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
+    pub(crate) sets: Vec<(Vec<(String, String)>, Aggregate)>,
+}
+
+impl Family {
+    /// What a distribution's values are multiplied by as exported: timers
+    /// are recorded in nanoseconds and exported in seconds.
+    pub(crate) fn scale(&self) -> f64 {
+        if self.kind == Kind::Timer { 1e-9 } else { 1.0 }
+    }
+}
 
 impl Collector {
     /// Prometheus text format 0.0.4: every series (counters as
@@ -29,6 +70,64 @@ impl Collector {
     /// same families in OpenMetrics 1.0 (counter families named without
     /// `_total`, ending with `# EOF`).
     pub fn render_metrics_as(&self, openmetrics: bool) -> String {
+        let mut t = if openmetrics {
+            Text::openmetrics()
+        } else {
+            Text::new()
+        };
+        self.write_families(&mut t);
+        t.finish()
+    }
+
+    /// Every series as Prometheus families (as [`render_metrics`] writes
+    /// them), then the collector's own, into `sink`.
+    ///
+    /// [`render_metrics`]: Self::render_metrics
+    pub(crate) fn write_families(&self, sink: &mut dyn Sink) {
+        for family in self.families() {
+            let (kind_text, help) = match family.kind {
+                Kind::Counter => ("counter", "Total of the counter since its senders started."),
+                Kind::Gauge => ("gauge", "Last gauge value received."),
+                Kind::Timer => (
+                    "summary",
+                    "Timer values since their senders started, in seconds.",
+                ),
+                Kind::Histogram => ("summary", "Histogram values since their senders started."),
+            };
+            let name = family.name.as_str();
+            sink.family(name, kind_text, help);
+            for (labels, aggregate) in &family.sets {
+                let base: Vec<(&str, &str)> = labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                match aggregate {
+                    Aggregate::Counter(v) | Aggregate::Gauge(v) => sink.sample(name, &base, *v),
+                    Aggregate::Distribution(d) => {
+                        let scale = family.scale();
+                        for (q, label) in
+                            [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")]
+                        {
+                            let mut with = base.clone();
+                            with.push(("quantile", label));
+                            let v = d.quantile(q).map_or(f64::NAN, |v| v * scale);
+                            sink.sample(name, &with, v);
+                        }
+                        sink.sample(&format!("{name}_sum"), &base, d.sum * scale);
+                        sink.sample(&format!("{name}_count"), &base, d.count as f64);
+                    }
+                }
+            }
+        }
+        self.render_own(sink);
+    }
+
+    /// The series as Prometheus families: names sanitised (counters as
+    /// `<name>_total`, timers as `<name>_seconds`; a name used by two kinds
+    /// gets the kind), tags as labels, and series that sanitise to one
+    /// name and label set merged (counters and distributions summed, a
+    /// gauge the one that changed last). Sorted by name and labels.
+    pub(crate) fn families(&self) -> Vec<Family> {
         let mut families: BTreeMap<String, (Kind, Vec<&Series>)> = BTreeMap::new();
         for series in self.series() {
             let base = sanitize(&series.name, false);
@@ -52,67 +151,37 @@ impl Collector {
                 .1
                 .push(series);
         }
-        let mut t = if openmetrics {
-            Text::openmetrics()
-        } else {
-            Text::new()
-        };
-        for (family, (kind, members)) in &families {
-            let (kind_text, help) = match kind {
-                Kind::Counter => ("counter", "Total of the counter since its senders started."),
-                Kind::Gauge => ("gauge", "Last gauge value received."),
-                Kind::Timer => (
-                    "summary",
-                    "Timer values since their senders started, in seconds.",
-                ),
-                Kind::Histogram => ("summary", "Histogram values since their senders started."),
-            };
-            t.family(family, kind_text, help);
-            // One sample set per label set: (when it last changed, merged).
-            let mut sets: BTreeMap<Vec<(String, String)>, (u64, Aggregate)> = BTreeMap::new();
-            for series in members {
-                let (arrival, aggregate) = (series.arrival(), series.aggregate());
-                match sets.entry(labels(&series.tags)) {
-                    std::collections::btree_map::Entry::Vacant(e) => {
-                        e.insert((arrival, aggregate));
-                    }
-                    std::collections::btree_map::Entry::Occupied(mut e) => {
-                        let (last, merged) = e.get_mut();
-                        if *kind != Kind::Gauge || arrival >= *last {
-                            merged.merge(&aggregate);
-                            *last = arrival.max(*last);
+        families
+            .into_iter()
+            .map(|(name, (kind, members))| {
+                // One sample set per label set: (when it last changed,
+                // merged).
+                let mut sets: BTreeMap<Vec<(String, String)>, (u64, Aggregate)> = BTreeMap::new();
+                for series in members {
+                    let (arrival, aggregate) = (series.arrival(), series.aggregate());
+                    match sets.entry(labels(&series.tags)) {
+                        std::collections::btree_map::Entry::Vacant(e) => {
+                            e.insert((arrival, aggregate));
+                        }
+                        std::collections::btree_map::Entry::Occupied(mut e) => {
+                            let (last, merged) = e.get_mut();
+                            if kind != Kind::Gauge || arrival >= *last {
+                                merged.merge(&aggregate);
+                                *last = arrival.max(*last);
+                            }
                         }
                     }
                 }
-            }
-            for (labels, (_, aggregate)) in sets {
-                let base: Vec<(&str, &str)> = labels
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                match aggregate {
-                    Aggregate::Counter(v) | Aggregate::Gauge(v) => t.sample(family, &base, v),
-                    Aggregate::Distribution(d) => {
-                        let scale = if *kind == Kind::Timer { 1e-9 } else { 1.0 };
-                        for (q, label) in
-                            [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")]
-                        {
-                            let mut with = base.clone();
-                            with.push(("quantile", label));
-                            let v = d.quantile(q).map_or(f64::NAN, |v| v * scale);
-                            t.sample(family, &with, v);
-                        }
-                        t.sample(&format!("{family}_sum"), &base, d.sum * scale);
-                        t.sample(&format!("{family}_count"), &base, d.count as f64);
-                    }
+                Family {
+                    name,
+                    kind,
+                    sets: sets.into_iter().map(|(l, (_, a))| (l, a)).collect(),
                 }
-            }
-        }
-        self.render_own(&mut t);
-        t.finish()
+            })
+            .collect()
     }
 
-    fn render_own(&self, t: &mut Text) {
+    fn render_own(&self, t: &mut dyn Sink) {
         let totals = self.totals;
         for (name, help, value) in [
             (
@@ -204,6 +273,7 @@ impl Collector {
                 t.single(name, "counter", help, value as f64);
             }
         }
+        self.render_pushes(t);
         t.single(
             "stats_collector_series",
             "gauge",
@@ -267,6 +337,59 @@ impl Collector {
             for (id, stats) in &senders {
                 let id = format!("{id:016x}");
                 t.sample(name, &[("sender", &id)], field(stats) as f64);
+            }
+        }
+    }
+
+    /// Each pushed destination's counters, labelled by output and URL.
+    fn render_pushes(&self, t: &mut dyn Sink) {
+        if self.pushes.is_empty() {
+            return;
+        }
+        type Field = fn(&PushCounters) -> u64;
+        let fields: [(&str, &str, &str, Field); 4] = [
+            (
+                "stats_collector_push_samples_sent_total",
+                "counter",
+                "Samples in requests the engine accepted.",
+                |c| c.sent.load(Ordering::Relaxed),
+            ),
+            (
+                "stats_collector_push_samples_retried_total",
+                "counter",
+                "Samples in attempts tried again (429, 5xx, network errors).",
+                |c| c.retried.load(Ordering::Relaxed),
+            ),
+            (
+                "stats_collector_push_requests_total",
+                "counter",
+                "Requests sent.",
+                |c| c.requests.load(Ordering::Relaxed),
+            ),
+            (
+                "stats_collector_push_queued_bytes",
+                "gauge",
+                "Bytes of requests queued.",
+                |c| c.queued_bytes.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, kind, help, field) in fields {
+            t.family(name, kind, help);
+            for d in &self.pushes {
+                let labels = [("output", d.output), ("url", d.url_text.as_str())];
+                t.sample(name, &labels, field(&d.counters) as f64);
+            }
+        }
+        let name = "stats_collector_push_samples_dropped_total";
+        t.family(name, "counter", "Samples dropped, by reason.");
+        for d in &self.pushes {
+            for (reason, n) in d.counters.dropped() {
+                let labels = [
+                    ("output", d.output),
+                    ("url", d.url_text.as_str()),
+                    ("reason", reason),
+                ];
+                t.sample(name, &labels, n as f64);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! The running collector: UDP receiving threads (and a Unix datagram
 //! socket) feeding one [`Collector`], the HTTP endpoint, the health clock
-//! and the pushed outputs.
+//! and the pushed outputs (remote write, forwarding) every export
+//! interval.
 //!
 //! Receiving stays on plain threads blocked in `recv` (the hot path: a
 //! datagram in, decoded under the collector's lock, nothing else). The
@@ -13,6 +14,8 @@
 
 use crate::collector::Collector;
 use crate::forward::Forwarder;
+use crate::push::Destination;
+use crate::remote_write;
 use crate::settings::Settings;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -21,14 +24,14 @@ use hyper::header::{ACCEPT, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use socket2::{Domain, Protocol, Socket, Type};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
@@ -62,8 +65,11 @@ pub struct Server {
     runtime: Option<tokio::runtime::Runtime>,
     /// Tells the tasks to stop (and the outputs to run a last time).
     stop: watch::Sender<bool>,
-    /// The pushed outputs' task, which ends after its last run.
+    /// The pushed outputs' task, which ends after its last run once every
+    /// destination's queue is sent.
     exporter: Option<tokio::task::JoinHandle<()>>,
+    /// The pushed destinations, whose leftovers a timed-out stop counts.
+    destinations: Vec<Arc<Destination>>,
 }
 
 impl Server {
@@ -109,7 +115,19 @@ impl Server {
             }
             None => None,
         };
-        let collector = Arc::new(Mutex::new(Collector::new(settings.limits())));
+        let max_bytes = settings.push_queue_mb.saturating_mul(1 << 20);
+        let destinations = settings
+            .remote_write
+            .iter()
+            .map(|url| {
+                Destination::new("remote_write", url, remote_write::HEADERS, max_bytes)
+                    .map(Arc::new)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        let mut state = Collector::new(settings.limits());
+        state.pushes = destinations.clone();
+        let collector = Arc::new(Mutex::new(state));
         let stopping = Arc::new(AtomicBool::new(false));
         let mut receivers = Vec::new();
         for (i, socket) in sockets.into_iter().enumerate() {
@@ -149,9 +167,14 @@ impl Server {
             }
             None => None,
         };
-        let exporter = forwarder.map(|f| {
+        let exporter = (forwarder.is_some() || !destinations.is_empty()).then(|| {
+            let outputs = Outputs {
+                forwarder,
+                destinations: destinations.clone(),
+                labels: settings.labels.clone(),
+            };
             runtime.spawn(export(
-                f,
+                outputs,
                 collector.clone(),
                 settings.export_interval(),
                 stopped,
@@ -168,6 +191,7 @@ impl Server {
             runtime: Some(runtime),
             stop,
             exporter,
+            destinations,
         })
     }
 
@@ -204,6 +228,9 @@ impl Server {
                 finished = runtime
                     .block_on(async { tokio::time::timeout(timeout, exporter).await })
                     .is_ok();
+            }
+            for d in &self.destinations {
+                d.abandon();
             }
             runtime.shutdown_timeout(Duration::from_millis(100));
         }
@@ -303,14 +330,55 @@ async fn tick(collector: Arc<Mutex<Collector>>, mut stopped: watch::Receiver<boo
     }
 }
 
-/// The pushed outputs: forwarding every `interval`, and once more when
-/// the server stops.
+/// What runs every export interval.
+struct Outputs {
+    forwarder: Option<Forwarder>,
+    destinations: Vec<Arc<Destination>>,
+    labels: BTreeMap<String, String>,
+}
+
+impl Outputs {
+    /// One run: forwards, and queues a remote write of every family.
+    fn run(&mut self, collector: &Mutex<Collector>) {
+        let Ok(mut c) = collector.lock() else {
+            return;
+        };
+        if let Some(f) = &mut self.forwarder {
+            c.forwarded = Some(f.forward(&c));
+        }
+        if self.destinations.is_empty() {
+            return;
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let requests = c.remote_write_requests(&self.labels, now);
+        drop(c);
+        for d in &self.destinations {
+            for r in &requests {
+                d.enqueue(r.clone());
+            }
+        }
+    }
+}
+
+/// The pushed outputs: every `interval`, and once more when the server
+/// stops; then waits for every destination's queue to be sent.
 async fn export(
-    mut forwarder: Forwarder,
+    mut outputs: Outputs,
     collector: Arc<Mutex<Collector>>,
     interval: Duration,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let (drain, draining) = watch::channel(false);
+    let senders: Vec<_> = outputs
+        .destinations
+        .iter()
+        .map(|d| {
+            let (d, draining) = (d.clone(), draining.clone());
+            tokio::spawn(async move { d.run(draining).await })
+        })
+        .collect();
     let mut every = tokio::time::interval(interval);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;
@@ -319,12 +387,15 @@ async fn export(
             _ = every.tick() => false,
             _ = stopped.changed() => true,
         };
-        if let Ok(mut c) = collector.lock() {
-            c.forwarded = Some(forwarder.forward(&c));
-        }
+        outputs.run(&collector);
         if last {
-            return;
+            break;
         }
+    }
+    // The last run is queued: the senders finish what is left and end.
+    let _ = drain.send(true);
+    for s in senders {
+        let _ = s.await;
     }
 }
 

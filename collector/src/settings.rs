@@ -9,7 +9,12 @@
 //! http = "127.0.0.1:9102"      # "off": no HTTP endpoint
 //! max_series = 10000
 //! max_senders = 1024
-//! export_interval_s = 10       # pushed outputs: forwarding
+//! export_interval_s = 10       # pushed outputs: remote write, forwarding
+//! remote_write = ["http://127.0.0.1:8428/api/v1/write"]
+//! push_queue_mb = 64           # each pushed destination's queue
+//!
+//! [labels]                     # on every series pushed
+//! collector = "eu-1"
 //!
 //! [forward]                    # StatsD forwarding (optional)
 //! target = "127.0.0.1:8126"
@@ -22,6 +27,7 @@ use crate::forward::Forward;
 use clap::Parser;
 use serde::Deserialize;
 use stats_core::wire::{Codec, Dialect};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -47,9 +53,20 @@ pub struct Settings {
     pub max_series: usize,
     /// Senders whose sequences are tracked.
     pub max_senders: usize,
-    /// Seconds between runs of the pushed outputs (forwarding); they run
-    /// once more when the collector stops.
+    /// Seconds between runs of the pushed outputs (remote write,
+    /// forwarding); they run once more when the collector stops.
     pub export_interval_s: f64,
+    /// Prometheus remote write 1.0 endpoints (`http://`), each sent every
+    /// family `/metrics` serves.
+    pub remote_write: Vec<String>,
+    /// Labels put on every series pushed (remote write), as Prometheus's
+    /// external labels: `collector = "eu-1"` tells collectors apart in one
+    /// engine. A series' own label of the same name wins.
+    pub labels: BTreeMap<String, String>,
+    /// MiB of encoded requests each pushed destination may queue while
+    /// its engine does not take them; past it the oldest are dropped
+    /// (counted).
+    pub push_queue_mb: u64,
     /// StatsD forwarding, when on.
     pub forward: Option<Forward>,
 }
@@ -65,6 +82,9 @@ impl Default for Settings {
             max_series: limits.max_series,
             max_senders: limits.max_senders,
             export_interval_s: 10.0,
+            remote_write: Vec::new(),
+            labels: BTreeMap::new(),
+            push_queue_mb: 64,
             forward: None,
         }
     }
@@ -130,7 +150,48 @@ impl Settings {
                 format!("{} is not 0.001 to 86400 seconds", self.export_interval_s),
             ));
         }
+        for url in &self.remote_write {
+            crate::push::check_url(url).map_err(|e| error("remote_write", e))?;
+        }
+        for name in self.labels.keys() {
+            let mut chars = name.chars();
+            let first = chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+            if !first
+                || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || name.starts_with("__")
+            {
+                return Err(error(
+                    "labels",
+                    format!("{name:?} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, not __...)"),
+                ));
+            }
+        }
+        if self.push_queue_mb == 0 {
+            return Err(error("push_queue_mb", "must be at least 1"));
+        }
         Ok(self)
+    }
+
+    /// Remote writing to `url` as well.
+    pub fn with_remote_write(mut self, url: impl Into<String>) -> Self {
+        self.remote_write.push(url.into());
+        self
+    }
+
+    /// With label `name` = `value` on every series pushed.
+    pub fn with_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(name.into(), value.into());
+        self
+    }
+
+    /// With `mb` MiB of queue for each pushed destination.
+    pub fn with_push_queue_mb(self, mb: u64) -> Self {
+        Settings {
+            push_queue_mb: mb,
+            ..self
+        }
     }
 
     /// With UDP address `listen`.
@@ -265,6 +326,25 @@ pub struct Cli {
     /// [default: dogstatsd].
     #[arg(long, value_name = "CODEC", requires = "forward")]
     pub forward_codec: Option<String>,
+    /// Remote write every family to a Prometheus remote write 1.0 endpoint
+    /// (repeatable; replaces the file's list).
+    #[arg(long, value_name = "URL")]
+    pub remote_write: Vec<String>,
+    /// A label on every series pushed, NAME=VALUE (repeatable; over the
+    /// file's labels).
+    #[arg(long, value_name = "NAME=VALUE", value_parser = label)]
+    pub label: Vec<(String, String)>,
+    /// MiB of requests each pushed destination may queue [default: 64].
+    #[arg(long, value_name = "MB")]
+    pub push_queue_mb: Option<u64>,
+}
+
+/// `NAME=VALUE`.
+fn label(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected NAME=VALUE"))?;
+    Ok((name.to_string(), value.to_string()))
 }
 
 impl Cli {
@@ -280,6 +360,11 @@ impl Cli {
         over(&mut s.max_series, &self.max_series);
         over(&mut s.max_senders, &self.max_senders);
         over(&mut s.export_interval_s, &self.export_interval);
+        over(&mut s.push_queue_mb, &self.push_queue_mb);
+        if !self.remote_write.is_empty() {
+            s.remote_write = self.remote_write.clone();
+        }
+        s.labels.extend(self.label.iter().cloned());
         if let Some(path) = &self.listen_unix {
             s.listen_unix = Some(path.clone());
         }
@@ -342,6 +427,8 @@ mod tests {
         std::fs::write(
             &file,
             "listen = \"127.0.0.1:9000\"\nmax_series = 5\nhttp = \"off\"\n\
+             remote_write = [\"http://127.0.0.1:2/w\", \"http://127.0.0.1:3/w\"]\n\
+             [labels]\ncollector = \"a\"\nregion = \"eu\"\n\
              [forward]\ntarget = \"127.0.0.1:9001\"\ncodec = \"statsd\"\n",
         )
         .unwrap();
@@ -350,6 +437,8 @@ mod tests {
         assert_eq!(s.listen, "127.0.0.1:9000");
         assert_eq!(s.max_series, 5);
         assert_eq!(s.http, None);
+        assert_eq!(s.remote_write.len(), 2);
+        assert_eq!(s.labels["collector"], "a");
         let f = s.forward.unwrap();
         assert_eq!(
             (f.target.as_str(), f.dialect),
@@ -366,9 +455,16 @@ mod tests {
             "dogstatsd",
             "--forward",
             "127.0.0.1:9002",
+            "--remote-write",
+            "http://127.0.0.1:1/api/v1/write",
+            "--label",
+            "collector=b",
         ])
         .unwrap();
         assert_eq!((s.listen.as_str(), s.max_series), ("127.0.0.1:9000", 7));
+        assert_eq!(s.remote_write, ["http://127.0.0.1:1/api/v1/write"]);
+        assert_eq!(s.labels["collector"], "b");
+        assert_eq!(s.labels["region"], "eu");
         assert_eq!(s.http.as_deref(), Some("127.0.0.1:0"));
         let f = s.forward.unwrap();
         assert_eq!(
