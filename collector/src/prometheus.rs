@@ -395,7 +395,7 @@ impl Collector {
     }
 
     /// Health as JSON: datagram loss and invalid datagrams over the last
-    /// [`HEALTH_WINDOW`] ticks against their limits (1% degraded, 10%
+    /// [`HEALTH_WINDOW`](crate::HEALTH_WINDOW) ticks against their limits (1% degraded, 10%
     /// unhealthy; fewer than 100 datagrams are too few to judge), and
     /// whether it is unhealthy.
     pub fn render_health(&self) -> (String, bool) {

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The collector against the real engines: Prometheus 2.42 (remote write
+# receiver on, and scraping one collector's /metrics) and VictoriaMetrics
+# 1.79, on loopback. Two collectors (labels collector=a and collector=b)
+# each receive one demo run and remote-write into both engines; then each
+# engine's /api/v1/query must give exactly what the demos recorded
+# (counters summed, timer and histogram counts) and what the collectors
+# hold (gauges), summed over the two collectors. Then the faults: the
+# engine down, then answering 500, 429 and 400 (a stand-in), nothing lost
+# while the queue holds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+cargo build --release -p stats-collector
+cargo build --release --example demo
+
+VM=127.0.0.1:18428
+PROM=127.0.0.1:19090
+
+victoria-metrics -httpListenAddr=$VM -storageDataPath="$work/vm" \
+    -search.latencyOffset=1s -loggerLevel=ERROR &
+pids+=($!)
+cat >"$work/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: collector-a
+    static_configs:
+      - targets: ["127.0.0.1:19201"]
+EOF
+prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prom" \
+    --web.listen-address=$PROM --web.enable-remote-write-receiver \
+    --log.level=error &
+pids+=($!)
+
+for name in a b; do
+    port=$([ $name = a ] && echo 1 || echo 2)
+    target/release/stats-collector --listen 127.0.0.1:1820$port --http 127.0.0.1:1920$port \
+        --remote-write http://$VM/api/v1/write --remote-write http://$PROM/api/v1/write \
+        --label collector=$name --export-interval 1 >"$work/collector-$name.log" 2>&1 &
+    pids+=($!)
+    eval "collector_$name=$!"
+done
+
+up() {
+    for _ in $(seq 100); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    echo "$1 did not come up" >&2
+    return 1
+}
+up "http://$VM/health"
+up "http://$PROM/-/ready"
+up http://127.0.0.1:19201/health
+up http://127.0.0.1:19202/health
+
+# One demo run into each collector: what it recorded, by kind.
+for name in a b; do
+    port=$([ $name = a ] && echo 1 || echo 2)
+    target/release/examples/demo --target 127.0.0.1:1820$port --duration 2 --rate 50000 \
+        --threads 2 >"$work/demo-$name.txt" 2>&1
+    grep -E '^  by kind' "$work/demo-$name.txt" >"$work/recorded-$name.txt"
+done
+# Two export intervals for the last totals to be pushed; the collectors'
+# own view of the gauges, then SIGTERM (a last push, drained).
+sleep 3
+curl -fsS http://127.0.0.1:19201/metrics >"$work/metrics-a.txt"
+curl -fsS http://127.0.0.1:19202/metrics >"$work/metrics-b.txt"
+# shellcheck disable=SC2154
+kill -TERM "$collector_a" "$collector_b"
+wait "$collector_a" "$collector_b"
+grep -h 'stopped' "$work"/collector-*.log
+
+python3 .ci/engines.py "$work" "http://$VM" "http://$PROM"
+
+echo "--- faults: the stand-in engine in tests/remote_write.rs, and a real engine down and back"
+# VictoriaMetrics stopped for a while, a collector writing to it: the
+# queue holds, and once it is back the totals are exact.
+kill "${pids[0]}"
+wait "${pids[0]}" 2>/dev/null || true
+target/release/stats-collector --listen 127.0.0.1:18203 --http 127.0.0.1:19203 \
+    --remote-write http://$VM/api/v1/write --label collector=c --export-interval 1 \
+    >"$work/collector-c.log" 2>&1 &
+collector_c=$!
+pids+=($collector_c)
+up http://127.0.0.1:19203/health
+target/release/examples/demo --target 127.0.0.1:18203 --duration 2 --rate 50000 --threads 2 \
+    >"$work/demo-c.txt" 2>&1
+grep -E '^  by kind' "$work/demo-c.txt" >"$work/recorded-c.txt"
+sleep "${ENGINE_DOWN_SECONDS:-10}"
+retried=$(curl -fsS http://127.0.0.1:19203/metrics \
+    | awk '/^stats_collector_push_samples_retried_total/ {print $2}')
+echo "retried while the engine was down: $retried samples"
+[ "${retried%.*}" -gt 0 ]
+victoria-metrics -httpListenAddr=$VM -storageDataPath="$work/vm" \
+    -search.latencyOffset=1s -loggerLevel=ERROR &
+pids+=($!)
+up "http://$VM/health"
+sleep 4
+curl -fsS http://127.0.0.1:19203/metrics >"$work/metrics-c.txt"
+python3 .ci/engines.py "$work" "http://$VM" "" c
