@@ -2,7 +2,8 @@
 //! version 1 events and version 2 cumulative totals, and StatsD or
 //! DogStatsD lines), accounts for every sender, aggregates every series,
 //! and feeds what the user runs: Prometheus scrapes (`GET /metrics`), a
-//! StatsD agent (forwarding).
+//! StatsD agent (forwarding), Prometheus remote write (Prometheus,
+//! VictoriaMetrics, Mimir, Thanos receive) and OTLP/HTTP (OpenTelemetry).
 //!
 //! * **Ingest** ([`Collector::ingest`]): a datagram is taken whole or not
 //!   at all; invalid ones are counted by error kind.
@@ -29,8 +30,9 @@
 //!   datagrams from others are aggregated but not accounted, and counted.
 //! * **Outputs**: Prometheus text and OpenMetrics
 //!   ([`Collector::render_metrics`]), health ([`Collector::render_health`]),
-//!   Prometheus remote write ([`remote_write`], through [`push`]'s bounded,
-//!   retrying queue), StatsD forwarding ([`forward`]).
+//!   Prometheus remote write ([`remote_write`]) and OTLP/HTTP ([`otlp`]),
+//!   each through [`push`]'s bounded, retrying queue, StatsD forwarding
+//!   ([`forward`]).
 //! * **The server** ([`Server`]): UDP receiving threads, the HTTP endpoint
 //!   and the pushed outputs, started from [`Settings`] (the command line
 //!   and a TOML file, [`settings`]).
@@ -50,6 +52,7 @@ pub mod aggregation;
 mod collector;
 pub mod forward;
 mod ingest;
+pub mod otlp;
 mod prometheus;
 pub mod push;
 pub mod remote_write;

@@ -15,8 +15,8 @@
 use crate::collector::Collector;
 use crate::forward::Forwarder;
 use crate::push::Destination;
-use crate::remote_write;
 use crate::settings::Settings;
+use crate::{otlp, remote_write};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -116,15 +116,17 @@ impl Server {
             None => None,
         };
         let max_bytes = settings.push_queue_mb.saturating_mul(1 << 20);
-        let destinations = settings
+        let remote_writes = settings
             .remote_write
             .iter()
-            .map(|url| {
-                Destination::new("remote_write", url, remote_write::HEADERS, max_bytes)
-                    .map(Arc::new)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
-            })
-            .collect::<io::Result<Vec<_>>>()?;
+            .map(|url| Destination::new("remote_write", url, remote_write::HEADERS, max_bytes));
+        let otlps = (settings.otlp.iter())
+            .map(|url| Destination::new("otlp", url, otlp::HEADERS, max_bytes));
+        let destinations = remote_writes
+            .chain(otlps)
+            .map(|d| d.map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let mut state = Collector::new(settings.limits());
         state.pushes = destinations.clone();
         let collector = Arc::new(Mutex::new(state));
@@ -172,6 +174,7 @@ impl Server {
                 forwarder,
                 destinations: destinations.clone(),
                 labels: settings.labels.clone(),
+                started_ns: unix_ns(),
             };
             runtime.spawn(export(
                 outputs,
@@ -335,10 +338,19 @@ struct Outputs {
     forwarder: Option<Forwarder>,
     destinations: Vec<Arc<Destination>>,
     labels: BTreeMap<String, String>,
+    /// When the cumulative totals started (OTLP's start time).
+    started_ns: u64,
+}
+
+/// Nanoseconds since the Unix epoch.
+fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 impl Outputs {
-    /// One run: forwards, and queues a remote write of every family.
+    /// One run: forwards, and queues every series for each destination.
     fn run(&mut self, collector: &Mutex<Collector>) {
         let Ok(mut c) = collector.lock() else {
             return;
@@ -349,13 +361,26 @@ impl Outputs {
         if self.destinations.is_empty() {
             return;
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        let requests = c.remote_write_requests(&self.labels, now);
+        let now = unix_ns();
+        let wants = |output: &str| self.destinations.iter().any(|d| d.output == output);
+        let remote_write = if wants("remote_write") {
+            c.remote_write_requests(&self.labels, (now / 1_000_000) as i64)
+        } else {
+            Vec::new()
+        };
+        let otlp = if wants("otlp") {
+            c.otlp_requests(&self.labels, self.started_ns, now)
+        } else {
+            Vec::new()
+        };
         drop(c);
         for d in &self.destinations {
-            for r in &requests {
+            let requests = if d.output == "otlp" {
+                &otlp
+            } else {
+                &remote_write
+            };
+            for r in requests {
                 d.enqueue(r.clone());
             }
         }

@@ -9,8 +9,9 @@
 //! http = "127.0.0.1:9102"      # "off": no HTTP endpoint
 //! max_series = 10000
 //! max_senders = 1024
-//! export_interval_s = 10       # pushed outputs: remote write, forwarding
+//! export_interval_s = 10       # pushed outputs: remote write, OTLP, forwarding
 //! remote_write = ["http://127.0.0.1:8428/api/v1/write"]
+//! otlp = ["http://127.0.0.1:4318/v1/metrics"]
 //! push_queue_mb = 64           # each pushed destination's queue
 //!
 //! [labels]                     # on every series pushed
@@ -59,7 +60,11 @@ pub struct Settings {
     /// Prometheus remote write 1.0 endpoints (`http://`), each sent every
     /// family `/metrics` serves.
     pub remote_write: Vec<String>,
-    /// Labels put on every series pushed (remote write), as Prometheus's
+    /// OTLP/HTTP metrics endpoints (`http://…/v1/metrics`), each sent every
+    /// series as OpenTelemetry metrics (protobuf).
+    pub otlp: Vec<String>,
+    /// Labels put on every series pushed (remote write; OTLP's resource
+    /// attributes), as Prometheus's
     /// external labels: `collector = "eu-1"` tells collectors apart in one
     /// engine. A series' own label of the same name wins.
     pub labels: BTreeMap<String, String>,
@@ -83,6 +88,7 @@ impl Default for Settings {
             max_senders: limits.max_senders,
             export_interval_s: 10.0,
             remote_write: Vec::new(),
+            otlp: Vec::new(),
             labels: BTreeMap::new(),
             push_queue_mb: 64,
             forward: None,
@@ -153,6 +159,9 @@ impl Settings {
         for url in &self.remote_write {
             crate::push::check_url(url).map_err(|e| error("remote_write", e))?;
         }
+        for url in &self.otlp {
+            crate::push::check_url(url).map_err(|e| error("otlp", e))?;
+        }
         for name in self.labels.keys() {
             let mut chars = name.chars();
             let first = chars
@@ -177,6 +186,12 @@ impl Settings {
     /// Remote writing to `url` as well.
     pub fn with_remote_write(mut self, url: impl Into<String>) -> Self {
         self.remote_write.push(url.into());
+        self
+    }
+
+    /// Sending OTLP/HTTP to `url` as well.
+    pub fn with_otlp(mut self, url: impl Into<String>) -> Self {
+        self.otlp.push(url.into());
         self
     }
 
@@ -330,6 +345,10 @@ pub struct Cli {
     /// (repeatable; replaces the file's list).
     #[arg(long, value_name = "URL")]
     pub remote_write: Vec<String>,
+    /// Send every series to an OTLP/HTTP metrics endpoint (repeatable;
+    /// replaces the file's list).
+    #[arg(long, value_name = "URL")]
+    pub otlp: Vec<String>,
     /// A label on every series pushed, NAME=VALUE (repeatable; over the
     /// file's labels).
     #[arg(long, value_name = "NAME=VALUE", value_parser = label)]
@@ -363,6 +382,9 @@ impl Cli {
         over(&mut s.push_queue_mb, &self.push_queue_mb);
         if !self.remote_write.is_empty() {
             s.remote_write = self.remote_write.clone();
+        }
+        if !self.otlp.is_empty() {
+            s.otlp = self.otlp.clone();
         }
         s.labels.extend(self.label.iter().cloned());
         if let Some(path) = &self.listen_unix {
