@@ -5,7 +5,8 @@
 # each receive one demo run and remote-write into both engines; then each
 # engine's /api/v1/query must give exactly what the demos recorded
 # (counters summed, timer and histogram counts) and what the collectors
-# hold (gauges), summed over the two collectors. Then the faults: the
+# hold (gauges), summed over the two collectors. OTLP into a receiver that
+# decodes with OpenTelemetry's own Python package. Then the faults: the
 # engine down, then answering 500, 429 and 400 (a stand-in), nothing lost
 # while the queue holds.
 set -euo pipefail
@@ -79,6 +80,30 @@ wait "$collector_a" "$collector_b"
 grep -h 'stopped' "$work"/collector-*.log
 
 python3 .ci/engines.py "$work" "http://$VM" "http://$PROM"
+
+echo "--- OTLP/HTTP, decoded by OpenTelemetry's opentelemetry-proto (PyPI)"
+python3 -c 'import opentelemetry.proto' 2>/dev/null \
+    || pip install -q --disable-pip-version-check opentelemetry-proto
+python3 .ci/otlp_receiver.py 14318 "$work/recorded-o.txt" >"$work/otlp.log" 2>&1 &
+receiver=$!
+pids+=($receiver)
+target/release/stats-collector --listen 127.0.0.1:18204 --http 127.0.0.1:19204 \
+    --otlp http://127.0.0.1:14318/v1/metrics --label collector=o --export-interval 1 \
+    >"$work/collector-o.log" 2>&1 &
+collector_o=$!
+pids+=($collector_o)
+up http://127.0.0.1:19204/health
+target/release/examples/demo --target 127.0.0.1:18204 --duration 2 --rate 50000 --threads 2 \
+    >"$work/demo-o.txt" 2>&1
+grep -E '^  by kind' "$work/demo-o.txt" >"$work/recorded-o.txt"
+sleep 2
+kill -TERM "$collector_o"
+wait "$collector_o"
+kill -TERM "$receiver"
+status=0
+wait "$receiver" || status=$?
+cat "$work/otlp.log"
+[ "$status" -eq 0 ]
 
 echo "--- faults: the stand-in engine in tests/remote_write.rs, and a real engine down and back"
 # VictoriaMetrics stopped for a while, a collector writing to it: the
