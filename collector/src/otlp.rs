@@ -15,7 +15,7 @@
 
 use crate::aggregation::{Aggregate, Distribution, Series};
 use crate::collector::Collector;
-use crate::prometheus::kind_name;
+use crate::prometheus::{export_scale, kind_name};
 use crate::push::Batch;
 use bytes::Bytes;
 use prost::Message;
@@ -216,6 +216,11 @@ fn attribute(key: &str, value: &str) -> KeyValue {
     }
 }
 
+/// A series' tags as attributes.
+fn attributes(s: &Series) -> Vec<KeyValue> {
+    s.tags.iter().map(|(k, v)| attribute(k, v)).collect()
+}
+
 /// The headers OTLP/HTTP with protobuf asks for.
 pub(crate) const HEADERS: &[(&str, &str)] = &[
     ("content-type", "application/x-protobuf"),
@@ -230,28 +235,27 @@ pub const MAX_POINTS_PER_REQUEST: usize = 2_000;
 
 /// A distribution's explicit-bounds histogram point.
 fn histogram_point(d: &Distribution, scale: f64, point: HistogramDataPoint) -> HistogramDataPoint {
-    let mut by_bound: BTreeMap<u64, (f64, u64)> = BTreeMap::new();
-    for (shift, id, count) in d.buckets() {
-        let (low, high, negative) = bucket_range(id, u32::from(shift));
-        // Values of a positive bucket are below `high`; of a negative one,
-        // at or below `-low`.
-        let bound = if negative { -low } else { high } * scale;
-        // Ordered by value: the total order of the f64 bits.
-        let key = {
-            let bits = bound.to_bits();
-            if bits >> 63 == 1 {
-                !bits
-            } else {
-                bits | 1 << 63
+    let mut points: Vec<(f64, u64)> = d
+        .buckets()
+        .map(|(shift, id, count)| {
+            let (low, high, negative) = bucket_range(id, u32::from(shift));
+            // Values of a positive bucket are below `high`; of a negative
+            // one, at or below `-low`.
+            (if negative { -low } else { high } * scale, count)
+        })
+        .collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut bounds: Vec<f64> = Vec::with_capacity(points.len());
+    let mut counts: Vec<u64> = Vec::with_capacity(points.len() + 1);
+    for (bound, count) in points {
+        // Buckets sent at two shifts can end at one bound: one bucket.
+        match (bounds.last(), counts.last_mut()) {
+            (Some(&last), Some(c)) if last == bound => *c += count,
+            _ => {
+                bounds.push(bound);
+                counts.push(count);
             }
-        };
-        by_bound.entry(key).or_insert((bound, 0)).1 += count;
-    }
-    let mut bounds = Vec::with_capacity(by_bound.len());
-    let mut counts = Vec::with_capacity(by_bound.len() + 1);
-    for (bound, count) in by_bound.into_values() {
-        bounds.push(bound);
-        counts.push(count);
+        }
     }
     counts.push(0);
     let extremes = d.count > 0;
@@ -320,7 +324,7 @@ impl Collector {
         for ((name, _), members) in metrics {
             let kind = members[0].kind;
             let number = |s: &Series, value: f64| NumberDataPoint {
-                attributes: s.tags.iter().map(|(k, v)| attribute(k, v)).collect(),
+                attributes: attributes(s),
                 start_time_unix_nano: start_ns,
                 time_unix_nano: now_ns,
                 as_double: Some(value),
@@ -339,7 +343,7 @@ impl Collector {
                     data_points: members.iter().map(|s| number(s, value(s))).collect(),
                 }),
                 Kind::Timer | Kind::Histogram => {
-                    let scale = if kind == Kind::Timer { 1e-9 } else { 1.0 };
+                    let scale = export_scale(kind);
                     Data::Histogram(Histogram {
                         data_points: members
                             .iter()
@@ -348,11 +352,7 @@ impl Collector {
                                     &d,
                                     scale,
                                     HistogramDataPoint {
-                                        attributes: s
-                                            .tags
-                                            .iter()
-                                            .map(|(k, v)| attribute(k, v))
-                                            .collect(),
+                                        attributes: attributes(s),
                                         start_time_unix_nano: start_ns,
                                         time_unix_nano: now_ns,
                                         ..HistogramDataPoint::default()

@@ -46,12 +46,10 @@ pub(crate) struct Family {
     pub(crate) sets: Vec<(Vec<(String, String)>, Aggregate)>,
 }
 
-impl Family {
-    /// What a distribution's values are multiplied by as exported: timers
-    /// are recorded in nanoseconds and exported in seconds.
-    pub(crate) fn scale(&self) -> f64 {
-        if self.kind == Kind::Timer { 1e-9 } else { 1.0 }
-    }
+/// What a distribution of `kind` is multiplied by as exported (every
+/// output): timers are recorded in nanoseconds and exported in seconds.
+pub(crate) fn export_scale(kind: Kind) -> f64 {
+    if kind == Kind::Timer { 1e-9 } else { 1.0 }
 }
 
 impl Collector {
@@ -104,7 +102,7 @@ impl Collector {
                 match aggregate {
                     Aggregate::Counter(v) | Aggregate::Gauge(v) => sink.sample(name, &base, *v),
                     Aggregate::Distribution(d) => {
-                        let scale = family.scale();
+                        let scale = export_scale(family.kind);
                         for (q, label) in
                             [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")]
                         {
