@@ -27,9 +27,14 @@ cargo build --release --example demo
 VM=127.0.0.1:18428
 PROM=127.0.0.1:19090
 
-victoria-metrics -httpListenAddr=$VM -storageDataPath="$work/vm" \
-    -search.latencyOffset=1s -loggerLevel=ERROR &
-pids+=($!)
+# VictoriaMetrics on $VM (its data kept across a restart); its pid in vm.
+start_vm() {
+    victoria-metrics -httpListenAddr=$VM -storageDataPath="$work/vm" \
+        -search.latencyOffset=1s -loggerLevel=ERROR &
+    vm=$!
+    pids+=("$vm")
+}
+start_vm
 cat >"$work/prometheus.yml" <<EOF
 global:
   scrape_interval: 1s
@@ -62,13 +67,15 @@ up "http://$PROM/-/ready"
 up http://127.0.0.1:19201/health
 up http://127.0.0.1:19202/health
 
-# One demo run into each collector: what it recorded, by kind.
-for name in a b; do
-    port=$([ $name = a ] && echo 1 || echo 2)
-    target/release/examples/demo --target 127.0.0.1:1820$port --duration 2 --rate 50000 \
-        --threads 2 >"$work/demo-$name.txt" 2>&1
-    grep -E '^  by kind' "$work/demo-$name.txt" >"$work/recorded-$name.txt"
-done
+# One demo run into collector NAME's UDP port PORT; what it recorded, by
+# kind, in recorded-NAME.txt.
+demo() {
+    target/release/examples/demo --target "127.0.0.1:$2" --duration 2 --rate 50000 \
+        --threads 2 >"$work/demo-$1.txt" 2>&1
+    grep -E '^  by kind' "$work/demo-$1.txt" >"$work/recorded-$1.txt"
+}
+demo a 18201
+demo b 18202
 # Two export intervals for the last totals to be pushed; the collectors'
 # own view of the gauges, then SIGTERM (a last push, drained).
 sleep 3
@@ -93,9 +100,7 @@ target/release/stats-collector --listen 127.0.0.1:18204 --http 127.0.0.1:19204 \
 collector_o=$!
 pids+=($collector_o)
 up http://127.0.0.1:19204/health
-target/release/examples/demo --target 127.0.0.1:18204 --duration 2 --rate 50000 --threads 2 \
-    >"$work/demo-o.txt" 2>&1
-grep -E '^  by kind' "$work/demo-o.txt" >"$work/recorded-o.txt"
+demo o 18204
 sleep 2
 kill -TERM "$collector_o"
 wait "$collector_o"
@@ -108,25 +113,21 @@ cat "$work/otlp.log"
 echo "--- faults: the stand-in engine in tests/remote_write.rs, and a real engine down and back"
 # VictoriaMetrics stopped for a while, a collector writing to it: the
 # queue holds, and once it is back the totals are exact.
-kill "${pids[0]}"
-wait "${pids[0]}" 2>/dev/null || true
+kill "$vm"
+wait "$vm" 2>/dev/null || true
 target/release/stats-collector --listen 127.0.0.1:18203 --http 127.0.0.1:19203 \
     --remote-write http://$VM/api/v1/write --label collector=c --export-interval 1 \
     >"$work/collector-c.log" 2>&1 &
 collector_c=$!
 pids+=($collector_c)
 up http://127.0.0.1:19203/health
-target/release/examples/demo --target 127.0.0.1:18203 --duration 2 --rate 50000 --threads 2 \
-    >"$work/demo-c.txt" 2>&1
-grep -E '^  by kind' "$work/demo-c.txt" >"$work/recorded-c.txt"
+demo c 18203
 sleep "${ENGINE_DOWN_SECONDS:-10}"
 retried=$(curl -fsS http://127.0.0.1:19203/metrics \
     | awk '/^stats_collector_push_samples_retried_total/ {print $2}')
 echo "retried while the engine was down: $retried samples"
 [ "${retried%.*}" -gt 0 ]
-victoria-metrics -httpListenAddr=$VM -storageDataPath="$work/vm" \
-    -search.latencyOffset=1s -loggerLevel=ERROR &
-pids+=($!)
+start_vm
 up "http://$VM/health"
 sleep 4
 curl -fsS http://127.0.0.1:19203/metrics >"$work/metrics-c.txt"
