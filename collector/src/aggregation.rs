@@ -3,10 +3,20 @@
 //! log-linear buckets), and the cumulative totals of senders that
 //! aggregate at the source, kept per sender.
 
+use crate::memory::{ALLOCATION_BYTES, Memory};
 use stats_core::Kind;
 use stats_core::aggregate::{bucket_of, bucket_value};
 use stats_core::wire::DecodedDistribution;
 use std::collections::BTreeMap;
+use std::mem::size_of;
+
+/// A bucket's share of a distribution's map: its key and count, and its
+/// part of a node (nodes are at least half full).
+const BUCKET_BYTES: u64 = 32;
+
+/// A sender's totals in a series, beside what they hold in buckets, and
+/// the series' index in the sender's list.
+const CUMULATIVE_BYTES: u64 = (size_of::<Cumulative>() + size_of::<usize>()) as u64;
 
 /// A timer's or histogram's distribution: count, exact sum, extremes, and
 /// bucket counts (`stats_core::aggregate`: 16 buckets per power of two,
@@ -38,13 +48,22 @@ impl Default for Distribution {
 }
 
 impl Distribution {
-    /// Takes in `value` standing for `weight` values.
-    fn record(&mut self, value: f64, weight: u64) {
-        *self.buckets.entry((0, bucket_of(value))).or_default() += weight;
+    /// Takes in `value` standing for `weight` values, unless it needs a
+    /// new bucket and `memory` has no room for one; whether it was taken.
+    fn record(&mut self, value: f64, weight: u64, memory: &Memory) -> bool {
+        let bucket = (0, bucket_of(value));
+        match self.buckets.get_mut(&bucket) {
+            Some(count) => *count += weight,
+            None if memory.grow(BUCKET_BYTES) => {
+                self.buckets.insert(bucket, weight);
+            }
+            None => return false,
+        }
         self.count += weight;
         self.sum += value * weight as f64;
         self.min = self.min.min(value);
         self.max = self.max.max(value);
+        true
     }
 
     /// The distribution a series record carries.
@@ -59,6 +78,11 @@ impl Distribution {
                 .map(|(id, count)| ((d.shift as u8, id), count))
                 .collect(),
         }
+    }
+
+    /// The bytes its buckets hold.
+    fn bytes(&self) -> u64 {
+        self.buckets.len() as u64 * BUCKET_BYTES
     }
 
     /// Adds `other` in.
@@ -108,12 +132,24 @@ impl Distribution {
     }
 }
 
-/// Stores `new` in `at` if it is finite; whether it was.
-fn finite(at: &mut f64, new: f64) -> bool {
-    new.is_finite() && {
+/// Stores `new` in `at` if it is finite.
+fn finite(at: &mut f64, new: f64) -> Added {
+    if new.is_finite() {
         *at = new;
-        true
+        Added::Taken
+    } else {
+        Added::NotFinite
     }
+}
+
+/// How taking in a value went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Added {
+    Taken,
+    /// Not finite, or it would have made a total infinite.
+    NotFinite,
+    /// It needed a new bucket, and the memory budget had no room.
+    NoRoom,
 }
 
 /// One series' aggregate.
@@ -138,12 +174,19 @@ impl Aggregate {
 
     /// Takes in `value`: a change to a gauge if `relative`; standing for
     /// `weight` occurrences (a StatsD sample rate of 1/`weight`).
-    /// Whether it was taken: a value that is not finite, or that would
-    /// make the total infinite (a counter's sum, a gauge moved by a
-    /// change, a distribution's sum), is refused and changes nothing.
-    pub(crate) fn add(&mut self, value: f64, relative: bool, weight: f64) -> bool {
+    /// A value that is not finite, or that would make the total infinite
+    /// (a counter's sum, a gauge moved by a change, a distribution's sum),
+    /// is refused and changes nothing; so is a value that needs a new
+    /// bucket when `memory` has no room for one.
+    pub(crate) fn add(
+        &mut self,
+        value: f64,
+        relative: bool,
+        weight: f64,
+        memory: &Memory,
+    ) -> Added {
         if !value.is_finite() {
-            return false;
+            return Added::NotFinite;
         }
         match self {
             Aggregate::Counter(sum) => finite(sum, *sum + value * weight),
@@ -151,11 +194,22 @@ impl Aggregate {
             Aggregate::Gauge(last) => finite(last, value),
             Aggregate::Distribution(d) => {
                 let weight = (weight.round() as u64).max(1);
-                (d.sum + value * weight as f64).is_finite() && {
-                    d.record(value, weight);
-                    true
+                if !(d.sum + value * weight as f64).is_finite() {
+                    Added::NotFinite
+                } else if d.record(value, weight, memory) {
+                    Added::Taken
+                } else {
+                    Added::NoRoom
                 }
             }
+        }
+    }
+
+    /// The bytes it holds beyond its own size (a distribution's buckets).
+    fn bytes(&self) -> u64 {
+        match self {
+            Aggregate::Distribution(d) => d.bytes(),
+            Aggregate::Counter(_) | Aggregate::Gauge(_) => 0,
         }
     }
 
@@ -202,7 +256,39 @@ pub struct Series {
     pub(crate) retired: Aggregate,
 }
 
+/// How a sender's totals for a series were taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Taken {
+    /// The sender's first totals for the series.
+    First,
+    /// Newer than the ones they replace.
+    Newer,
+    /// Not newer than what the series has from the sender: ignored.
+    Stale,
+    /// The memory budget had no room for them: what the series had stands.
+    NoRoom,
+}
+
 impl Series {
+    /// The bytes a new series of `name` and `tags` holds on the heap: its
+    /// strings and its key in the collector's index (`key_len` bytes); its
+    /// place in the tables is counted with theirs.
+    pub(crate) fn cost(name: &str, tags: &[(&str, &str)], key_len: usize) -> u64 {
+        let strings: usize = tags.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let allocations = 2 + 2 * tags.len() as u64 + u64::from(!tags.is_empty());
+        (key_len + name.len() + tags.len() * size_of::<(String, String)>() + strings) as u64
+            + allocations * ALLOCATION_BYTES
+    }
+
+    /// The bytes it holds beyond [`Series::cost`]: its aggregates' buckets
+    /// and each sender's totals.
+    pub(crate) fn bytes(&self) -> u64 {
+        let senders: u64 = (self.cumulative.iter())
+            .map(|c| CUMULATIVE_BYTES + c.totals.bytes())
+            .sum();
+        self.events.bytes() + self.retired.bytes() + senders
+    }
+
     pub(crate) fn new(name: &str, tags: &[(&str, &str)], kind: Kind) -> Self {
         Series {
             name: name.to_string(),
@@ -247,47 +333,60 @@ impl Series {
         out
     }
 
-    /// Takes in a sender's totals if they are newer than what it has;
-    /// whether they were new to this series.
+    /// Takes in a sender's totals if they are newer than what it has and
+    /// `memory` has room for them.
     pub(crate) fn take(
         &mut self,
         sender: u64,
         sequence: u64,
         arrival: u64,
         totals: Aggregate,
-    ) -> bool {
+        memory: &Memory,
+    ) -> Taken {
+        let new = Cumulative {
+            sender,
+            sequence,
+            arrival,
+            totals,
+        };
         match self.cumulative.iter_mut().find(|c| c.sender == sender) {
+            Some(c) if sequence <= c.sequence => Taken::Stale,
             Some(c) => {
-                if sequence > c.sequence {
-                    *c = Cumulative {
-                        sender,
-                        sequence,
-                        arrival,
-                        totals,
-                    };
+                let (before, after) = (c.totals.bytes(), new.totals.bytes());
+                if after > before && !memory.grow(after - before) {
+                    return Taken::NoRoom;
                 }
-                false
+                if after < before {
+                    memory.shrink(before - after);
+                }
+                *c = new;
+                Taken::Newer
             }
-            None => {
-                self.cumulative.push(Cumulative {
-                    sender,
-                    sequence,
-                    arrival,
-                    totals,
-                });
-                true
+            None if memory.grow(CUMULATIVE_BYTES + new.totals.bytes()) => {
+                self.cumulative.push(new);
+                Taken::First
             }
+            None => Taken::NoRoom,
         }
     }
 
     /// A sender's totals are final (it started again): they carry on in
     /// the series, no longer replaced by what it sends next.
-    pub(crate) fn retire(&mut self, sender: u64) {
+    pub(crate) fn retire(&mut self, sender: u64, memory: &Memory) {
         if let Some(at) = self.cumulative.iter().position(|c| c.sender == sender) {
+            let before = self.bytes();
             let c = self.cumulative.swap_remove(at);
             if self.kind != Kind::Gauge {
                 self.retired.merge(&c.totals);
             }
+            memory.changed(before, self.bytes());
         }
+    }
+
+    /// Forgets a sender's totals (the sender was forgotten).
+    pub(crate) fn forget(&mut self, sender: u64, memory: &Memory) {
+        let before = self.bytes();
+        self.cumulative.retain(|c| c.sender != sender);
+        memory.changed(before, self.bytes());
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::aggregation::Series;
 use crate::forward::ForwardStats;
+use crate::memory::{Memory, MemoryRefused};
 use crate::prometheus::kind_name;
 use crate::push::Destination;
 use crate::senders::{SenderState, SenderStats};
@@ -20,6 +21,9 @@ pub struct Limits {
     pub max_series: usize,
     /// Senders whose sequences are tracked.
     pub max_senders: usize,
+    /// Bytes the series, the sender table and the pushed outputs' queues
+    /// share ([`crate::memory`]).
+    pub max_memory: u64,
 }
 
 impl Default for Limits {
@@ -27,6 +31,7 @@ impl Default for Limits {
         Limits {
             max_series: 10_000,
             max_senders: 1_024,
+            max_memory: 256 << 20,
         }
     }
 }
@@ -60,6 +65,8 @@ pub struct Totals {
     /// Senders forgotten to make room for new ones (each had sent one
     /// datagram).
     pub senders_evicted: u64,
+    /// What the memory budget refused.
+    pub memory_refused: MemoryRefused,
 }
 
 /// Everything the collector keeps.
@@ -89,6 +96,16 @@ pub struct Collector {
     /// The counts health judges, at each of the last [`HEALTH_WINDOW`]
     /// ticks, oldest first.
     pub(crate) health_window: VecDeque<HealthCounts>,
+    /// The byte budget, shared with the pushed destinations' queues.
+    pub(crate) memory: Arc<Memory>,
+}
+
+/// The bytes `series` more places in the series table and `index` more in
+/// the index hold (a map's place: its entry and control byte, at 7/8 of
+/// its slots used at most).
+fn table_bytes(series: usize, index: usize) -> u64 {
+    let index_place = (std::mem::size_of::<(Box<str>, usize)>() + 1) * 8 / 7;
+    (series * std::mem::size_of::<Series>() + index * index_place) as u64
 }
 
 /// Ticks (seconds, as the server ticks) that health looks back over.
@@ -124,11 +141,18 @@ impl Collector {
             forwarded: None,
             pushes: Vec::new(),
             health_window: VecDeque::with_capacity(HEALTH_WINDOW + 1),
+            memory: Arc::new(Memory::new(limits.max_memory)),
         }
     }
 
+    /// The byte budget and what holds it.
+    pub fn memory(&self) -> &Arc<Memory> {
+        &self.memory
+    }
+
     /// The index of the series for (`name`, `tags`, `kind`), made if new;
-    /// `usize::MAX` (the overflow series) once the cap is reached.
+    /// `usize::MAX` (the overflow series) once the cap is reached or the
+    /// memory budget has no room for it.
     pub(crate) fn series_for(&mut self, name: &str, tags: &[(&str, &str)], kind: Kind) -> usize {
         self.scratch.clear();
         self.scratch.push(char::from(kind as u8));
@@ -141,21 +165,43 @@ impl Collector {
         if self.series.len() >= self.limits.max_series {
             return usize::MAX;
         }
+        // Its strings, and the tables' growth when they are full (they
+        // double): counted before it is made, so the budget holds.
+        let (series_room, index_room) = (self.series.capacity(), self.index.capacity());
+        let grows = |len: usize, room: usize| if len == room { room.max(4) } else { 0 };
+        let own = Series::cost(name, tags, self.scratch.len());
+        let growth = table_bytes(
+            grows(self.series.len(), series_room),
+            grows(self.index.len(), index_room),
+        );
+        if !self.memory.grow(own + growth) {
+            self.totals.memory_refused.series += 1;
+            return usize::MAX;
+        }
         let at = self.series.len();
         self.series.push(Series::new(name, tags, kind));
         self.index.insert(self.scratch.as_str().into(), at);
+        // What the tables really grew by (a map's growth is its own).
+        let grown = table_bytes(
+            self.series.capacity() - series_room,
+            self.index.capacity().saturating_sub(index_room),
+        );
+        self.memory.changed(growth, grown);
         at
     }
 
-    pub(crate) fn overflow(&mut self, kind: Kind) -> &mut Series {
+    /// The overflow series of `kind` (made if new), and the budget, to
+    /// add to it; counts the event it is for.
+    pub(crate) fn overflow(&mut self, kind: Kind) -> (&mut Series, &Memory) {
         self.totals.overflowed_events += 1;
-        self.overflow[kind as usize].get_or_insert_with(|| {
+        let series = self.overflow[kind as usize].get_or_insert_with(|| {
             Series::new(
                 "stats_collector_overflow",
                 &[("kind", kind_name(kind))],
                 kind,
             )
-        })
+        });
+        (series, &self.memory)
     }
 
     /// Every series, overflow ones last.

@@ -2,9 +2,9 @@
 //! format's events (version 1) and cumulative totals (version 2), and
 //! StatsD or DogStatsD lines for anything else.
 
-use crate::aggregation::{Aggregate, Distribution};
+use crate::aggregation::{Added, Aggregate, Distribution, Taken};
 use crate::collector::Collector;
-use crate::senders::{Seen, SenderState};
+use crate::senders::{SENDER_BYTES, Seen, SenderState};
 use stats_core::Kind;
 use stats_core::wire::statsd::{self, MetricType};
 use stats_core::wire::{DecodeError, DecodedTotals, Header, MAGIC, decode};
@@ -25,9 +25,7 @@ impl Collector {
             Err(e) => return self.count_invalid(&e),
         };
         let header = datagram.header;
-        let tracked = self.senders.contains_key(&header.sender_id)
-            || self.senders.len() < self.limits.max_senders
-            || self.evict_unproven();
+        let tracked = self.senders.contains_key(&header.sender_id) || self.admit_sender();
         if tracked {
             match self.observe(&header) {
                 Seen::Duplicate => {
@@ -81,6 +79,23 @@ impl Collector {
         seen
     }
 
+    /// Whether a new sender is tracked: it is when the table has a place
+    /// and the memory budget room for it, or when an unproven sender can
+    /// be forgotten to make them. Its bytes are counted.
+    fn admit_sender(&mut self) -> bool {
+        let place = self.senders.len() < self.limits.max_senders;
+        if place && self.memory.grow(SENDER_BYTES) {
+            return true;
+        }
+        if self.evict_unproven() && self.memory.grow(SENDER_BYTES) {
+            return true;
+        }
+        if place {
+            self.totals.memory_refused.senders += 1;
+        }
+        false
+    }
+
     /// Makes room for a new sender: forgets the oldest one that has sent a
     /// single datagram (its totals with it: a cumulative sender that comes
     /// back sends them again); whether there was one.
@@ -95,9 +110,10 @@ impl Collector {
             if let Some(state) = self.senders.remove(&id) {
                 for at in state.series {
                     if let Some(series) = self.series.get_mut(at) {
-                        series.cumulative.retain(|c| c.sender != id);
+                        series.forget(id, &self.memory);
                     }
                 }
+                self.memory.shrink(SENDER_BYTES);
             }
             self.totals.senders_evicted += 1;
             return true;
@@ -112,7 +128,7 @@ impl Collector {
         };
         for at in std::mem::take(&mut state.series) {
             if let Some(series) = self.series.get_mut(at) {
-                series.retire(sender);
+                series.retire(sender, &self.memory);
             }
         }
     }
@@ -162,12 +178,15 @@ impl Collector {
             };
             match self.series.get_mut(at) {
                 Some(series) if series.kind == record.kind => {
-                    let first = series.take(header.sender_id, header.sequence, arrival, totals);
-                    if first
-                        && tracked
-                        && let Some(state) = self.senders.get_mut(&header.sender_id)
-                    {
-                        state.series.push(at);
+                    let (id, sequence) = (header.sender_id, header.sequence);
+                    match series.take(id, sequence, arrival, totals, &self.memory) {
+                        Taken::First if tracked => {
+                            if let Some(state) = self.senders.get_mut(&id) {
+                                state.series.push(at);
+                            }
+                        }
+                        Taken::NoRoom => self.totals.memory_refused.records += 1,
+                        Taken::First | Taken::Newer | Taken::Stale => {}
                     }
                 }
                 _ => self.totals.overflowed_records += 1,
@@ -180,18 +199,23 @@ impl Collector {
 
     fn aggregate(&mut self, series: usize, kind: Kind, value: f64, relative: bool, weight: f64) {
         let arrival = self.totals.datagrams;
-        let taken = match self.series.get_mut(series) {
+        let added = match self.series.get_mut(series) {
             Some(s) if s.kind == kind => {
-                let taken = s.events.add(value, relative, weight);
-                if taken {
+                let added = s.events.add(value, relative, weight, &self.memory);
+                if added == Added::Taken {
                     s.events_arrival = arrival;
                 }
-                taken
+                added
             }
-            _ => self.overflow(kind).events.add(value, relative, weight),
+            _ => {
+                let (overflow, memory) = self.overflow(kind);
+                overflow.events.add(value, relative, weight, memory)
+            }
         };
-        if !taken {
-            self.totals.non_finite_refused += 1;
+        match added {
+            Added::Taken => {}
+            Added::NotFinite => self.totals.non_finite_refused += 1,
+            Added::NoRoom => self.totals.memory_refused.values += 1,
         }
     }
 

@@ -28,6 +28,9 @@
 //!   itself with a second datagram; when the table is full, a new sender
 //!   takes the place of the oldest one that has not, and past that,
 //!   datagrams from others are aggregated but not accounted, and counted.
+//!   A byte budget (`max_memory`, [`memory`]) bounds what the series, their
+//!   buckets, each sender's totals, the sender table and the pushed
+//!   outputs' queues hold together.
 //! * **Outputs**: Prometheus text and OpenMetrics
 //!   ([`Collector::render_metrics`]), health ([`Collector::render_health`]),
 //!   Prometheus remote write ([`remote_write`]) and OTLP/HTTP ([`otlp`]),
@@ -52,6 +55,7 @@ pub mod aggregation;
 mod collector;
 pub mod forward;
 mod ingest;
+pub mod memory;
 pub mod otlp;
 mod prometheus;
 pub mod push;
@@ -64,6 +68,7 @@ mod tests;
 
 pub use aggregation::{Aggregate, Distribution, Series};
 pub use collector::{Collector, HEALTH_WINDOW, Limits, Totals};
+pub use memory::{Memory, MemoryRefused};
 pub use prometheus::kind_name;
 pub use senders::{MAX_SEQUENCE_JUMP, SenderStats};
 pub use server::Server;

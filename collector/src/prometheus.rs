@@ -199,7 +199,7 @@ impl Collector {
             ),
             (
                 "stats_collector_overflowed_records_total",
-                "Series totals not kept (series cap reached).",
+                "Series totals not kept (series cap reached, or no room in the memory budget for their series).",
                 totals.overflowed_records,
             ),
             (
@@ -214,7 +214,7 @@ impl Collector {
             ),
             (
                 "stats_collector_overflowed_events_total",
-                "Events folded into an overflow series (series cap reached).",
+                "Events folded into an overflow series (series cap reached, or no room in the memory budget).",
                 totals.overflowed_events,
             ),
             (
@@ -272,6 +272,7 @@ impl Collector {
             }
         }
         self.render_pushes(t);
+        self.render_memory(t);
         t.single(
             "stats_collector_series",
             "gauge",
@@ -336,6 +337,41 @@ impl Collector {
                 let id = format!("{id:016x}");
                 t.sample(name, &[("sender", &id)], field(stats) as f64);
             }
+        }
+    }
+
+    /// The memory budget, what holds it, and what it refused.
+    fn render_memory(&self, t: &mut dyn Sink) {
+        let m = &self.memory;
+        t.single(
+            "stats_collector_memory_limit_bytes",
+            "gauge",
+            "The memory budget (max_memory).",
+            m.limit() as f64,
+        );
+        let name = "stats_collector_memory_bytes";
+        t.family(
+            name,
+            "gauge",
+            "Bytes held against the memory budget, by part.",
+        );
+        t.sample(name, &[("part", "tables")], m.tables() as f64);
+        t.sample(name, &[("part", "queues")], m.queued() as f64);
+        let name = "stats_collector_memory_refused_total";
+        t.family(
+            name,
+            "counter",
+            "What the memory budget had no room for: new series (their events overflow), \
+             values needing a new bucket, senders' totals, new senders.",
+        );
+        let r = self.totals.memory_refused;
+        for (what, n) in [
+            ("series", r.series),
+            ("value", r.values),
+            ("record", r.records),
+            ("sender", r.senders),
+        ] {
+            t.sample(name, &[("what", what)], n as f64);
         }
     }
 

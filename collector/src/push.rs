@@ -9,14 +9,16 @@
 //!   remote write 1.0 and OTLP/HTTP ask of a sender.
 //! * **Any other 4xx**: the engine will never take it: dropped, counted as
 //!   `rejected`.
-//! * **The queue's byte budget exceeded**: the oldest requests are dropped,
-//!   counted as `queue_full`. What the collector pushes is cumulative (a
+//! * **The memory budget exceeded** (`max_memory`, which the queues share
+//!   with the collector's tables, [`crate::memory`]): the queue that takes
+//!   a request drops its oldest ones, counted as `queue_full`. What the collector pushes is cumulative (a
 //!   counter's total, a distribution's count since its senders started),
 //!   so a later request carries everything a dropped one did: a dropped
 //!   request loses points of history, never a total.
 //! * **Stopping**: the queue is sent until it is empty or the drain
 //!   timeout ends; what is left is counted as `shutdown`.
 
+use crate::memory::Memory;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderName, HeaderValue, RETRY_AFTER};
@@ -25,8 +27,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
@@ -90,7 +92,7 @@ pub(crate) struct Destination {
     /// The URL as given, for the counters' label.
     pub(crate) url_text: String,
     headers: Vec<(HeaderName, HeaderValue)>,
-    max_bytes: u64,
+    memory: Arc<Memory>,
     queue: Mutex<VecDeque<Batch>>,
     more: Notify,
     pub(crate) counters: PushCounters,
@@ -98,12 +100,12 @@ pub(crate) struct Destination {
 
 impl Destination {
     /// A destination at `url` (`http://`), sending `headers` with each
-    /// request and queueing up to `max_bytes` of them.
+    /// request and queueing what `memory` has room for.
     pub(crate) fn new(
         output: &'static str,
         url: &str,
         headers: &[(&'static str, &'static str)],
-        max_bytes: u64,
+        memory: Arc<Memory>,
     ) -> Result<Destination, String> {
         let uri = check_url(url)?;
         Ok(Destination {
@@ -114,33 +116,46 @@ impl Destination {
                 .iter()
                 .map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v)))
                 .collect(),
-            max_bytes,
+            memory,
             queue: Mutex::new(VecDeque::new()),
             more: Notify::new(),
             counters: PushCounters::default(),
         })
     }
 
-    /// Queues `batch`, dropping the oldest ones past the byte budget.
+    /// Queues `batch`, dropping this queue's oldest ones while the memory
+    /// budget is exceeded.
     pub(crate) fn enqueue(&self, batch: Batch) {
         let Ok(mut queue) = self.queue.lock() else {
             return;
         };
-        let mut bytes =
-            self.counters.queued_bytes.load(Ordering::Relaxed) + batch.body.len() as u64;
+        self.queued(batch.body.len(), true);
         queue.push_back(batch);
         // The front may be in flight: the sender takes it off itself, when
         // it is sent or refused. Dropping starts behind it (one request
         // over the budget alone is still sent).
-        while bytes > self.max_bytes && queue.len() > 1 {
+        while self.memory.over() && queue.len() > 1 {
             if let Some(old) = queue.remove(1) {
-                bytes -= old.body.len() as u64;
+                self.queued(old.body.len(), false);
                 PushCounters::add(&self.counters.queue_full, old.samples);
             }
         }
-        self.counters.queued_bytes.store(bytes, Ordering::Relaxed);
         drop(queue);
         self.more.notify_one();
+    }
+
+    /// Counts `bytes` into the queue (`into`) or out of it.
+    fn queued(&self, bytes: usize, into: bool) {
+        let bytes = bytes as u64;
+        if into {
+            PushCounters::add(&self.counters.queued_bytes, bytes);
+            self.memory.queue(bytes);
+        } else {
+            self.counters
+                .queued_bytes
+                .fetch_sub(bytes, Ordering::Relaxed);
+            self.memory.dequeue(bytes);
+        }
     }
 
     fn front(&self) -> Option<Batch> {
@@ -151,9 +166,7 @@ impl Destination {
         if let Ok(mut queue) = self.queue.lock()
             && let Some(done) = queue.pop_front()
         {
-            self.counters
-                .queued_bytes
-                .fetch_sub(done.body.len() as u64, Ordering::Relaxed);
+            self.queued(done.body.len(), false);
         }
     }
 
@@ -161,9 +174,9 @@ impl Destination {
     pub(crate) fn abandon(&self) {
         if let Ok(mut queue) = self.queue.lock() {
             for left in queue.drain(..) {
+                self.queued(left.body.len(), false);
                 PushCounters::add(&self.counters.shutdown, left.samples);
             }
-            self.counters.queued_bytes.store(0, Ordering::Relaxed);
         }
     }
 

@@ -28,6 +28,12 @@ pub struct SenderStats {
     pub suspect: u64,
 }
 
+/// The bytes a tracked sender holds: its state, its entry in the table
+/// and its place in the eviction order.
+pub(crate) const SENDER_BYTES: u64 =
+    (std::mem::size_of::<(u64, SenderState)>() + 1 + std::mem::size_of::<u64>()) as u64
+        + crate::memory::ALLOCATION_BYTES;
+
 /// Sequence window and counts for one sender.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SenderState {

@@ -115,19 +115,18 @@ impl Server {
             }
             None => None,
         };
-        let max_bytes = settings.push_queue_mb.saturating_mul(1 << 20);
-        let remote_writes = settings
-            .remote_write
-            .iter()
-            .map(|url| Destination::new("remote_write", url, remote_write::HEADERS, max_bytes));
+        let mut state = Collector::new(settings.limits());
+        let memory = state.memory().clone();
+        let remote_writes = (settings.remote_write.iter()).map(|url| {
+            Destination::new("remote_write", url, remote_write::HEADERS, memory.clone())
+        });
         let otlps = (settings.otlp.iter())
-            .map(|url| Destination::new("otlp", url, otlp::HEADERS, max_bytes));
+            .map(|url| Destination::new("otlp", url, otlp::HEADERS, memory.clone()));
         let destinations = remote_writes
             .chain(otlps)
             .map(|d| d.map(Arc::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let mut state = Collector::new(settings.limits());
         state.pushes = destinations.clone();
         let collector = Arc::new(Mutex::new(state));
         let stopping = Arc::new(AtomicBool::new(false));

@@ -12,7 +12,7 @@
 //! export_interval_s = 10       # pushed outputs: remote write, OTLP, forwarding
 //! remote_write = ["http://127.0.0.1:8428/api/v1/write"]
 //! otlp = ["http://127.0.0.1:4318/v1/metrics"]
-//! push_queue_mb = 64           # each pushed destination's queue
+//! max_memory = "256 MiB"       # series, senders and push queues together
 //!
 //! [labels]                     # on every series pushed
 //! collector = "eu-1"
@@ -25,6 +25,7 @@
 
 use crate::collector::Limits;
 use crate::forward::Forward;
+use bytesize::ByteSize;
 use clap::Parser;
 use serde::Deserialize;
 use stats_core::wire::{Codec, Dialect};
@@ -68,10 +69,11 @@ pub struct Settings {
     /// external labels: `collector = "eu-1"` tells collectors apart in one
     /// engine. A series' own label of the same name wins.
     pub labels: BTreeMap<String, String>,
-    /// MiB of encoded requests each pushed destination may queue while
-    /// its engine does not take them; past it the oldest are dropped
-    /// (counted).
-    pub push_queue_mb: u64,
+    /// The bytes the series (with their buckets and each sender's totals),
+    /// the sender table and every pushed destination's queue share
+    /// ([`crate::memory`]): past it new series fold into the overflow
+    /// series, and queues drop their oldest requests (all counted).
+    pub max_memory: ByteSize,
     /// StatsD forwarding, when on.
     pub forward: Option<Forward>,
 }
@@ -90,11 +92,14 @@ impl Default for Settings {
             remote_write: Vec::new(),
             otlp: Vec::new(),
             labels: BTreeMap::new(),
-            push_queue_mb: 64,
+            max_memory: ByteSize::b(limits.max_memory),
             forward: None,
         }
     }
 }
+
+/// The smallest memory budget: room for a collector's own series.
+const MIN_MEMORY: ByteSize = ByteSize::mib(1);
 
 /// A setting that cannot be used, by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,8 +182,11 @@ impl Settings {
                 ));
             }
         }
-        if self.push_queue_mb == 0 {
-            return Err(error("push_queue_mb", "must be at least 1"));
+        if self.max_memory < MIN_MEMORY {
+            return Err(error(
+                "max_memory",
+                format!("{} is less than {MIN_MEMORY}", self.max_memory),
+            ));
         }
         Ok(self)
     }
@@ -201,10 +209,10 @@ impl Settings {
         self
     }
 
-    /// With `mb` MiB of queue for each pushed destination.
-    pub fn with_push_queue_mb(self, mb: u64) -> Self {
+    /// With a memory budget of `bytes`.
+    pub fn with_max_memory(self, bytes: u64) -> Self {
         Settings {
-            push_queue_mb: mb,
+            max_memory: ByteSize::b(bytes),
             ..self
         }
     }
@@ -241,11 +249,12 @@ impl Settings {
         }
     }
 
-    /// With `limits` on series and senders.
+    /// With `limits` on series, senders and memory.
     pub fn with_limits(self, limits: Limits) -> Self {
         Settings {
             max_series: limits.max_series,
             max_senders: limits.max_senders,
+            max_memory: ByteSize::b(limits.max_memory),
             ..self
         }
     }
@@ -266,11 +275,12 @@ impl Settings {
         }
     }
 
-    /// The limits on series and senders.
+    /// The limits on series, senders and memory.
     pub fn limits(&self) -> Limits {
         Limits {
             max_series: self.max_series,
             max_senders: self.max_senders,
+            max_memory: self.max_memory.as_u64(),
         }
     }
 
@@ -353,9 +363,10 @@ pub struct Cli {
     /// file's labels).
     #[arg(long, value_name = "NAME=VALUE", value_parser = label)]
     pub label: Vec<(String, String)>,
-    /// MiB of requests each pushed destination may queue [default: 64].
-    #[arg(long, value_name = "MB")]
-    pub push_queue_mb: Option<u64>,
+    /// Bytes the series, the sender table and the push queues share, as
+    /// 512MiB or 1GB [default: 256 MiB].
+    #[arg(long, value_name = "SIZE")]
+    pub max_memory: Option<ByteSize>,
 }
 
 /// `NAME=VALUE`.
@@ -379,7 +390,7 @@ impl Cli {
         over(&mut s.max_series, &self.max_series);
         over(&mut s.max_senders, &self.max_senders);
         over(&mut s.export_interval_s, &self.export_interval);
-        over(&mut s.push_queue_mb, &self.push_queue_mb);
+        over(&mut s.max_memory, &self.max_memory);
         if !self.remote_write.is_empty() {
             s.remote_write = self.remote_write.clone();
         }
@@ -450,6 +461,7 @@ mod tests {
             &file,
             "listen = \"127.0.0.1:9000\"\nmax_series = 5\nhttp = \"off\"\n\
              remote_write = [\"http://127.0.0.1:2/w\", \"http://127.0.0.1:3/w\"]\n\
+             max_memory = \"64 MiB\"\n\
              [labels]\ncollector = \"a\"\nregion = \"eu\"\n\
              [forward]\ntarget = \"127.0.0.1:9001\"\ncodec = \"statsd\"\n",
         )
@@ -458,6 +470,7 @@ mod tests {
         let s = cli(&["--config", path]).unwrap();
         assert_eq!(s.listen, "127.0.0.1:9000");
         assert_eq!(s.max_series, 5);
+        assert_eq!(s.limits().max_memory, 64 << 20);
         assert_eq!(s.http, None);
         assert_eq!(s.remote_write.len(), 2);
         assert_eq!(s.labels["collector"], "a");
@@ -481,6 +494,8 @@ mod tests {
             "http://127.0.0.1:1/api/v1/write",
             "--label",
             "collector=b",
+            "--max-memory",
+            "512MiB",
         ])
         .unwrap();
         assert_eq!((s.listen.as_str(), s.max_series), ("127.0.0.1:9000", 7));
@@ -488,6 +503,7 @@ mod tests {
         assert_eq!(s.labels["collector"], "b");
         assert_eq!(s.labels["region"], "eu");
         assert_eq!(s.http.as_deref(), Some("127.0.0.1:0"));
+        assert_eq!(s.limits().max_memory, 512 << 20);
         let f = s.forward.unwrap();
         assert_eq!(
             (f.target.as_str(), f.dialect),
@@ -506,6 +522,7 @@ mod tests {
             (&["--max-series", "0"][..], "max_series"),
             (&["--max-senders", "0"], "max_senders"),
             (&["--export-interval", "0"], "export_interval_s"),
+            (&["--max-memory", "100KiB"], "max_memory"),
             (
                 &["--forward", "h:1", "--forward-codec", "x"],
                 "forward_codec",
@@ -519,6 +536,7 @@ mod tests {
             "needs --forward"
         );
         assert!(cli(&["--max-series", "many"]).is_err());
+        assert!(cli(&["--max-memory", "lots"]).is_err());
         let e = cli(&["--config", "/nonexistent/collector.toml"]).unwrap_err();
         assert!(e.contains("/nonexistent/collector.toml"), "{e}");
     }

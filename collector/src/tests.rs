@@ -364,6 +364,7 @@ fn series_and_senders_are_capped() {
     let mut c = Collector::new(Limits {
         max_series: 3,
         max_senders: 1,
+        ..Limits::default()
     });
     let events: Vec<_> = keys.iter().map(|&k| (k, Kind::Counter, 1.0)).collect();
     c.ingest(&s.datagram(&events));
@@ -384,10 +385,41 @@ fn series_and_senders_are_capped() {
 }
 
 #[test]
+fn what_the_memory_budget_has_no_room_for_is_refused_and_counted() {
+    let mut s = Sender::new(1);
+    let (a, b) = (s.key("a", &[]), s.key("b", &[]));
+    let mut c = Collector::new(Limits {
+        max_memory: 0,
+        ..Limits::default()
+    });
+    c.ingest(&s.datagram(&[(a, Kind::Counter, 2.0), (b, Kind::Histogram, 1.0)]));
+    let refused = c.totals().memory_refused;
+    assert_eq!((refused.series, refused.senders), (2, 1));
+    assert_eq!(refused.values, 1, "the histogram value needed a bucket");
+    assert_eq!(c.senders().count(), 0);
+    assert_eq!(c.totals().untracked_datagrams, 1);
+    assert_eq!(
+        find(&c, "stats_collector_overflow").aggregate(),
+        Aggregate::Counter(2.0),
+        "the counter's value is still counted"
+    );
+    assert_eq!(c.memory().tables(), 0);
+    let text = c.render_metrics();
+    for line in [
+        "stats_collector_memory_refused_total{what=\"series\"} 2",
+        "stats_collector_memory_refused_total{what=\"sender\"} 1",
+        "stats_collector_memory_limit_bytes 0",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+}
+
+#[test]
 fn a_flood_of_one_datagram_senders_cannot_push_out_real_ones() {
     let mut c = Collector::new(Limits {
         max_series: 100,
         max_senders: 4,
+        ..Limits::default()
     });
     let mut real = Sender::new(1);
     let k = real.key("requests", &[]);

@@ -257,17 +257,18 @@ fn an_engine_that_is_down_gets_everything_once_it_is_up() {
 }
 
 #[test]
-fn the_queue_holds_its_budget_and_counts_what_it_drops() {
+fn the_queue_holds_the_memory_budget_and_counts_what_it_drops() {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}/api/v1/write");
-    let server = Server::start(&collector(&url).with_push_queue_mb(1)).unwrap();
-    // Enough series that a few exports pass 1 MiB of requests.
+    let budget = 2 << 20;
+    let server = Server::start(&collector(&url).with_max_memory(budget)).unwrap();
+    // Enough series that a few exports pass what the tables leave.
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    for i in 0..4_000 {
+    for i in 0..2_000 {
         let line = format!("budget.series.with.a.long.name.{i}:1|c|#k:some-long-tag-value");
         s.send_to(line.as_bytes(), server.udp_address()).unwrap();
     }
@@ -284,7 +285,11 @@ fn the_queue_holds_its_budget_and_counts_what_it_drops() {
         &server,
         &format!("stats_collector_push_queued_bytes{{{labels}}}"),
     );
-    assert!(queued <= (1 << 20) as f64, "{queued}");
+    let shared = metric(&server, "stats_collector_memory_bytes{part=\"queues\"}");
+    let tables = metric(&server, "stats_collector_memory_bytes{part=\"tables\"}");
+    assert!(queued > 0.0 && tables > 0.0, "{queued} {tables}");
+    assert!(queued <= shared, "{queued} of {shared}");
+    assert!(shared + tables <= budget as f64, "{shared} + {tables}");
 }
 
 #[test]
