@@ -7,8 +7,9 @@
 # (counters summed, timer and histogram counts) and what the collectors
 # hold (gauges), summed over the two collectors. OTLP into a receiver that
 # decodes with OpenTelemetry's own Python package. Then the faults: the
-# engine down, then answering 500, 429 and 400 (a stand-in), nothing lost
-# while the queue holds.
+# engine down, then answering 500, 429 and 400 (a proxy in front of it),
+# and the collector killed and restarted: drops past the queue counted,
+# and the totals exact once the engine takes requests again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -110,25 +111,68 @@ wait "$receiver" || status=$?
 cat "$work/otlp.log"
 [ "$status" -eq 0 ]
 
-echo "--- faults: the stand-in engine in tests/remote_write.rs, and a real engine down and back"
-# VictoriaMetrics stopped for a while, a collector writing to it: the
-# queue holds, and once it is back the totals are exact.
+echo "--- faults: a real engine down, then answering 500, 429 and 400; the collector killed and restarted"
+# Collector c writes to VictoriaMetrics through a proxy that answers as a
+# failing engine does. Its memory budget is the smallest (1 MiB) and it
+# exports every 20 ms, so that its queue overflows while the engine is
+# away: drops are counted, and, the totals being cumulative, nothing is
+# lost once the engine takes requests again.
 kill "$vm"
 wait "$vm" 2>/dev/null || true
-target/release/stats-collector --listen 127.0.0.1:18203 --http 127.0.0.1:19203 \
-    --remote-write http://$VM/api/v1/write --label collector=c --export-interval 1 \
-    >"$work/collector-c.log" 2>&1 &
-collector_c=$!
-pids+=($collector_c)
-up http://127.0.0.1:19203/health
-demo c 18203
-sleep "${ENGINE_DOWN_SECONDS:-10}"
-retried=$(curl -fsS http://127.0.0.1:19203/metrics \
-    | awk '/^stats_collector_push_samples_retried_total/ {print $2}')
-echo "retried while the engine was down: $retried samples"
-[ "${retried%.*}" -gt 0 ]
+collector_c_start() {
+    target/release/stats-collector --listen 127.0.0.1:18203 --http 127.0.0.1:19203 \
+        --remote-write http://127.0.0.1:18429/api/v1/write --label collector=c \
+        --max-memory 1MiB --export-interval 0.02 >>"$work/collector-c.log" 2>&1 &
+    collector_c=$!
+    pids+=($collector_c)
+    up http://127.0.0.1:19203/health
+}
+# The value of the collector's own counter LINE (a sample's name and labels).
+pushed() {
+    curl -fsS http://127.0.0.1:19203/metrics | awk -v l="$1" '$1 == l {print int($2)}'
+}
+at_proxy='output="remote_write",url="http://127.0.0.1:18429/api/v1/write"'
+dropped() {
+    pushed "stats_collector_push_samples_dropped_total{$at_proxy,reason=\"$1\"}"
+}
+collector_c_start
+# Killed (SIGKILL) and started again while the demo runs: the demo's
+# refresh (every second here) sends every series' totals again.
+STATS_REFRESH_INTERVAL_S=1 demo c 18203 &
+demo_c=$!
+sleep 1
+kill -KILL "$collector_c"
+wait "$collector_c" 2>/dev/null || echo "collector c killed (SIGKILL)"
+collector_c_start
+wait "$demo_c"
+sleep "${ENGINE_DOWN_SECONDS:-60}"
+retried=$(pushed "stats_collector_push_samples_retried_total{$at_proxy}")
+queue_full=$(dropped queue_full)
+echo "engine down: $retried samples retried, $queue_full dropped from the full queue"
+[ "$retried" -gt 0 ] && [ "$queue_full" -gt 0 ]
 start_vm
 up "http://$VM/health"
+echo 500 >"$work/mode"
+python3 .ci/fault_proxy.py 18429 "http://$VM" "$work/mode" >"$work/proxy.log" 2>&1 &
+proxy=$!
+pids+=($proxy)
+# Longer than the longest backoff (10 s), so that the 500s are met.
+sleep 12
+echo 429 >"$work/mode"
+sleep 3
+echo 400 >"$work/mode"
+sleep 2
+rejected=$(dropped rejected)
+echo "answered 400: $rejected samples rejected"
+[ "$rejected" -gt 0 ]
+echo pass >"$work/mode"
 sleep 4
 curl -fsS http://127.0.0.1:19203/metrics >"$work/metrics-c.txt"
+grep -E '^stats_collector_push_samples_(sent|retried|dropped)_total' "$work/metrics-c.txt"
+kill -TERM "$proxy"
+wait "$proxy" || true
+cat "$work/proxy.log"
+for code in 500 429 400 pass; do
+    grep -q "'$code': [1-9]" "$work/proxy.log" || { echo "no request answered $code" >&2; exit 1; }
+done
 python3 .ci/engines.py "$work" "http://$VM" "" c

@@ -12,6 +12,7 @@ use rustc_hash::FxHashMap;
 use stats_core::{Key, Kind};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Limits on what the collector keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +99,9 @@ pub struct Collector {
     pub(crate) health_window: VecDeque<HealthCounts>,
     /// The byte budget, shared with the pushed destinations' queues.
     pub(crate) memory: Arc<Memory>,
+    /// How long the last run of the pushed outputs held the state
+    /// (forwarding, building every request): ingest waits that long.
+    pub(crate) export_held: Duration,
 }
 
 /// The bytes `series` more places in the series table and `index` more in
@@ -142,6 +146,7 @@ impl Collector {
             pushes: Vec::new(),
             health_window: VecDeque::with_capacity(HEALTH_WINDOW + 1),
             memory: Arc::new(Memory::new(limits.max_memory)),
+            export_held: Duration::ZERO,
         }
     }
 

@@ -274,6 +274,13 @@ impl Collector {
         self.render_pushes(t);
         self.render_memory(t);
         t.single(
+            "stats_collector_export_held_seconds",
+            "gauge",
+            "How long the last run of the pushed outputs held the collector's state \
+             (forwarding, building every request), during which ingest waits.",
+            self.export_held.as_secs_f64(),
+        );
+        t.single(
             "stats_collector_series",
             "gauge",
             "Series kept.",

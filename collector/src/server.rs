@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
@@ -135,7 +135,7 @@ impl Server {
             let (c, s) = (collector.clone(), stopping.clone());
             receivers.push(
                 std::thread::Builder::new()
-                    .name(format!("stats-collector-udp-{i}"))
+                    .name(format!("collector-rx-{i}"))
                     .spawn(move || receive(&c, &s, |buf| socket.recv(buf)))?,
             );
         }
@@ -144,7 +144,7 @@ impl Server {
                 let (c, s) = (collector.clone(), stopping.clone());
                 receivers.push(
                     std::thread::Builder::new()
-                        .name("stats-collector-unix".into())
+                        .name("collector-unix".into())
                         .spawn(move || receive(&c, &s, |buf| socket.recv(buf)))?,
                 );
                 Some(path)
@@ -153,7 +153,7 @@ impl Server {
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
-            .thread_name("stats-collector-io")
+            .thread_name("collector-io")
             .enable_all()
             .build()?;
         let (stop, stopped) = watch::channel(false);
@@ -354,6 +354,7 @@ impl Outputs {
         let Ok(mut c) = collector.lock() else {
             return;
         };
+        let held = Instant::now();
         if let Some(f) = &mut self.forwarder {
             c.forwarded = Some(f.forward(&c));
         }
@@ -372,6 +373,7 @@ impl Outputs {
         } else {
             Vec::new()
         };
+        c.export_held = held.elapsed();
         drop(c);
         for d in &self.destinations {
             let requests = if d.output == "otlp" {
@@ -411,7 +413,19 @@ async fn export(
             _ = every.tick() => false,
             _ = stopped.changed() => true,
         };
-        outputs.run(&collector);
+        // Building the requests takes the state's lock and time in
+        // proportion to the series (0.2 s at 100,000): off the runtime's
+        // thread, so that the senders and the HTTP endpoint go on.
+        let c = collector.clone();
+        outputs = match tokio::task::spawn_blocking(move || {
+            outputs.run(&c);
+            outputs
+        })
+        .await
+        {
+            Ok(outputs) => outputs,
+            Err(_) => break,
+        };
         if last {
             break;
         }

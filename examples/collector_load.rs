@@ -1,0 +1,331 @@
+//! The collector's load tool: a `stats-collector` server in this process,
+//! fed over loopback, measured.
+//!
+//! ```text
+//! cargo run --release --example collector_load -- ingest [--ingest-threads N] [--senders K] [--seconds S]
+//! cargo run --release --example collector_load -- series [--series 100000]
+//! cargo run --release --example collector_load -- remote-write [--series 100000] [--seconds S]
+//! ```
+//!
+//! * `ingest`: K sender threads encode the reference workload (ten
+//!   series, mixed kinds, full datagrams) and send it as fast as they can
+//!   to N receiving threads; the events the collector aggregated per
+//!   second, per second of its receiving threads' CPU (per core), and the
+//!   datagrams the kernel dropped (senders' sequence gaps).
+//! * `series`: that many counter series (StatsD lines, three tags each)
+//!   into a collector allowed that many; its resident memory before and
+//!   after, and what it counts against its memory budget.
+//! * `remote-write`: that many series remote-written every 100 ms to an
+//!   engine stand-in on loopback that reads each request and answers 200;
+//!   samples sent per second, and how long building one export holds the
+//!   collector's state (ingest waits meanwhile).
+//!
+//! Both sides share the machine's cores: on a 2-core machine the senders
+//! take CPU the receivers would have. The CPU-time figures say what the
+//! collector itself costs.
+
+use stats_collector::{Server, Settings};
+use stats_core::wire::{DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig};
+use stats_pipeline::{procfs, workload};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, UdpSocket};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "usage: collector_load ingest|series|remote-write [--ingest-threads N] [--senders K] [--series N] [--seconds S]";
+
+struct Args {
+    mode: String,
+    ingest_threads: usize,
+    senders: usize,
+    series: usize,
+    seconds: f64,
+}
+
+fn args() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let mode = it.next().ok_or("a mode is needed")?;
+    let mut a = Args {
+        mode,
+        ingest_threads: 1,
+        senders: 1,
+        series: 100_000,
+        seconds: 5.0,
+    };
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        let bad = |_: std::num::ParseIntError| format!("{flag}: {value:?} is not a number");
+        match flag.as_str() {
+            "--ingest-threads" => a.ingest_threads = value.parse().map_err(bad)?,
+            "--senders" => a.senders = value.parse().map_err(bad)?,
+            "--series" => a.series = value.parse().map_err(bad)?,
+            "--seconds" => {
+                a.seconds = value
+                    .parse()
+                    .map_err(|_| format!("{flag}: {value:?} is not a number of seconds"))?
+            }
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    Ok(a)
+}
+
+fn main() -> ExitCode {
+    let a = match args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match a.mode.as_str() {
+        "ingest" => ingest(&a),
+        "series" => series(&a),
+        "remote-write" => remote_write(&a),
+        other => Err(format!("unknown mode {other:?}\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(settings: Settings) -> Result<Server, String> {
+    Server::start(&settings.with_listen("127.0.0.1:0").with_http(None))
+        .map_err(|e| format!("cannot start the collector: {e}"))
+}
+
+/// CPU time of the collector's receiving threads (`collector-rx-N`), seconds.
+fn receivers_cpu(threads: usize) -> f64 {
+    (0..threads)
+        .filter_map(|i| procfs::thread_cpu_ns(&format!("collector-rx-{i}")))
+        .sum::<u64>() as f64
+        / 1e9
+}
+
+fn ingest(a: &Args) -> Result<(), String> {
+    let server = start(Settings::default().with_ingest_threads(a.ingest_threads))?;
+    let target = server.udp_address();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let senders: Vec<_> = (0..a.senders)
+        .map(|i| {
+            let (stop, sent) = (stop.clone(), sent.clone());
+            std::thread::spawn(move || {
+                let socket = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+                socket.connect(target).expect("the collector's address");
+                let (registry, ids) = workload::registry();
+                let events = workload::events(&ids, 10_000, 1_700_000_000_000_000_000);
+                let mut encoder = Encoder::new(EncoderConfig::new(1 + i as u64)).expect("config");
+                let mut buf = vec![0u8; DEFAULT_MAX_DATAGRAM];
+                while !stop.load(Ordering::Relaxed) {
+                    let mut n = 0;
+                    workload::encode_all(&mut encoder, &registry, &events, &mut buf, |d| {
+                        n += u64::from(socket.send(d).is_ok());
+                    });
+                    sent.fetch_add(n, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let events = || server.collector().lock().map_or(0, |c| c.totals().events);
+    let (events_0, cpu_0, start) = (events(), receivers_cpu(a.ingest_threads), Instant::now());
+    std::thread::sleep(Duration::from_secs_f64(a.seconds));
+    let (events_1, cpu_1, elapsed) = (events(), receivers_cpu(a.ingest_threads), start.elapsed());
+    stop.store(true, Ordering::Relaxed);
+    for s in senders {
+        let _ = s.join();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let c = server.collector().lock().map_err(|_| "poisoned")?;
+    let (received, lost) = c
+        .senders()
+        .fold((0, 0), |(r, l), (_, s)| (r + s.received, l + s.lost));
+    let aggregated = (events_1 - events_0) as f64;
+    let cpu = cpu_1 - cpu_0;
+    println!(
+        "ingest: {} receiving threads, {} senders, {:.1} s",
+        a.ingest_threads,
+        a.senders,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "  {:.2}M events/s aggregated; {:.2}M events per CPU-second of the receiving threads ({:.0} ns an event); their CPU {:.0}% of a core",
+        aggregated / elapsed.as_secs_f64() / 1e6,
+        aggregated / cpu / 1e6,
+        cpu * 1e9 / aggregated,
+        100.0 * cpu / elapsed.as_secs_f64()
+    );
+    println!(
+        "  datagrams: {} sent, {received} received, {lost} dropped by the kernel ({:.1}%)",
+        sent.load(Ordering::Relaxed),
+        100.0 * lost as f64 / (received + lost).max(1) as f64
+    );
+    Ok(())
+}
+
+/// Sends `n` counter series as StatsD lines, 20 to a datagram, and waits
+/// until the collector holds them all.
+fn fill(server: &Server, n: usize) -> Result<(), String> {
+    let socket = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    socket
+        .connect(server.udp_address())
+        .map_err(|e| e.to_string())?;
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "app.requests.{i}:1|c|#service:checkout,region:eu-west-1,host:web-{:02}",
+                i % 50
+            )
+        })
+        .collect();
+    let series = || server.collector().lock().map_or(0, |c| c.series().count());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Resent until every series is there (UDP may drop some on the way).
+    while series() < n {
+        for chunk in lines.chunks(20) {
+            let _ = socket.send(chunk.join("\n").as_bytes());
+            // Paced: the collector's socket buffer is 4 MiB.
+            std::thread::sleep(Duration::from_micros(20));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{} of {n} series after 60 s", series()));
+        }
+    }
+    Ok(())
+}
+
+fn limits_for(series: usize) -> stats_collector::Limits {
+    let mut limits = stats_collector::Limits::default();
+    limits.max_series = series;
+    limits.max_memory = 4 << 30;
+    limits
+}
+
+fn series(a: &Args) -> Result<(), String> {
+    let rss = || procfs::rss_bytes().unwrap_or(0) as f64 / (1 << 20) as f64;
+    let before = rss();
+    let server = start(Settings::default().with_limits(limits_for(a.series)))?;
+    let started = rss();
+    fill(&server, a.series)?;
+    let after = rss();
+    let c = server.collector().lock().map_err(|_| "poisoned")?;
+    let counted = c.memory().tables() as f64 / (1 << 20) as f64;
+    let render = Instant::now();
+    let text = c.render_metrics();
+    let render = render.elapsed();
+    println!("series: {} series held", c.series().count());
+    println!(
+        "  RSS {before:.1} MiB before, {started:.1} MiB started, {after:.1} MiB holding them: {:.0} bytes a series; counted against --max-memory: {counted:.1} MiB",
+        (after - started) * (1 << 20) as f64 / a.series as f64
+    );
+    println!(
+        "  /metrics for them: {:.1} MiB of text in {:.0} ms",
+        text.len() as f64 / (1 << 20) as f64,
+        render.as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+/// An engine stand-in: reads each request whole and answers 200; counts
+/// the bytes it read.
+fn engine(listener: TcpListener, read: Arc<AtomicU64>) {
+    for stream in listener.incoming().flatten() {
+        let read = read.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stream.try_clone().expect("a stream"));
+            let mut out = stream;
+            loop {
+                let mut length = 0usize;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let l = line.trim_end().to_ascii_lowercase();
+                    if l.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = l.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                read.fetch_add(length as u64, Ordering::Relaxed);
+                if out
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// A counter of the collector's own in Prometheus text.
+fn own(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn remote_write(a: &Args) -> Result<(), String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let url = format!(
+        "http://{}/api/v1/write",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    let read = Arc::new(AtomicU64::new(0));
+    let bytes = read.clone();
+    std::thread::spawn(move || engine(listener, bytes));
+    let server = start(
+        Settings::default()
+            .with_limits(limits_for(a.series))
+            .with_remote_write(&url)
+            .with_export_interval(Duration::from_millis(100)),
+    )?;
+    fill(&server, a.series)?;
+    let sent = || {
+        let text = server
+            .collector()
+            .lock()
+            .map_or(String::new(), |c| c.render_metrics());
+        (
+            own(&text, "stats_collector_push_samples_sent_total"),
+            own(&text, "stats_collector_push_requests_total"),
+            own(&text, "stats_collector_export_held_seconds"),
+        )
+    };
+    let ((samples_0, requests_0, _), start) = (sent(), Instant::now());
+    std::thread::sleep(Duration::from_secs_f64(a.seconds));
+    let ((samples_1, requests_1, held), elapsed) = (sent(), start.elapsed());
+    let secs = elapsed.as_secs_f64();
+    let requests = requests_1 - requests_0;
+    println!(
+        "remote write: {} series every 100 ms, {secs:.1} s",
+        a.series
+    );
+    println!(
+        "  {:.2}M samples/s sent in {:.0} requests/s of {:.0} KiB on average ({:.1} MiB/s read by the engine)",
+        (samples_1 - samples_0) / secs / 1e6,
+        requests / secs,
+        read.load(Ordering::Relaxed) as f64 / 1024.0 / (requests_1.max(1.0)),
+        read.load(Ordering::Relaxed) as f64 / (1 << 20) as f64 / secs
+    );
+    println!(
+        "  building an export held the collector's state {:.1} ms",
+        held * 1e3
+    );
+    Ok(())
+}
