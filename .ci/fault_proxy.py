@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """A proxy in front of a real engine that answers as a failing one does.
 
-usage: fault_proxy.py PORT UPSTREAM MODE_FILE
+usage: fault_proxy.py PORT UPSTREAM SCHEDULE
 
-Listens on 127.0.0.1:PORT. For each POST it reads MODE_FILE: "pass" sends
-the request on to UPSTREAM (same path, body and headers) and answers what
-the engine answered; a status code (500, 429, 400...) answers that without
-passing it on (429 with Retry-After: 1). At SIGTERM it prints how many
-requests it answered in each mode.
+Listens on 127.0.0.1:PORT. SCHEDULE is STATUS:N,... ("500:2,429:2,400:2"):
+the first N requests are answered STATUS without passing them on (429
+with Retry-After: 1), then the next STATUS; after the schedule, each
+request is sent on to UPSTREAM (same path, body and headers) and answered
+with what the engine answered. Prints "passing" when the schedule is done,
+and at SIGTERM how many requests it answered in each mode.
 """
 
 import http.server
@@ -17,18 +18,28 @@ import threading
 import urllib.error
 import urllib.request
 
-PORT, UPSTREAM, MODE_FILE = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+PORT, UPSTREAM = int(sys.argv[1]), sys.argv[2]
+schedule = [(s, int(n)) for s, n in (p.split(":") for p in sys.argv[3].split(","))]
 FORWARDED = ("Content-Type", "Content-Encoding", "X-Prometheus-Remote-Write-Version")
 lock = threading.Lock()
 counts = {}
 
 
 def mode():
-    try:
-        with open(MODE_FILE) as f:
-            return f.read().strip() or "pass"
-    except FileNotFoundError:
-        return "pass"
+    """The mode for the next request, counted."""
+    with lock:
+        while schedule and schedule[0][1] == 0:
+            schedule.pop(0)
+            if not schedule:
+                print("passing", flush=True)
+        if schedule:
+            status, n = schedule[0]
+            schedule[0] = (status, n - 1)
+            m = status
+        else:
+            m = "pass"
+        counts[m] = counts.get(m, 0) + 1
+        return m
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -37,8 +48,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         m = mode()
-        with lock:
-            counts[m] = counts.get(m, 0) + 1
         if m == "pass":
             headers = {k: self.headers[k] for k in FORWARDED if k in self.headers}
             request = urllib.request.Request(

@@ -4,15 +4,22 @@
 //! aggregate at the source, kept per sender.
 
 use crate::memory::{ALLOCATION_BYTES, Memory};
+use rustc_hash::FxHashMap;
 use stats_core::Kind;
 use stats_core::aggregate::{bucket_of, bucket_value};
 use stats_core::wire::DecodedDistribution;
-use std::collections::BTreeMap;
 use std::mem::size_of;
 
-/// A bucket's share of a distribution's map: its key and count, and its
-/// part of a node (nodes are at least half full).
-const BUCKET_BYTES: u64 = 32;
+/// The bytes a distribution's map of `capacity` buckets holds: each
+/// place's key, count and control byte, at 7/8 of the places used at
+/// most, and a group of control bytes and the allocation's own.
+fn map_bytes(capacity: usize) -> u64 {
+    if capacity == 0 {
+        return 0;
+    }
+    let place = size_of::<((u8, u16), u64)>() + 1;
+    (capacity * place * 8 / 7) as u64 + 16 + ALLOCATION_BYTES
+}
 
 /// A sender's totals in a series, beside what they hold in buckets, and
 /// the series' index in the sender's list.
@@ -32,7 +39,7 @@ pub struct Distribution {
     /// The largest (negative infinity when empty).
     pub max: f64,
     /// Counts by (shift, bucket id).
-    buckets: BTreeMap<(u8, u16), u64>,
+    buckets: FxHashMap<(u8, u16), u64>,
 }
 
 impl Default for Distribution {
@@ -42,7 +49,7 @@ impl Default for Distribution {
             sum: 0.0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
-            buckets: BTreeMap::new(),
+            buckets: FxHashMap::default(),
         }
     }
 }
@@ -54,10 +61,20 @@ impl Distribution {
         let bucket = (0, bucket_of(value));
         match self.buckets.get_mut(&bucket) {
             Some(count) => *count += weight,
-            None if memory.grow(BUCKET_BYTES) => {
+            None => {
+                // A full map doubles: its growth is counted before it.
+                let room = self.buckets.capacity();
+                let growth = if self.buckets.len() == room {
+                    map_bytes((room * 2).max(3)) - map_bytes(room)
+                } else {
+                    0
+                };
+                if !memory.grow(growth) {
+                    return false;
+                }
                 self.buckets.insert(bucket, weight);
+                memory.changed(growth, map_bytes(self.buckets.capacity()) - map_bytes(room));
             }
-            None => return false,
         }
         self.count += weight;
         self.sum += value * weight as f64;
@@ -82,7 +99,7 @@ impl Distribution {
 
     /// The bytes its buckets hold.
     fn bytes(&self) -> u64 {
-        self.buckets.len() as u64 * BUCKET_BYTES
+        map_bytes(self.buckets.capacity())
     }
 
     /// Adds `other` in.
@@ -193,7 +210,12 @@ impl Aggregate {
             Aggregate::Gauge(last) if relative => finite(last, *last + value),
             Aggregate::Gauge(last) => finite(last, value),
             Aggregate::Distribution(d) => {
-                let weight = (weight.round() as u64).max(1);
+                // A StatsD sample rate's weight, to whole values.
+                let weight = if weight == 1.0 {
+                    1
+                } else {
+                    (weight.round() as u64).max(1)
+                };
                 if !(d.sum + value * weight as f64).is_finite() {
                     Added::NotFinite
                 } else if d.record(value, weight, memory) {

@@ -6,8 +6,36 @@ use crate::aggregation::{Added, Aggregate, Distribution, Taken};
 use crate::collector::Collector;
 use crate::senders::{SENDER_BYTES, Seen, SenderState};
 use stats_core::Kind;
+use stats_core::registry::MAX_TAGS;
 use stats_core::wire::statsd::{self, MetricType};
-use stats_core::wire::{DecodeError, DecodedTotals, Header, MAGIC, decode};
+use stats_core::wire::{Datagram, DecodeError, DecodedTotals, Header, MAGIC, decode};
+
+/// An event read from a datagram and not yet aggregated: the datagram is
+/// read (and checked) in one pass, and aggregated once it all reads.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pending {
+    /// Its series' index ([`UNRESOLVED`]: new, to be made).
+    series: usize,
+    kind: Kind,
+    value: f64,
+    relative: bool,
+}
+
+/// A pending event whose series does not exist yet.
+const UNRESOLVED: usize = usize::MAX - 1;
+
+/// The event's tags in `into`, as the slice of them.
+fn tags_of<'a, 't>(
+    event: &stats_core::wire::DecodedEvent<'a>,
+    into: &'t mut [(&'a str, &'a str); MAX_TAGS],
+) -> &'t [(&'a str, &'a str)] {
+    let mut n = 0;
+    for (slot, tag) in into.iter_mut().zip(event.tags()) {
+        *slot = tag;
+        n += 1;
+    }
+    &into[..n]
+}
 
 impl Collector {
     /// Takes in one datagram: accounts for it and aggregates its events or
@@ -20,8 +48,17 @@ impl Collector {
         if !bytes.is_empty() && !bytes.starts_with(&MAGIC) {
             return self.ingest_statsd(bytes);
         }
-        let datagram = match decode(bytes).and_then(|d| d.check().map(|()| d)) {
+        let datagram = match decode(bytes) {
             Ok(d) => d,
+            Err(e) => return self.count_invalid(&e),
+        };
+        let read = if datagram.is_series() {
+            datagram.check().map(|()| false)
+        } else {
+            self.read_events(&datagram)
+        };
+        let new_series = match read {
+            Ok(new) => new,
             Err(e) => return self.count_invalid(&e),
         };
         let header = datagram.header;
@@ -44,7 +81,7 @@ impl Collector {
         let taken = if datagram.is_series() {
             self.take_series(&header, datagram.series(), tracked)
         } else {
-            self.take_events(datagram.events())
+            self.take_events(&datagram, new_series)
         };
         if tracked && let Some(state) = self.senders.get_mut(&header.sender_id) {
             state.stats.events += taken;
@@ -133,26 +170,78 @@ impl Collector {
         }
     }
 
-    fn take_events(&mut self, events: stats_core::wire::Events<'_>) -> u64 {
-        // Series of each key index and kind in this datagram, resolved
+    /// Reads every event of `datagram` into `pending`, each with its
+    /// series when that exists (nothing is made or changed): the one pass
+    /// that reads the datagram checks it whole. Whether a series is new.
+    fn read_events(&mut self, datagram: &Datagram<'_>) -> Result<bool, DecodeError> {
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.clear();
+        // Series of each key index and kind in this datagram, looked up
         // once (a key may be used with two kinds: two series).
         let mut slots: [Option<(u8, Kind, usize)>; 128] = [None; 128];
-        let mut taken = 0;
-        // Checked whole before: every event reads.
-        for event in events.flatten() {
+        let mut tags = [("", ""); MAX_TAGS];
+        let mut new = false;
+        let mut read = Ok(());
+        for event in datagram.events() {
+            let event = match event {
+                Ok(e) => e,
+                Err(e) => {
+                    read = Err(e);
+                    break;
+                }
+            };
             let at = usize::from(event.key_index) % slots.len();
             let series = match slots[at] {
                 Some((index, kind, s)) if index == event.key_index && kind == event.kind => s,
                 _ => {
-                    let tags: Vec<(&str, &str)> = event.tags().collect();
-                    let s = self.series_for(event.name, &tags, event.kind);
+                    let tags = tags_of(&event, &mut tags);
+                    let s = (self.find_series(event.name, tags, event.kind)).unwrap_or(UNRESOLVED);
+                    new |= s == UNRESOLVED;
                     slots[at] = Some((event.key_index, event.kind, s));
                     s
                 }
             };
-            self.aggregate(series, event.kind, event.value, event.relative, 1.0);
-            taken += 1;
+            pending.push(Pending {
+                series,
+                kind: event.kind,
+                value: event.value,
+                relative: event.relative,
+            });
         }
+        self.pending = pending;
+        read.map(|()| new)
+    }
+
+    /// Aggregates the events [`read_events`](Self::read_events) read from
+    /// `datagram`, first making the series that are `new`.
+    fn take_events(&mut self, datagram: &Datagram<'_>, new: bool) -> u64 {
+        let mut pending = std::mem::take(&mut self.pending);
+        if new {
+            let mut made: [Option<(u8, Kind, usize)>; 128] = [None; 128];
+            let mut tags = [("", ""); MAX_TAGS];
+            // The datagram read whole before: every event reads, in the
+            // order of `pending`.
+            for (p, event) in pending.iter_mut().zip(datagram.events().flatten()) {
+                if p.series != UNRESOLVED {
+                    continue;
+                }
+                let at = usize::from(event.key_index) % made.len();
+                p.series = match made[at] {
+                    Some((index, kind, s)) if index == event.key_index && kind == event.kind => s,
+                    _ => {
+                        let tags = tags_of(&event, &mut tags);
+                        let s = self.series_for(event.name, tags, event.kind);
+                        made[at] = Some((event.key_index, event.kind, s));
+                        s
+                    }
+                };
+            }
+        }
+        for p in &pending {
+            self.aggregate(p.series, p.kind, p.value, p.relative, 1.0);
+        }
+        let taken = pending.len() as u64;
+        self.pending = pending;
         self.totals.events += taken;
         taken
     }

@@ -16,7 +16,7 @@
 use crate::aggregation::{Aggregate, Distribution, Series};
 use crate::collector::Collector;
 use crate::prometheus::{export_scale, kind_name};
-use crate::push::Batch;
+use crate::push::{Batch, Protocol};
 use bytes::Bytes;
 use prost::Message;
 use stats_core::Kind;
@@ -221,8 +221,16 @@ fn attributes(s: &Series) -> Vec<KeyValue> {
     s.tags.iter().map(|(k, v)| attribute(k, v)).collect()
 }
 
+/// OTLP/HTTP with protobuf: its headers; the answers its specification
+/// calls retryable (429, 502, 503, 504) are retried, and no other.
+pub(crate) const PROTOCOL: Protocol = Protocol {
+    output: "otlp",
+    headers: HEADERS,
+    retryable: |status| matches!(status, 429 | 502 | 503 | 504),
+};
+
 /// The headers OTLP/HTTP with protobuf asks for.
-pub(crate) const HEADERS: &[(&str, &str)] = &[
+const HEADERS: &[(&str, &str)] = &[
     ("content-type", "application/x-protobuf"),
     (
         "user-agent",

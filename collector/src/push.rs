@@ -3,10 +3,11 @@
 //! succeed later.
 //!
 //! * **2xx**: sent.
-//! * **429, 5xx, a network error or no answer within 10 s**: retried, the
-//!   same request, after an exponential backoff (100 ms doubling to 10 s,
-//!   or the `Retry-After` the engine asks for, up to that), as Prometheus
-//!   remote write 1.0 and OTLP/HTTP ask of a sender.
+//! * **What the protocol says may succeed later** (remote write 1.0: 429
+//!   and every 5xx; OTLP/HTTP: 429, 502, 503 and 504), **a network error
+//!   or no answer within 10 s**: retried, the same request, after an
+//!   exponential backoff (100 ms doubling to 5 s, or the `Retry-After` the
+//!   engine asks for, up to that).
 //! * **Any other 4xx**: the engine will never take it: dropped, counted as
 //!   `rejected`.
 //! * **The memory budget exceeded** (`max_memory`, which the queues share
@@ -39,8 +40,10 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
-/// The longest wait between attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// The longest wait between attempts: Prometheus's own remote write
+/// default (`max_backoff`), so that an engine back after an outage is
+/// written to within seconds.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// One encoded request and the samples (or data points) in it.
 #[derive(Clone, Debug)]
@@ -84,6 +87,15 @@ impl PushCounters {
     }
 }
 
+/// What a destination speaks: its output's name, the headers of each
+/// request, and which answers it retries.
+pub(crate) struct Protocol {
+    pub(crate) output: &'static str,
+    pub(crate) headers: &'static [(&'static str, &'static str)],
+    /// Whether an answer other than 2xx may succeed later.
+    pub(crate) retryable: fn(u16) -> bool,
+}
+
 /// A destination: where requests go, how they are labelled, their queue.
 pub(crate) struct Destination {
     /// What the output is (`remote_write`, `otlp`), for the counters.
@@ -92,6 +104,7 @@ pub(crate) struct Destination {
     /// The URL as given, for the counters' label.
     pub(crate) url_text: String,
     headers: Vec<(HeaderName, HeaderValue)>,
+    retryable: fn(u16) -> bool,
     memory: Arc<Memory>,
     queue: Mutex<VecDeque<Batch>>,
     more: Notify,
@@ -99,23 +112,22 @@ pub(crate) struct Destination {
 }
 
 impl Destination {
-    /// A destination at `url` (`http://`), sending `headers` with each
-    /// request and queueing what `memory` has room for.
+    /// A destination at `url` (`http://`) speaking `protocol`, queueing
+    /// what `memory` has room for.
     pub(crate) fn new(
-        output: &'static str,
+        protocol: &Protocol,
         url: &str,
-        headers: &[(&'static str, &'static str)],
         memory: Arc<Memory>,
     ) -> Result<Destination, String> {
         let uri = check_url(url)?;
         Ok(Destination {
-            output,
+            output: protocol.output,
             url: uri,
             url_text: url.to_string(),
-            headers: headers
-                .iter()
+            headers: (protocol.headers.iter())
                 .map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v)))
                 .collect(),
+            retryable: protocol.retryable,
             memory,
             queue: Mutex::new(VecDeque::new()),
             more: Notify::new(),
@@ -252,7 +264,7 @@ impl Destination {
         .await;
         if status.is_success() {
             Outcome::Sent
-        } else if status.as_u16() == 429 || status.is_server_error() {
+        } else if (self.retryable)(status.as_u16()) {
             Outcome::Retry(status.to_string(), asked)
         } else {
             Outcome::Rejected(status.to_string())

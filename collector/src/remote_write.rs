@@ -9,7 +9,7 @@
 
 use crate::collector::Collector;
 use crate::prometheus::Sink;
-use crate::push::Batch;
+use crate::push::{Batch, Protocol};
 use bytes::Bytes;
 use prost::Message;
 use std::collections::BTreeMap;
@@ -59,8 +59,15 @@ pub struct Sample {
 /// Samples in one request at most (Prometheus's own sender sends 2,000).
 pub const MAX_SAMPLES_PER_REQUEST: usize = 2_000;
 
+/// Remote write 1.0: its headers; 429 and every 5xx are retried.
+pub(crate) const PROTOCOL: Protocol = Protocol {
+    output: "remote_write",
+    headers: HEADERS,
+    retryable: |status| status == 429 || (500..600).contains(&status),
+};
+
 /// The headers remote write 1.0 asks for.
-pub(crate) const HEADERS: &[(&str, &str)] = &[
+const HEADERS: &[(&str, &str)] = &[
     ("content-type", "application/x-protobuf"),
     ("content-encoding", "snappy"),
     ("x-prometheus-remote-write-version", "0.1.0"),

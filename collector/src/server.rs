@@ -117,11 +117,10 @@ impl Server {
         };
         let mut state = Collector::new(settings.limits());
         let memory = state.memory().clone();
-        let remote_writes = (settings.remote_write.iter()).map(|url| {
-            Destination::new("remote_write", url, remote_write::HEADERS, memory.clone())
-        });
+        let remote_writes = (settings.remote_write.iter())
+            .map(|url| Destination::new(&remote_write::PROTOCOL, url, memory.clone()));
         let otlps = (settings.otlp.iter())
-            .map(|url| Destination::new("otlp", url, otlp::HEADERS, memory.clone()));
+            .map(|url| Destination::new(&otlp::PROTOCOL, url, memory.clone()));
         let destinations = remote_writes
             .chain(otlps)
             .map(|d| d.map(Arc::new))

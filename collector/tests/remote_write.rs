@@ -1,6 +1,7 @@
 //! Prometheus remote write against an engine stand-in that decodes what
 //! it is sent and answers as told: totals exact, retries on 5xx, 429 and
-//! an engine that is down, no retry on other 4xx, a bounded queue, and the
+//! an engine that is down, no retry on other 4xx (for OTLP, no retry but
+//! on 429, 502, 503 and 504), the memory budget over the queue, and the
 //! last export sent at stop. (`.ci/engines.sh` checks the same against
 //! Prometheus and VictoriaMetrics themselves.)
 
@@ -64,8 +65,14 @@ fn serve(stream: TcpStream, state: &Mutex<Engine>) {
             .map_or(0, |(_, v)| v.parse().unwrap());
         let mut body = vec![0; length];
         reader.read_exact(&mut body).unwrap();
-        let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
-        let request = WriteRequest::decode(raw.as_slice()).unwrap();
+        // Remote write is decoded; OTLP (not snappy) only answered.
+        let snappy = (headers.iter()).any(|(k, v)| k == "content-encoding" && v == "snappy");
+        let request = if snappy {
+            let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
+            WriteRequest::decode(raw.as_slice()).unwrap()
+        } else {
+            WriteRequest::default()
+        };
         let status = {
             let mut s = state.lock().unwrap();
             let status = s.answers.pop_front().unwrap_or(200);
@@ -214,6 +221,37 @@ fn five_hundreds_and_429s_are_retried_other_4xx_are_not() {
         ),
         0.0
     );
+}
+
+#[test]
+fn otlp_retries_only_what_its_specification_calls_retryable() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/metrics", listener.local_addr().unwrap());
+    let engine = engine(listener, &[503, 500]);
+    let server = Server::start(
+        &Settings::default()
+            .with_listen("127.0.0.1:0")
+            .with_http(None)
+            .with_otlp(&url)
+            .with_export_interval(Duration::from_millis(100)),
+    )
+    .unwrap();
+    send(&server, "otlp.faults:5|c");
+    wait("a request taken after the faults", || {
+        !engine.lock().unwrap().requests.is_empty()
+    });
+    let labels = format!("output=\"otlp\",url=\"{url}\"");
+    let retried = metric(
+        &server,
+        &format!("stats_collector_push_samples_retried_total{{{labels}}}"),
+    );
+    let rejected = metric(
+        &server,
+        &format!("stats_collector_push_samples_dropped_total{{{labels},reason=\"rejected\"}}"),
+    );
+    // The first request: retried after 503, dropped at 500.
+    assert!(rejected > 0.0, "{rejected}");
+    assert_eq!(retried, rejected);
 }
 
 #[test]

@@ -447,10 +447,15 @@ fn key_definition<'a>(bytes: &'a [u8]) -> Result<(KeyEntry<'a>, &'a [u8]), Decod
         }
     };
     if tag_count > 1 {
-        let tags = key.tags();
-        for (i, (k, _)) in tags.clone().enumerate() {
-            if tags.clone().skip(i + 1).any(|(other, _)| other == k) {
+        // The keys read once (at most MAX_TAGS, checked above), each
+        // compared with those before it.
+        let mut seen = [""; MAX_TAGS];
+        for (i, (k, _)) in key.tags().enumerate() {
+            if seen.get(..i).is_some_and(|before| before.contains(&k)) {
                 return Err(DecodeError::DuplicateTag);
+            }
+            if let Some(slot) = seen.get_mut(i) {
+                *slot = k;
             }
         }
     }
