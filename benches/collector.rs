@@ -1,19 +1,27 @@
-//! The collector's decode and aggregate throughput on one thread: the
-//! reference workload's datagrams (ten series, three tags each, mixed
-//! kinds) through `Collector::ingest` (CRC, decode, per-sender accounting,
-//! per-series aggregation), next to the same events as JSON lines parsed by
-//! serde_json and summed into a `HashMap` by series.
+//! The collector's decode and aggregate throughput: the reference
+//! workload's datagrams (ten series, three tags each, mixed kinds) through
+//! `Collector::ingest` on one thread (CRC, decode, per-sender accounting,
+//! per-series aggregation), next to the same events as JSON lines parsed
+//! by serde_json and summed into a `HashMap` by series; then one and two
+//! threads taking datagrams in as the server's receiving threads do (each
+//! reads a datagram on its own, then takes the shared collector's lock to
+//! take it in), without the sockets.
 
 mod common;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use stats_collector::{Collector, Limits};
+use stats_collector::{Collector, Limits, Reader};
 use stats_core::wire::{DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig};
 use stats_pipeline::workload::{self, JsonEvent};
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::sync::Mutex;
 
 const EVENTS: usize = 10_000;
+
+/// Datagrams a receiving thread reads before it takes the lock, at most,
+/// as the server's do.
+const BATCH: usize = 32;
 
 fn collector(c: &mut Criterion) {
     let (registry, ids) = workload::registry();
@@ -64,6 +72,58 @@ fn collector(c: &mut Criterion) {
     });
     g.finish();
     black_box((collector.totals(), sums.len()));
+
+    // Threads taking in datagrams as the server's do: each its own
+    // sender's (so none is a duplicate of another's).
+    let mut g = c.benchmark_group("collector_ingest_threads");
+    let shared = Mutex::new(Collector::new(Limits::default()));
+    let mut encoders: Vec<Encoder> = (0..2)
+        .map(|i| Encoder::new(EncoderConfig::new(100 + i)).unwrap())
+        .collect();
+    let many = workload::events(&ids, 5 * EVENTS, 1_700_000_000_000_000_000);
+    // Two threads taking the lock for each datagram, for comparison.
+    for (threads, batch) in [(1, BATCH), (2, BATCH), (2, 1)] {
+        g.throughput(Throughput::Elements((threads * many.len()) as u64));
+        g.bench_function(format!("{threads}_threads_{batch}_a_lock"), |b| {
+            b.iter_batched(
+                || {
+                    (encoders.iter_mut().take(threads))
+                        .map(|encoder| {
+                            let mut datagrams = Vec::new();
+                            workload::encode_all(encoder, &registry, &many, &mut buf, |d| {
+                                datagrams.push(d.to_vec())
+                            });
+                            datagrams
+                        })
+                        .collect::<Vec<_>>()
+                },
+                |batches| {
+                    std::thread::scope(|scope| {
+                        for datagrams in &batches {
+                            let shared = &shared;
+                            scope.spawn(move || {
+                                let mut readers: Vec<Reader> =
+                                    (0..batch).map(|_| Reader::default()).collect();
+                                for chunk in datagrams.chunks(batch) {
+                                    let readings: Vec<_> = (readers.iter_mut())
+                                        .zip(chunk)
+                                        .map(|(r, d)| r.read(d))
+                                        .collect();
+                                    let mut c = shared.lock().unwrap();
+                                    for reading in readings {
+                                        c.take(reading);
+                                    }
+                                }
+                            });
+                        }
+                    })
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+    black_box(shared.lock().unwrap().totals());
 }
 
 criterion_group! {

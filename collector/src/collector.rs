@@ -90,8 +90,10 @@ pub struct Collector {
     pub(crate) totals: Totals,
     /// Reused: the canonical key being looked up.
     pub(crate) scratch: String,
-    /// Reused: the events of the datagram being taken in.
-    pub(crate) pending: Vec<crate::ingest::Pending>,
+    /// Reads what [`Collector::ingest`] is given.
+    pub(crate) reader: crate::ingest::Reader,
+    /// Reused: the series of the keys of the datagram being taken in.
+    pub(crate) resolved: Vec<usize>,
     /// What forwarding has done, when it is on.
     pub(crate) forwarded: Option<ForwardStats>,
     /// The pushed destinations, for their counters.
@@ -144,7 +146,8 @@ impl Collector {
             invalid_lines: BTreeMap::new(),
             totals: Totals::default(),
             scratch: String::new(),
-            pending: Vec::new(),
+            reader: crate::ingest::Reader::default(),
+            resolved: Vec::new(),
             forwarded: None,
             pushes: Vec::new(),
             health_window: VecDeque::with_capacity(HEALTH_WINDOW + 1),
@@ -158,28 +161,16 @@ impl Collector {
         &self.memory
     }
 
-    /// The index of the series for (`name`, `tags`, `kind`) if there is
-    /// one (`usize::MAX`, the overflow series, for a key too long to be
-    /// one); `None` for a new one, whose key is left in `scratch`.
-    pub(crate) fn find_series(
-        &mut self,
-        name: &str,
-        tags: &[(&str, &str)],
-        kind: Kind,
-    ) -> Option<usize> {
-        self.scratch.clear();
-        self.scratch.push(char::from(kind as u8));
-        if Key::write_record(name, tags, &mut self.scratch).is_err() {
-            return Some(usize::MAX);
-        }
-        self.index.get(self.scratch.as_str()).copied()
-    }
-
     /// The index of the series for (`name`, `tags`, `kind`), made if new;
     /// `usize::MAX` (the overflow series) once the cap is reached or the
     /// memory budget has no room for it.
     pub(crate) fn series_for(&mut self, name: &str, tags: &[(&str, &str)], kind: Kind) -> usize {
-        if let Some(at) = self.find_series(name, tags, kind) {
+        self.scratch.clear();
+        self.scratch.push(char::from(kind as u8));
+        if Key::write_record(name, tags, &mut self.scratch).is_err() {
+            return usize::MAX;
+        }
+        if let Some(&at) = self.index.get(self.scratch.as_str()) {
             return at;
         }
         if self.series.len() >= self.limits.max_series {

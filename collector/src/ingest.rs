@@ -8,25 +8,25 @@ use crate::senders::{SENDER_BYTES, Seen, SenderState};
 use stats_core::Kind;
 use stats_core::registry::MAX_TAGS;
 use stats_core::wire::statsd::{self, MetricType};
-use stats_core::wire::{Datagram, DecodeError, DecodedTotals, Header, MAGIC, decode};
+use stats_core::wire::{
+    Datagram, DecodeError, DecodedEvent, DecodedTotals, Header, MAGIC, MAX_KEYS_PER_DATAGRAM,
+    decode,
+};
 
 /// An event read from a datagram and not yet aggregated: the datagram is
-/// read (and checked) in one pass, and aggregated once it all reads.
+/// read (and checked) whole first, and aggregated once it all reads.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Pending {
-    /// Its series' index ([`UNRESOLVED`]: new, to be made).
-    series: usize,
+struct Pending {
+    /// Its key and kind: an index into the reading's `keys`.
+    slot: u32,
     kind: Kind,
     value: f64,
     relative: bool,
 }
 
-/// A pending event whose series does not exist yet.
-const UNRESOLVED: usize = usize::MAX - 1;
-
 /// The event's tags in `into`, as the slice of them.
 fn tags_of<'a, 't>(
-    event: &stats_core::wire::DecodedEvent<'a>,
+    event: &DecodedEvent<'a>,
     into: &'t mut [(&'a str, &'a str); MAX_TAGS],
 ) -> &'t [(&'a str, &'a str)] {
     let mut n = 0;
@@ -37,31 +37,123 @@ fn tags_of<'a, 't>(
     &into[..n]
 }
 
-impl Collector {
-    /// Takes in one datagram: accounts for it and aggregates its events or
-    /// takes in its totals. Invalid datagrams, including one with a single
-    /// bad event or record, are counted by kind and change nothing else.
-    ///
-    /// A datagram that does not start with the format's magic (`ST`) is read
-    /// as StatsD or DogStatsD lines: the collector is also a StatsD server.
-    pub fn ingest(&mut self, bytes: &[u8]) {
-        if !bytes.is_empty() && !bytes.starts_with(&MAGIC) {
-            return self.ingest_statsd(bytes);
-        }
-        let datagram = match decode(bytes) {
-            Ok(d) => d,
-            Err(e) => return self.count_invalid(&e),
-        };
-        let read = if datagram.is_series() {
-            datagram.check().map(|()| false)
+/// Reads datagrams before [`Collector::take`] takes them in: decoding and
+/// checking, most of the work, need none of the collector's state, so
+/// receiving threads do them before they take its lock (and in parallel).
+/// Keeps its buffer from one datagram to the next.
+#[derive(Debug, Default)]
+pub struct Reader {
+    events: Vec<Pending>,
+}
+
+/// A datagram as [`Reader::read`] read it, for [`Collector::take`].
+#[derive(Debug)]
+pub struct Reading<'a> {
+    bytes: &'a [u8],
+    read: Read<'a>,
+}
+
+#[derive(Debug)]
+enum Read<'a> {
+    /// Not the native format: StatsD or DogStatsD lines, read under the
+    /// lock (each line makes or finds its series as it is read).
+    Statsd,
+    Invalid(DecodeError),
+    /// Cumulative totals, checked whole.
+    Series(Datagram<'a>),
+    /// Events, checked whole: each key (and kind) once, and the events.
+    Events {
+        header: Header,
+        keys: Vec<DecodedEvent<'a>>,
+        events: &'a [Pending],
+    },
+}
+
+impl Reader {
+    /// Reads `bytes`: a datagram of the native format is decoded and
+    /// checked whole, anything else is kept as StatsD text.
+    pub fn read<'a>(&'a mut self, bytes: &'a [u8]) -> Reading<'a> {
+        let read = if !bytes.is_empty() && !bytes.starts_with(&MAGIC) {
+            Read::Statsd
         } else {
-            self.read_events(&datagram)
+            match decode(bytes) {
+                Err(e) => Read::Invalid(e),
+                Ok(d) if d.is_series() => match d.check() {
+                    Ok(()) => Read::Series(d),
+                    Err(e) => Read::Invalid(e),
+                },
+                Ok(d) => match self.read_events(&d) {
+                    Ok(keys) => Read::Events {
+                        header: d.header,
+                        keys,
+                        events: &self.events,
+                    },
+                    Err(e) => Read::Invalid(e),
+                },
+            }
         };
-        let new_series = match read {
-            Ok(new) => new,
-            Err(e) => return self.count_invalid(&e),
+        Reading { bytes, read }
+    }
+
+    /// Reads every event of `datagram`: the one pass that reads it checks
+    /// it whole. Its keys, each (with its kind) once.
+    fn read_events<'a>(
+        &mut self,
+        datagram: &Datagram<'a>,
+    ) -> Result<Vec<DecodedEvent<'a>>, DecodeError> {
+        self.events.clear();
+        // The slot of each key index and kind (a key may be used with two
+        // kinds: two series).
+        let mut slots: [Option<(u8, Kind, u32)>; MAX_KEYS_PER_DATAGRAM] =
+            [None; MAX_KEYS_PER_DATAGRAM];
+        // Room for a datagram's usual keys, allocated once.
+        let mut keys = Vec::with_capacity(16);
+        for event in datagram.events() {
+            let event = event?;
+            let at = usize::from(event.key_index) % slots.len();
+            let slot = match slots[at] {
+                Some((index, kind, s)) if index == event.key_index && kind == event.kind => s,
+                _ => {
+                    let s = keys.len() as u32;
+                    slots[at] = Some((event.key_index, event.kind, s));
+                    keys.push(event.clone());
+                    s
+                }
+            };
+            self.events.push(Pending {
+                slot,
+                kind: event.kind,
+                value: event.value,
+                relative: event.relative,
+            });
+        }
+        Ok(keys)
+    }
+}
+
+impl Collector {
+    /// Takes in one datagram: [`Reader::read`] and [`Collector::take`].
+    pub fn ingest(&mut self, bytes: &[u8]) {
+        let mut reader = std::mem::take(&mut self.reader);
+        self.take(reader.read(bytes));
+        self.reader = reader;
+    }
+
+    /// Takes in a datagram read: accounts for it and aggregates its events
+    /// or takes in its totals. Invalid datagrams, including one with a
+    /// single bad event or record, are counted by kind and change nothing
+    /// else.
+    ///
+    /// A datagram that does not start with the format's magic (`ST`) is
+    /// read as StatsD or DogStatsD lines: the collector is also a StatsD
+    /// server.
+    pub fn take(&mut self, reading: Reading<'_>) {
+        let header = match &reading.read {
+            Read::Statsd => return self.ingest_statsd(reading.bytes),
+            Read::Invalid(e) => return self.count_invalid(e),
+            Read::Series(d) => d.header,
+            Read::Events { header, .. } => *header,
         };
-        let header = datagram.header;
         let tracked = self.senders.contains_key(&header.sender_id) || self.admit_sender();
         if tracked {
             match self.observe(&header) {
@@ -77,11 +169,11 @@ impl Collector {
             self.totals.untracked_datagrams += 1;
         }
         self.totals.datagrams += 1;
-        self.totals.bytes += bytes.len() as u64;
-        let taken = if datagram.is_series() {
-            self.take_series(&header, datagram.series(), tracked)
-        } else {
-            self.take_events(&datagram, new_series)
+        self.totals.bytes += reading.bytes.len() as u64;
+        let taken = match reading.read {
+            Read::Series(d) => self.take_series(&header, d.series(), tracked),
+            Read::Events { keys, events, .. } => self.take_events(&keys, events),
+            Read::Statsd | Read::Invalid(_) => 0,
         };
         if tracked && let Some(state) = self.senders.get_mut(&header.sender_id) {
             state.stats.events += taken;
@@ -170,78 +262,23 @@ impl Collector {
         }
     }
 
-    /// Reads every event of `datagram` into `pending`, each with its
-    /// series when that exists (nothing is made or changed): the one pass
-    /// that reads the datagram checks it whole. Whether a series is new.
-    fn read_events(&mut self, datagram: &Datagram<'_>) -> Result<bool, DecodeError> {
-        let mut pending = std::mem::take(&mut self.pending);
-        pending.clear();
-        // Series of each key index and kind in this datagram, looked up
-        // once (a key may be used with two kinds: two series).
-        let mut slots: [Option<(u8, Kind, usize)>; 128] = [None; 128];
+    /// Aggregates `events`, each into the series of its key: found, or
+    /// made now.
+    fn take_events(&mut self, keys: &[DecodedEvent<'_>], events: &[Pending]) -> u64 {
+        let mut resolved = std::mem::take(&mut self.resolved);
+        resolved.clear();
         let mut tags = [("", ""); MAX_TAGS];
-        let mut new = false;
-        let mut read = Ok(());
-        for event in datagram.events() {
-            let event = match event {
-                Ok(e) => e,
-                Err(e) => {
-                    read = Err(e);
-                    break;
-                }
-            };
-            let at = usize::from(event.key_index) % slots.len();
-            let series = match slots[at] {
-                Some((index, kind, s)) if index == event.key_index && kind == event.kind => s,
-                _ => {
-                    let tags = tags_of(&event, &mut tags);
-                    let s = (self.find_series(event.name, tags, event.kind)).unwrap_or(UNRESOLVED);
-                    new |= s == UNRESOLVED;
-                    slots[at] = Some((event.key_index, event.kind, s));
-                    s
-                }
-            };
-            pending.push(Pending {
-                series,
-                kind: event.kind,
-                value: event.value,
-                relative: event.relative,
-            });
+        for key in keys {
+            let tags = tags_of(key, &mut tags);
+            resolved.push(self.series_for(key.name, tags, key.kind));
         }
-        self.pending = pending;
-        read.map(|()| new)
-    }
-
-    /// Aggregates the events [`read_events`](Self::read_events) read from
-    /// `datagram`, first making the series that are `new`.
-    fn take_events(&mut self, datagram: &Datagram<'_>, new: bool) -> u64 {
-        let mut pending = std::mem::take(&mut self.pending);
-        if new {
-            let mut made: [Option<(u8, Kind, usize)>; 128] = [None; 128];
-            let mut tags = [("", ""); MAX_TAGS];
-            // The datagram read whole before: every event reads, in the
-            // order of `pending`.
-            for (p, event) in pending.iter_mut().zip(datagram.events().flatten()) {
-                if p.series != UNRESOLVED {
-                    continue;
-                }
-                let at = usize::from(event.key_index) % made.len();
-                p.series = match made[at] {
-                    Some((index, kind, s)) if index == event.key_index && kind == event.kind => s,
-                    _ => {
-                        let tags = tags_of(&event, &mut tags);
-                        let s = self.series_for(event.name, tags, event.kind);
-                        made[at] = Some((event.key_index, event.kind, s));
-                        s
-                    }
-                };
+        for p in events {
+            if let Some(&series) = resolved.get(p.slot as usize) {
+                self.aggregate(series, p.kind, p.value, p.relative, 1.0);
             }
         }
-        for p in &pending {
-            self.aggregate(p.series, p.kind, p.value, p.relative, 1.0);
-        }
-        let taken = pending.len() as u64;
-        self.pending = pending;
+        self.resolved = resolved;
+        let taken = events.len() as u64;
         self.totals.events += taken;
         taken
     }

@@ -6,7 +6,10 @@
 //! VictoriaMetrics, Mimir, Thanos receive) and OTLP/HTTP (OpenTelemetry).
 //!
 //! * **Ingest** ([`Collector::ingest`]): a datagram is taken whole or not
-//!   at all; invalid ones are counted by error kind.
+//!   at all; invalid ones are counted by error kind. Receiving threads
+//!   read (decode and check) datagrams with a [`Reader`] of their own, and
+//!   take the collector's lock once for a batch of them
+//!   ([`Collector::take`]).
 //! * **Per-sender accounting** ([`senders`]) from each datagram's sender id
 //!   and sequence number: datagrams received, lost (sequence gaps),
 //!   duplicated, reordered, restarts; a 64-datagram window tells duplicates
@@ -54,7 +57,7 @@
 pub mod aggregation;
 mod collector;
 pub mod forward;
-mod ingest;
+pub mod ingest;
 pub mod memory;
 pub mod otlp;
 mod prometheus;
@@ -68,6 +71,7 @@ mod tests;
 
 pub use aggregation::{Aggregate, Distribution, Series};
 pub use collector::{Collector, HEALTH_WINDOW, Limits, Totals};
+pub use ingest::{Reader, Reading};
 pub use memory::{Memory, MemoryRefused};
 pub use prometheus::kind_name;
 pub use senders::{MAX_SEQUENCE_JUMP, SenderStats};

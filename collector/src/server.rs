@@ -14,6 +14,7 @@
 
 use crate::collector::Collector;
 use crate::forward::Forwarder;
+use crate::ingest::{Reader, Reading};
 use crate::push::Destination;
 use crate::settings::Settings;
 use crate::{otlp, remote_write};
@@ -135,7 +136,10 @@ impl Server {
             receivers.push(
                 std::thread::Builder::new()
                     .name(format!("collector-rx-{i}"))
-                    .spawn(move || receive(&c, &s, |buf| socket.recv(buf)))?,
+                    .spawn(move || {
+                        let ready = |on| socket.set_nonblocking(on);
+                        receive(&c, &s, |buf| socket.recv(buf), ready)
+                    })?,
             );
         }
         let unix_path = match unix {
@@ -144,7 +148,10 @@ impl Server {
                 receivers.push(
                     std::thread::Builder::new()
                         .name("collector-unix".into())
-                        .spawn(move || receive(&c, &s, |buf| socket.recv(buf)))?,
+                        .spawn(move || {
+                            let ready = |on| socket.set_nonblocking(on);
+                            receive(&c, &s, |buf| socket.recv(buf), ready)
+                        })?,
                 );
                 Some(path)
             }
@@ -297,19 +304,67 @@ fn unix_socket(path: &std::path::Path) -> io::Result<std::convert::Infallible> {
     ))
 }
 
+/// The largest datagram a receiving thread takes (UDP's own limit).
+const MAX_DATAGRAM_BYTES: usize = 65_536;
+
+/// Datagrams a receiving thread reads before it takes the collector's lock,
+/// at most: taking the lock once for many is what lets several threads
+/// share it (two threads on two cores, a datagram a lock: half of one
+/// thread's rate; 32 a lock: 1.7 times it, `cargo bench --bench collector
+/// -- threads`).
+const BATCH: usize = 32;
+
+/// The bytes a receiving thread reads a batch into: a datagram is read
+/// while the largest still fits.
+const BATCH_BYTES: usize = 256 << 10;
+
 /// A receiving thread: datagrams from `recv` into the collector until the
-/// server stops.
+/// server stops. It waits for one (up to [`RECV_WAKE`]), takes what else
+/// has arrived (`nonblocking` turns waiting off and on again), up to
+/// [`BATCH`], decodes and checks them, then takes the lock once to take
+/// them all in.
 fn receive(
     collector: &Mutex<Collector>,
     stopping: &AtomicBool,
     mut recv: impl FnMut(&mut [u8]) -> io::Result<usize>,
+    mut nonblocking: impl FnMut(bool) -> io::Result<()>,
 ) {
-    let mut buf = vec![0u8; 65_536];
+    let mut buf = vec![0u8; BATCH_BYTES];
+    let mut readers: Vec<Reader> = (0..BATCH).map(|_| Reader::default()).collect();
+    let mut ends = Vec::with_capacity(BATCH);
     while !stopping.load(Ordering::Relaxed) {
-        if let Ok(n) = recv(&mut buf)
-            && let Ok(mut c) = collector.lock()
-        {
-            c.ingest(&buf[..n]);
+        let Ok(first) = recv(&mut buf[..MAX_DATAGRAM_BYTES]) else {
+            continue;
+        };
+        ends.clear();
+        ends.push(first);
+        if nonblocking(true).is_ok() {
+            let mut at = first;
+            while ends.len() < BATCH && buf.len() - at >= MAX_DATAGRAM_BYTES {
+                match recv(&mut buf[at..at + MAX_DATAGRAM_BYTES]) {
+                    Ok(n) => {
+                        at += n;
+                        ends.push(at);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let _ = nonblocking(false);
+        }
+        // Decoded and checked before the lock.
+        let mut start = 0;
+        let readings: Vec<Reading<'_>> = (readers.iter_mut())
+            .zip(&ends)
+            .map(|(reader, &end)| {
+                let datagram = &buf[start..end];
+                start = end;
+                reader.read(datagram)
+            })
+            .collect();
+        if let Ok(mut c) = collector.lock() {
+            for reading in readings {
+                c.take(reading);
+            }
         }
     }
 }
