@@ -167,7 +167,7 @@ fn bursts(threads: usize, iters: u64, record: impl Fn(u64) + Sync, drain: impl F
 fn record(c: &mut Criterion) {
     let target = UdpSocket::bind("127.0.0.1:0").unwrap();
     let stats =
-        Stats::start(events().with_udp_address(target.local_addr().unwrap().to_string())).unwrap();
+        Stats::start(events().with_address(target.local_addr().unwrap().to_string())).unwrap();
     let counter = stats.counter("requests", &[("route", "/api")]).unwrap();
     let (cadence, queue) = cadence_client(&target);
     let flush = || stats.flush(Duration::from_secs(5)).unwrap();
@@ -229,8 +229,7 @@ fn end_to_end(c: &mut Criterion) {
         ),
     ] {
         let ours = Receiver::start(count);
-        let stats =
-            Stats::start(events().with_udp_address(ours.address()).with_codec(codec)).unwrap();
+        let stats = Stats::start(events().with_address(ours.address()).with_codec(codec)).unwrap();
         let counter = stats.counter("requests", &[("route", "/api")]).unwrap();
         let mut delivered = (0u64, 0u64);
         g.bench_function(name, |b| {

@@ -132,7 +132,7 @@ impl Ours {
         let stats = Stats::start(
             Config::default()
                 .with_aggregation(mode)
-                .with_udp_address(address),
+                .with_address(address),
         )
         .unwrap();
         let name = |i: usize| i.to_string();

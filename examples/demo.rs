@@ -4,7 +4,7 @@
 //! The summary says where every event went.
 //!
 //! ```text
-//! cargo run --release --example demo -- [--aggregation source|off] [--threads N] [--rate EVENTS_PER_S] [--duration SECONDS] [--target HOST:PORT] [--codec CODEC]
+//! cargo run --release --example demo -- [--aggregation source|off] [--threads N] [--rate EVENTS_PER_S] [--duration SECONDS] [--target ADDRESS] [--codec CODEC]
 //! ```
 //!
 //! `--aggregation source` (the default) folds values into per-series totals
@@ -13,7 +13,8 @@
 //! the threads can (with events, the lanes fill and the drop policy has work
 //! to do). `--target` sends to an external receiver instead of the
 //! in-process one (then only the sender's side is reported), for example a
-//! `stats-collector` or, with `--codec statsd|dogstatsd`, any StatsD agent.
+//! `stats-collector` or, with `--codec statsd|dogstatsd`, any StatsD agent;
+//! `ADDRESS` is `host:port`, `udp://host:port` or `unixgram:///path`.
 
 use stats_core::wire::Codec;
 use stats_core::{DropReason, Kind, Priority};
@@ -36,7 +37,7 @@ struct Args {
     codec: Option<Codec>,
 }
 
-const USAGE: &str = "usage: demo [--aggregation source|off] [--threads N] [--rate EVENTS_PER_S] [--duration SECONDS] [--target HOST:PORT] [--codec postcard|statsd|dogstatsd|dogstatsd-distribution]";
+const USAGE: &str = "usage: demo [--aggregation source|off] [--threads N] [--rate EVENTS_PER_S] [--duration SECONDS] [--target ADDRESS] [--codec postcard|statsd|dogstatsd|dogstatsd-distribution]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {

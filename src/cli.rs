@@ -24,7 +24,7 @@ pub fn start_stats(
         eprintln!("{e}");
         ExitCode::from(2)
     })?;
-    Stats::start(adjust(config.with_udp_address(address))).map_err(|e| {
+    Stats::start(adjust(config.with_address(address))).map_err(|e| {
         eprintln!("cannot start: {e}");
         ExitCode::FAILURE
     })

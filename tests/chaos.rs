@@ -97,7 +97,7 @@ fn conserved(run: &Run, report: &Report) {
 #[test]
 fn nothing_listening_opens_the_breaker_and_counts_every_event() {
     let _serial = serial();
-    let stats = start(events().with_udp_address(dead_port()));
+    let stats = start(events().with_address(dead_port()));
     let run = load::run(
         &stats,
         &|| 0,
@@ -119,7 +119,7 @@ fn a_receiver_that_goes_and_comes_back() {
     let _serial = serial();
     let first = Receiver::start("127.0.0.1:0", 4 << 20).unwrap();
     let address = first.address().to_string();
-    let stats = start(events().with_udp_address(address.clone()));
+    let stats = start(events().with_address(address.clone()));
     let phase = Duration::from_millis(700 * seconds());
     let done = AtomicBool::new(false);
     let (run, second) = std::thread::scope(|scope| {
@@ -285,7 +285,7 @@ fn delay_reordering_and_duplication_are_told_apart_and_not_double_counted() {
     // Small batches: many datagrams.
     let stats = start(
         events()
-            .with_udp_address(proxy.address.clone())
+            .with_address(proxy.address.clone())
             .with_batch_size(10),
     );
     let hits = stats.counter("chaos.hits", &[]).unwrap();
@@ -334,7 +334,7 @@ fn tiny_socket_buffers_lose_datagrams_the_receiver_can_name() {
     let _serial = serial();
     // The smallest buffers the kernel grants, on both ends.
     let receiver = Receiver::start("127.0.0.1:0", 1).unwrap();
-    let mut config = events().with_udp_address(receiver.address().to_string());
+    let mut config = events().with_address(receiver.address().to_string());
     config.send_buffer_bytes = 1;
     let stats = start(config);
     let run = load::run(
@@ -372,7 +372,7 @@ fn lanes_full_for_a_long_time_stay_bounded_and_recover() {
     let address = dead_port();
     let stats = start(
         events()
-            .with_udp_address(address.clone())
+            .with_address(address.clone())
             .with_buffer_size(1024),
     );
     let full_for = Duration::from_secs(seconds());
@@ -415,7 +415,7 @@ fn lanes_full_for_a_long_time_stay_bounded_and_recover() {
 fn cpu_saturation_slows_delivery_but_loses_nothing_uncounted() {
     let _serial = serial();
     let receiver = Receiver::start("127.0.0.1:0", 16 << 20).unwrap();
-    let stats = start(events().with_udp_address(receiver.address().to_string()));
+    let stats = start(events().with_address(receiver.address().to_string()));
     let stop = Arc::new(AtomicBool::new(false));
     let hogs: Vec<_> = (0..4)
         .map(|_| {
@@ -457,7 +457,7 @@ fn cpu_saturation_slows_delivery_but_loses_nothing_uncounted() {
 #[test]
 fn from_idle_to_100k_a_second_and_back() {
     let receiver = Receiver::start("127.0.0.1:0", 16 << 20).unwrap();
-    let stats = start(events().with_udp_address(receiver.address().to_string()));
+    let stats = start(events().with_address(receiver.address().to_string()));
     let s = Duration::from_secs(1);
     let profile = Profile::points(&[
         (Duration::ZERO, 0),
@@ -495,7 +495,7 @@ fn under_overload_high_priority_events_are_kept_while_lower_ones_go() {
     let receiver = Receiver::start("127.0.0.1:0", 16 << 20).unwrap();
     let stats = start(
         events()
-            .with_udp_address(receiver.address().to_string())
+            .with_address(receiver.address().to_string())
             .with_buffer_size(4096),
     );
     let recorded: [AtomicU64; 3] = Default::default();
@@ -565,7 +565,7 @@ fn shutdown_drains_what_was_buffered() {
     // A long batch age: nothing would leave on its own for a while.
     let stats = start(
         events()
-            .with_udp_address(receiver.address().to_string())
+            .with_address(receiver.address().to_string())
             .with_batch_size(128)
             .with_max_batch_age_ms(60_000),
     );
@@ -590,7 +590,7 @@ fn nftables_loss_matches_the_receivers_accounting() {
     let _serial = serial();
     let port: u16 = std::env::var("CHAOS_NFT_PORT").unwrap().parse().unwrap();
     let receiver = Receiver::start(&format!("127.0.0.1:{port}"), 16 << 20).unwrap();
-    let stats = start(events().with_udp_address(receiver.address().to_string()));
+    let stats = start(events().with_address(receiver.address().to_string()));
     let run = load::run(
         &stats,
         &|| receiver.counts().events,
@@ -682,7 +682,7 @@ fn totals_are_exact_through_duplication_and_reordering() {
     )
     .unwrap();
     let proxy = Proxy::start(server.udp_address(), 0xF00D);
-    let stats = start(totals().with_udp_address(proxy.address.clone()));
+    let stats = start(totals().with_address(proxy.address.clone()));
     // 500 series: every pass is several datagrams back to back, which the
     // proxy holds back and doubles.
     let counters: Vec<stats_std::Counter> = (0..500)
@@ -754,7 +754,7 @@ fn totals_are_exact_through_network_loss() {
             .with_http(None),
     )
     .unwrap();
-    let stats = start(totals().with_udp_address(server.udp_address().to_string()));
+    let stats = start(totals().with_address(server.udp_address().to_string()));
     let run = load::run(
         &stats,
         &|| 0,
@@ -802,7 +802,7 @@ fn a_peer_that_sends_deltas_loses_what_the_network_loses() {
         .with_telemetry(false)
         .build()
         .unwrap();
-    let stats = start(totals().with_udp_address(server.udp_address().to_string()));
+    let stats = start(totals().with_address(server.udp_address().to_string()));
     // 2,000 series: dozens of datagrams a flush for either.
     let series = 2_000;
     static META: metrics::Metadata<'static> =

@@ -118,7 +118,7 @@ fn recorded(report: &Report, mode: Aggregation) -> u64 {
 fn pipeline(mode: Aggregation) -> (stats_std::Stats, std::net::UdpSocket) {
     let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let config = stats_std::Config::default()
-        .with_udp_address(receiver.local_addr().unwrap().to_string())
+        .with_address(receiver.local_addr().unwrap().to_string())
         .with_buffer_size(1024)
         .with_aggregation(mode);
     (stats_std::Stats::start(config).unwrap(), receiver)

@@ -69,7 +69,7 @@ fn client_values_reach_metrics() {
         let stats = Stats::start(
             Config::default()
                 .with_aggregation(mode)
-                .with_udp_address(server.udp_address().to_string()),
+                .with_address(server.udp_address().to_string()),
         )
         .unwrap();
         let requests = stats
@@ -97,6 +97,85 @@ fn client_values_reach_metrics() {
     }
 }
 
+/// The client sending over a Unix datagram socket (`unixgram:///path`)
+/// to the collector's (`listen_unix`), in both modes; then the collector
+/// stopped (its socket file gone) and started again on the same path: the
+/// client finds it again, and what it sent meanwhile was counted, not
+/// lost uncounted.
+#[test]
+fn the_client_sends_over_a_unix_datagram_socket_and_finds_a_new_one() {
+    let dir = std::env::temp_dir().join(format!("stats-unixgram-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("collector.sock");
+    let collector = || {
+        Server::start(
+            &Settings::default()
+                .with_listen("127.0.0.1:0")
+                .with_http(Some("127.0.0.1:0"))
+                .with_listen_unix(&path),
+        )
+        .unwrap()
+    };
+    for mode in [Aggregation::Source, Aggregation::Off] {
+        let server = collector();
+        let stats = Stats::start(
+            Config::default()
+                .with_aggregation(mode)
+                .with_address(format!("unixgram://{}", path.display()))
+                // The breaker opens after three failed sends, for 300 ms.
+                .with_breaker(3, 300),
+        )
+        .unwrap();
+        let jobs = stats.counter("unix.jobs", &[("queue", "mail")]).unwrap();
+        let work = stats.histogram("unix.work", &[]).unwrap();
+        for i in 0..1_000 {
+            jobs.increment();
+            work.record(f64::from(i % 10));
+        }
+        stats.flush(Duration::from_secs(2)).unwrap();
+        metrics_with(
+            &server,
+            &[
+                "unix_jobs_total{queue=\"mail\"} 1000",
+                "unix_work_count 1000",
+            ],
+        );
+        server.stop(Duration::from_secs(1));
+        assert!(!path.exists(), "the collector removed its socket");
+        // Sent while nobody is there: refused, and counted as such.
+        jobs.increment();
+        let _ = stats.flush(Duration::from_millis(300));
+        let report = stats.report().unwrap();
+        let failed = match &report.aggregation {
+            Some(a) => a.sent.send_errors,
+            None => report.snapshot.counters.send_errors,
+        };
+        assert!(
+            failed > 0,
+            "{mode}: sends to a missing socket fail, counted"
+        );
+        // A collector on the same path again: found within the backoff.
+        let server = collector();
+        let start = std::time::Instant::now();
+        loop {
+            jobs.increment();
+            let _ = stats.flush(Duration::from_millis(200));
+            let c = server.collector().lock().unwrap();
+            if c.totals().datagrams > 0 {
+                break;
+            }
+            drop(c);
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{mode}: the client did not find the new socket"
+            );
+        }
+        let _ = stats.shutdown(Duration::from_secs(2));
+        server.stop(Duration::from_secs(1));
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// The client speaking DogStatsD to the collector, which forwards what it
 /// aggregated as Etsy StatsD to a third socket: the same values all the
 /// way, from events and from totals aggregated at the source (which go as
@@ -121,7 +200,7 @@ fn statsd_from_the_client_and_forwarded_onwards() {
         let stats = Stats::start(
             Config::default()
                 .with_aggregation(mode)
-                .with_udp_address(server.udp_address().to_string())
+                .with_address(server.udp_address().to_string())
                 .with_codec(Codec::Statsd(Dialect::DogStatsd)),
         )
         .unwrap();
@@ -264,7 +343,7 @@ fn a_restarted_client_is_a_new_sender() {
         let stats = Stats::start(
             Config::default()
                 .with_aggregation(Aggregation::Off)
-                .with_udp_address(server.udp_address().to_string()),
+                .with_address(server.udp_address().to_string()),
         )
         .unwrap();
         let c = stats.counter("runs", &[]).unwrap();
@@ -295,8 +374,7 @@ fn a_restarted_client_s_totals_carry_on() {
     .unwrap();
     for run in 1..=3u64 {
         let stats =
-            Stats::start(Config::default().with_udp_address(server.udp_address().to_string()))
-                .unwrap();
+            Stats::start(Config::default().with_address(server.udp_address().to_string())).unwrap();
         let c = stats.counter("runs", &[]).unwrap();
         let t = stats.timer("work", &[]).unwrap();
         for _ in 0..run * 10 {
@@ -435,7 +513,7 @@ fn a_collector_killed_and_restarted_has_the_exact_totals_after_a_refresh() {
     let mut collector = collector_process(udp, http);
     let stats = Stats::start(
         Config::default()
-            .with_udp_address(format!("127.0.0.1:{udp}"))
+            .with_address(format!("127.0.0.1:{udp}"))
             .with_interval_ms(50)
             .with_refresh_interval_s(1),
     )
@@ -494,7 +572,7 @@ fn quantiles_at_the_collector_are_within_the_stated_error() {
     .unwrap();
     let stats = Stats::start(
         Config::default()
-            .with_udp_address(server.udp_address().to_string())
+            .with_address(server.udp_address().to_string())
             .with_interval_ms(50),
     )
     .unwrap();

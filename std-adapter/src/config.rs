@@ -7,6 +7,7 @@
 //! The "Configuration" table of the repository README lists every field, its
 //! variable, default and meaning (a test keeps the two in step).
 
+use crate::transport::{ADDRESS_FORMS, Address};
 use core::fmt;
 use serde::Deserialize;
 use stats_core::DropPolicy;
@@ -58,8 +59,10 @@ impl fmt::Display for Aggregation {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Config {
-    /// Where datagrams go, `host:port`.
-    pub udp_address: String,
+    /// Where datagrams go: `host:port` or `udp://host:port` (UDP, the
+    /// host looked up again every `resolve_interval_s`), or
+    /// `unixgram:///path` (a Unix datagram socket) ([`Address`]).
+    pub address: String,
     /// `source` (values aggregated where recorded, cumulative totals sent
     /// each interval) or `off` (every value an event).
     #[serde(deserialize_with = "aggregation_from_str")]
@@ -110,7 +113,8 @@ pub struct Config {
     pub breaker_open_ms: u64,
     /// SO_SNDBUF to ask for, bytes.
     pub send_buffer_bytes: usize,
-    /// How often to re-resolve `udp_address`, s (at least 1).
+    /// How often to look the destination up again (UDP) or try to connect
+    /// again (a Unix socket that went away), s (at least 1).
     pub resolve_interval_s: u64,
     /// Whether to serve `/health` and `/metrics`.
     pub http: bool,
@@ -123,7 +127,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            udp_address: "localhost:8125".into(),
+            address: "localhost:8125".into(),
             aggregation: Aggregation::Source,
             interval_ms: 1_000,
             refresh_interval_s: 10,
@@ -290,8 +294,8 @@ impl Config {
             }
             Ok(())
         }
-        if let Some(v) = var("STATS_UDP_ADDRESS") {
-            self.udp_address = v;
+        if let Some(v) = var("STATS_ADDRESS") {
+            self.address = v;
         }
         if let Some(v) = var("STATS_AGGREGATION") {
             self.aggregation = Aggregation::from_name(v.trim())
@@ -400,7 +404,7 @@ impl Config {
     /// is checked when the pipeline is built, from the real sizes.)
     pub fn validate(&self) -> Result<(), ConfigError> {
         let Config {
-            udp_address,
+            address,
             aggregation: _,
             interval_ms,
             refresh_interval_s,
@@ -426,8 +430,8 @@ impl Config {
             http_address,
             http_max_connections,
         } = self;
-        if !has_port(udp_address) {
-            return Err(invalid("udp_address", udp_address, "host:port"));
+        if Address::parse(address).is_none() {
+            return Err(invalid("address", address, ADDRESS_FORMS));
         }
         if !(10..=3_600_000).contains(interval_ms) {
             return Err(invalid("interval_ms", interval_ms, "10 to 3600000"));
@@ -557,9 +561,9 @@ impl Config {
 
     /// The same with another destination.
     #[must_use]
-    pub fn with_udp_address(self, udp_address: impl Into<String>) -> Self {
+    pub fn with_address(self, address: impl Into<String>) -> Self {
         Config {
-            udp_address: udp_address.into(),
+            address: address.into(),
             ..self
         }
     }
@@ -660,13 +664,6 @@ impl Config {
     }
 }
 
-/// Whether `address` ends in `:port`.
-fn has_port(address: &str) -> bool {
-    address
-        .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -678,7 +675,7 @@ mod tests {
         assert_eq!(c.buffer_size, 16_384);
         assert_eq!((c.batch_size, c.max_batch_age_ms), (50, 100));
         assert_eq!(c.drop_policy, DropPolicy::DropByPriority);
-        assert_eq!(c.udp_address, "localhost:8125");
+        assert_eq!(c.address, "localhost:8125");
         assert!(c.interning);
         assert_eq!((c.max_memory_mb, c.max_datagram), (10, 1472));
         assert_eq!(c.validate(), Ok(()));
@@ -687,7 +684,7 @@ mod tests {
     #[test]
     fn environment_overrides_every_field_it_names() {
         let env: HashMap<&str, &str> = [
-            ("STATS_UDP_ADDRESS", "10.0.0.1:9000"),
+            ("STATS_ADDRESS", "10.0.0.1:9000"),
             ("STATS_BUFFER_SIZE", "1024"),
             ("STATS_BATCH_SIZE", "20"),
             ("STATS_DROP_POLICY", "sampled:10:50"),
@@ -699,7 +696,7 @@ mod tests {
         .into();
         let mut c = Config::default();
         c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
-        assert_eq!(c.udp_address, "10.0.0.1:9000");
+        assert_eq!(c.address, "10.0.0.1:9000");
         assert_eq!((c.buffer_size, c.batch_size), (1024, 20));
         assert!(matches!(
             c.drop_policy,
@@ -743,8 +740,8 @@ mod tests {
                 "0",
             ),
             (
-                Config::default().with_udp_address("localhost"),
-                "udp_address",
+                Config::default().with_address("localhost"),
+                "address",
                 "localhost",
             ),
             (Config::default().with_lane_sets(65), "lane_sets", "65"),
@@ -792,7 +789,7 @@ mod tests {
     #[test]
     fn toml_sets_fields_and_rejects_unknown_ones() {
         let c = Config::from_toml(
-            "udp_address = \"127.0.0.1:8125\"\nbatch_size = 100\ndrop_policy = \"oldest\"\n",
+            "address = \"127.0.0.1:8125\"\nbatch_size = 100\ndrop_policy = \"oldest\"\n",
         )
         .unwrap();
         assert_eq!((c.batch_size, c.drop_policy), (100, DropPolicy::DropOldest));

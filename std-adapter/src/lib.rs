@@ -1,6 +1,7 @@
 //! Server adapter for the stats pipeline: the [`Stats`] client and its
-//! handles, the worker thread driving the core exporter over UDP, the
-//! configuration and the lifecycle. The collector is its own crate,
+//! handles, the worker thread driving the core exporter over a
+//! [`transport`] (UDP, a Unix datagram socket, or the application's own),
+//! the configuration and the lifecycle. The collector is its own crate,
 //! `stats-collector`; the pieces both use are here ([`prometheus`]'s text
 //! writer, [`deltas`]' StatsD lines from cumulative totals).
 //!
@@ -8,7 +9,7 @@
 //! use stats_std::{Config, Stats};
 //! use std::time::Duration;
 //!
-//! let stats = Stats::start(Config::default().with_udp_address("127.0.0.1:8125"))?;
+//! let stats = Stats::start(Config::default().with_address("127.0.0.1:8125"))?;
 //! let requests = stats.counter("http.requests", &[("route", "/api")])?;
 //! requests.increment(); // a push into a lock-free lane: no lock, no allocation
 //! stats.count("jobs.done", 1, &[("queue", "mail")]); // names known at run time
@@ -29,6 +30,7 @@ mod keys;
 mod metrics_recorder;
 pub mod prometheus;
 mod stats;
+pub mod transport;
 pub mod udp;
 mod worker;
 
@@ -41,6 +43,7 @@ pub use stats::{
     StartError, Stats, Timer, TimerGuard,
 };
 pub use stats_core as core;
+pub use transport::{Address, ClientTransport};
 
 /// Events the exporter stages per batch at most (the largest `batch_size`).
 pub const BATCH_CAPACITY: usize = 128;

@@ -4,6 +4,7 @@ use crate::aggregation::{self, Aggregation, AggregationStats, Op, Refused};
 use crate::clock::Clock;
 use crate::config::{Aggregation as Mode, Config};
 use crate::keys::{InternerStats, KeyError, KeyTable};
+use crate::transport::ClientTransport;
 use crate::udp::SocketInfo;
 use crate::worker::{self, Control};
 use rustc_hash::FxHashMap;
@@ -423,7 +424,7 @@ pub struct Stats {
 impl fmt::Debug for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Stats")
-            .field("udp_address", &self.shared.config.udp_address)
+            .field("address", &self.shared.config.address)
             .finish_non_exhaustive()
     }
 }
@@ -433,6 +434,31 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 impl Stats {
     /// Validates `config`, builds the pipeline and starts its worker thread.
     pub fn start(config: Config) -> Result<Stats, StartError> {
+        Stats::start_with(config, None)
+    }
+
+    /// [`Stats::start`], sending through `transport` (the application's
+    /// own: a test spy, a sink of its own, a socket it set up) instead of
+    /// the one `address` names. Its [`max_datagram`](stats_core::Transport::max_datagram)
+    /// must take the configured `max_datagram`.
+    pub fn start_with_transport(
+        config: Config,
+        transport: Box<dyn ClientTransport>,
+    ) -> Result<Stats, StartError> {
+        if transport.max_datagram() < config.max_datagram {
+            return Err(StartError::Pipeline(format!(
+                "the transport takes datagrams of {} bytes, max_datagram is {}",
+                transport.max_datagram(),
+                config.max_datagram
+            )));
+        }
+        Stats::start_with(config, Some(transport))
+    }
+
+    fn start_with(
+        config: Config,
+        transport: Option<Box<dyn ClientTransport>>,
+    ) -> Result<Stats, StartError> {
         config.validate().map_err(StartError::Config)?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let keys = KeyTable::new(config.interner_capacity);
@@ -478,7 +504,7 @@ impl Stats {
             http_address: OnceLock::new(),
             rejected: Default::default(),
         });
-        worker::spawn(shared.clone())?;
+        worker::spawn(shared.clone(), transport)?;
         if shared.config.http {
             let (stop, answer) = (shared.clone(), shared.clone());
             match crate::http::spawn(
@@ -957,7 +983,7 @@ mod tests {
         let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let address = receiver.local_addr().unwrap().to_string();
         let config = Config::default()
-            .with_udp_address(address)
+            .with_address(address)
             .with_aggregation(mode);
         (Stats::start(config).unwrap(), receiver)
     }

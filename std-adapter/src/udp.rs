@@ -28,6 +28,7 @@ pub struct UdpTransport {
     address: String,
     peer: SocketAddr,
     max_datagram: usize,
+    send_buffer_bytes: usize,
     info: SocketInfo,
     /// Send one datagram per call (to measure against `sendmmsg`).
     one_per_call: bool,
@@ -60,6 +61,7 @@ impl UdpTransport {
             address: address.to_string(),
             peer,
             max_datagram,
+            send_buffer_bytes,
             info,
             one_per_call: false,
             started: clock.0,
@@ -81,19 +83,19 @@ impl UdpTransport {
         Ok((socket, info))
     }
 
-    /// Resolves the host name again and reconnects if the address changed.
-    /// Errors leave the current socket in place.
-    pub fn re_resolve(&mut self, send_buffer_bytes: usize) -> io::Result<bool> {
+    /// Resolves the host name again and reconnects if the address changed
+    /// (whether it did). Errors leave the current socket in place.
+    pub fn re_resolve(&mut self) -> io::Result<bool> {
         let peer = resolve(&self.address)?;
-        self.reconnect(peer, send_buffer_bytes)
+        self.reconnect(peer)
     }
 
     /// Connects a new socket to `peer` if it differs from the current one.
-    fn reconnect(&mut self, peer: SocketAddr, send_buffer_bytes: usize) -> io::Result<bool> {
+    fn reconnect(&mut self, peer: SocketAddr) -> io::Result<bool> {
         if peer == self.peer {
             return Ok(false);
         }
-        let (socket, info) = Self::socket(peer, send_buffer_bytes)?;
+        let (socket, info) = Self::socket(peer, self.send_buffer_bytes)?;
         self.socket = socket;
         self.peer = peer;
         self.info = info;
@@ -108,6 +110,11 @@ impl UdpTransport {
     /// The address datagrams go to now.
     pub fn peer(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// The `host:port` it was given.
+    pub fn address(&self) -> &str {
+        &self.address
     }
 
     /// Sends one datagram per system call even where `sendmmsg` exists
@@ -260,12 +267,12 @@ mod tests {
         assert!(t.info().low_delay, "IP_TOS low-delay on IPv4");
         assert!(t.info().send_buffer_bytes > 0);
         // The name still resolves to the same address: nothing changes.
-        assert!(!t.re_resolve(1 << 20).unwrap());
+        assert!(!t.re_resolve().unwrap());
         let mut buf = [0u8; 16];
         t.send(b"one").unwrap();
         assert_eq!(old.recv(&mut buf).unwrap(), 3);
         // It resolves elsewhere now: the next datagrams go there.
-        assert!(t.reconnect(new.local_addr().unwrap(), 1 << 20).unwrap());
+        assert!(t.reconnect(new.local_addr().unwrap()).unwrap());
         assert_eq!(t.peer(), new.local_addr().unwrap());
         t.send_batch(&[b"two", b"three"]).unwrap();
         assert_eq!(new.recv(&mut buf).unwrap(), 3);

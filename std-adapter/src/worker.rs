@@ -1,5 +1,5 @@
 //! The worker thread: drives the core's exporter (of events, or of
-//! aggregated totals) over the UDP transport, keeps the coarse clock
+//! aggregated totals) over its [`transport`], keeps the coarse clock
 //! fresh, publishes reports, and serves flush and shutdown requests.
 
 use crate::aggregation::Aggregation;
@@ -8,14 +8,14 @@ use crate::keys::KeyReader;
 use crate::stats::{
     AggregationReport, LifecycleError, Pipeline, Report, SETS, Shared, StartError, StdLanes,
 };
-use crate::udp::UdpTransport;
+use crate::transport::{self, Address, ClientTransport};
 use stats_core::health::evaluate;
 use stats_core::wire::{Codec, EncoderConfig};
 use stats_core::{
     AdaptiveConfig, AggregateExporter, AggregateExporterConfig, AggregateTelemetry, BreakerConfig,
     BreakerState, CircuitBreaker, DropCounters, DropEdge, DropMonitor, DropReason, Exporter,
     ExporterConfig, HealthThresholds, Keys, MAX_DATAGRAMS_PER_SEND, Measurements, Pressure,
-    TelemetrySnapshot, Totals as CoreTotals, Transport, Word,
+    TelemetrySnapshot, Totals as CoreTotals, Word,
 };
 use std::hash::{BuildHasher, Hasher};
 use std::sync::mpsc::{SyncSender, sync_channel};
@@ -84,13 +84,17 @@ impl Control {
     }
 }
 
-/// Starts the worker; returns once it has built the exporter and socket.
-pub(crate) fn spawn(shared: Arc<Shared>) -> Result<(), StartError> {
+/// Starts the worker; returns once it has built the exporter and
+/// connected the transport (`supplied`, or the one `address` names).
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    supplied: Option<Box<dyn ClientTransport>>,
+) -> Result<(), StartError> {
     let (tx, rx) = sync_channel(1);
     let worker = shared.clone();
     let join = thread::Builder::new()
         .name("stats-worker".into())
-        .spawn(move || run(&worker, &tx))
+        .spawn(move || run(&worker, &tx, supplied))
         .map_err(StartError::Network)?;
     match rx.recv() {
         Ok(Ok(())) => {
@@ -199,17 +203,19 @@ fn exporter_config(shared: &Shared, sender: u64) -> ExporterConfig {
     config
 }
 
+/// The transport a driver sends through.
+type Link<'t> = &'t mut dyn ClientTransport;
+
 /// What the worker loop drives: the event exporter or the aggregate one.
 trait Driver {
     /// Does what is due at `now`; when to come back.
-    fn poll(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>)
-    -> Option<u64>;
+    fn poll(&mut self, now: u64, transport: Link<'_>, keys: &KeyReader<'_>) -> Option<u64>;
     /// Sends everything now; whether nothing is left.
-    fn flush(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool;
+    fn flush(&mut self, now: u64, transport: Link<'_>, keys: &KeyReader<'_>) -> bool;
     /// The last flush before the worker stops; whether nothing is left.
-    fn finish(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool;
+    fn finish(&mut self, now: u64, transport: Link<'_>, keys: &KeyReader<'_>) -> bool;
     /// The report now, health judged against the window's start.
-    fn report(&mut self, shared: &Shared, transport: &UdpTransport) -> Report;
+    fn report(&mut self, shared: &Shared, transport: &dyn ClientTransport) -> Report;
     /// Datagrams that failed to send, ever, and the breaker's state.
     fn send_errors(&self) -> (u64, BreakerState);
     /// One line for the log at shutdown.
@@ -325,26 +331,21 @@ fn by_reason(
 }
 
 impl Driver for Events<'_> {
-    fn poll(
-        &mut self,
-        now: u64,
-        transport: &mut UdpTransport,
-        keys: &KeyReader<'_>,
-    ) -> Option<u64> {
+    fn poll(&mut self, now: u64, transport: Link<'_>, keys: &KeyReader<'_>) -> Option<u64> {
         let next = self.exporter.poll(now, transport, keys);
         self.warnings.check(self.lanes.drops());
         next
     }
 
-    fn flush(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool {
+    fn flush(&mut self, now: u64, transport: Link<'_>, keys: &KeyReader<'_>) -> bool {
         self.exporter.flush(now, transport, keys)
     }
 
-    fn finish(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool {
+    fn finish(&mut self, now: u64, transport: Link<'_>, keys: &KeyReader<'_>) -> bool {
         self.exporter.flush(now, transport, keys)
     }
 
-    fn report(&mut self, shared: &Shared, transport: &UdpTransport) -> Report {
+    fn report(&mut self, shared: &Shared, transport: &dyn ClientTransport) -> Report {
         let snapshot = self.exporter.snapshot();
         let earlier = self.window.slide(snapshot);
         Report {
@@ -397,24 +398,19 @@ struct Totals<'a> {
 const FINAL_COPIES: usize = 2;
 
 impl Driver for Totals<'_> {
-    fn poll(
-        &mut self,
-        now: u64,
-        transport: &mut UdpTransport,
-        keys: &KeyReader<'_>,
-    ) -> Option<u64> {
+    fn poll(&mut self, now: u64, transport: Link<'_>, keys: &KeyReader<'_>) -> Option<u64> {
         self.exporter.poll(now, transport, keys)
     }
 
-    fn flush(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool {
+    fn flush(&mut self, now: u64, transport: Link<'_>, keys: &KeyReader<'_>) -> bool {
         self.exporter.flush(now, transport, keys)
     }
 
-    fn finish(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool {
+    fn finish(&mut self, now: u64, transport: Link<'_>, keys: &KeyReader<'_>) -> bool {
         (0..FINAL_COPIES).all(|_| self.exporter.flush(now, transport, keys))
     }
 
-    fn report(&mut self, shared: &Shared, transport: &UdpTransport) -> Report {
+    fn report(&mut self, shared: &Shared, transport: &dyn ClientTransport) -> Report {
         totals_report(
             shared,
             transport,
@@ -469,7 +465,7 @@ struct Lines<'a> {
 
 impl Lines<'_> {
     /// Sends the lines of every series that changed; whether all went.
-    fn pass(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool {
+    fn pass(&mut self, now: u64, transport: Link<'_>, keys: &KeyReader<'_>) -> bool {
         if !self.breaker.allow(now) {
             return false;
         }
@@ -541,12 +537,7 @@ impl Lines<'_> {
 }
 
 impl Driver for Lines<'_> {
-    fn poll(
-        &mut self,
-        now: u64,
-        transport: &mut UdpTransport,
-        keys: &KeyReader<'_>,
-    ) -> Option<u64> {
+    fn poll(&mut self, now: u64, transport: Link<'_>, keys: &KeyReader<'_>) -> Option<u64> {
         let due = *self.next.get_or_insert(now);
         if now >= due {
             self.pass(now, transport, keys);
@@ -555,15 +546,15 @@ impl Driver for Lines<'_> {
         self.next
     }
 
-    fn flush(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool {
+    fn flush(&mut self, now: u64, transport: Link<'_>, keys: &KeyReader<'_>) -> bool {
         self.pass(now, transport, keys)
     }
 
-    fn finish(&mut self, now: u64, transport: &mut UdpTransport, keys: &KeyReader<'_>) -> bool {
+    fn finish(&mut self, now: u64, transport: Link<'_>, keys: &KeyReader<'_>) -> bool {
         self.pass(now, transport, keys)
     }
 
-    fn report(&mut self, shared: &Shared, transport: &UdpTransport) -> Report {
+    fn report(&mut self, shared: &Shared, transport: &dyn ClientTransport) -> Report {
         totals_report(
             shared,
             transport,
@@ -599,7 +590,7 @@ impl Driver for Lines<'_> {
 /// The report of a source-mode driver, health judged on its sends.
 fn totals_report(
     shared: &Shared,
-    transport: &UdpTransport,
+    transport: &dyn ClientTransport,
     aggregation: &Aggregation,
     sent: AggregateTelemetry,
     breaker: BreakerState,
@@ -638,7 +629,11 @@ fn totals_report(
     }
 }
 
-fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
+fn run(
+    shared: &Shared,
+    started: &SyncSender<Result<(), StartError>>,
+    supplied: Option<Box<dyn ClientTransport>>,
+) {
     let config = &shared.config;
     let sender = random_sender_id();
     let mut buf = vec![0u8; MAX_DATAGRAMS_PER_SEND * config.max_datagram];
@@ -646,7 +641,7 @@ fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
         let _ = started.send(Err(e));
     };
     match &shared.pipeline {
-        Pipeline::Events(lanes) => run_events(shared, lanes, sender, &mut buf, started),
+        Pipeline::Events(lanes) => run_events(shared, lanes, sender, &mut buf, started, supplied),
         Pipeline::Source(aggregation) => {
             let memory_bytes =
                 aggregation.tables.memory_bytes() + buf.len() + shared.keys.memory_bytes();
@@ -662,7 +657,7 @@ fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
                     window: Window::new(),
                     memory_bytes,
                 };
-                return serve(shared, lines, started);
+                return serve(shared, lines, started, supplied);
             }
             let c = AggregateExporterConfig::new(sender, shared.clock.now())
                 .with_interval(
@@ -681,6 +676,7 @@ fn run(shared: &Shared, started: &SyncSender<Result<(), StartError>>) {
                         memory_bytes,
                     },
                     started,
+                    supplied,
                 ),
                 Err(e) => fail(StartError::Pipeline(e.to_string())),
             }
@@ -694,6 +690,7 @@ fn run_events(
     sender: u64,
     buf: &mut [u8],
     started: &SyncSender<Result<(), StartError>>,
+    supplied: Option<Box<dyn ClientTransport>>,
 ) {
     let Some(consumer) = lanes.consumer() else {
         let _ = started.send(Err(StartError::Pipeline("lanes already consumed".into())));
@@ -723,26 +720,44 @@ fn run_events(
             warnings: DropWarnings::new(),
         },
         started,
+        supplied,
     );
 }
 
 /// The worker loop: polls the driver, serves flush and shutdown, publishes
 /// reports, logs send errors, re-resolves the destination.
-fn serve<D: Driver>(shared: &Shared, mut driver: D, started: &SyncSender<Result<(), StartError>>) {
+fn serve<D: Driver>(
+    shared: &Shared,
+    mut driver: D,
+    started: &SyncSender<Result<(), StartError>>,
+    supplied: Option<Box<dyn ClientTransport>>,
+) {
     let config = &shared.config;
-    let mut transport = match UdpTransport::connect(
-        &config.udp_address,
-        config.max_datagram,
-        config.send_buffer_bytes,
-        shared.clock.origin(),
-    ) {
+    let connected = match supplied {
+        Some(t) => Ok(t),
+        None => match Address::parse(&config.address) {
+            Some(address) => transport::connect(
+                &address,
+                config.max_datagram,
+                config.send_buffer_bytes,
+                shared.clock.origin(),
+            ),
+            // Validated before: cannot happen.
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("address {:?}", config.address),
+            )),
+        },
+    };
+    let mut transport = match connected {
         Ok(t) => t,
         Err(e) => {
             let _ = started.send(Err(StartError::Network(e)));
             return;
         }
     };
-    let publish = |driver: &mut D, transport: &UdpTransport| {
+    let transport = &mut *transport;
+    let publish = |driver: &mut D, transport: &dyn ClientTransport| {
         let report = driver.report(shared, transport);
         if let Ok(mut r) = shared.report.lock() {
             *r = Some(report);
@@ -751,7 +766,7 @@ fn serve<D: Driver>(shared: &Shared, mut driver: D, started: &SyncSender<Result<
     };
     // A report from the start, so the endpoint and `report()` have one as
     // soon as `Stats::start` returns.
-    publish(&mut driver, &transport);
+    publish(&mut driver, transport);
     if started.send(Ok(())).is_err() {
         return;
     }
@@ -763,7 +778,7 @@ fn serve<D: Driver>(shared: &Shared, mut driver: D, started: &SyncSender<Result<
     let publish_every = PUBLISH_EVERY.max(tick);
     loop {
         let now = shared.clock.refresh();
-        let next = driver.poll(now, &mut transport, &shared.keys.reader());
+        let next = driver.poll(now, transport, &shared.keys.reader());
         let (flush_to, deadline) = {
             let s = shared.control.lock();
             (
@@ -775,13 +790,13 @@ fn serve<D: Driver>(shared: &Shared, mut driver: D, started: &SyncSender<Result<
             let keys = shared.keys.reader();
             let now = shared.clock.refresh();
             let drained = match deadline {
-                Some(_) => driver.finish(now, &mut transport, &keys),
-                None => driver.flush(now, &mut transport, &keys),
+                Some(_) => driver.finish(now, transport, &keys),
+                None => driver.flush(now, transport, &keys),
             };
             drop(keys);
             if let (true, Some(ticket)) = (drained, flush_to) {
                 // The caller's next report includes everything it flushed.
-                publish(&mut driver, &transport);
+                publish(&mut driver, transport);
                 published = Instant::now();
                 shared.control.lock().flush_done = ticket;
                 shared.control.changed.notify_all();
@@ -797,24 +812,20 @@ fn serve<D: Driver>(shared: &Shared, mut driver: D, started: &SyncSender<Result<
             log::warn!(
                 "stats: {} datagrams failed to send to {} (breaker {:?})",
                 errors - errors_logged.1,
-                transport.peer(),
+                transport.describe(),
                 breaker
             );
             errors_logged = (Instant::now(), errors);
         }
         if published.elapsed() >= publish_every {
-            publish(&mut driver, &transport);
+            publish(&mut driver, transport);
             published = Instant::now();
         }
         if resolved.elapsed() >= resolve_every {
-            match transport.re_resolve(config.send_buffer_bytes) {
-                Ok(true) => log::info!(
-                    "stats: {} now resolves to {}",
-                    config.udp_address,
-                    transport.peer()
-                ),
-                Ok(false) => {}
-                Err(e) => log::warn!("stats: re-resolving {}: {e}", config.udp_address),
+            match transport.maintain() {
+                Ok(Some(change)) => log::info!("stats: {change}"),
+                Ok(None) => {}
+                Err(e) => log::warn!("stats: {}: {e}", transport.describe()),
             }
             resolved = Instant::now();
         }
@@ -824,7 +835,7 @@ fn serve<D: Driver>(shared: &Shared, mut driver: D, started: &SyncSender<Result<
             None => thread::park_timeout(tick),
         }
     }
-    let report = publish(&mut driver, &transport);
+    let report = publish(&mut driver, transport);
     log::info!("stats: shut down; {}", driver.summary());
     let mut state = shared.control.lock();
     state.final_report = Some(report);

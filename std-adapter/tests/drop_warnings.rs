@@ -35,7 +35,7 @@ fn drops_are_warned_once_when_they_start_and_once_when_they_stop() {
     let config = Config::default()
         .with_aggregation(Aggregation::Off)
         .with_buffer_size(16)
-        .with_udp_address(receiver.local_addr().unwrap().to_string());
+        .with_address(receiver.local_addr().unwrap().to_string());
     let stats = Stats::start(config).unwrap();
     let c = stats.counter("c", &[]).unwrap();
     // Lanes of 16 events, a worker that wakes every millisecond: a loop

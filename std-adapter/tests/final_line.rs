@@ -31,8 +31,8 @@ fn shutdown_logs_a_final_telemetry_line() {
     log::set_logger(&Capture).unwrap();
     log::set_max_level(log::LevelFilter::Info);
     let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let stats = Stats::start(events().with_udp_address(receiver.local_addr().unwrap().to_string()))
-        .unwrap();
+    let stats =
+        Stats::start(events().with_address(receiver.local_addr().unwrap().to_string())).unwrap();
     let c = stats.counter("c", &[]).unwrap();
     for _ in 0..7 {
         c.increment();

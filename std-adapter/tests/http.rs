@@ -15,7 +15,7 @@ fn events() -> Config {
 fn start(config: Config) -> (Stats, SocketAddr, UdpSocket) {
     let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
     let config = config
-        .with_udp_address(receiver.local_addr().unwrap().to_string())
+        .with_address(receiver.local_addr().unwrap().to_string())
         .with_http("127.0.0.1:0");
     let stats = Stats::start(config).unwrap();
     let address = stats.http_address().unwrap();
@@ -77,7 +77,7 @@ fn an_unhealthy_pipeline_answers_503() {
         .unwrap()
         .port();
     let config = events()
-        .with_udp_address(format!("127.0.0.1:{port}"))
+        .with_address(format!("127.0.0.1:{port}"))
         .with_breaker(1, 60_000)
         .with_batch_size(1)
         .with_http("127.0.0.1:0");
@@ -178,7 +178,7 @@ fn bad_requests_get_400_and_do_not_hurt_the_pipeline() {
 fn connections_are_bounded() {
     let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut config = events()
-        .with_udp_address(receiver.local_addr().unwrap().to_string())
+        .with_address(receiver.local_addr().unwrap().to_string())
         .with_http("127.0.0.1:0");
     config.http_max_connections = 2;
     let stats = Stats::start(config).unwrap();
@@ -206,7 +206,7 @@ fn connections_are_bounded() {
 fn a_client_trickling_its_request_loses_the_connection_at_the_deadline() {
     let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut config = events()
-        .with_udp_address(receiver.local_addr().unwrap().to_string())
+        .with_address(receiver.local_addr().unwrap().to_string())
         .with_http("127.0.0.1:0");
     config.http_max_connections = 1;
     let stats = Stats::start(config).unwrap();

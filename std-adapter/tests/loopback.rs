@@ -18,7 +18,7 @@ fn receiver() -> (UdpSocket, Config) {
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let address = socket.local_addr().unwrap().to_string();
-    (socket, events().with_udp_address(address))
+    (socket, events().with_address(address))
 }
 
 /// (name, kind, priority, value, tags) of every event received until quiet.
@@ -133,7 +133,7 @@ fn an_unreachable_destination_is_counted_not_fatal() {
         .unwrap()
         .port();
     let config = events()
-        .with_udp_address(format!("127.0.0.1:{port}"))
+        .with_address(format!("127.0.0.1:{port}"))
         .with_batch_size(1)
         .with_breaker(1_000, 60_000);
     let stats = Stats::start(config).unwrap();

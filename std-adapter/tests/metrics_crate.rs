@@ -20,7 +20,7 @@ fn metrics_macros_record_through_the_event_pipeline() {
     let stats = Stats::start(
         Config::default()
             .with_aggregation(Aggregation::Off)
-            .with_udp_address(receiver.local_addr().unwrap().to_string()),
+            .with_address(receiver.local_addr().unwrap().to_string()),
     )
     .unwrap();
     let recorder = MetricsRecorder::new(stats.clone());
@@ -101,7 +101,7 @@ fn series_state_lives_with_the_series_whatever_the_call_site() {
         let stats = Stats::start(
             Config::default()
                 .with_aggregation(mode)
-                .with_udp_address(server.udp_address().to_string()),
+                .with_address(server.udp_address().to_string()),
         )
         .unwrap();
         let recorder = MetricsRecorder::new(stats.clone());

@@ -72,7 +72,7 @@ fn sixty_four_threads_into_ten_thousand_series_arrive_exact_within_the_memory_ma
     )
     .unwrap();
     let config = Config::default()
-        .with_udp_address(server.udp_address().to_string())
+        .with_address(server.udp_address().to_string())
         .with_interval_ms(100)
         .with_refresh_interval_s(1);
     // The defaults this test is about.
@@ -137,7 +137,7 @@ fn series_past_the_maximum_fold_into_overflow_series_and_lose_nothing() {
     .unwrap();
     let stats = Stats::start(
         Config::default()
-            .with_udp_address(server.udp_address().to_string())
+            .with_address(server.udp_address().to_string())
             .with_interval_ms(50)
             .with_max_series(10),
     )

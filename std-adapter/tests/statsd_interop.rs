@@ -80,7 +80,7 @@ fn client_in(mode: Aggregation, address: &str, codec: Codec) -> Stats {
     Stats::start(
         Config::default()
             .with_aggregation(mode)
-            .with_udp_address(address)
+            .with_address(address)
             .with_codec(codec),
     )
     .unwrap()

@@ -1,0 +1,118 @@
+//! The transport seam: an application's own transport, and the address
+//! URLs.
+
+use stats_std::core::wire::{DecodedTotals, decode};
+use stats_std::core::{SendError, Transport};
+use stats_std::{Aggregation, ClientTransport, Config, StartError, Stats};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Keeps every datagram it is given.
+struct Spy {
+    datagrams: Arc<Mutex<Vec<Vec<u8>>>>,
+    max_datagram: usize,
+}
+
+impl Transport for Spy {
+    fn send(&mut self, datagram: &[u8]) -> Result<(), SendError> {
+        self.datagrams.lock().unwrap().push(datagram.to_vec());
+        Ok(())
+    }
+
+    fn max_datagram(&self) -> usize {
+        self.max_datagram
+    }
+}
+
+impl ClientTransport for Spy {
+    fn describe(&self) -> String {
+        "a spy".into()
+    }
+}
+
+#[test]
+fn an_application_s_transport_carries_everything() {
+    for mode in [Aggregation::Source, Aggregation::Off] {
+        let datagrams = Arc::new(Mutex::new(Vec::new()));
+        let spy = Spy {
+            datagrams: datagrams.clone(),
+            max_datagram: 1472,
+        };
+        let stats =
+            Stats::start_with_transport(Config::default().with_aggregation(mode), Box::new(spy))
+                .unwrap();
+        let hits = stats.counter("spy.hits", &[]).unwrap();
+        for _ in 0..25 {
+            hits.increment();
+        }
+        stats.shutdown(Duration::from_secs(2)).unwrap();
+        let datagrams = datagrams.lock().unwrap();
+        // Events: one each; totals: the latest total.
+        let mut events = 0.0;
+        let mut total = 0;
+        for d in datagrams.iter() {
+            let d = decode(d).unwrap();
+            if d.is_series() {
+                for r in d.series() {
+                    let r = r.unwrap();
+                    if let (true, DecodedTotals::Counter { sum, .. }) =
+                        (r.name == "spy.hits", &r.totals)
+                    {
+                        total = total.max(*sum);
+                    }
+                }
+            } else {
+                for e in d.events() {
+                    let e = e.unwrap();
+                    if e.name == "spy.hits" {
+                        events += e.value;
+                    }
+                }
+            }
+        }
+        if mode == Aggregation::Source {
+            assert_eq!(total, 25);
+        } else {
+            assert_eq!(events, 25.0);
+        }
+    }
+}
+
+#[test]
+fn a_transport_that_cannot_take_the_datagrams_is_refused_at_start() {
+    let spy = Spy {
+        datagrams: Arc::default(),
+        max_datagram: 512,
+    };
+    let Err(StartError::Pipeline(e)) =
+        Stats::start_with_transport(Config::default(), Box::new(spy))
+    else {
+        panic!("a 512-byte transport for 1472-byte datagrams");
+    };
+    assert!(e.contains("512") && e.contains("1472"), "{e}");
+}
+
+#[test]
+fn addresses_are_checked_and_named() {
+    for good in [
+        "127.0.0.1:8125",
+        "udp://127.0.0.1:8125",
+        "unixgram:///tmp/x.sock",
+    ] {
+        assert!(
+            Config::default().with_address(good).validate().is_ok(),
+            "{good}"
+        );
+    }
+    for bad in ["localhost", "tcp://h:1", "unixgram://relative"] {
+        let e = Config::default()
+            .with_address(bad)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("address") && e.contains("unixgram:///path"),
+            "{bad}: {e}"
+        );
+    }
+}
