@@ -60,8 +60,9 @@ impl fmt::Display for Aggregation {
 #[non_exhaustive]
 pub struct Config {
     /// Where datagrams go: `host:port` or `udp://host:port` (UDP, the
-    /// host looked up again every `resolve_interval_s`), or
-    /// `unixgram:///path` (a Unix datagram socket) ([`Address`]).
+    /// host looked up again every `resolve_interval_s`),
+    /// `unixgram:///path` (a Unix datagram socket) or `unix:///path` (a
+    /// Unix stream socket, length-prefixed frames) ([`Address`]).
     pub address: String,
     /// `source` (values aggregated where recorded, cumulative totals sent
     /// each interval) or `off` (every value an event).

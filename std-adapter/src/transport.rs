@@ -5,7 +5,10 @@
 //!
 //! * `udp://host:port`, or a bare `host:port`: UDP ([`UdpTransport`]);
 //! * `unixgram:///path`: a Unix datagram socket ([`UnixDatagramTransport`]),
-//!   as the Datadog agent and StatsD daemons in containers listen on.
+//!   as the Datadog agent and StatsD daemons in containers listen on;
+//! * `unix:///path`: a Unix stream socket, each datagram a frame prefixed
+//!   with its length ([`UnixStreamTransport`]), as the Datadog agent reads
+//!   one.
 
 use crate::udp::{SocketInfo, UdpTransport};
 use stats_core::{SendError, Transport};
@@ -23,19 +26,26 @@ pub enum Address {
     Udp(String),
     /// `unixgram:///path`: a Unix datagram socket.
     UnixDatagram(PathBuf),
+    /// `unix:///path`: a Unix stream socket, each datagram a
+    /// length-prefixed frame.
+    UnixStream(PathBuf),
 }
 
 /// What an address must look like, for errors.
-pub const ADDRESS_FORMS: &str = "host:port, udp://host:port or unixgram:///path";
+pub const ADDRESS_FORMS: &str = "host:port, udp://host:port, unixgram:///path or unix:///path";
 
 impl Address {
-    /// Reads `text`: `udp://host:port`, `host:port` or `unixgram:///path`
-    /// (an absolute path). `None` if it is none of them.
+    /// Reads `text`: `udp://host:port`, `host:port`, `unixgram:///path`
+    /// or `unix:///path` (absolute paths). `None` if it is none of them.
     pub fn parse(text: &str) -> Option<Address> {
+        let unix = |path: &str, make: fn(PathBuf) -> Address| {
+            path.starts_with('/').then(|| make(PathBuf::from(path)))
+        };
         if let Some(path) = text.strip_prefix("unixgram://") {
-            return path
-                .starts_with('/')
-                .then(|| Address::UnixDatagram(PathBuf::from(path)));
+            return unix(path, Address::UnixDatagram);
+        }
+        if let Some(path) = text.strip_prefix("unix://") {
+            return unix(path, Address::UnixStream);
         }
         let host_port = text.strip_prefix("udp://").unwrap_or(text);
         if host_port.contains("://") {
@@ -52,6 +62,7 @@ impl fmt::Display for Address {
         match self {
             Address::Udp(host_port) => write!(f, "udp://{host_port}"),
             Address::UnixDatagram(path) => write!(f, "unixgram://{}", path.display()),
+            Address::UnixStream(path) => write!(f, "unix://{}", path.display()),
         }
     }
 }
@@ -112,11 +123,18 @@ pub(crate) fn connect(
             send_buffer_bytes,
             clock,
         )),
+        #[cfg(unix)]
+        Address::UnixStream(path) => Box::new(UnixStreamTransport::connect(
+            path.clone(),
+            max_datagram,
+            send_buffer_bytes,
+            clock,
+        )),
         #[cfg(not(unix))]
-        Address::UnixDatagram(path) => {
+        Address::UnixDatagram(path) | Address::UnixStream(path) => {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
-                format!("unixgram://{}: not on this system", path.display()),
+                format!("{}: not on this system", path.display()),
             ));
         }
     })
@@ -128,6 +146,38 @@ const FIRST_RECONNECT: Duration = Duration::from_millis(100);
 
 /// The longest wait between two attempts to connect again.
 const MAX_RECONNECT: Duration = Duration::from_secs(5);
+
+/// When a Unix transport may try to connect again: at once at first, then
+/// after [`FIRST_RECONNECT`] doubling to [`MAX_RECONNECT`] while attempts
+/// fail.
+#[derive(Clone, Copy, Debug)]
+struct Reconnect {
+    at: Instant,
+    wait: Duration,
+}
+
+impl Reconnect {
+    fn new(now: Instant) -> Self {
+        Reconnect {
+            at: now,
+            wait: FIRST_RECONNECT,
+        }
+    }
+
+    fn due(&self) -> bool {
+        Instant::now() >= self.at
+    }
+
+    /// An attempt failed, or the connection broke: wait before the next.
+    fn failed(&mut self) {
+        self.at = Instant::now() + self.wait;
+        self.wait = (self.wait * 2).min(MAX_RECONNECT);
+    }
+
+    fn connected(&mut self) {
+        self.wait = FIRST_RECONNECT;
+    }
+}
 
 /// A Unix datagram socket connected to `path`, non-blocking. When the
 /// receiver is not there (no socket file, or nobody reading it) sends fail
@@ -141,8 +191,7 @@ pub struct UnixDatagramTransport {
     max_datagram: usize,
     send_buffer_bytes: usize,
     info: SocketInfo,
-    /// When to try connecting again, and the wait after that.
-    retry: (Instant, Duration),
+    reconnect: Reconnect,
     started: Instant,
     epoch: u64,
 }
@@ -164,7 +213,7 @@ impl UnixDatagramTransport {
             max_datagram,
             send_buffer_bytes,
             info: SocketInfo::default(),
-            retry: (clock.0, FIRST_RECONNECT),
+            reconnect: Reconnect::new(clock.0),
             started: clock.0,
             epoch: clock.1,
         };
@@ -184,18 +233,15 @@ impl UnixDatagramTransport {
         });
         match socket {
             Ok(s) => {
-                self.info = SocketInfo {
-                    send_buffer_bytes: socket2::SockRef::from(&s).send_buffer_size().unwrap_or(0),
-                    low_delay: false,
-                };
+                self.info.send_buffer_bytes =
+                    socket2::SockRef::from(&s).send_buffer_size().unwrap_or(0);
                 self.socket = Some(s);
-                self.retry.1 = FIRST_RECONNECT;
+                self.reconnect.connected();
                 true
             }
             Err(_) => {
                 self.socket = None;
-                let wait = self.retry.1;
-                self.retry = (Instant::now() + wait, (wait * 2).min(MAX_RECONNECT));
+                self.reconnect.failed();
                 false
             }
         }
@@ -204,7 +250,7 @@ impl UnixDatagramTransport {
     /// The socket, connected again first if it went away and the backoff
     /// has passed.
     fn socket(&mut self) -> Option<&std::os::unix::net::UnixDatagram> {
-        if self.socket.is_none() && Instant::now() >= self.retry.0 {
+        if self.socket.is_none() && self.reconnect.due() {
             self.reconnect();
         }
         self.socket.as_ref()
@@ -227,7 +273,7 @@ impl Transport for UnixDatagramTransport {
                 if error == SendError::Refused {
                     // The receiver closed or its file went: connect again.
                     self.socket = None;
-                    self.retry = (Instant::now() + FIRST_RECONNECT, FIRST_RECONNECT * 2);
+                    self.reconnect.failed();
                 }
                 Err(error)
             }
@@ -260,6 +306,188 @@ impl ClientTransport for UnixDatagramTransport {
     fn describe(&self) -> String {
         format!("unixgram://{}", self.path.display())
     }
+}
+
+/// A Unix stream socket connected to `path`, non-blocking: each datagram
+/// goes as a frame, its length in 4 bytes little-endian and then its bytes,
+/// as the Datadog agent reads a stream. A frame the socket takes in part is
+/// finished before the next one starts (the next waits, as on a full
+/// buffer); a connection that breaks with a frame part-written loses that
+/// frame, counted ([`SocketInfo::frames_cut`]). It connects again with
+/// backoff, as [`UnixDatagramTransport`] does.
+#[cfg(unix)]
+pub struct UnixStreamTransport {
+    path: PathBuf,
+    stream: Option<std::os::unix::net::UnixStream>,
+    max_datagram: usize,
+    send_buffer_bytes: usize,
+    info: SocketInfo,
+    reconnect: Reconnect,
+    /// The frame being written, and how much of it is written.
+    frame: Vec<u8>,
+    written: usize,
+    started: Instant,
+    epoch: u64,
+}
+
+#[cfg(unix)]
+impl UnixStreamTransport {
+    /// A transport to the listening socket at `path` (connected now if it
+    /// can be, at a later send otherwise). `clock` as for
+    /// [`UdpTransport::connect`].
+    pub fn connect(
+        path: PathBuf,
+        max_datagram: usize,
+        send_buffer_bytes: usize,
+        clock: (Instant, u64),
+    ) -> Self {
+        let mut t = UnixStreamTransport {
+            path,
+            stream: None,
+            max_datagram,
+            send_buffer_bytes,
+            info: SocketInfo::default(),
+            reconnect: Reconnect::new(clock.0),
+            frame: Vec::with_capacity(4 + max_datagram),
+            written: 0,
+            started: clock.0,
+            epoch: clock.1,
+        };
+        t.connect_now();
+        t
+    }
+
+    /// Connects to the path; whether it could.
+    fn connect_now(&mut self) -> bool {
+        let stream = std::os::unix::net::UnixStream::connect(&self.path).and_then(|s| {
+            s.set_nonblocking(true)?;
+            let _ = socket2::SockRef::from(&s).set_send_buffer_size(self.send_buffer_bytes);
+            Ok(s)
+        });
+        match stream {
+            Ok(s) => {
+                self.info.send_buffer_bytes =
+                    socket2::SockRef::from(&s).send_buffer_size().unwrap_or(0);
+                self.stream = Some(s);
+                self.reconnect.connected();
+                true
+            }
+            Err(_) => {
+                self.stream = None;
+                self.reconnect.failed();
+                false
+            }
+        }
+    }
+
+    /// The connection broke: a frame part-written is lost (counted).
+    fn broken(&mut self) {
+        if self.written > 0 && self.written < self.frame.len() {
+            self.info.frames_cut += 1;
+        }
+        self.frame.clear();
+        self.written = 0;
+        self.stream = None;
+        self.reconnect.failed();
+    }
+
+    /// Writes what is left of the current frame; whether it is all out.
+    fn finish_frame(&mut self) -> Result<bool, SendError> {
+        while self.written < self.frame.len() {
+            let Some(stream) = self.stream.as_ref() else {
+                return Err(SendError::Refused);
+            };
+            match write_some(stream, &self.frame[self.written..]) {
+                Ok(0) => {
+                    self.broken();
+                    return Err(SendError::Refused);
+                }
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let error = unix_send_error(&e);
+                    self.broken();
+                    return Err(error);
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(unix)]
+impl Transport for UnixStreamTransport {
+    /// Sends one datagram as a frame. It waits ([`SendError::WouldBlock`],
+    /// the datagram kept) while the frame before is not all written or the
+    /// socket takes none of this one; a frame taken in part counts as sent
+    /// and is finished first at the next call.
+    fn send(&mut self, datagram: &[u8]) -> Result<(), SendError> {
+        let Ok(len) = u32::try_from(datagram.len()) else {
+            return Err(SendError::TooLarge);
+        };
+        if self.stream.is_none() && !(self.reconnect.due() && self.connect_now()) {
+            return Err(SendError::Refused);
+        }
+        if !self.finish_frame()? {
+            return Err(SendError::WouldBlock);
+        }
+        self.frame.clear();
+        self.frame.extend_from_slice(&len.to_le_bytes());
+        self.frame.extend_from_slice(datagram);
+        self.written = 0;
+        match self.finish_frame() {
+            // Not a byte of it went: as if never tried.
+            Ok(false) if self.written == 0 => {
+                self.frame.clear();
+                Err(SendError::WouldBlock)
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn max_datagram(&self) -> usize {
+        self.max_datagram
+    }
+
+    fn clock_ns(&self) -> Option<u64> {
+        Some(self.epoch + self.started.elapsed().as_nanos() as u64)
+    }
+}
+
+#[cfg(unix)]
+impl ClientTransport for UnixStreamTransport {
+    fn info(&self) -> SocketInfo {
+        self.info
+    }
+
+    fn maintain(&mut self) -> io::Result<Option<String>> {
+        if self.stream.is_none() && self.connect_now() {
+            return Ok(Some(format!("connected to {}", self.describe())));
+        }
+        // A frame left part-written goes on even when nothing new is sent.
+        let _ = self.finish_frame();
+        Ok(None)
+    }
+
+    fn describe(&self) -> String {
+        format!("unix://{}", self.path.display())
+    }
+}
+
+/// Writes what `stream` takes of `bytes` now, without raising SIGPIPE on a
+/// broken connection where the system allows (a host program may not
+/// ignore the signal, as Rust's own start-up does).
+#[cfg(target_os = "linux")]
+fn write_some(stream: &std::os::unix::net::UnixStream, bytes: &[u8]) -> io::Result<usize> {
+    rustix::net::send(stream, bytes, rustix::net::SendFlags::NOSIGNAL).map_err(io::Error::from)
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn write_some(mut stream: &std::os::unix::net::UnixStream, bytes: &[u8]) -> io::Result<usize> {
+    use std::io::Write;
+    stream.write(bytes)
 }
 
 /// A Unix socket's send error as the exporter counts it.
@@ -302,6 +530,11 @@ mod tests {
                 Some(Address::UnixDatagram("/run/statsd.sock".into())),
             ),
             ("unixgram://relative.sock", None),
+            (
+                "unix:///var/run/datadog/dsd.socket",
+                Some(Address::UnixStream("/var/run/datadog/dsd.socket".into())),
+            ),
+            ("unix://relative", None),
             ("localhost", None),
             ("localhost:0", None),
             (":8125", None),
@@ -344,6 +577,95 @@ mod tests {
         assert_eq!(t.send(b"two"), Ok(()));
         let n = receiver.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"two");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    /// Reads frames (4-byte little-endian length, then the bytes) until
+    /// the connection ends or is quiet for a second.
+    fn frames(mut stream: std::os::unix::net::UnixStream) -> Vec<Vec<u8>> {
+        use std::io::Read;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        let mut out = Vec::new();
+        let mut len = [0u8; 4];
+        while stream.read_exact(&mut len).is_ok() {
+            let mut frame = vec![0; u32::from_le_bytes(len) as usize];
+            if stream.read_exact(&mut frame).is_err() {
+                break;
+            }
+            out.push(frame);
+        }
+        out
+    }
+
+    /// Sends `datagram` until the transport takes it (a full buffer keeps
+    /// it); panics on another error.
+    fn send_until_taken(t: &mut UnixStreamTransport, datagram: &[u8]) {
+        loop {
+            match t.send(datagram) {
+                Ok(()) => return,
+                Err(SendError::WouldBlock) => std::thread::sleep(Duration::from_micros(50)),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_carries_every_datagram_as_a_whole_frame_in_order() {
+        let path = temp_path("stream");
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let mut t = UnixStreamTransport::connect(path.clone(), 8192, 1 << 16, (Instant::now(), 0));
+        let (stream, _) = listener.accept().unwrap();
+        // The receiver starts late: the socket buffer fills first, and
+        // frames are taken in part.
+        let sent: Vec<Vec<u8>> = (0..2_000u32)
+            .map(|i| vec![(i % 251) as u8; 1 + (i as usize * 37) % 8_000])
+            .collect();
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            frames(stream)
+        });
+        for d in &sent {
+            send_until_taken(&mut t, d);
+        }
+        // The last frame out, then the connection closed.
+        while !t.finish_frame().unwrap() {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        drop(t);
+        assert_eq!(reader.join().unwrap(), sent);
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_stream_receiver_gone_then_back_is_found_again() {
+        let path = temp_path("stream-back");
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let mut t = UnixStreamTransport::connect(path.clone(), 8192, 1 << 16, (Instant::now(), 0));
+        let (stream, _) = listener.accept().unwrap();
+        t.send(b"one").unwrap();
+        drop(listener);
+        std::fs::remove_file(&path).unwrap();
+        let got = frames(stream);
+        assert_eq!(got, [b"one".to_vec()]);
+        // The peer is gone: a send fails (at the latest the second).
+        let failed = (0..10).any(|_| t.send(b"lost").is_err());
+        assert!(failed, "sends to a closed connection fail");
+        assert_eq!(t.send(b"lost"), Err(SendError::Refused), "not yet due");
+        // A new listener at the path: found after the backoff.
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        std::thread::sleep(MAX_RECONNECT.min(FIRST_RECONNECT * 8));
+        let start = Instant::now();
+        while t.send(b"two").is_err() {
+            assert!(start.elapsed() < MAX_RECONNECT * 2, "not found again");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(t);
+        let (stream, _) = listener.accept().unwrap();
+        assert_eq!(frames(stream), [b"two".to_vec()]);
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 

@@ -20,6 +20,9 @@ pub struct SocketInfo {
     pub send_buffer_bytes: usize,
     /// Whether IP_TOS low-delay was set.
     pub low_delay: bool,
+    /// A Unix stream: frames lost because the connection broke while they
+    /// were part-written (counted as sent when they were taken in part).
+    pub frames_cut: u64,
 }
 
 /// A connected UDP socket as a [`Transport`].
@@ -79,6 +82,7 @@ impl UdpTransport {
         let info = SocketInfo {
             send_buffer_bytes: socket.send_buffer_size().unwrap_or(0),
             low_delay,
+            frames_cut: 0,
         };
         Ok((socket, info))
     }

@@ -47,35 +47,81 @@ fn an_application_s_transport_carries_everything() {
         }
         stats.shutdown(Duration::from_secs(2)).unwrap();
         let datagrams = datagrams.lock().unwrap();
-        // Events: one each; totals: the latest total.
-        let mut events = 0.0;
-        let mut total = 0;
-        for d in datagrams.iter() {
-            let d = decode(d).unwrap();
-            if d.is_series() {
-                for r in d.series() {
-                    let r = r.unwrap();
-                    if let (true, DecodedTotals::Counter { sum, .. }) =
-                        (r.name == "spy.hits", &r.totals)
-                    {
-                        total = total.max(*sum);
-                    }
+        assert_eq!(hits_in(&datagrams, mode), 25.0, "{mode}");
+    }
+}
+
+/// What `spy.hits` adds up to in `datagrams`: its events summed, or its
+/// latest total.
+fn hits_in(datagrams: &[Vec<u8>], mode: Aggregation) -> f64 {
+    let mut events = 0.0;
+    let mut total = 0;
+    for d in datagrams.iter() {
+        let d = decode(d).unwrap();
+        if d.is_series() {
+            for r in d.series() {
+                let r = r.unwrap();
+                if let (true, DecodedTotals::Counter { sum, .. }) =
+                    (r.name == "spy.hits", &r.totals)
+                {
+                    total = total.max(*sum);
                 }
-            } else {
-                for e in d.events() {
-                    let e = e.unwrap();
-                    if e.name == "spy.hits" {
-                        events += e.value;
-                    }
+            }
+        } else {
+            for e in d.events() {
+                let e = e.unwrap();
+                if e.name == "spy.hits" {
+                    events += e.value;
                 }
             }
         }
-        if mode == Aggregation::Source {
-            assert_eq!(total, 25);
-        } else {
-            assert_eq!(events, 25.0);
-        }
     }
+    if mode == Aggregation::Source {
+        total as f64
+    } else {
+        events
+    }
+}
+
+/// Over a Unix stream socket (`unix:///path`) to a receiver that reads
+/// length-prefixed frames, as the Datadog agent does.
+#[cfg(unix)]
+#[test]
+fn a_unix_stream_carries_every_value_in_frames() {
+    use std::io::Read;
+    let dir = std::env::temp_dir().join(format!("stats-stream-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("agent.sock");
+    for mode in [Aggregation::Source, Aggregation::Off] {
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let reader = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut frames = Vec::new();
+            let mut len = [0u8; 4];
+            while stream.read_exact(&mut len).is_ok() {
+                let mut frame = vec![0; u32::from_le_bytes(len) as usize];
+                stream.read_exact(&mut frame).unwrap();
+                frames.push(frame);
+            }
+            frames
+        });
+        let stats = Stats::start(
+            Config::default()
+                .with_aggregation(mode)
+                .with_address(format!("unix://{}", path.display())),
+        )
+        .unwrap();
+        let hits = stats.counter("spy.hits", &[]).unwrap();
+        for _ in 0..25 {
+            hits.increment();
+        }
+        let report = stats.shutdown(Duration::from_secs(2)).unwrap();
+        assert_eq!(report.socket.frames_cut, 0);
+        drop(stats);
+        assert_eq!(hits_in(&reader.join().unwrap(), mode), 25.0, "{mode}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -104,7 +150,12 @@ fn addresses_are_checked_and_named() {
             "{good}"
         );
     }
-    for bad in ["localhost", "tcp://h:1", "unixgram://relative"] {
+    for bad in [
+        "localhost",
+        "tcp://h:1",
+        "unixgram://relative",
+        "unix://relative",
+    ] {
         let e = Config::default()
             .with_address(bad)
             .validate()
