@@ -25,6 +25,13 @@ trap cleanup EXIT
 cargo build --release -p stats-collector
 cargo build --release --example demo
 
+echo "--- the demo pointed where nothing listens says so, and fails"
+if target/release/examples/demo --target 127.0.0.1:1 --duration 1 >"$work/demo-nowhere.txt" 2>&1; then
+    echo "the demo exited 0 having delivered nothing" >&2
+    exit 1
+fi
+grep "nothing was delivered" "$work/demo-nowhere.txt"
+
 VM=127.0.0.1:18428
 PROM=127.0.0.1:19090
 

@@ -14,7 +14,9 @@
 //! to do). `--target` sends to an external receiver instead of the
 //! in-process one (then only the sender's side is reported), for example a
 //! `stats-collector` or, with `--codec statsd|dogstatsd`, any StatsD agent;
-//! `ADDRESS` is `host:port`, `udp://host:port` or `unixgram:///path`.
+//! `ADDRESS` is `host:port`, `udp://host:port`, `unixgram:///path` or
+//! `unix:///path`. A run that delivered nothing (no datagram sent: nothing
+//! listening there) says so and exits 1.
 
 use stats_core::wire::Codec;
 use stats_core::{DropReason, Kind, Priority};
@@ -259,10 +261,32 @@ fn main() -> ExitCode {
         }
     };
 
-    if mode == Aggregation::Source {
+    let code = if mode == Aggregation::Source {
         let recorded = by_kind.each_ref().map(|n| n.load(Ordering::Relaxed));
-        return summarize_totals(&report, elapsed, recorded, receiver.as_ref());
+        summarize_totals(&report, elapsed, recorded, receiver.as_ref())
+    } else {
+        summarize_events(&report, elapsed, receiver)
+    };
+    // Sent nowhere: the sender's own books balance, but that is no success.
+    let (sent, failed) = match &report.aggregation {
+        Some(a) => (a.sent.datagrams_sent, a.sent.send_errors),
+        None => (
+            report.snapshot.counters.datagrams_sent,
+            report.snapshot.counters.send_errors,
+        ),
+    };
+    if sent == 0 {
+        eprintln!(
+            "nothing was delivered to {target}: no datagram was sent ({failed} sends failed); is anything listening there?"
+        );
+        return ExitCode::FAILURE;
     }
+    code
+}
+
+/// The summary of a run that sent every value as an event: where each
+/// went, and with an in-process receiver whether they all arrived.
+fn summarize_events(report: &Report, elapsed: Duration, receiver: Option<Receiver>) -> ExitCode {
     let s = &report.snapshot;
     let c = &s.counters;
     println!(
@@ -306,7 +330,7 @@ fn main() -> ExitCode {
             c.bytes_sent as f64 / c.events_sent.max(1) as f64
         );
     }
-    if let Some(q) = s.end_to_end_latency {
+    if let (Some(q), true) = (s.end_to_end_latency, c.datagrams_sent > 0) {
         println!(
             "record to socket    p50 {:.2} ms, p99 {:.2} ms",
             q.p50 as f64 / 1e6,
