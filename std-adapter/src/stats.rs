@@ -485,6 +485,17 @@ impl Stats {
                     low: n / 4,
                 };
                 let sets = config.lane_sets + 1;
+                // The lanes alone past the budget: refused before they are
+                // allocated (the worker checks the whole, exporter included).
+                let lanes_bytes = (sets * n).saturating_mul(size_of::<Slot<Event>>());
+                let max = config.max_memory_mb << 20;
+                if lanes_bytes > max {
+                    return Err(StartError::MemoryBudget {
+                        fields: "buffer_size, lane_sets and max_datagram",
+                        needed: lanes_bytes,
+                        max,
+                    });
+                }
                 let slots: Box<[Slot<Event>]> = (0..sets * n).map(|_| Slot::new()).collect();
                 let lanes = Lanes::with_storage(slots, caps, config.drop_policy)
                     .map_err(|e| StartError::Pipeline(e.to_string()))?;

@@ -706,7 +706,20 @@ fn run_events(
     let mut exporter = match Exporter::new(consumer, buf, exporter_config(shared, sender)) {
         Ok(e) => e,
         Err(e) => {
-            let _ = started.send(Err(StartError::Pipeline(e.to_string())));
+            let keys = shared.keys.memory_bytes();
+            let error = match e {
+                // Named by the settings that size it, against the budget
+                // as configured (the key table's share included).
+                stats_core::ExporterError::MemoryBudget { needed, .. } => {
+                    StartError::MemoryBudget {
+                        fields: "buffer_size, lane_sets and max_datagram",
+                        needed: needed + keys,
+                        max: shared.config.max_memory_mb << 20,
+                    }
+                }
+                e => StartError::Pipeline(e.to_string()),
+            };
+            let _ = started.send(Err(error));
             return;
         }
     };

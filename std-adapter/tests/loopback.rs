@@ -226,7 +226,7 @@ fn bad_input_is_typed_and_counted() {
     ));
     assert!(matches!(
         Stats::start(receiver().1.with_buffer_size(1 << 20)),
-        Err(stats_std::StartError::Pipeline(_))
+        Err(stats_std::StartError::MemoryBudget { .. })
     ));
 }
 
@@ -246,4 +246,20 @@ fn dropping_the_last_handle_drains_and_stops() {
     let got = receive(&socket);
     assert_eq!(got.len(), 10);
     assert!(got.iter().all(|e| e.0 == "last"));
+}
+
+/// A configuration that validates but cannot start in its memory budget
+/// names the settings and the budget as configured.
+#[test]
+fn lanes_past_the_memory_budget_are_named_at_start() {
+    use stats_std::StartError;
+    let Err(e) = Stats::start(events().with_buffer_size(16_777_216)) else {
+        panic!("16M events of lanes in 10 MiB");
+    };
+    assert!(matches!(e, StartError::MemoryBudget { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains("buffer_size") && text.contains("(10.0 MiB)"),
+        "{text}"
+    );
 }
