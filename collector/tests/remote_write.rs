@@ -139,6 +139,20 @@ fn metric(server: &Server, line_start: &str) -> f64 {
         .unwrap_or_else(|| panic!("{line_start} in {text}"))
 }
 
+/// A destination's (by its `labels`) samples retried and rejected.
+fn retried_and_rejected(server: &Server, labels: &str) -> (f64, f64) {
+    (
+        metric(
+            server,
+            &format!("stats_collector_push_samples_retried_total{{{labels}}}"),
+        ),
+        metric(
+            server,
+            &format!("stats_collector_push_samples_dropped_total{{{labels},reason=\"rejected\"}}"),
+        ),
+    )
+}
+
 #[test]
 fn every_family_arrives_with_the_collector_label_and_the_headers() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -198,14 +212,7 @@ fn five_hundreds_and_429s_are_retried_other_4xx_are_not() {
     let labels = format!("output=\"remote_write\",url=\"{url}\"");
     // Three retried attempts of the first request; the fourth answer (400)
     // drops the request it was given.
-    let retried = metric(
-        &server,
-        &format!("stats_collector_push_samples_retried_total{{{labels}}}"),
-    );
-    let rejected = metric(
-        &server,
-        &format!("stats_collector_push_samples_dropped_total{{{labels},reason=\"rejected\"}}"),
-    );
+    let (retried, rejected) = retried_and_rejected(&server, &labels);
     assert!(rejected > 0.0, "{rejected}");
     assert_eq!(
         retried,
@@ -241,14 +248,7 @@ fn otlp_retries_only_what_its_specification_calls_retryable() {
         !engine.lock().unwrap().requests.is_empty()
     });
     let labels = format!("output=\"otlp\",url=\"{url}\"");
-    let retried = metric(
-        &server,
-        &format!("stats_collector_push_samples_retried_total{{{labels}}}"),
-    );
-    let rejected = metric(
-        &server,
-        &format!("stats_collector_push_samples_dropped_total{{{labels},reason=\"rejected\"}}"),
-    );
+    let (retried, rejected) = retried_and_rejected(&server, &labels);
     // The first request: retried after 503, dropped at 500.
     assert!(rejected > 0.0, "{rejected}");
     assert_eq!(retried, rejected);
