@@ -186,14 +186,65 @@ impl Reconnect {
 /// found again.
 #[cfg(unix)]
 pub struct UnixDatagramTransport {
-    path: PathBuf,
+    peer: UnixPeer,
     socket: Option<std::os::unix::net::UnixDatagram>,
+}
+
+/// What both Unix transports keep of their destination: its path, the
+/// datagram size and send buffer, what the kernel granted, when to try
+/// connecting again, and the clock.
+#[cfg(unix)]
+struct UnixPeer {
+    path: PathBuf,
     max_datagram: usize,
     send_buffer_bytes: usize,
     info: SocketInfo,
     reconnect: Reconnect,
     started: Instant,
     epoch: u64,
+}
+
+#[cfg(unix)]
+impl UnixPeer {
+    fn new(
+        path: PathBuf,
+        max_datagram: usize,
+        send_buffer_bytes: usize,
+        clock: (Instant, u64),
+    ) -> Self {
+        UnixPeer {
+            path,
+            max_datagram,
+            send_buffer_bytes,
+            info: SocketInfo::default(),
+            reconnect: Reconnect::new(clock.0),
+            started: clock.0,
+            epoch: clock.1,
+        }
+    }
+
+    /// Takes an attempt to connect: a socket that connected gets its send
+    /// buffer (best effort: the kernel caps it at net.core.wmem_max) and
+    /// ends the backoff; a failure backs off.
+    fn connected<S: std::os::fd::AsFd>(&mut self, attempt: io::Result<S>) -> Option<S> {
+        match attempt {
+            Ok(s) => {
+                let r = socket2::SockRef::from(&s);
+                let _ = r.set_send_buffer_size(self.send_buffer_bytes);
+                self.info.send_buffer_bytes = r.send_buffer_size().unwrap_or(0);
+                self.reconnect.connected();
+                Some(s)
+            }
+            Err(_) => {
+                self.reconnect.failed();
+                None
+            }
+        }
+    }
+
+    fn clock_ns(&self) -> u64 {
+        self.epoch + self.started.elapsed().as_nanos() as u64
+    }
 }
 
 #[cfg(unix)]
@@ -208,14 +259,8 @@ impl UnixDatagramTransport {
         clock: (Instant, u64),
     ) -> Self {
         let mut t = UnixDatagramTransport {
-            path,
+            peer: UnixPeer::new(path, max_datagram, send_buffer_bytes, clock),
             socket: None,
-            max_datagram,
-            send_buffer_bytes,
-            info: SocketInfo::default(),
-            reconnect: Reconnect::new(clock.0),
-            started: clock.0,
-            epoch: clock.1,
         };
         t.reconnect();
         t
@@ -223,34 +268,19 @@ impl UnixDatagramTransport {
 
     /// Connects a new socket to the path; whether it could.
     fn reconnect(&mut self) -> bool {
-        let socket = std::os::unix::net::UnixDatagram::unbound().and_then(|s| {
+        let attempt = std::os::unix::net::UnixDatagram::unbound().and_then(|s| {
             s.set_nonblocking(true)?;
-            let r = socket2::SockRef::from(&s);
-            // Best effort: the kernel caps it (net.core.wmem_max).
-            let _ = r.set_send_buffer_size(self.send_buffer_bytes);
-            s.connect(&self.path)?;
+            s.connect(&self.peer.path)?;
             Ok(s)
         });
-        match socket {
-            Ok(s) => {
-                self.info.send_buffer_bytes =
-                    socket2::SockRef::from(&s).send_buffer_size().unwrap_or(0);
-                self.socket = Some(s);
-                self.reconnect.connected();
-                true
-            }
-            Err(_) => {
-                self.socket = None;
-                self.reconnect.failed();
-                false
-            }
-        }
+        self.socket = self.peer.connected(attempt);
+        self.socket.is_some()
     }
 
     /// The socket, connected again first if it went away and the backoff
     /// has passed.
     fn socket(&mut self) -> Option<&std::os::unix::net::UnixDatagram> {
-        if self.socket.is_none() && self.reconnect.due() {
+        if self.socket.is_none() && self.peer.reconnect.due() {
             self.reconnect();
         }
         self.socket.as_ref()
@@ -273,7 +303,7 @@ impl Transport for UnixDatagramTransport {
                 if error == SendError::Refused {
                     // The receiver closed or its file went: connect again.
                     self.socket = None;
-                    self.reconnect.failed();
+                    self.peer.reconnect.failed();
                 }
                 Err(error)
             }
@@ -281,18 +311,18 @@ impl Transport for UnixDatagramTransport {
     }
 
     fn max_datagram(&self) -> usize {
-        self.max_datagram
+        self.peer.max_datagram
     }
 
     fn clock_ns(&self) -> Option<u64> {
-        Some(self.epoch + self.started.elapsed().as_nanos() as u64)
+        Some(self.peer.clock_ns())
     }
 }
 
 #[cfg(unix)]
 impl ClientTransport for UnixDatagramTransport {
     fn info(&self) -> SocketInfo {
-        self.info
+        self.peer.info
     }
 
     fn maintain(&mut self) -> io::Result<Option<String>> {
@@ -304,7 +334,7 @@ impl ClientTransport for UnixDatagramTransport {
     }
 
     fn describe(&self) -> String {
-        format!("unixgram://{}", self.path.display())
+        format!("unixgram://{}", self.peer.path.display())
     }
 }
 
@@ -317,17 +347,11 @@ impl ClientTransport for UnixDatagramTransport {
 /// backoff, as [`UnixDatagramTransport`] does.
 #[cfg(unix)]
 pub struct UnixStreamTransport {
-    path: PathBuf,
+    peer: UnixPeer,
     stream: Option<std::os::unix::net::UnixStream>,
-    max_datagram: usize,
-    send_buffer_bytes: usize,
-    info: SocketInfo,
-    reconnect: Reconnect,
     /// The frame being written, and how much of it is written.
     frame: Vec<u8>,
     written: usize,
-    started: Instant,
-    epoch: u64,
 }
 
 #[cfg(unix)]
@@ -342,16 +366,10 @@ impl UnixStreamTransport {
         clock: (Instant, u64),
     ) -> Self {
         let mut t = UnixStreamTransport {
-            path,
+            peer: UnixPeer::new(path, max_datagram, send_buffer_bytes, clock),
             stream: None,
-            max_datagram,
-            send_buffer_bytes,
-            info: SocketInfo::default(),
-            reconnect: Reconnect::new(clock.0),
             frame: Vec::with_capacity(4 + max_datagram),
             written: 0,
-            started: clock.0,
-            epoch: clock.1,
         };
         t.connect_now();
         t
@@ -359,36 +377,23 @@ impl UnixStreamTransport {
 
     /// Connects to the path; whether it could.
     fn connect_now(&mut self) -> bool {
-        let stream = std::os::unix::net::UnixStream::connect(&self.path).and_then(|s| {
+        let attempt = std::os::unix::net::UnixStream::connect(&self.peer.path).and_then(|s| {
             s.set_nonblocking(true)?;
-            let _ = socket2::SockRef::from(&s).set_send_buffer_size(self.send_buffer_bytes);
             Ok(s)
         });
-        match stream {
-            Ok(s) => {
-                self.info.send_buffer_bytes =
-                    socket2::SockRef::from(&s).send_buffer_size().unwrap_or(0);
-                self.stream = Some(s);
-                self.reconnect.connected();
-                true
-            }
-            Err(_) => {
-                self.stream = None;
-                self.reconnect.failed();
-                false
-            }
-        }
+        self.stream = self.peer.connected(attempt);
+        self.stream.is_some()
     }
 
     /// The connection broke: a frame part-written is lost (counted).
     fn broken(&mut self) {
         if self.written > 0 && self.written < self.frame.len() {
-            self.info.frames_cut += 1;
+            self.peer.info.frames_cut += 1;
         }
         self.frame.clear();
         self.written = 0;
         self.stream = None;
-        self.reconnect.failed();
+        self.peer.reconnect.failed();
     }
 
     /// Writes what is left of the current frame; whether it is all out.
@@ -426,7 +431,7 @@ impl Transport for UnixStreamTransport {
         let Ok(len) = u32::try_from(datagram.len()) else {
             return Err(SendError::TooLarge);
         };
-        if self.stream.is_none() && !(self.reconnect.due() && self.connect_now()) {
+        if self.stream.is_none() && !(self.peer.reconnect.due() && self.connect_now()) {
             return Err(SendError::Refused);
         }
         if !self.finish_frame()? {
@@ -448,18 +453,18 @@ impl Transport for UnixStreamTransport {
     }
 
     fn max_datagram(&self) -> usize {
-        self.max_datagram
+        self.peer.max_datagram
     }
 
     fn clock_ns(&self) -> Option<u64> {
-        Some(self.epoch + self.started.elapsed().as_nanos() as u64)
+        Some(self.peer.clock_ns())
     }
 }
 
 #[cfg(unix)]
 impl ClientTransport for UnixStreamTransport {
     fn info(&self) -> SocketInfo {
-        self.info
+        self.peer.info
     }
 
     fn maintain(&mut self) -> io::Result<Option<String>> {
@@ -472,7 +477,7 @@ impl ClientTransport for UnixStreamTransport {
     }
 
     fn describe(&self) -> String {
-        format!("unix://{}", self.path.display())
+        format!("unix://{}", self.peer.path.display())
     }
 }
 
