@@ -95,8 +95,9 @@ pub struct Config {
     /// What a full lane does.
     #[serde(deserialize_with = "policy_from_str")]
     pub drop_policy: DropPolicy,
-    /// Bytes per datagram (512 to 65507).
-    pub max_datagram: usize,
+    /// Bytes per datagram (512 to 65507); unset, the transport's own:
+    /// 1,432 over UDP, 8,192 on a Unix socket ([`Config::datagram_size`]).
+    pub max_datagram: Option<usize>,
     /// What datagrams carry: `postcard` (this pipeline's format), `statsd`,
     /// `dogstatsd` or `dogstatsd-distribution` (lines for a StatsD agent).
     #[serde(deserialize_with = "codec_from_str")]
@@ -141,7 +142,7 @@ impl Default for Config {
             tick_ms: 1,
             adaptive_batching: false,
             drop_policy: DropPolicy::DropByPriority,
-            max_datagram: 1472,
+            max_datagram: None,
             codec: Codec::Postcard,
             max_memory_mb: 10,
             interning: true,
@@ -336,12 +337,11 @@ impl Config {
             self.drop_policy = parse_drop_policy(v.trim())
                 .ok_or_else(|| invalid("STATS_DROP_POLICY", &v, POLICIES))?;
         }
-        num(
-            &var,
-            "STATS_MAX_DATAGRAM",
-            &mut self.max_datagram,
-            "a number",
-        )?;
+        if let Some(v) = var("STATS_MAX_DATAGRAM") {
+            let size = v.trim().parse();
+            self.max_datagram =
+                Some(size.map_err(|_| invalid("STATS_MAX_DATAGRAM", &v, "a number"))?);
+        }
         if let Some(v) = var("STATS_CODEC") {
             self.codec =
                 Codec::from_name(v.trim()).ok_or_else(|| invalid("STATS_CODEC", &v, CODECS))?;
@@ -474,8 +474,10 @@ impl Config {
         if !(1..=100).contains(tick_ms) {
             return Err(invalid("tick_ms", tick_ms, "1 to 100"));
         }
-        if !(512..=65_507).contains(max_datagram) {
-            return Err(invalid("max_datagram", max_datagram, "512 to 65507"));
+        if let Some(size) = max_datagram
+            && !(512..=65_507).contains(size)
+        {
+            return Err(invalid("max_datagram", size, "512 to 65507"));
         }
         if *max_memory_mb == 0 || *max_memory_mb > 1 << 20 {
             return Err(invalid("max_memory_mb", max_memory_mb, "1 to 1048576"));
@@ -515,6 +517,25 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Bytes per datagram: `max_datagram`, or the default of the
+    /// transport `address` names ([`Address::default_max_datagram`]).
+    pub fn datagram_size(&self) -> usize {
+        self.max_datagram.unwrap_or_else(|| {
+            Address::parse(&self.address).map_or(stats_core::wire::DEFAULT_MAX_DATAGRAM, |a| {
+                a.default_max_datagram()
+            })
+        })
+    }
+
+    /// The same with another datagram size (`None`: the transport's).
+    #[must_use]
+    pub fn with_max_datagram(self, max_datagram: Option<usize>) -> Self {
+        Config {
+            max_datagram,
+            ..self
+        }
     }
 
     /// The same with another aggregation mode.
@@ -678,8 +699,21 @@ mod tests {
         assert_eq!(c.drop_policy, DropPolicy::DropByPriority);
         assert_eq!(c.address, "localhost:8125");
         assert!(c.interning);
-        assert_eq!((c.max_memory_mb, c.max_datagram), (10, 1472));
+        assert_eq!((c.max_memory_mb, c.max_datagram), (10, None));
+        assert_eq!(c.datagram_size(), 1432);
+        assert_eq!(
+            c.clone().with_address("unixgram:///run/s").datagram_size(),
+            8192
+        );
+        assert_eq!(
+            c.clone().with_address("unix:///run/s").datagram_size(),
+            8192
+        );
         assert_eq!(c.validate(), Ok(()));
+        let set = c
+            .with_address("unix:///run/s")
+            .with_max_datagram(Some(4096));
+        assert_eq!(set.datagram_size(), 4096);
     }
 
     #[test]

@@ -445,11 +445,11 @@ impl Stats {
         config: Config,
         transport: Box<dyn ClientTransport>,
     ) -> Result<Stats, StartError> {
-        if transport.max_datagram() < config.max_datagram {
+        if transport.max_datagram() < config.datagram_size() {
             return Err(StartError::Pipeline(format!(
                 "the transport takes datagrams of {} bytes, max_datagram is {}",
                 transport.max_datagram(),
-                config.max_datagram
+                config.datagram_size()
             )));
         }
         Stats::start_with(config, Some(transport))
@@ -465,7 +465,7 @@ impl Stats {
         let pipeline = match config.aggregation {
             Mode::Source => {
                 let max = config.max_memory_mb << 20;
-                let buffer = stats_core::MAX_DATAGRAMS_PER_SEND * config.max_datagram;
+                let buffer = stats_core::MAX_DATAGRAMS_PER_SEND * config.datagram_size();
                 let fields = "max_series and aggregation_threads";
                 let room = max.saturating_sub(keys.memory_bytes() + buffer);
                 Pipeline::Source(

@@ -31,6 +31,10 @@ pub enum Address {
     UnixStream(PathBuf),
 }
 
+/// Bytes per datagram on a Unix socket unless configured: what the
+/// Datadog agent, datadog-go and metrics-exporter-dogstatsd use there.
+pub const UNIX_MAX_DATAGRAM: usize = 8_192;
+
 /// What an address must look like, for errors.
 pub const ADDRESS_FORMS: &str = "host:port, udp://host:port, unixgram:///path or unix:///path";
 
@@ -54,6 +58,16 @@ impl Address {
         let (host, port) = host_port.rsplit_once(':')?;
         let port_ok = port.parse::<u16>().is_ok_and(|p| p > 0);
         (!host.is_empty() && port_ok).then(|| Address::Udp(host_port.to_string()))
+    }
+
+    /// Bytes per datagram unless configured:
+    /// [`DEFAULT_MAX_DATAGRAM`](stats_core::wire::DEFAULT_MAX_DATAGRAM)
+    /// (1,432) over UDP, [`UNIX_MAX_DATAGRAM`] (8,192) on a Unix socket.
+    pub const fn default_max_datagram(&self) -> usize {
+        match self {
+            Address::Udp(_) => stats_core::wire::DEFAULT_MAX_DATAGRAM,
+            Address::UnixDatagram(_) | Address::UnixStream(_) => UNIX_MAX_DATAGRAM,
+        }
     }
 }
 

@@ -185,7 +185,7 @@ fn breaker(shared: &Shared) -> BreakerConfig {
 fn encoder(shared: &Shared, sender: u64) -> EncoderConfig {
     let c = &shared.config;
     EncoderConfig::new(sender)
-        .with_max_datagram(c.max_datagram)
+        .with_max_datagram(c.datagram_size())
         .with_codec(c.codec)
 }
 
@@ -636,7 +636,7 @@ fn run(
 ) {
     let config = &shared.config;
     let sender = random_sender_id();
-    let mut buf = vec![0u8; MAX_DATAGRAMS_PER_SEND * config.max_datagram];
+    let mut buf = vec![0u8; MAX_DATAGRAMS_PER_SEND * config.datagram_size()];
     let fail = |e: StartError| {
         let _ = started.send(Err(e));
     };
@@ -649,7 +649,7 @@ fn run(
                 let lines = Lines {
                     aggregation,
                     deltas: Deltas::default(),
-                    packer: Packer::new(dialect, config.max_datagram),
+                    packer: Packer::new(dialect, config.datagram_size()),
                     breaker: CircuitBreaker::new(breaker(shared)),
                     interval: config.interval_ms.saturating_mul(1_000_000),
                     next: None,
@@ -751,7 +751,7 @@ fn serve<D: Driver>(
         None => match Address::parse(&config.address) {
             Some(address) => transport::connect(
                 &address,
-                config.max_datagram,
+                config.datagram_size(),
                 config.send_buffer_bytes,
                 shared.clock.origin(),
             ),

@@ -133,9 +133,9 @@ fn a_transport_that_cannot_take_the_datagrams_is_refused_at_start() {
     let Err(StartError::Pipeline(e)) =
         Stats::start_with_transport(Config::default(), Box::new(spy))
     else {
-        panic!("a 512-byte transport for 1472-byte datagrams");
+        panic!("a 512-byte transport for 1432-byte datagrams");
     };
-    assert!(e.contains("512") && e.contains("1472"), "{e}");
+    assert!(e.contains("512") && e.contains("1432"), "{e}");
 }
 
 #[test]

@@ -103,8 +103,10 @@ pub const VERSION: u8 = 1;
 pub const FIXED_HEADER_LEN: usize = 14;
 /// Bytes of the CRC trailer.
 pub const CRC_LEN: usize = 4;
-/// Safe UDP payload on a 1500-byte MTU (IPv4 without options).
-pub const DEFAULT_MAX_DATAGRAM: usize = 1472;
+/// Bytes per datagram unless configured: a UDP payload that fits a
+/// 1500-byte MTU with IPv6 headers and room for a tunnel's, the size
+/// datagrams from datadog-go and metrics-exporter-dogstatsd have.
+pub const DEFAULT_MAX_DATAGRAM: usize = 1432;
 /// Smallest datagram limit an encoder accepts.
 pub const MIN_DATAGRAM: usize = 512;
 /// Largest UDP payload over IPv4.
