@@ -105,7 +105,7 @@ impl Forwarder {
         socket.set_nonblocking(true)?;
         Ok(Forwarder {
             socket,
-            packer: Packer::new(dialect, max_datagram.clamp(512, 65_507)),
+            packer: Packer::new(dialect, max_datagram.clamp(512, 65_507), ""),
             deltas: Deltas::default(),
             overflow_deltas: Deltas::default(),
             stats: ForwardStats::default(),

@@ -10,8 +10,8 @@
 use crate::transport::{ADDRESS_FORMS, Address};
 use core::fmt;
 use serde::Deserialize;
-use stats_core::DropPolicy;
 use stats_core::wire::Codec;
+use stats_core::{DropPolicy, Key};
 use std::num::NonZeroU16;
 use std::path::Path;
 
@@ -64,6 +64,13 @@ pub struct Config {
     /// `unixgram:///path` (a Unix datagram socket) or `unix:///path` (a
     /// Unix stream socket, length-prefixed frames) ([`Address`]).
     pub address: String,
+    /// Tags every series carries, `key:value` (or a bare `key`); a series'
+    /// own tag with the same key wins. They count toward the 8 tags a
+    /// series may have.
+    pub tags: Vec<String>,
+    /// DogStatsD codecs: send the container id (`|c:`), read from
+    /// `/proc/self/cgroup` (or `/proc/self/mountinfo`) at start.
+    pub origin_detection: bool,
     /// `source` (values aggregated where recorded, cumulative totals sent
     /// each interval) or `off` (every value an event).
     #[serde(deserialize_with = "aggregation_from_str")]
@@ -130,6 +137,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             address: "localhost:8125".into(),
+            tags: Vec::new(),
+            origin_detection: true,
             aggregation: Aggregation::Source,
             interval_ms: 1_000,
             refresh_interval_s: 10,
@@ -225,6 +234,39 @@ pub fn parse_drop_policy(s: &str) -> Option<DropPolicy> {
     }
 }
 
+/// The tags datadog-go takes from the environment, and their variables.
+const DATADOG_TAGS: [(&str, &str); 4] = [
+    ("env", "DD_ENV"),
+    ("service", "DD_SERVICE"),
+    ("version", "DD_VERSION"),
+    ("dd.internal.entity_id", "DD_ENTITY_ID"),
+];
+
+const DATADOG_URLS: &str =
+    "udp://host:port, host:port, unix:///path, unixgram:///path or unixstream:///path";
+
+/// A `DD_DOGSTATSD_URL` as an address: datadog-go's `unix://` and
+/// `unixgram://` are a datagram socket, `unixstream://` a stream.
+fn datadog_url(url: &str) -> Option<String> {
+    let address = if let Some(path) = url.strip_prefix("unixstream://") {
+        format!("unix://{path}")
+    } else if let Some(path) = url.strip_prefix("unix://") {
+        format!("unixgram://{path}")
+    } else {
+        url.to_string()
+    };
+    Address::parse(&address).map(|_| address)
+}
+
+/// `k:v,k:v` as tags, blanks around them dropped.
+fn split_tags(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 const POLICIES: &str = "by_priority, newest, oldest or sampled:N:P";
 const AGGREGATIONS: &str = "source or off";
 
@@ -296,9 +338,20 @@ impl Config {
             }
             Ok(())
         }
-        if let Some(v) = var("STATS_ADDRESS") {
-            self.address = v;
+        let stats_address = var("STATS_ADDRESS");
+        if let Some(v) = &stats_address {
+            self.address = v.clone();
         }
+        let stats_tags = var("STATS_TAGS").map(|v| split_tags(&v));
+        if let Some(tags) = &stats_tags {
+            self.tags = tags.clone();
+        }
+        num(
+            &var,
+            "STATS_ORIGIN_DETECTION",
+            &mut self.origin_detection,
+            "true or false",
+        )?;
         if let Some(v) = var("STATS_AGGREGATION") {
             self.aggregation = Aggregation::from_name(v.trim())
                 .ok_or_else(|| invalid("STATS_AGGREGATION", &v, AGGREGATIONS))?;
@@ -398,7 +451,73 @@ impl Config {
             &mut self.http_max_connections,
             "a number",
         )?;
+        if self.codec.is_dogstatsd() {
+            self.apply_datadog_env(&var, stats_address.is_some(), stats_tags.as_deref())?;
+        }
         Ok(())
+    }
+
+    /// The `DD_*` variables datadog-go reads, for a DogStatsD codec: over
+    /// the file, under `STATS_*` (`stats_address_set`, the keys of
+    /// `stats_tags`).
+    fn apply_datadog_env(
+        &mut self,
+        var: &impl Fn(&str) -> Option<String>,
+        stats_address_set: bool,
+        stats_tags: Option<&[String]>,
+    ) -> Result<(), ConfigError> {
+        let set = |name| var(name).filter(|v| !v.trim().is_empty());
+        if !stats_address_set {
+            if let Some(url) = set("DD_DOGSTATSD_URL") {
+                self.address = datadog_url(url.trim())
+                    .ok_or_else(|| invalid("DD_DOGSTATSD_URL", &url, DATADOG_URLS))?;
+            } else if let Some(host) = set("DD_AGENT_HOST") {
+                let host = host.trim();
+                self.address = match host.strip_prefix("unix://") {
+                    Some(_) => datadog_url(host)
+                        .ok_or_else(|| invalid("DD_AGENT_HOST", host, DATADOG_URLS))?,
+                    None => {
+                        let port = set("DD_DOGSTATSD_PORT");
+                        let port = port.as_deref().map_or("8125", str::trim);
+                        if port.parse::<u16>().is_err() {
+                            return Err(invalid("DD_DOGSTATSD_PORT", port, "a port number"));
+                        }
+                        format!("{host}:{port}")
+                    }
+                };
+            }
+        }
+        let key_of = |tag: &str| tag.split_once(':').map_or(tag, |(k, _)| k).to_string();
+        for (key, name) in DATADOG_TAGS {
+            let Some(value) = set(name) else { continue };
+            let from_stats = stats_tags.is_some_and(|t| t.iter().any(|tag| key_of(tag) == key));
+            if from_stats {
+                continue;
+            }
+            self.tags.retain(|tag| key_of(tag) != key);
+            self.tags.push(format!("{key}:{}", value.trim()));
+        }
+        if let Some(v) = set("DD_ORIGIN_DETECTION_ENABLED")
+            && var("STATS_ORIGIN_DETECTION").is_none()
+        {
+            self.origin_detection = v
+                .trim()
+                .parse()
+                .map_err(|_| invalid("DD_ORIGIN_DETECTION_ENABLED", &v, "true or false"))?;
+        }
+        Ok(())
+    }
+
+    /// The constant tags as (key, value) pairs (a bare key has an empty
+    /// value).
+    pub fn tag_pairs(&self) -> Vec<(String, String)> {
+        self.tags
+            .iter()
+            .map(|tag| match tag.split_once(':') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (tag.clone(), String::new()),
+            })
+            .collect()
     }
 
     /// Checks every field's range. (Whether the whole fits `max_memory_mb`
@@ -406,6 +525,8 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let Config {
             address,
+            tags,
+            origin_detection: _,
             aggregation: _,
             interval_ms,
             refresh_interval_s,
@@ -433,6 +554,21 @@ impl Config {
         } = self;
         if Address::parse(address).is_none() {
             return Err(invalid("address", address, ADDRESS_FORMS));
+        }
+        let pairs = self.tag_pairs();
+        let own: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        if let Some(tag) = tags.iter().find(|t| t.is_empty() || t.starts_with(':')) {
+            return Err(invalid("tags", tag, "key:value or key, the key not empty"));
+        }
+        if Key::record_len("", &own).is_err() {
+            return Err(invalid(
+                "tags",
+                tags.join(","),
+                "at most 8, each key and value at most 255 bytes, no key twice",
+            ));
         }
         if !(10..=3_600_000).contains(interval_ms) {
             return Err(invalid("interval_ms", interval_ms, "10 to 3600000"));
@@ -534,6 +670,24 @@ impl Config {
     pub fn with_max_datagram(self, max_datagram: Option<usize>) -> Self {
         Config {
             max_datagram,
+            ..self
+        }
+    }
+
+    /// The same with other constant tags (`key:value` or `key`).
+    #[must_use]
+    pub fn with_tags<T: Into<String>>(self, tags: impl IntoIterator<Item = T>) -> Self {
+        Config {
+            tags: tags.into_iter().map(Into::into).collect(),
+            ..self
+        }
+    }
+
+    /// The same with the container id sent (DogStatsD) or not.
+    #[must_use]
+    pub fn with_origin_detection(self, origin_detection: bool) -> Self {
+        Config {
+            origin_detection,
             ..self
         }
     }
@@ -813,7 +967,7 @@ mod tests {
             None
         });
         let seen = seen.into_inner();
-        assert_eq!(seen.len(), 25);
+        assert_eq!(seen.len(), 27);
         for name in seen {
             let field = name.trim_start_matches("STATS_").to_lowercase();
             let row = format!("| `{field}` | `{name}` |");
@@ -850,5 +1004,138 @@ mod tests {
                 .to_string()
                 .contains("sometimes")
         );
+    }
+
+    fn with_env(config: Config, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<&str, &str> = env.iter().copied().collect();
+        let mut c = config;
+        c.apply_env(|k| env.get(k).map(|v| v.to_string()))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    #[test]
+    fn constant_tags_come_from_the_file_or_stats_tags_and_are_checked() {
+        let c = Config::from_toml("tags = [\"team:core\", \"canary\"]").unwrap();
+        assert_eq!(
+            c.tag_pairs(),
+            [
+                ("team".into(), "core".into()),
+                ("canary".into(), String::new())
+            ]
+        );
+        let c = with_env(c, &[("STATS_TAGS", " a:1 , b:2,,")]).unwrap();
+        assert_eq!(c.tags, ["a:1", "b:2"]);
+        for bad in ["a:1,a:2", ":v", "t1,t2,t3,t4,t5,t6,t7,t8,t9"] {
+            let err = with_env(Config::default(), &[("STATS_TAGS", bad)]).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { field: "tags", .. }),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn datadog_variables_apply_to_a_dogstatsd_codec_only() {
+        let dd = [
+            ("DD_AGENT_HOST", "agent.local"),
+            ("DD_DOGSTATSD_PORT", "8126"),
+            ("DD_ENV", "prod"),
+            ("DD_SERVICE", "checkout"),
+            ("DD_VERSION", "1.2.3"),
+            ("DD_ENTITY_ID", "pod-uid-1"),
+        ];
+        let native = with_env(Config::default(), &dd).unwrap();
+        assert_eq!(native.address, "localhost:8125");
+        assert!(native.tags.is_empty());
+        for codec in ["dogstatsd", "dogstatsd-distribution"] {
+            let mut env = dd.to_vec();
+            env.push(("STATS_CODEC", codec));
+            let c = with_env(Config::default(), &env).unwrap();
+            assert_eq!(c.address, "agent.local:8126");
+            assert_eq!(
+                c.tags,
+                [
+                    "env:prod",
+                    "service:checkout",
+                    "version:1.2.3",
+                    "dd.internal.entity_id:pod-uid-1"
+                ]
+            );
+        }
+        let statsd = Config::default().with_codec(Codec::Statsd(stats_core::wire::Dialect::Etsy));
+        assert_eq!(with_env(statsd, &dd).unwrap().address, "localhost:8125");
+    }
+
+    #[test]
+    fn datadog_addresses_take_each_form_datadog_go_takes() {
+        let dog = Config::default().with_codec(Codec::Statsd(stats_core::wire::Dialect::DogStatsd));
+        let cases = [
+            (vec![("DD_AGENT_HOST", "10.1.2.3")], "10.1.2.3:8125"),
+            (
+                vec![("DD_AGENT_HOST", "unix:///var/run/dd.sock")],
+                "unixgram:///var/run/dd.sock",
+            ),
+            (vec![("DD_DOGSTATSD_URL", "udp://h:9125")], "udp://h:9125"),
+            (
+                vec![("DD_DOGSTATSD_URL", "unix:///run/d.sock")],
+                "unixgram:///run/d.sock",
+            ),
+            (
+                vec![("DD_DOGSTATSD_URL", "unixgram:///run/d.sock")],
+                "unixgram:///run/d.sock",
+            ),
+            (
+                vec![("DD_DOGSTATSD_URL", "unixstream:///run/d.sock")],
+                "unix:///run/d.sock",
+            ),
+            // The URL wins over host and port, as in datadog-go.
+            (
+                vec![("DD_DOGSTATSD_URL", "udp://u:1"), ("DD_AGENT_HOST", "h")],
+                "udp://u:1",
+            ),
+        ];
+        for (env, address) in cases {
+            assert_eq!(
+                with_env(dog.clone(), &env).unwrap().address,
+                address,
+                "{env:?}"
+            );
+        }
+        let err = with_env(dog.clone(), &[("DD_DOGSTATSD_URL", "tcp://h:1")]).unwrap_err();
+        assert!(
+            err.to_string().contains("DD_DOGSTATSD_URL \"tcp://h:1\""),
+            "{err}"
+        );
+        let err = with_env(dog, &[("DD_AGENT_HOST", "h"), ("DD_DOGSTATSD_PORT", "x")]).unwrap_err();
+        assert!(err.to_string().contains("DD_DOGSTATSD_PORT \"x\""), "{err}");
+    }
+
+    #[test]
+    fn stats_variables_win_over_datadog_ones_which_win_over_the_file() {
+        let file = Config::from_toml(
+            "codec = \"dogstatsd\"\naddress = \"file:1\"\ntags = [\"env:file\", \"team:a\"]",
+        )
+        .unwrap();
+        let dd = [
+            ("DD_AGENT_HOST", "dd"),
+            ("DD_ENV", "dd-env"),
+            ("DD_SERVICE", "dd-svc"),
+            ("DD_ORIGIN_DETECTION_ENABLED", "false"),
+        ];
+        let c = with_env(file.clone(), &dd).unwrap();
+        assert_eq!(c.address, "dd:8125");
+        assert_eq!(c.tags, ["team:a", "env:dd-env", "service:dd-svc"]);
+        assert!(!c.origin_detection);
+        let mut both = dd.to_vec();
+        both.extend([
+            ("STATS_ADDRESS", "stats:2"),
+            ("STATS_TAGS", "env:stats"),
+            ("STATS_ORIGIN_DETECTION", "true"),
+        ]);
+        let c = with_env(file, &both).unwrap();
+        assert_eq!(c.address, "stats:2");
+        assert_eq!(c.tags, ["env:stats", "service:dd-svc"]);
+        assert!(c.origin_detection);
     }
 }

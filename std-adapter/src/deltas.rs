@@ -91,6 +91,7 @@ impl Deltas {
 /// Lines packed into datagrams of at most `max` bytes.
 pub struct Packer {
     dialect: Dialect,
+    container_id: &'static str,
     max: usize,
     buf: Vec<u8>,
     /// Lines in `buf`.
@@ -98,10 +99,12 @@ pub struct Packer {
 }
 
 impl Packer {
-    /// Lines in `dialect`, in datagrams of at most `max` bytes.
-    pub fn new(dialect: Dialect, max: usize) -> Self {
+    /// Lines in `dialect`, in datagrams of at most `max` bytes, DogStatsD
+    /// ones with `container_id` (empty for none).
+    pub fn new(dialect: Dialect, max: usize, container_id: &'static str) -> Self {
         Packer {
             dialect,
+            container_id,
             max,
             buf: Vec::with_capacity(max),
             pending: 0,
@@ -130,6 +133,7 @@ impl Packer {
             value,
             relative: false,
             sample_rate,
+            container_id: self.container_id,
         };
         loop {
             let used = self.buf.len();

@@ -64,6 +64,9 @@ pub(crate) struct KeyTable {
     /// Each slot's last use, in coarse clock ticks (about 1 ms).
     last_used: Box<[AtomicU32]>,
     capacity: usize,
+    /// Tags every key carries (the configuration's `tags`), after its own:
+    /// a key's own tag wins over a constant one with the same key.
+    constant: Vec<(String, String)>,
     /// Identifies the table in threads' caches.
     id: u64,
     misses: AtomicU64,
@@ -117,8 +120,8 @@ thread_local! {
 
 impl KeyTable {
     /// A table for `capacity` dynamic keys (handles' keys come on top, up
-    /// to 65,536 slots in all).
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// to 65,536 slots in all), each key with the `constant` tags too.
+    pub(crate) fn new(capacity: usize, constant: Vec<(String, String)>) -> Self {
         KeyTable {
             table: RwLock::new(Table {
                 slots: Vec::new(),
@@ -129,6 +132,7 @@ impl KeyTable {
             generations: (0..MAX_SLOTS).map(|_| AtomicU32::new(0)).collect(),
             last_used: (0..MAX_SLOTS).map(|_| AtomicU32::new(0)).collect(),
             capacity,
+            constant,
             id: NEXT_TABLE.fetch_add(1, Ordering::Relaxed),
             misses: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
@@ -148,6 +152,26 @@ impl KeyTable {
         CACHES.with(|c| c.borrow().len())
     }
 
+    /// The record of `name` with `tags` and the constant tags its own do
+    /// not name.
+    fn record(&self, name: &str, tags: &[(&str, &str)]) -> Result<String, KeyError> {
+        let mut record = String::new();
+        let result = if self.constant.is_empty() {
+            Key::write_record(name, tags, &mut record)
+        } else {
+            let mut all = tags.to_vec();
+            all.extend(
+                self.constant
+                    .iter()
+                    .filter(|(k, _)| !tags.iter().any(|(own, _)| own == k))
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            Key::write_record(name, &all, &mut record)
+        };
+        result.map_err(KeyError::Invalid)?;
+        Ok(record)
+    }
+
     /// Bytes the table's fixed part occupies (records come on top).
     pub(crate) fn memory_bytes(&self) -> usize {
         MAX_SLOTS * 2 * size_of::<AtomicU32>() + size_of::<Self>()
@@ -160,8 +184,7 @@ impl KeyTable {
         name: &str,
         tags: &[(&str, &str)],
     ) -> Result<Option<KeyId>, KeyError> {
-        let mut record = String::new();
-        Key::write_record(name, tags, &mut record).map_err(KeyError::Invalid)?;
+        let record = self.record(name, tags)?;
         let table = self.table.read().unwrap_or_else(|e| e.into_inner());
         Ok(table.by_record.get(record.as_str()).map(|&slot| {
             id(
@@ -173,8 +196,7 @@ impl KeyTable {
 
     /// The pinned id of `name` with `tags` (for handles).
     pub(crate) fn register(&self, name: &str, tags: &[(&str, &str)]) -> Result<KeyId, KeyError> {
-        let mut record = String::new();
-        Key::write_record(name, tags, &mut record).map_err(KeyError::Invalid)?;
+        let record = self.record(name, tags)?;
         self.insert(&record, true, 0).map(|(id, _)| id)
     }
 
@@ -209,6 +231,7 @@ impl KeyTable {
             let cache = &mut caches[at];
             cache.scratch.clear();
             Key::write_record(name, tags, &mut cache.scratch).map_err(KeyError::Invalid)?;
+            // The cache knows the key by its own tags; the table by all.
             let record = cache.scratch.as_str();
             if let Some(&known) = cache.ids.get(record) {
                 let (slot, generation) = split(known);
@@ -219,7 +242,11 @@ impl KeyTable {
                     return Ok(known);
                 }
             }
-            let (id, inserted) = self.insert(record, false, now)?;
+            let (id, inserted) = if self.constant.is_empty() {
+                self.insert(record, false, now)?
+            } else {
+                self.insert(&self.record(name, tags)?, false, now)?
+            };
             if !inserted {
                 // Known to the table, new to this thread (or stale here).
                 let hits = &cache.hits;
@@ -367,7 +394,7 @@ mod tests {
 
     #[test]
     fn interning_returns_one_id_per_key_and_counts_hits() {
-        let t = KeyTable::new(4);
+        let t = KeyTable::new(4, Vec::new());
         let a = t.intern("a", &[("k", "v")], 1).unwrap();
         assert_eq!(t.intern("a", &[("k", "v")], 2), Ok(a));
         assert_ne!(t.intern("a", &[("k", "w")], 2), Ok(a));
@@ -378,7 +405,7 @@ mod tests {
 
     #[test]
     fn the_least_recently_used_key_goes_and_its_old_id_resolves_to_nothing() {
-        let t = KeyTable::new(3);
+        let t = KeyTable::new(3, Vec::new());
         let pinned = t.register("handle", &[]).unwrap();
         let a = t.intern("a", &[], 1).unwrap();
         let b = t.intern("b", &[], 2).unwrap();
@@ -404,7 +431,7 @@ mod tests {
 
     #[test]
     fn handles_are_never_evicted_and_bad_names_are_typed() {
-        let t = KeyTable::new(1);
+        let t = KeyTable::new(1, Vec::new());
         let h = t.register("h", &[]).unwrap();
         for i in 0..10 {
             t.intern(&format!("n{i}"), &[], i).unwrap();
@@ -420,11 +447,11 @@ mod tests {
 
     #[test]
     fn a_thread_forgets_tables_that_are_gone() {
-        let first = KeyTable::new(4);
+        let first = KeyTable::new(4, Vec::new());
         first.intern("a", &[], 0).unwrap();
         let before = KeyTable::thread_caches();
         drop(first);
-        let second = KeyTable::new(4);
+        let second = KeyTable::new(4, Vec::new());
         second.intern("a", &[], 0).unwrap();
         // The first table's cache made way for the second's.
         assert_eq!(KeyTable::thread_caches(), before);
@@ -432,7 +459,7 @@ mod tests {
 
     #[test]
     fn threads_share_ids() {
-        let t = Arc::new(KeyTable::new(100));
+        let t = Arc::new(KeyTable::new(100, Vec::new()));
         let ids: Vec<KeyId> = (0..4)
             .map(|_| {
                 let t = t.clone();
@@ -442,5 +469,37 @@ mod tests {
             .collect();
         assert!(ids.iter().all(|&id| id == ids[0]));
         assert_eq!(t.stats().misses, 1);
+    }
+
+    #[test]
+    fn every_key_carries_the_constant_tags_and_its_own_win() {
+        let constant = vec![
+            ("env".to_string(), "prod".to_string()),
+            ("svc".into(), "a".into()),
+        ];
+        let t = KeyTable::new(4, constant);
+        let tags_of = |id| {
+            let reader = t.reader();
+            let key = reader.key(id).unwrap();
+            key.tags()
+                .map(|(k, v)| format!("{k}:{v}"))
+                .collect::<Vec<_>>()
+        };
+        let handle = t.register("h", &[("k", "v")]).unwrap();
+        assert_eq!(tags_of(handle), ["env:prod", "k:v", "svc:a"]);
+        let own = t.intern("d", &[("env", "dev")], 0).unwrap();
+        assert_eq!(tags_of(own), ["env:dev", "svc:a"]);
+        assert_eq!(t.intern("d", &[("env", "dev")], 1), Ok(own));
+        assert_eq!(t.lookup("h", &[("k", "v")]), Ok(Some(handle)));
+        // Seven of its own and two constant ones: past the limit, typed.
+        let seven: Vec<(String, String)> = (0..7).map(|i| (format!("t{i}"), "x".into())).collect();
+        let seven: Vec<(&str, &str)> = seven
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert!(matches!(
+            t.register("many", &seven),
+            Err(KeyError::Invalid(RegistryError::TooManyTags { count: 9 }))
+        ));
     }
 }

@@ -28,6 +28,7 @@ pub mod deltas;
 mod http;
 mod keys;
 mod metrics_recorder;
+pub mod origin;
 pub mod prometheus;
 mod stats;
 pub mod transport;

@@ -461,7 +461,7 @@ impl Stats {
     ) -> Result<Stats, StartError> {
         config.validate().map_err(StartError::Config)?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let keys = KeyTable::new(config.interner_capacity);
+        let keys = KeyTable::new(config.interner_capacity, config.tag_pairs());
         let pipeline = match config.aggregation {
             Mode::Source => {
                 let max = config.max_memory_mb << 20;

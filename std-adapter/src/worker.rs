@@ -187,6 +187,17 @@ fn encoder(shared: &Shared, sender: u64) -> EncoderConfig {
     EncoderConfig::new(sender)
         .with_max_datagram(c.datagram_size())
         .with_codec(c.codec)
+        .with_container_id(container_id(c))
+}
+
+/// The container id DogStatsD lines carry: detected once a process, when
+/// `origin_detection` is on.
+fn container_id(c: &crate::Config) -> &'static str {
+    if c.codec.is_dogstatsd() && c.origin_detection {
+        crate::origin::container_id()
+    } else {
+        ""
+    }
 }
 
 fn exporter_config(shared: &Shared, sender: u64) -> ExporterConfig {
@@ -649,7 +660,7 @@ fn run(
                 let lines = Lines {
                     aggregation,
                     deltas: Deltas::default(),
-                    packer: Packer::new(dialect, config.datagram_size()),
+                    packer: Packer::new(dialect, config.datagram_size(), container_id(config)),
                     breaker: CircuitBreaker::new(breaker(shared)),
                     interval: config.interval_ms.saturating_mul(1_000_000),
                     next: None,

@@ -23,21 +23,34 @@ pub struct EncoderConfig {
     /// start so that a receiver notices restarts.
     pub sender_id: u64,
     /// Largest datagram to produce, header and CRC included: from
-    /// [`MIN_DATAGRAM`] (512) to [`MAX_DATAGRAM`] (65,507). Default 1,472.
+    /// [`MIN_DATAGRAM`] (512) to [`MAX_DATAGRAM`] (65,507). Default
+    /// [`DEFAULT_MAX_DATAGRAM`] (1,432).
     pub max_datagram: usize,
     /// The encoding: this crate's binary format (the default) or StatsD
     /// lines (which carry no sender id, sequence or checksum).
     pub codec: Codec,
+    /// The container id DogStatsD lines carry (`|c:`, DogStatsD 1.2);
+    /// empty for none. Other codecs leave it out.
+    pub container_id: &'static str,
 }
 
 impl EncoderConfig {
-    /// The default datagram limit (1,472 bytes) and codec (postcard) for
-    /// `sender_id`.
+    /// The default datagram limit (1,432 bytes) and codec (postcard) for
+    /// `sender_id`, no container id.
     pub const fn new(sender_id: u64) -> Self {
         EncoderConfig {
             sender_id,
             max_datagram: DEFAULT_MAX_DATAGRAM,
             codec: Codec::Postcard,
+            container_id: "",
+        }
+    }
+
+    /// The same configuration with a container id for DogStatsD lines.
+    pub const fn with_container_id(self, container_id: &'static str) -> Self {
+        EncoderConfig {
+            container_id,
+            ..self
         }
     }
 
@@ -441,6 +454,7 @@ impl<'b> Writer<'b> {
             value: event.value,
             relative: event.relative && event.kind == Kind::Gauge,
             sample_rate: 1.0,
+            container_id: self.encoder.config.container_id,
         };
         let separator = usize::from(self.count > 0);
         let at = self.len + separator;

@@ -73,6 +73,16 @@ impl Codec {
         }
     }
 
+    /// Whether it writes DogStatsD lines (`dogstatsd` or
+    /// `dogstatsd-distribution`).
+    pub const fn is_dogstatsd(self) -> bool {
+        match self {
+            #[cfg(feature = "statsd")]
+            Codec::Statsd(Dialect::DogStatsd | Dialect::DogStatsdDistribution) => true,
+            _ => false,
+        }
+    }
+
     /// The codec called `name` (see [`Codec::name`]), if this build has it.
     pub fn from_name(name: &str) -> Option<Codec> {
         Some(match name {

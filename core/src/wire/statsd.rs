@@ -58,6 +58,9 @@ pub struct Line<'a, T> {
     /// In (0, 1]: the fraction of occurrences this line stands for
     /// (`|@rate`, written only below 1). A line with rate 0.25 counts as 4.
     pub sample_rate: f64,
+    /// The sender's container id (`|c:id`, DogStatsD 1.2); empty for none.
+    /// Etsy StatsD has no such field and leaves it out.
+    pub container_id: &'a str,
 }
 
 /// Why a line was not written.
@@ -157,7 +160,7 @@ where
         // A leading minus would be read as a change: set 0 first.
         put_name(sink, line.name)?;
         sink.put(b":0|g")?;
-        put_tags(dialect, line.tags.clone(), sink)?;
+        put_fields(dialect, line, sink)?;
         sink.put(b"\n")?;
     }
     put_name(sink, line.name)?;
@@ -181,7 +184,21 @@ where
         sink.put(b"|@")?;
         put_number(sink, line.sample_rate)?;
     }
-    put_tags(dialect, line.tags.clone(), sink)
+    put_fields(dialect, line, sink)
+}
+
+/// What follows the type and rate: the tags, then the container id.
+fn put_fields<'t, T, S>(dialect: Dialect, line: &Line<'_, T>, sink: &mut S) -> Option<()>
+where
+    T: Iterator<Item = (&'t str, &'t str)> + Clone,
+    S: Sink,
+{
+    put_tags(dialect, line.tags.clone(), sink)?;
+    if dialect != Dialect::Etsy && !line.container_id.is_empty() {
+        sink.put(b"|c:")?;
+        put_clean(sink, line.container_id, &TAG_VALUE_FORBIDDEN)?;
+    }
+    Some(())
 }
 
 /// A byte class: which bytes may not appear in a field.
@@ -352,6 +369,8 @@ pub struct ParsedLine<'a> {
     pub sample_rate: f64,
     /// The DogStatsD tags as sent (`k:v,k:v`), empty when absent.
     pub tags: &'a str,
+    /// The DogStatsD container id (`|c:`), empty when absent.
+    pub container_id: &'a str,
 }
 
 impl ParsedLine<'_> {
@@ -467,6 +486,7 @@ fn parse_line(line: &[u8]) -> Result<ParsedLine<'_>, ParseError> {
         metric_type,
         sample_rate: 1.0,
         tags: "",
+        container_id: "",
     };
     for field in fields {
         if let Some(rate) = field.strip_prefix('@') {
@@ -477,8 +497,10 @@ fn parse_line(line: &[u8]) -> Result<ParsedLine<'_>, ParseError> {
                 .ok_or(ParseError::BadSampleRate)?;
         } else if let Some(tags) = field.strip_prefix('#') {
             parsed.tags = tags;
+        } else if let Some(id) = field.strip_prefix("c:") {
+            parsed.container_id = id;
         }
-        // Other fields (container id, timestamp) are not ours to read.
+        // Other fields (a timestamp) are not ours to read.
     }
     Ok(parsed)
 }
@@ -507,6 +529,7 @@ mod tests {
             value,
             relative,
             sample_rate: rate,
+            container_id: "",
         };
         let n = write_line(dialect, &l, &mut buf)?;
         Ok(String::from(core::str::from_utf8(&buf[..n]).unwrap()))
@@ -604,6 +627,40 @@ mod tests {
     }
 
     #[test]
+    fn dogstatsd_lines_carry_the_container_id_after_the_tags() {
+        let tags = [("env", "prod")];
+        let at = |dialect, kind, value| {
+            let l = Line {
+                name: "m",
+                tags: tags.iter().copied(),
+                kind,
+                value,
+                relative: false,
+                sample_rate: 0.5,
+                container_id: "3c0ffee|x",
+            };
+            let mut buf = [0u8; 200];
+            let n = write_line(dialect, &l, &mut buf).unwrap();
+            String::from_utf8(buf[..n].to_vec()).unwrap()
+        };
+        assert_eq!(
+            at(Dialect::DogStatsd, Kind::Counter, 2.0),
+            "m:2|c|@0.5|#env:prod|c:3c0ffee_x"
+        );
+        assert_eq!(
+            at(Dialect::DogStatsdDistribution, Kind::Gauge, -1.0),
+            "m:0|g|#env:prod|c:3c0ffee_x\nm:-1|g|@0.5|#env:prod|c:3c0ffee_x"
+        );
+        assert_eq!(at(Dialect::Etsy, Kind::Counter, 2.0), "m:2|c|@0.5");
+        let text = at(Dialect::DogStatsd, Kind::Counter, 2.0);
+        let parsed = parse(text.as_bytes()).next().unwrap().unwrap();
+        assert_eq!(
+            (parsed.tags, parsed.container_id),
+            ("env:prod", "3c0ffee_x")
+        );
+    }
+
+    #[test]
     fn refuses_what_statsd_cannot_say_and_reports_room_needed() {
         for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
             assert_eq!(
@@ -618,6 +675,7 @@ mod tests {
             value: 1.0,
             relative: false,
             sample_rate: 1.0,
+            container_id: "",
         };
         let mut small = [0u8; 10];
         assert_eq!(

@@ -1,0 +1,128 @@
+//! What every series carries beyond its own name and tags: the constant
+//! tags (every codec) and, in DogStatsD lines, the container id.
+
+use stats_std::core::wire::statsd::parse;
+use stats_std::core::wire::{Codec, Dialect, decode};
+use stats_std::core::{SendError, Transport};
+use stats_std::{Aggregation, ClientTransport, Config, Stats};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Keeps every datagram it is given.
+struct Spy(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl Transport for Spy {
+    fn send(&mut self, datagram: &[u8]) -> Result<(), SendError> {
+        self.0.lock().unwrap().push(datagram.to_vec());
+        Ok(())
+    }
+
+    fn max_datagram(&self) -> usize {
+        8_192
+    }
+}
+
+impl ClientTransport for Spy {
+    fn describe(&self) -> String {
+        "a spy".into()
+    }
+}
+
+/// Records through `config` and returns what was sent.
+fn run(config: Config) -> Vec<Vec<u8>> {
+    let datagrams = Arc::new(Mutex::new(Vec::new()));
+    let stats = Stats::start_with_transport(config, Box::new(Spy(datagrams.clone()))).unwrap();
+    stats.counter("jobs", &[("env", "own")]).unwrap().add(3);
+    stats.gauge("depth", &[]).unwrap().set(4.0);
+    stats.shutdown(Duration::from_secs(2)).unwrap();
+    let sent = datagrams.lock().unwrap().clone();
+    assert!(!sent.is_empty());
+    sent
+}
+
+fn config(mode: Aggregation) -> Config {
+    Config::default()
+        .with_aggregation(mode)
+        .with_tags(["env:test", "team:core"])
+}
+
+#[test]
+fn dogstatsd_lines_carry_the_constant_tags_and_the_container_id() {
+    for mode in [Aggregation::Source, Aggregation::Off] {
+        for detect in [true, false] {
+            let dog = config(mode)
+                .with_codec(Codec::Statsd(Dialect::DogStatsd))
+                .with_origin_detection(detect);
+            let sent = run(dog);
+            let mut seen = Vec::new();
+            for datagram in &sent {
+                for line in parse(datagram) {
+                    let line = line.unwrap();
+                    let mut tags: Vec<&str> = line.tags.split(',').collect();
+                    tags.sort_unstable();
+                    seen.push((line.name.to_string(), tags.join(",")));
+                    let id = if detect {
+                        stats_std::origin::container_id()
+                    } else {
+                        ""
+                    };
+                    assert_eq!(line.container_id, id, "{mode}");
+                }
+            }
+            seen.sort();
+            seen.dedup();
+            assert_eq!(
+                seen,
+                [
+                    ("depth".to_string(), "env:test,team:core".to_string()),
+                    ("jobs".to_string(), "env:own,team:core".to_string()),
+                ],
+                "{mode}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_detected_container_id_is_the_one_read_from_the_root() {
+    assert_eq!(
+        stats_std::origin::container_id(),
+        stats_std::origin::detect(std::path::Path::new("/")).unwrap_or_default()
+    );
+}
+
+#[test]
+fn native_series_carry_the_constant_tags() {
+    for mode in [Aggregation::Source, Aggregation::Off] {
+        let mut seen = Vec::new();
+        for datagram in run(config(mode)) {
+            let d = decode(&datagram).unwrap();
+            let mut note = |name: &str, tags: Vec<String>| {
+                let mut tags = tags;
+                tags.sort_unstable();
+                seen.push((name.to_string(), tags.join(",")));
+            };
+            if d.is_series() {
+                for s in d.series() {
+                    let s = s.unwrap();
+                    note(s.name, s.tags().map(|(k, v)| format!("{k}:{v}")).collect());
+                }
+            } else {
+                for e in d.events() {
+                    let e = e.unwrap();
+                    note(e.name, e.tags().map(|(k, v)| format!("{k}:{v}")).collect());
+                }
+            }
+        }
+        seen.sort();
+        seen.dedup();
+        assert_eq!(
+            seen,
+            [
+                ("depth".to_string(), "env:test,team:core".to_string()),
+                ("jobs".to_string(), "env:own,team:core".to_string()),
+            ],
+            "{mode}"
+        );
+    }
+}
