@@ -376,20 +376,25 @@ impl Collector {
                     continue;
                 }
             };
-            let Some(value) = line.number() else {
+            // DogStatsD 1.1 sends several values in a line: all or none.
+            let several = kind != Kind::Counter && kind != Kind::Gauge;
+            let values = line.numbers();
+            if line.numbers().any(|v| v.is_none()) || (!several && line.numbers().count() > 1) {
                 *self.invalid_lines.entry("statsd_bad_value").or_default() += 1;
                 continue;
-            };
+            }
             let tags: Vec<(&str, &str)> = line.tag_pairs().collect();
             let series = self.series_for(line.name, &tags, kind);
-            self.aggregate(
-                series,
-                kind,
-                value * scale,
-                line.is_change(),
-                1.0 / line.sample_rate,
-            );
-            events += 1;
+            for value in values.flatten() {
+                self.aggregate(
+                    series,
+                    kind,
+                    value * scale,
+                    line.is_change(),
+                    1.0 / line.sample_rate,
+                );
+                events += 1;
+            }
         }
         if events > 0 {
             self.totals.datagrams += 1;

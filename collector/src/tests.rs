@@ -527,6 +527,23 @@ fn statsd_lines_are_aggregated_and_bad_lines_counted() {
 }
 
 #[test]
+fn dogstatsd_lines_of_several_values_count_each_value() {
+    let mut c = Collector::new(Limits::default());
+    c.ingest(b"d:1:2:3|d|@0.5|#k:v|c:abc\nt:1.5:2.5|ms\nn:1:2|c\nm:1:x|d");
+    let Aggregate::Distribution(d) = find(&c, "d").aggregate() else {
+        panic!("a distribution");
+    };
+    assert_eq!((d.count, d.sum), (6, 12.0), "each value stands for two");
+    let Aggregate::Distribution(t) = find(&c, "t").aggregate() else {
+        panic!("a distribution");
+    };
+    assert_eq!((t.count, t.sum), (2, 4e6));
+    // Several values for a counter, or one bad value: the line is refused.
+    assert_eq!(c.invalid_lines().get("statsd_bad_value"), Some(&2));
+    assert_eq!(c.totals().events, 5);
+}
+
+#[test]
 fn a_reboot_with_a_fixed_sender_id_is_a_restart_not_duplicates() {
     let second = 1_000_000_000;
     let mut before = Sender::new(9);

@@ -201,10 +201,17 @@ fn statsd_from_the_client_and_forwarded_onwards() {
             Config::default()
                 .with_aggregation(mode)
                 .with_address(server.udp_address().to_string())
-                .with_codec(Codec::Statsd(Dialect::DogStatsd)),
+                .with_codec(Codec::Statsd(Dialect::DogStatsd))
+                .with_tags(["team:core"]),
         )
         .unwrap();
         let requests = stats.counter("requests", &[("route", "/api")]).unwrap();
+        // Aggregated, two buckets of two values each: one line of two
+        // values (DogStatsD 1.1) at rate 1/2.
+        let spread = stats.timer("spread", &[]).unwrap();
+        for us in [1_500, 1_500, 40_000, 40_000] {
+            spread.record(Duration::from_micros(us));
+        }
         let depth = stats.gauge("depth", &[]).unwrap();
         let below = stats.gauge("below", &[]).unwrap();
         let query = stats.timer("query", &[]).unwrap();
@@ -219,16 +226,17 @@ fn statsd_from_the_client_and_forwarded_onwards() {
         let text = metrics_with(
             &server,
             &[
-                "requests_total{route=\"/api\"} 12",
-                "\ndepth 7.5\n",
-                "\nbelow -4\n",
-                "query_seconds_count 1",
+                "requests_total{route=\"/api\",team=\"core\"} 12",
+                "\ndepth{team=\"core\"} 7.5\n",
+                "\nbelow{team=\"core\"} -4\n",
+                "query_seconds_count{team=\"core\"} 1",
+                "spread_seconds_count{team=\"core\"} 4",
                 "stats_collector_statsd_datagrams_total 1",
             ],
         );
         let sum: f64 = text
             .lines()
-            .find_map(|l| l.strip_prefix("query_seconds_sum "))
+            .find_map(|l| l.strip_prefix("query_seconds_sum{team=\"core\"} "))
             .unwrap()
             .parse()
             .unwrap();

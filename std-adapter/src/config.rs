@@ -71,6 +71,9 @@ pub struct Config {
     /// DogStatsD codecs: send the container id (`|c:`), read from
     /// `/proc/self/cgroup` (or `/proc/self/mountinfo`) at start.
     pub origin_detection: bool,
+    /// DogStatsD codecs, aggregating at the source: counter and gauge
+    /// lines carry the time of their totals (`|T`, DogStatsD 1.3).
+    pub timestamps: bool,
     /// `source` (values aggregated where recorded, cumulative totals sent
     /// each interval) or `off` (every value an event).
     #[serde(deserialize_with = "aggregation_from_str")]
@@ -139,6 +142,7 @@ impl Default for Config {
             address: "localhost:8125".into(),
             tags: Vec::new(),
             origin_detection: true,
+            timestamps: false,
             aggregation: Aggregation::Source,
             interval_ms: 1_000,
             refresh_interval_s: 10,
@@ -342,6 +346,12 @@ impl Config {
         if let Some(v) = &stats_address {
             self.address = v.clone();
         }
+        num(
+            &var,
+            "STATS_TIMESTAMPS",
+            &mut self.timestamps,
+            "true or false",
+        )?;
         let stats_tags = var("STATS_TAGS").map(|v| split_tags(&v));
         if let Some(tags) = &stats_tags {
             self.tags = tags.clone();
@@ -527,6 +537,7 @@ impl Config {
             address,
             tags,
             origin_detection: _,
+            timestamps: _,
             aggregation: _,
             interval_ms,
             refresh_interval_s,
@@ -690,6 +701,13 @@ impl Config {
             origin_detection,
             ..self
         }
+    }
+
+    /// The same with DogStatsD timestamps on aggregated counters and
+    /// gauges, or not.
+    #[must_use]
+    pub fn with_timestamps(self, timestamps: bool) -> Self {
+        Config { timestamps, ..self }
     }
 
     /// The same with another aggregation mode.
@@ -967,7 +985,7 @@ mod tests {
             None
         });
         let seen = seen.into_inner();
-        assert_eq!(seen.len(), 27);
+        assert_eq!(seen.len(), 28);
         for name in seen {
             let field = name.trim_start_matches("STATS_").to_lowercase();
             let row = format!("| `{field}` | `{name}` |");

@@ -7,11 +7,12 @@
 //!
 //! * a counter: the increase (`name:N|c`);
 //! * a gauge: its value (`name:V|g`);
-//! * a timer or histogram: one line per bucket that gained values, the
-//!   bucket's midpoint with a sample rate of 1/count (`name:2.01|ms|@0.25`
-//!   stands for 4 values near 2.01 ms): the agent's count is exact, its
+//! * a timer or histogram: the midpoints of the buckets that gained
+//!   values, with a sample rate of 1/count (`name:2.01|ms|@0.25` stands
+//!   for 4 values near 2.01 ms): the agent's count is exact, its
 //!   percentiles within the buckets' 3.1%, its sum approximated from the
-//!   midpoints.
+//!   midpoints. Buckets that gained the same count share a line in
+//!   DogStatsD (1.1, `name:2.01:3.7|d|@0.5`); Etsy StatsD gets a line each.
 //!
 //! These are deltas, so a lost datagram loses its lines for good: loss
 //! immunity is the native format's (cumulative series datagrams).
@@ -46,9 +47,10 @@ pub struct Deltas {
 }
 
 impl Deltas {
-    /// Calls `line(value, sample_rate)` for each line series `index` needs
-    /// now that it stands at `current`, and remembers `current`.
-    pub fn lines(&mut self, index: usize, current: Current<'_>, mut line: impl FnMut(f64, f64)) {
+    /// Calls `line(values, sample_rate)` for the values series `index`
+    /// needs sent now that it stands at `current` (values of one rate
+    /// together), and remembers `current`.
+    pub fn lines(&mut self, index: usize, current: Current<'_>, mut line: impl FnMut(&[f64], f64)) {
         if self.last.len() <= index {
             self.last.resize_with(index + 1, || None);
         }
@@ -60,18 +62,20 @@ impl Deltas {
                     _ => 0.0,
                 };
                 if total != before {
-                    line(total - before, 1.0);
+                    line(&[total - before], 1.0);
                 }
                 *last = Some(Last::Counter(total));
             }
             Current::Gauge(value) => {
                 if !matches!(last, Some(Last::Gauge(bits)) if *bits == value.to_bits()) {
-                    line(value, 1.0);
+                    line(&[value], 1.0);
                 }
                 *last = Some(Last::Gauge(value.to_bits()));
             }
             Current::Distribution(buckets) => {
                 let now: BTreeMap<(u8, u16), u64> = buckets.collect();
+                // Midpoints by the count their bucket gained.
+                let mut gained: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
                 for (&(shift, id), &count) in &now {
                     let before = match last {
                         Some(Last::Distribution(b)) => b.get(&(shift, id)).copied().unwrap_or(0),
@@ -79,8 +83,11 @@ impl Deltas {
                     };
                     if count > before {
                         let midpoint = bucket_value(id, u32::from(shift));
-                        line(midpoint, 1.0 / (count - before) as f64);
+                        gained.entry(count - before).or_default().push(midpoint);
                     }
+                }
+                for (count, midpoints) in &gained {
+                    line(midpoints, 1.0 / *count as f64);
                 }
                 *last = Some(Last::Distribution(now));
             }
@@ -92,6 +99,8 @@ impl Deltas {
 pub struct Packer {
     dialect: Dialect,
     container_id: &'static str,
+    /// The time lines carry (DogStatsD `|T`), Unix seconds, if any.
+    timestamp: Option<u64>,
     max: usize,
     buf: Vec<u8>,
     /// Lines in `buf`.
@@ -105,21 +114,24 @@ impl Packer {
         Packer {
             dialect,
             container_id,
+            timestamp: None,
             max,
             buf: Vec::with_capacity(max),
             pending: 0,
         }
     }
 
-    /// Appends a line, first handing a full datagram to `send` (with its
-    /// line count) when the line does not fit; `Err` when the line cannot
-    /// be written at all (a non-finite value, or longer than a datagram).
+    /// Appends a line of `values` (more than one only for a timer or
+    /// histogram, see [`Line::values`]), first handing a full datagram to
+    /// `send` (with its line count) when it does not fit; a line too long
+    /// for a datagram goes as several. `Err` when a value cannot be written
+    /// at all (not finite, or longer than a datagram alone).
     pub fn push<'t, T>(
         &mut self,
         name: &str,
         tags: T,
         kind: Kind,
-        value: f64,
+        values: &[f64],
         sample_rate: f64,
         send: &mut dyn FnMut(&[u8], u64),
     ) -> Result<(), LineError>
@@ -128,12 +140,16 @@ impl Packer {
     {
         let line = Line {
             name,
-            tags,
+            tags: tags.clone(),
             kind,
-            value,
+            values,
             relative: false,
             sample_rate,
             container_id: self.container_id,
+            // DogStatsD takes a time for counts and gauges only.
+            timestamp: self
+                .timestamp
+                .filter(|_| matches!(kind, Kind::Counter | Kind::Gauge)),
         };
         loop {
             let used = self.buf.len();
@@ -149,7 +165,9 @@ impl Packer {
                         self.buf[used] = b'\n';
                     }
                     self.buf.truncate(at + n);
-                    self.pending += 1;
+                    // Etsy StatsD writes several values as several lines.
+                    let breaks = self.buf[at..].iter().filter(|&&b| b == b'\n').count();
+                    self.pending += 1 + breaks as u64;
                     return Ok(());
                 }
                 Err(LineError::NoRoom { .. }) if used > 0 => {
@@ -157,12 +175,25 @@ impl Packer {
                     self.buf.truncate(used);
                     self.flush(send);
                 }
+                Err(LineError::NoRoom { .. }) if values.len() > 1 => {
+                    self.buf.truncate(used);
+                    let (first, second) = values.split_at(values.len() / 2);
+                    let first = self.push(name, tags.clone(), kind, first, sample_rate, send);
+                    let second = self.push(name, tags, kind, second, sample_rate, send);
+                    return first.and(second);
+                }
                 Err(e) => {
                     self.buf.truncate(used);
                     return Err(e);
                 }
             }
         }
+    }
+
+    /// Counter and gauge lines pushed from now on carry `timestamp` (Unix
+    /// seconds, DogStatsD 1.3 `|T`), or none.
+    pub fn set_timestamp(&mut self, timestamp: Option<u64>) {
+        self.timestamp = timestamp;
     }
 
     /// Hands what is packed to `send`.

@@ -472,6 +472,8 @@ struct Lines<'a> {
     sent: AggregateTelemetry,
     window: Window<(AggregateTelemetry, u64)>,
     memory_bytes: usize,
+    /// Whether counter and gauge lines carry their time (`timestamps`).
+    timestamps: bool,
 }
 
 impl Lines<'_> {
@@ -489,6 +491,7 @@ impl Lines<'_> {
             ..
         } = self;
         let tables = &aggregation.tables;
+        packer.set_timestamp(self.timestamps.then_some(now / 1_000_000_000));
         let mut failed = false;
         let mut send = |datagram: &[u8], lines: u64| match transport.send(datagram) {
             Ok(()) => {
@@ -526,12 +529,12 @@ impl Lines<'_> {
                 CoreTotals::Gauge { value } => Current::Gauge(value),
                 CoreTotals::Distribution { .. } => Current::Distribution(&mut buckets),
             };
-            deltas.lines(index, current, |value, rate| {
+            deltas.lines(index, current, |values, rate| {
                 let pushed = packer.push(
                     key.name(),
                     key.tags(),
                     snapshot.kind,
-                    value,
+                    values,
                     rate,
                     &mut send,
                 );
@@ -667,6 +670,7 @@ fn run(
                     sent: AggregateTelemetry::default(),
                     window: Window::new(),
                     memory_bytes,
+                    timestamps: config.timestamps && config.codec.is_dogstatsd(),
                 };
                 return serve(shared, lines, started, supplied);
             }

@@ -126,3 +126,54 @@ fn native_series_carry_the_constant_tags() {
         );
     }
 }
+
+/// Every line of `sent`, as text.
+fn lines_of(sent: &[Vec<u8>]) -> Vec<String> {
+    sent.iter()
+        .flat_map(|d| {
+            String::from_utf8(d.clone())
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn aggregated_distributions_send_buckets_of_one_count_in_one_line() {
+    let datagrams = Arc::new(Mutex::new(Vec::new()));
+    let config = Config::default()
+        .with_codec(Codec::Statsd(Dialect::DogStatsdDistribution))
+        .with_origin_detection(false)
+        .with_timestamps(true);
+    let stats = Stats::start_with_transport(config, Box::new(Spy(datagrams.clone()))).unwrap();
+    let sizes = stats.histogram("size", &[]).unwrap();
+    for v in [10.0, 10.0, 200.0, 200.0, 3_000.0] {
+        sizes.record(v);
+    }
+    stats.counter("jobs", &[]).unwrap().add(2);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    stats.shutdown(Duration::from_secs(2)).unwrap();
+    let lines = lines_of(&datagrams.lock().unwrap());
+    let size_lines: Vec<&String> = lines.iter().filter(|l| l.starts_with("size:")).collect();
+    // Two buckets gained 2 values each, one gained 1: two lines.
+    assert_eq!(size_lines.len(), 2, "{lines:?}");
+    let mut count = 0.0;
+    for line in &size_lines {
+        let parsed = parse(line.as_bytes()).next().unwrap().unwrap();
+        count += parsed.numbers().count() as f64 / parsed.sample_rate;
+        assert!(!line.contains("|T"), "distributions carry no time: {line}");
+    }
+    assert_eq!(count, 5.0);
+    let jobs = lines.iter().find(|l| l.starts_with("jobs:")).unwrap();
+    let (_, time) = jobs.rsplit_once("|T").expect("a counter carries its time");
+    let time: u64 = time.parse().unwrap();
+    assert!(
+        (before.saturating_sub(5)..=before + 5).contains(&time),
+        "{jobs}"
+    );
+}

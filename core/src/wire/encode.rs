@@ -451,10 +451,11 @@ impl<'b> Writer<'b> {
             name: key.name(),
             tags: key.tags(),
             kind: event.kind,
-            value: event.value,
+            values: core::slice::from_ref(&event.value),
             relative: event.relative && event.kind == Kind::Gauge,
             sample_rate: 1.0,
             container_id: self.encoder.config.container_id,
+            timestamp: None,
         };
         let separator = usize::from(self.count > 0);
         let at = self.len + separator;
@@ -471,7 +472,9 @@ impl<'b> Writer<'b> {
                 self.count += 1;
                 Ok(())
             }
-            Err(LineError::NotFinite) => refuse(self.encoder, PushError::NotFinite),
+            Err(LineError::NotFinite | LineError::NoValue) => {
+                refuse(self.encoder, PushError::NotFinite)
+            }
             Err(LineError::NoRoom { needed }) if self.count == 0 => refuse(
                 self.encoder,
                 PushError::Oversized {

@@ -51,8 +51,10 @@ pub struct Line<'a, T> {
     pub tags: T,
     /// The kind of metric.
     pub kind: Kind,
-    /// The value; for a timer, nanoseconds (written as milliseconds).
-    pub value: f64,
+    /// The value, or for a timer or histogram several (one DogStatsD 1.1
+    /// line `name:1:2:3|d`; one line each in Etsy StatsD, and for other
+    /// kinds); for a timer, nanoseconds (written as milliseconds).
+    pub values: &'a [f64],
     /// For a gauge: the value is a signed change.
     pub relative: bool,
     /// In (0, 1]: the fraction of occurrences this line stands for
@@ -61,6 +63,10 @@ pub struct Line<'a, T> {
     /// The sender's container id (`|c:id`, DogStatsD 1.2); empty for none.
     /// Etsy StatsD has no such field and leaves it out.
     pub container_id: &'a str,
+    /// When the value was taken, Unix seconds (`|T`, DogStatsD 1.3), for an
+    /// aggregate; the agent then forwards it unaggregated. Etsy StatsD
+    /// leaves it out.
+    pub timestamp: Option<u64>,
 }
 
 /// Why a line was not written.
@@ -75,6 +81,8 @@ pub enum LineError {
     },
     /// NaN or an infinity (value or sample rate): StatsD has no form for it.
     NotFinite,
+    /// No value to write.
+    NoValue,
 }
 
 impl fmt::Display for LineError {
@@ -82,6 +90,7 @@ impl fmt::Display for LineError {
         match *self {
             LineError::NoRoom { needed } => write!(f, "the line needs {needed} bytes"),
             LineError::NotFinite => f.write_str("NaN and infinities have no StatsD form"),
+            LineError::NoValue => f.write_str("a line needs a value"),
         }
     }
 }
@@ -137,7 +146,10 @@ pub fn write_line<'t, T>(
 where
     T: Iterator<Item = (&'t str, &'t str)> + Clone,
 {
-    if !line.value.is_finite() || !line.sample_rate.is_finite() {
+    if line.values.is_empty() {
+        return Err(LineError::NoValue);
+    }
+    if !line.values.iter().all(|v| v.is_finite()) || !line.sample_rate.is_finite() {
         return Err(LineError::NotFinite);
     }
     let mut sink = SliceSink { buf: out, len: 0 };
@@ -154,9 +166,33 @@ where
     T: Iterator<Item = (&'t str, &'t str)> + Clone,
     S: Sink,
 {
+    if dialect != Dialect::Etsy && matches!(line.kind, Kind::Timer | Kind::Histogram) {
+        // DogStatsD 1.1: every value in one line.
+        return emit_values(dialect, line, line.values, sink);
+    }
+    for (i, value) in line.values.iter().enumerate() {
+        if i > 0 {
+            sink.put(b"\n")?;
+        }
+        emit_values(dialect, line, core::slice::from_ref(value), sink)?;
+    }
+    Some(())
+}
+
+/// One line of `values` (at least one; more only for a timer or histogram).
+fn emit_values<'t, T, S>(
+    dialect: Dialect,
+    line: &Line<'_, T>,
+    values: &[f64],
+    sink: &mut S,
+) -> Option<()>
+where
+    T: Iterator<Item = (&'t str, &'t str)> + Clone,
+    S: Sink,
+{
     let kind = line.kind;
-    let value = line.value;
-    if kind == Kind::Gauge && !line.relative && value < 0.0 {
+    let first = *values.first()?;
+    if kind == Kind::Gauge && !line.relative && first < 0.0 {
         // A leading minus would be read as a change: set 0 first.
         put_name(sink, line.name)?;
         sink.put(b":0|g")?;
@@ -164,14 +200,16 @@ where
         sink.put(b"\n")?;
     }
     put_name(sink, line.name)?;
-    sink.put(b":")?;
-    if kind == Kind::Gauge && line.relative && (value == 0.0 || value.is_sign_positive()) {
-        sink.put(b"+")?;
-    }
-    if kind == Kind::Timer {
-        put_millis(sink, value)?;
-    } else {
-        put_number(sink, value)?;
+    for &value in values {
+        sink.put(b":")?;
+        if kind == Kind::Gauge && line.relative && (value == 0.0 || value.is_sign_positive()) {
+            sink.put(b"+")?;
+        }
+        if kind == Kind::Timer {
+            put_millis(sink, value)?;
+        } else {
+            put_number(sink, value)?;
+        }
     }
     sink.put(match (kind, dialect) {
         (Kind::Counter, _) => b"|c",
@@ -187,7 +225,8 @@ where
     put_fields(dialect, line, sink)
 }
 
-/// What follows the type and rate: the tags, then the container id.
+/// What follows the type and rate: the tags, the container id, the
+/// timestamp.
 fn put_fields<'t, T, S>(dialect: Dialect, line: &Line<'_, T>, sink: &mut S) -> Option<()>
 where
     T: Iterator<Item = (&'t str, &'t str)> + Clone,
@@ -197,6 +236,10 @@ where
     if dialect != Dialect::Etsy && !line.container_id.is_empty() {
         sink.put(b"|c:")?;
         put_clean(sink, line.container_id, &TAG_VALUE_FORBIDDEN)?;
+    }
+    if let (Some(seconds), false) = (line.timestamp, dialect == Dialect::Etsy) {
+        sink.put(b"|T")?;
+        put_int(sink, i64::try_from(seconds).ok()?)?;
     }
     Some(())
 }
@@ -374,9 +417,18 @@ pub struct ParsedLine<'a> {
 }
 
 impl ParsedLine<'_> {
-    /// The value as a number, `None` for a set member or a malformed value.
+    /// The value as a number, `None` for a set member, a malformed value
+    /// or several values.
     pub fn number(&self) -> Option<f64> {
         self.value.parse().ok().filter(|v: &f64| v.is_finite())
+    }
+
+    /// Each value of the line (DogStatsD 1.1 sends several, `name:1:2:3`),
+    /// `None` for one that is not a finite number.
+    pub fn numbers(&self) -> impl Iterator<Item = Option<f64>> + '_ {
+        self.value
+            .split(':')
+            .map(|v| v.parse().ok().filter(|v: &f64| v.is_finite()))
     }
 
     /// For a gauge, whether the value is a signed change (`+N` or `-N`).
@@ -526,10 +578,11 @@ mod tests {
             name,
             tags: tags.iter().copied(),
             kind,
-            value,
+            values: &[value],
             relative,
             sample_rate: rate,
             container_id: "",
+            timestamp: None,
         };
         let n = write_line(dialect, &l, &mut buf)?;
         Ok(String::from(core::str::from_utf8(&buf[..n]).unwrap()))
@@ -634,10 +687,11 @@ mod tests {
                 name: "m",
                 tags: tags.iter().copied(),
                 kind,
-                value,
+                values: &[value],
                 relative: false,
                 sample_rate: 0.5,
                 container_id: "3c0ffee|x",
+                timestamp: None,
             };
             let mut buf = [0u8; 200];
             let n = write_line(dialect, &l, &mut buf).unwrap();
@@ -661,6 +715,82 @@ mod tests {
     }
 
     #[test]
+    fn several_values_share_a_dogstatsd_line_and_times_follow_the_fields() {
+        let write = |dialect, kind, values: &[f64], timestamp| {
+            let l = Line {
+                name: "m",
+                tags: [("k", "v")].into_iter(),
+                kind,
+                values,
+                relative: false,
+                sample_rate: 0.5,
+                container_id: "c1",
+                timestamp,
+            };
+            let mut buf = [0u8; 200];
+            let n = write_line(dialect, &l, &mut buf)?;
+            Ok::<_, LineError>(String::from_utf8(buf[..n].to_vec()).unwrap())
+        };
+        let three = [1.0, 2.5, 3.0];
+        assert_eq!(
+            write(
+                Dialect::DogStatsdDistribution,
+                Kind::Histogram,
+                &three,
+                None
+            )
+            .unwrap(),
+            "m:1:2.5:3|d|@0.5|#k:v|c:c1"
+        );
+        assert_eq!(
+            write(Dialect::DogStatsd, Kind::Timer, &[1.5e6, 2e6], None).unwrap(),
+            "m:1.5:2|ms|@0.5|#k:v|c:c1"
+        );
+        // Etsy StatsD, and counters and gauges anywhere: a line each.
+        assert_eq!(
+            write(Dialect::Etsy, Kind::Histogram, &three, None).unwrap(),
+            "m:1|ms|@0.5\nm:2.5|ms|@0.5\nm:3|ms|@0.5"
+        );
+        assert_eq!(
+            write(Dialect::DogStatsd, Kind::Gauge, &[1.0, -2.0], None).unwrap(),
+            "m:1|g|@0.5|#k:v|c:c1\nm:0|g|#k:v|c:c1\nm:-2|g|@0.5|#k:v|c:c1"
+        );
+        assert_eq!(
+            write(
+                Dialect::DogStatsd,
+                Kind::Counter,
+                &[4.0],
+                Some(1_700_000_000)
+            )
+            .unwrap(),
+            "m:4|c|@0.5|#k:v|c:c1|T1700000000"
+        );
+        assert_eq!(
+            write(Dialect::Etsy, Kind::Counter, &[4.0], Some(1_700_000_000)).unwrap(),
+            "m:4|c|@0.5"
+        );
+        assert_eq!(
+            write(Dialect::DogStatsd, Kind::Counter, &[], None),
+            Err(LineError::NoValue)
+        );
+        assert_eq!(
+            write(Dialect::DogStatsd, Kind::Timer, &[1.0, f64::NAN], None),
+            Err(LineError::NotFinite)
+        );
+        let text = write(
+            Dialect::DogStatsdDistribution,
+            Kind::Histogram,
+            &three,
+            None,
+        )
+        .unwrap();
+        let parsed = parse(text.as_bytes()).next().unwrap().unwrap();
+        let values: Vec<Option<f64>> = parsed.numbers().collect();
+        assert_eq!(values, [Some(1.0), Some(2.5), Some(3.0)]);
+        assert_eq!(parsed.number(), None, "several values are not one number");
+    }
+
+    #[test]
     fn refuses_what_statsd_cannot_say_and_reports_room_needed() {
         for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
             assert_eq!(
@@ -672,10 +802,11 @@ mod tests {
             name: "twelve_bytes",
             tags: [("k", "v")].into_iter(),
             kind: Kind::Counter,
-            value: 1.0,
+            values: &[1.0],
             relative: false,
             sample_rate: 1.0,
             container_id: "",
+            timestamp: None,
         };
         let mut small = [0u8; 10];
         assert_eq!(
