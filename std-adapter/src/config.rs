@@ -105,6 +105,11 @@ pub struct Config {
     /// What a full lane does.
     #[serde(deserialize_with = "policy_from_str")]
     pub drop_policy: DropPolicy,
+    /// Timers and histograms as events in StatsD lines: one value in N is
+    /// sent, with the rate `|@1/N`, the others counted
+    /// (`Rejected::sampled_out`). 1 sends all; above 1 needs
+    /// `aggregation = off` and a StatsD codec.
+    pub sample_one_in: u32,
     /// Bytes per datagram (512 to 65507); unset, the transport's own:
     /// 1,432 over UDP, 8,192 on a Unix socket ([`Config::datagram_size`]).
     pub max_datagram: Option<usize>,
@@ -156,6 +161,7 @@ impl Default for Config {
             adaptive_batching: false,
             drop_policy: DropPolicy::DropByPriority,
             max_datagram: None,
+            sample_one_in: 1,
             codec: Codec::Postcard,
             max_memory_mb: 10,
             interning: true,
@@ -400,6 +406,12 @@ impl Config {
             self.drop_policy = parse_drop_policy(v.trim())
                 .ok_or_else(|| invalid("STATS_DROP_POLICY", &v, POLICIES))?;
         }
+        num(
+            &var,
+            "STATS_SAMPLE_ONE_IN",
+            &mut self.sample_one_in,
+            "a number",
+        )?;
         if let Some(v) = var("STATS_MAX_DATAGRAM") {
             let size = v.trim().parse();
             self.max_datagram =
@@ -538,7 +550,7 @@ impl Config {
             tags,
             origin_detection: _,
             timestamps: _,
-            aggregation: _,
+            aggregation,
             interval_ms,
             refresh_interval_s,
             max_series,
@@ -551,7 +563,8 @@ impl Config {
             adaptive_batching: _,
             drop_policy: _,
             max_datagram,
-            codec: _,
+            sample_one_in,
+            codec,
             max_memory_mb,
             interning: _,
             interner_capacity,
@@ -620,6 +633,17 @@ impl Config {
         }
         if !(1..=100).contains(tick_ms) {
             return Err(invalid("tick_ms", tick_ms, "1 to 100"));
+        }
+        if *sample_one_in == 0 {
+            return Err(invalid("sample_one_in", sample_one_in, "at least 1"));
+        }
+        let statsd_events = *aggregation == Aggregation::Off && *codec != Codec::Postcard;
+        if *sample_one_in > 1 && !statsd_events {
+            return Err(invalid(
+                "sample_one_in",
+                sample_one_in,
+                "1 unless aggregation is off and the codec is a StatsD one (aggregated values are exact for less than a sample costs)",
+            ));
         }
         if let Some(size) = max_datagram
             && !(512..=65_507).contains(size)
@@ -708,6 +732,16 @@ impl Config {
     #[must_use]
     pub fn with_timestamps(self, timestamps: bool) -> Self {
         Config { timestamps, ..self }
+    }
+
+    /// The same sending one timer and histogram value in `n` (events in
+    /// StatsD lines).
+    #[must_use]
+    pub fn with_sample_one_in(self, n: u32) -> Self {
+        Config {
+            sample_one_in: n,
+            ..self
+        }
     }
 
     /// The same with another aggregation mode.
@@ -985,7 +1019,7 @@ mod tests {
             None
         });
         let seen = seen.into_inner();
-        assert_eq!(seen.len(), 28);
+        assert_eq!(seen.len(), 29);
         for name in seen {
             let field = name.trim_start_matches("STATS_").to_lowercase();
             let row = format!("| `{field}` | `{name}` |");

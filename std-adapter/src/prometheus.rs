@@ -359,7 +359,9 @@ pub(crate) fn metrics(report: &Report) -> String {
         ("invalid_key", r.invalid_key),
         ("key_table_full", r.key_table_full),
         ("dynamic_disabled", r.dynamic_disabled),
+        ("not_finite", r.not_finite),
         ("shut_down", r.shut_down),
+        ("sampled_out", r.sampled_out),
     ] {
         t.sample("stats_rejected_total", &[("reason", reason)], n as f64);
     }

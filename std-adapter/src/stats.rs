@@ -92,6 +92,9 @@ pub struct Rejected {
     pub not_finite: u64,
     /// After shutdown.
     pub shut_down: u64,
+    /// Timer and histogram values left out by `sample_one_in` (each one
+    /// sent stands for N).
+    pub sampled_out: u64,
 }
 
 /// Everything the pipeline reports about itself.
@@ -221,7 +224,10 @@ pub(crate) struct Shared {
     pub(crate) control: Control,
     pub(crate) report: Mutex<Option<Report>>,
     pub(crate) http_address: OnceLock<std::net::SocketAddr>,
-    rejected: [AtomicU64; 5],
+    rejected: [AtomicU64; 6],
+    /// Timer and histogram events are kept when a random draw is at most
+    /// this (`u64::MAX / sample_one_in`; `u64::MAX` keeps all).
+    sample_below: u64,
 }
 
 impl Shared {
@@ -255,6 +261,7 @@ impl Shared {
             dynamic_disabled: r(2),
             not_finite: r(4),
             shut_down: r(3),
+            sampled_out: r(5),
         }
     }
 
@@ -340,6 +347,13 @@ impl Shared {
     ) -> Result<(), RecordError> {
         if self.stopped.load(Ordering::Relaxed) {
             return Err(self.reject(RecordError::ShutDown));
+        }
+        if self.sample_below != u64::MAX
+            && matches!(kind, Kind::Timer | Kind::Histogram)
+            && !sampled(self.sample_below)
+        {
+            self.rejected[5].fetch_add(1, Ordering::Relaxed);
+            return Ok(());
         }
         let event = Event {
             relative,
@@ -502,6 +516,7 @@ impl Stats {
                 Pipeline::Events(Arc::new(lanes))
             }
         };
+        let sample_below = u64::MAX / u64::from(config.sample_one_in.max(1));
         let shared = Arc::new(Shared {
             id,
             pipeline,
@@ -514,6 +529,7 @@ impl Stats {
             report: Mutex::new(None),
             http_address: OnceLock::new(),
             rejected: Default::default(),
+            sample_below,
         });
         worker::spawn(shared.clone(), transport)?;
         if shared.config.http {
@@ -784,6 +800,30 @@ impl Handle {
             .shared
             .push(self.key, kind, value, relative, self.priority)
     }
+}
+
+/// Whether this value is in the sample: a draw from the thread's
+/// xorshift generator at most `below`.
+fn sampled(below: u64) -> bool {
+    thread_local! {
+        static STATE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+    STATE.with(|state| {
+        let mut x = state.get();
+        if x == 0 {
+            // Seeded apart per thread (its state's address) and per run.
+            let address = state as *const std::cell::Cell<u64> as u64;
+            let time = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            x = (address ^ time.rotate_left(32)) | 1;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        x <= below
+    })
 }
 
 macro_rules! priority {

@@ -188,6 +188,7 @@ fn encoder(shared: &Shared, sender: u64) -> EncoderConfig {
         .with_max_datagram(c.datagram_size())
         .with_codec(c.codec)
         .with_container_id(container_id(c))
+        .with_sample_one_in(c.sample_one_in)
 }
 
 /// The container id DogStatsD lines carry: detected once a process, when

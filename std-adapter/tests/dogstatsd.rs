@@ -177,3 +177,75 @@ fn aggregated_distributions_send_buckets_of_one_count_in_one_line() {
         "{jobs}"
     );
 }
+
+#[test]
+fn sampled_timers_and_histograms_carry_their_rate_and_the_rest_is_counted() {
+    let datagrams = Arc::new(Mutex::new(Vec::new()));
+    let config = Config::default()
+        .with_aggregation(Aggregation::Off)
+        .with_codec(Codec::Statsd(Dialect::DogStatsd))
+        .with_origin_detection(false)
+        .with_sample_one_in(10)
+        // Room for every event: nothing dropped however slow the worker.
+        .with_buffer_size(1 << 16)
+        .with_lane_sets(0);
+    let stats = Stats::start_with_transport(config, Box::new(Spy(datagrams.clone()))).unwrap();
+    let sizes = stats.histogram("size", &[]).unwrap();
+    let waits = stats.timer("wait", &[]).unwrap();
+    let jobs = stats.counter("jobs", &[]).unwrap();
+    for i in 0..10_000 {
+        sizes.record(f64::from(i));
+        waits.record(Duration::from_micros(5));
+        jobs.increment();
+    }
+    let report = stats.shutdown(Duration::from_secs(5)).unwrap();
+    let lines = lines_of(&datagrams.lock().unwrap());
+    let mut kept = std::collections::HashMap::<String, u64>::new();
+    for line in &lines {
+        let parsed = parse(line.as_bytes()).next().unwrap().unwrap();
+        let want = if parsed.name == "jobs" { 1.0 } else { 0.1 };
+        assert_eq!(parsed.sample_rate, want, "{line}");
+        *kept.entry(parsed.name.to_string()).or_default() += 1;
+    }
+    assert_eq!(kept["jobs"], 10_000, "counters are never sampled");
+    // One in ten of 10,000: 1,000 expected, within six deviations (28).
+    for name in ["size", "wait"] {
+        assert!(
+            (830..=1_170).contains(&kept[name]),
+            "{name}: {}",
+            kept[name]
+        );
+    }
+    assert_eq!(
+        kept["size"] + kept["wait"] + report.rejected.sampled_out,
+        20_000,
+        "each value sent or counted"
+    );
+    assert!(report.snapshot.is_conserved());
+}
+
+#[test]
+fn sampling_needs_events_in_statsd_lines() {
+    for config in [
+        Config::default().with_sample_one_in(4),
+        Config::default()
+            .with_aggregation(Aggregation::Off)
+            .with_sample_one_in(4),
+        Config::default()
+            .with_aggregation(Aggregation::Off)
+            .with_codec(Codec::Statsd(Dialect::Etsy))
+            .with_sample_one_in(0),
+    ] {
+        let err = config.validate().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                stats_std::ConfigError::Invalid {
+                    field: "sample_one_in",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}

@@ -32,6 +32,9 @@ pub struct EncoderConfig {
     /// The container id DogStatsD lines carry (`|c:`, DogStatsD 1.2);
     /// empty for none. Other codecs leave it out.
     pub container_id: &'static str,
+    /// StatsD lines of timers and histograms stand for this many values
+    /// each (`|@1/N`: the sender kept one in N); 1 by default.
+    pub sample_one_in: u32,
 }
 
 impl EncoderConfig {
@@ -43,6 +46,16 @@ impl EncoderConfig {
             max_datagram: DEFAULT_MAX_DATAGRAM,
             codec: Codec::Postcard,
             container_id: "",
+            sample_one_in: 1,
+        }
+    }
+
+    /// The same configuration with StatsD timer and histogram lines that
+    /// stand for `n` values each (at least 1).
+    pub const fn with_sample_one_in(self, n: u32) -> Self {
+        EncoderConfig {
+            sample_one_in: if n == 0 { 1 } else { n },
+            ..self
         }
     }
 
@@ -453,7 +466,10 @@ impl<'b> Writer<'b> {
             kind: event.kind,
             values: core::slice::from_ref(&event.value),
             relative: event.relative && event.kind == Kind::Gauge,
-            sample_rate: 1.0,
+            sample_rate: match event.kind {
+                Kind::Timer | Kind::Histogram => 1.0 / f64::from(self.encoder.config.sample_one_in),
+                Kind::Counter | Kind::Gauge => 1.0,
+            },
             container_id: self.encoder.config.container_id,
             timestamp: None,
         };
