@@ -74,6 +74,10 @@ pub struct Config {
     /// DogStatsD codecs, aggregating at the source: counter and gauge
     /// lines carry the time of their totals (`|T`, DogStatsD 1.3).
     pub timestamps: bool,
+    /// With a StatsD codec: every 10 s, the pipeline's own counts under the
+    /// names datadog-go sends (`datadog.dogstatsd.client.*`, tagged
+    /// `client:rust`), to the same destination.
+    pub client_telemetry: bool,
     /// `source` (values aggregated where recorded, cumulative totals sent
     /// each interval) or `off` (every value an event).
     #[serde(deserialize_with = "aggregation_from_str")]
@@ -148,6 +152,7 @@ impl Default for Config {
             tags: Vec::new(),
             origin_detection: true,
             timestamps: false,
+            client_telemetry: false,
             aggregation: Aggregation::Source,
             interval_ms: 1_000,
             refresh_interval_s: 10,
@@ -354,6 +359,12 @@ impl Config {
         }
         num(
             &var,
+            "STATS_CLIENT_TELEMETRY",
+            &mut self.client_telemetry,
+            "true or false",
+        )?;
+        num(
+            &var,
             "STATS_TIMESTAMPS",
             &mut self.timestamps,
             "true or false",
@@ -550,6 +561,7 @@ impl Config {
             tags,
             origin_detection: _,
             timestamps: _,
+            client_telemetry,
             aggregation,
             interval_ms,
             refresh_interval_s,
@@ -633,6 +645,13 @@ impl Config {
         }
         if !(1..=100).contains(tick_ms) {
             return Err(invalid("tick_ms", tick_ms, "1 to 100"));
+        }
+        if *client_telemetry && *codec == Codec::Postcard {
+            return Err(invalid(
+                "client_telemetry",
+                client_telemetry,
+                "false unless the codec is a StatsD one (the collector reads the native format's own counts)",
+            ));
         }
         if *sample_one_in == 0 {
             return Err(invalid("sample_one_in", sample_one_in, "at least 1"));
@@ -740,6 +759,15 @@ impl Config {
     pub fn with_sample_one_in(self, n: u32) -> Self {
         Config {
             sample_one_in: n,
+            ..self
+        }
+    }
+
+    /// The same with datadog-go's client telemetry sent, or not.
+    #[must_use]
+    pub fn with_client_telemetry(self, client_telemetry: bool) -> Self {
+        Config {
+            client_telemetry,
             ..self
         }
     }
@@ -1019,7 +1047,7 @@ mod tests {
             None
         });
         let seen = seen.into_inner();
-        assert_eq!(seen.len(), 29);
+        assert_eq!(seen.len(), 30);
         for name in seen {
             let field = name.trim_start_matches("STATS_").to_lowercase();
             let row = format!("| `{field}` | `{name}` |");

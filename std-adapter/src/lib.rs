@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 mod aggregation;
+mod client_telemetry;
 mod clock;
 pub mod config;
 pub mod deltas;

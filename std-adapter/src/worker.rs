@@ -3,6 +3,7 @@
 //! fresh, publishes reports, and serves flush and shutdown requests.
 
 use crate::aggregation::Aggregation;
+use crate::client_telemetry::ClientTelemetry;
 use crate::deltas::{Current, Deltas, Packer};
 use crate::keys::KeyReader;
 use crate::stats::{
@@ -799,6 +800,18 @@ fn serve<D: Driver>(
     if started.send(Ok(())).is_err() {
         return;
     }
+    let mut telemetry = match (config.client_telemetry, config.codec) {
+        (true, Codec::Statsd(dialect)) => Address::parse(&config.address).map(|address| {
+            ClientTelemetry::new(
+                dialect,
+                config.datagram_size(),
+                container_id(config),
+                &address,
+                config.tag_pairs(),
+            )
+        }),
+        _ => None,
+    };
     let mut published = Instant::now();
     let mut resolved = Instant::now();
     let mut errors_logged = (Instant::now(), 0u64);
@@ -849,6 +862,13 @@ fn serve<D: Driver>(
         if published.elapsed() >= publish_every {
             publish(&mut driver, transport);
             published = Instant::now();
+        }
+        if let Some(telemetry) = telemetry.as_mut().filter(|t| t.due()) {
+            // The last published report: at most `publish_every` old.
+            let report = shared.report.lock().ok().and_then(|r| *r);
+            if let Some(report) = report {
+                telemetry.send(&report, transport);
+            }
         }
         if resolved.elapsed() >= resolve_every {
             match transport.maintain() {

@@ -249,3 +249,84 @@ fn sampling_needs_events_in_statsd_lines() {
         );
     }
 }
+
+/// Waits 10 s, the interval datadog-go's telemetry has.
+#[test]
+fn client_telemetry_goes_under_datadog_go_s_names() {
+    let runs: Vec<_> = [Aggregation::Source, Aggregation::Off]
+        .into_iter()
+        .map(|mode| {
+            std::thread::spawn(move || {
+                let datagrams = Arc::new(Mutex::new(Vec::new()));
+                let config = Config::default()
+                    .with_aggregation(mode)
+                    .with_codec(Codec::Statsd(Dialect::DogStatsd))
+                    .with_origin_detection(false)
+                    .with_tags(["team:core"])
+                    .with_client_telemetry(true);
+                let stats =
+                    Stats::start_with_transport(config, Box::new(Spy(datagrams.clone()))).unwrap();
+                let jobs = stats.counter("jobs", &[]).unwrap();
+                let depth = stats.gauge("depth", &[]).unwrap();
+                for _ in 0..5 {
+                    jobs.increment();
+                }
+                depth.set(2.0);
+                let start = std::time::Instant::now();
+                let metrics = loop {
+                    let lines = lines_of(&datagrams.lock().unwrap());
+                    let metrics = lines
+                        .iter()
+                        .find(|l| l.starts_with("datadog.dogstatsd.client.metrics:"))
+                        .cloned();
+                    if let Some(line) = metrics {
+                        break (line, lines);
+                    }
+                    assert!(
+                        start.elapsed() < Duration::from_secs(15),
+                        "{mode}: {lines:?}"
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                };
+                stats.shutdown(Duration::from_secs(2)).unwrap();
+                (mode, metrics)
+            })
+        })
+        .collect();
+    for run in runs {
+        let (mode, (metrics, lines)) = run.join().unwrap();
+        assert_eq!(
+            metrics,
+            format!(
+                "datadog.dogstatsd.client.metrics:6|c|#team:core,client:rust,client_version:{},client_transport:udp",
+                env!("CARGO_PKG_VERSION")
+            ),
+            "{mode}"
+        );
+        let has = |prefix: &str| lines.iter().any(|l| l.starts_with(prefix));
+        for name in [
+            "packets_sent",
+            "bytes_sent",
+            "packets_dropped:0",
+            "metric_dropped_on_receive:0",
+        ] {
+            assert!(
+                has(&format!("datadog.dogstatsd.client.{name}")),
+                "{mode}: {name} in {lines:?}"
+            );
+        }
+        if mode == Aggregation::Source {
+            assert!(
+                lines.iter().any(
+                    |l| l.starts_with("datadog.dogstatsd.client.metrics_by_type:5|c")
+                        && l.contains("metrics_type:count")
+                ),
+                "{lines:?}"
+            );
+            assert!(
+                has("datadog.dogstatsd.client.aggregated_context:"),
+                "{lines:?}"
+            );
+        }
+    }
+}
