@@ -219,7 +219,7 @@ fn end_to_end(c: &mut Criterion) {
     for (name, codec, count) in [
         (
             "stats_std",
-            Codec::Postcard,
+            Codec::Native,
             decoded_events as fn(&[u8]) -> u64,
         ),
         (

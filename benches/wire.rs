@@ -2,7 +2,7 @@
 //! (`src/workload.rs`: ten series, three tags each, mixed kinds), per event,
 //! next to serde_json encoding and decoding the same events.
 //!
-//! * `wire_encode/postcard_datagrams`: `Writer::push` of every event into
+//! * `wire_encode/native_datagrams`: `Writer::push` of every event into
 //!   1,472-byte datagrams, CRC included (`encode_all`).
 //! * `wire_encode/serde_json`: `serde_json::to_writer` of each event (with
 //!   its name and tags, as a JSON client must send them) into a reused buffer.
@@ -11,7 +11,7 @@
 //! * `wire_encode/cadence_dogstatsd`: cadence building the same lines (name,
 //!   value, tags) through its metric builders into a no-op sink: its
 //!   formatting cost, without a socket.
-//! * `wire_decode/postcard_datagrams`: `decode` (CRC check) and iterating
+//! * `wire_decode/native_datagrams`: `decode` (CRC check) and iterating
 //!   every event of every datagram: name, kind, value and timestamp of each,
 //!   and the tags of each metric once per datagram (when its key is defined),
 //!   which is how a receiver resolves series.
@@ -41,7 +41,7 @@ fn encode(c: &mut Criterion) {
     g.throughput(Throughput::Elements(EVENTS as u64));
     // The same encoder in each codec.
     for (name, codec) in [
-        ("postcard_datagrams", Codec::Postcard),
+        ("native_datagrams", Codec::Native),
         ("dogstatsd_lines", Codec::Statsd(Dialect::DogStatsd)),
     ] {
         g.bench_function(name, |b| {
@@ -129,7 +129,7 @@ fn decode_bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("wire_decode");
     g.throughput(Throughput::Elements(EVENTS as u64));
-    g.bench_function("postcard_datagrams", |b| {
+    g.bench_function("native_datagrams", |b| {
         b.iter(|| {
             let mut sum = 0.0;
             for d in &datagrams {

@@ -39,7 +39,7 @@ struct Args {
     codec: Option<Codec>,
 }
 
-const USAGE: &str = "usage: demo [--aggregation source|off] [--threads N] [--rate EVENTS_PER_S] [--duration SECONDS] [--target ADDRESS] [--codec postcard|statsd|dogstatsd|dogstatsd-distribution]";
+const USAGE: &str = "usage: demo [--aggregation source|off] [--threads N] [--rate EVENTS_PER_S] [--duration SECONDS] [--target ADDRESS] [--codec native|statsd|dogstatsd|dogstatsd-distribution]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -76,7 +76,7 @@ fn parse_args() -> Result<Args, String> {
             "--codec" => {
                 let name = value()?;
                 args.codec = Some(Codec::from_name(&name).ok_or(format!(
-                    "--codec: expected postcard, statsd, dogstatsd or dogstatsd-distribution, got {name:?}"
+                    "--codec: expected native, statsd, dogstatsd or dogstatsd-distribution, got {name:?}"
                 ))?);
             }
             "--help" | "-h" => return Err(USAGE.into()),
@@ -374,7 +374,7 @@ fn summarize_events(report: &Report, elapsed: Duration, receiver: Option<Receive
     let got = received.events;
     let lost_in_network = c.events_sent.saturating_sub(got);
     println!(
-        "receiver: {} events in {} datagrams ({} bytes), {} undecodable, {} datagrams missing by sequence (postcard only)",
+        "receiver: {} events in {} datagrams ({} bytes), {} undecodable, {} datagrams missing by sequence (native format only)",
         got, received.datagrams, received.bytes, received.bad, received.missing
     );
     let latency = receiver.latency();

@@ -117,7 +117,7 @@ pub struct Config {
     /// Bytes per datagram (512 to 65507); unset, the transport's own:
     /// 1,432 over UDP, 8,192 on a Unix socket ([`Config::datagram_size`]).
     pub max_datagram: Option<usize>,
-    /// What datagrams carry: `postcard` (this pipeline's format), `statsd`,
+    /// What datagrams carry: `native` (this pipeline's format), `statsd`,
     /// `dogstatsd` or `dogstatsd-distribution` (lines for a StatsD agent).
     #[serde(deserialize_with = "codec_from_str")]
     pub codec: Codec,
@@ -167,7 +167,7 @@ impl Default for Config {
             drop_policy: DropPolicy::DropByPriority,
             max_datagram: None,
             sample_one_in: 1,
-            codec: Codec::Postcard,
+            codec: Codec::Native,
             max_memory_mb: 10,
             interning: true,
             interner_capacity: 10_000,
@@ -291,7 +291,7 @@ fn aggregation_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Aggreg
         serde::de::Error::custom(format!("aggregation {s:?}: expected {AGGREGATIONS}"))
     })
 }
-const CODECS: &str = "postcard, statsd, dogstatsd or dogstatsd-distribution";
+const CODECS: &str = "native, statsd, dogstatsd or dogstatsd-distribution";
 
 fn codec_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Codec, D::Error> {
     let s = String::deserialize(d)?;
@@ -646,7 +646,7 @@ impl Config {
         if !(1..=100).contains(tick_ms) {
             return Err(invalid("tick_ms", tick_ms, "1 to 100"));
         }
-        if *client_telemetry && *codec == Codec::Postcard {
+        if *client_telemetry && *codec == Codec::Native {
             return Err(invalid(
                 "client_telemetry",
                 client_telemetry,
@@ -656,7 +656,7 @@ impl Config {
         if *sample_one_in == 0 {
             return Err(invalid("sample_one_in", sample_one_in, "at least 1"));
         }
-        let statsd_events = *aggregation == Aggregation::Off && *codec != Codec::Postcard;
+        let statsd_events = *aggregation == Aggregation::Off && *codec != Codec::Native;
         if *sample_one_in > 1 && !statsd_events {
             return Err(invalid(
                 "sample_one_in",
@@ -768,6 +768,52 @@ impl Config {
     pub fn with_client_telemetry(self, client_telemetry: bool) -> Self {
         Config {
             client_telemetry,
+            ..self
+        }
+    }
+
+    /// The same with batch sizes by lane utilization, or not.
+    #[must_use]
+    pub fn with_adaptive_batching(self, adaptive_batching: bool) -> Self {
+        Config {
+            adaptive_batching,
+            ..self
+        }
+    }
+
+    /// The same with another SO_SNDBUF to ask for.
+    #[must_use]
+    pub fn with_send_buffer_bytes(self, send_buffer_bytes: usize) -> Self {
+        Config {
+            send_buffer_bytes,
+            ..self
+        }
+    }
+
+    /// The same with another interval between lookups (UDP) or connection
+    /// attempts (a Unix socket that went away).
+    #[must_use]
+    pub fn with_resolve_interval_s(self, resolve_interval_s: u64) -> Self {
+        Config {
+            resolve_interval_s,
+            ..self
+        }
+    }
+
+    /// The same with the HTTP endpoint off.
+    #[must_use]
+    pub fn with_http_off(self) -> Self {
+        Config {
+            http: false,
+            ..self
+        }
+    }
+
+    /// The same with another limit of concurrent HTTP connections.
+    #[must_use]
+    pub fn with_http_max_connections(self, http_max_connections: usize) -> Self {
+        Config {
+            http_max_connections,
             ..self
         }
     }
@@ -1092,6 +1138,27 @@ mod tests {
         c.apply_env(|k| env.get(k).map(|v| v.to_string()))?;
         c.validate()?;
         Ok(c)
+    }
+
+    #[test]
+    fn every_field_has_a_builder() {
+        let c = Config::default()
+            .with_adaptive_batching(true)
+            .with_send_buffer_bytes(1 << 16)
+            .with_resolve_interval_s(5)
+            .with_http("127.0.0.1:0")
+            .with_http_max_connections(2)
+            .with_http_off();
+        assert!(c.adaptive_batching && !c.http);
+        assert_eq!(
+            (
+                c.send_buffer_bytes,
+                c.resolve_interval_s,
+                c.http_max_connections
+            ),
+            (1 << 16, 5, 2)
+        );
+        assert_eq!(c.http_address, "127.0.0.1:0");
     }
 
     #[test]

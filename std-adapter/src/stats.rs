@@ -913,7 +913,7 @@ impl Gauge {
     /// Moves the value by `delta` (signed).
     ///
     /// Aggregated, the series' value moves (a compare-and-swap), and its
-    /// total goes out with the others. As events: with the postcard codec
+    /// total goes out with the others. As events: with the native codec
     /// the new value is sent, so a lost datagram costs no drift; with a
     /// StatsD codec the change is sent (`+N|g` / `-N|g`), as StatsD agents
     /// expect. A gauge's events (sets too) are made under its value's lock
@@ -934,10 +934,10 @@ impl Gauge {
             (Some(series), _) => handle.aggregate(series, Op::Change(delta)),
             (None, Some(value)) => {
                 let shared = &handle.stats.shared;
-                let postcard = shared.config.codec == Codec::Postcard;
+                let native = shared.config.codec == Codec::Native;
                 shared.gauge_event(value, handle.key, handle.priority, |v| {
                     *v += delta;
-                    if postcard { (*v, false) } else { (delta, true) }
+                    if native { (*v, false) } else { (delta, true) }
                 })
             }
             (None, None) => Ok(()),

@@ -189,7 +189,7 @@ fn the_collector_forwards_its_aggregates() {
             .with_export_interval(Duration::from_millis(100)),
     )
     .unwrap();
-    let stats = client(&server.udp_address().to_string(), Codec::Postcard);
+    let stats = client(&server.udp_address().to_string(), Codec::Native);
     let count = stats.counter("interop.fwd.count", &[]).unwrap();
     let level = stats.gauge("interop.fwd.level", &[]).unwrap();
     let time = stats.timer("interop.fwd.time", &[]).unwrap();

@@ -187,7 +187,7 @@ impl<'a, S: Words> AggregateExporter<'a, S> {
         if config.interval_ns == 0 || config.refresh_ns < config.interval_ns {
             return Err(AggregateExporterError::Interval);
         }
-        if config.encoder.codec != crate::wire::Codec::Postcard {
+        if config.encoder.codec != crate::wire::Codec::Native {
             return Err(AggregateExporterError::Encoder(EncodeError::MaxDatagram {
                 got: config.encoder.max_datagram,
             }));

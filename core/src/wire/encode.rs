@@ -38,13 +38,13 @@ pub struct EncoderConfig {
 }
 
 impl EncoderConfig {
-    /// The default datagram limit (1,432 bytes) and codec (postcard) for
+    /// The default datagram limit (1,432 bytes) and codec (native) for
     /// `sender_id`, no container id.
     pub const fn new(sender_id: u64) -> Self {
         EncoderConfig {
             sender_id,
             max_datagram: DEFAULT_MAX_DATAGRAM,
-            codec: Codec::Postcard,
+            codec: Codec::Native,
             container_id: "",
             sample_one_in: 1,
         }
@@ -396,7 +396,7 @@ impl<'b> Writer<'b> {
     /// Bytes the datagram would have if finished now (CRC included).
     pub fn len(&self) -> usize {
         match self.encoder.config.codec {
-            Codec::Postcard => self.len + CRC_LEN,
+            Codec::Native => self.len + CRC_LEN,
             #[cfg(feature = "statsd")]
             Codec::Statsd(_) => self.len,
         }

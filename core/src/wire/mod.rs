@@ -49,9 +49,10 @@ pub use statsd::Dialect;
 #[non_exhaustive]
 pub enum Codec {
     /// This crate's checksummed binary format (`WIRE.md`): sender id and
-    /// sequence for loss accounting, compact, the default.
+    /// sequence for loss accounting, compact, the default. It borrows
+    /// postcard's primitives (varints, zigzag) but is not postcard.
     #[default]
-    Postcard,
+    Native,
     /// StatsD text lines in the given dialect, for an existing agent
     /// (feature `statsd`).
     #[cfg(feature = "statsd")]
@@ -59,11 +60,11 @@ pub enum Codec {
 }
 
 impl Codec {
-    /// The configuration name: `postcard`, `statsd`, `dogstatsd` or
+    /// The configuration name: `native`, `statsd`, `dogstatsd` or
     /// `dogstatsd-distribution`.
     pub const fn name(self) -> &'static str {
         match self {
-            Codec::Postcard => "postcard",
+            Codec::Native => "native",
             #[cfg(feature = "statsd")]
             Codec::Statsd(Dialect::Etsy) => "statsd",
             #[cfg(feature = "statsd")]
@@ -86,7 +87,8 @@ impl Codec {
     /// The codec called `name` (see [`Codec::name`]), if this build has it.
     pub fn from_name(name: &str) -> Option<Codec> {
         Some(match name {
-            "postcard" => Codec::Postcard,
+            // `postcard`: the name it had, still read.
+            "native" | "postcard" => Codec::Native,
             #[cfg(feature = "statsd")]
             "statsd" => Codec::Statsd(Dialect::Etsy),
             #[cfg(feature = "statsd")]

@@ -167,7 +167,7 @@ impl<'b> SeriesWriter<'b> {
         buckets: &dyn BucketSource,
         key: impl FnOnce(KeyId) -> Option<Key<'k>>,
     ) -> Result<(), PushError> {
-        if self.encoder.config.codec != Codec::Postcard {
+        if self.encoder.config.codec != Codec::Native {
             return Err(PushError::UnknownKey);
         }
         if self.count == u16::MAX {

@@ -845,7 +845,7 @@ mod tests {
     #[test]
     fn codec_names_round_trip() {
         let all = [
-            Codec::Postcard,
+            Codec::Native,
             Codec::Statsd(Dialect::Etsy),
             Codec::Statsd(Dialect::DogStatsd),
             Codec::Statsd(Dialect::DogStatsdDistribution),
@@ -854,7 +854,12 @@ mod tests {
             assert_eq!(Codec::from_name(codec.name()), Some(codec));
         }
         assert_eq!(Codec::from_name("json"), None);
-        assert_eq!(Codec::default(), Codec::Postcard);
+        assert_eq!(
+            Codec::from_name("postcard"),
+            Some(Codec::Native),
+            "the old name"
+        );
+        assert_eq!(Codec::default(), Codec::Native);
     }
 
     proptest! {
