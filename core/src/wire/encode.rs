@@ -3,8 +3,6 @@
 use super::primitives::{
     MAX_VARINT, put_bytes, put_str, put_varint, put_varint_cold, varint_len, zigzag,
 };
-#[cfg(feature = "statsd")]
-use super::statsd::{self, LineError};
 use super::{
     CRC_LEN, Codec, DEFAULT_MAX_DATAGRAM, ENCODING_SHIFT, FIXED_HEADER_LEN, MAGIC, MAX_DATAGRAM,
     MAX_KEYS_PER_DATAGRAM, MIN_DATAGRAM, PRIORITY_SHIFT, RELATIVE_BIT, VALUE_F64, VALUE_INT,
@@ -297,36 +295,122 @@ impl Encoder {
         // Consumed by `finish`: a datagram never finished leaves no gap.
         let sequence = self.next_sequence;
         let buf = &mut buf[..max];
-        #[cfg(feature = "statsd")]
-        if let Codec::Statsd(_) = self.config.codec {
-            // Lines only: no header, no checksum.
-            return Ok(Writer {
-                encoder: self,
-                buf,
-                len: 0,
-                count: 0,
-                previous_timestamp: base_timestamp,
-                sequence,
-            });
-        }
-        buf[..2].copy_from_slice(&MAGIC);
-        buf[2] = VERSION;
-        buf[3] = 0; // flags
-        buf[4..6].copy_from_slice(&0u16.to_le_bytes()); // event count, set by finish
-        buf[6..14].copy_from_slice(&self.config.sender_id.to_le_bytes());
         let mut writer = Writer {
             encoder: self,
             buf,
-            len: FIXED_HEADER_LEN,
+            len: 0,
             count: 0,
             previous_timestamp: base_timestamp,
             sequence,
         };
-        // Cannot fail: 14 + 10 + 10 bytes fit any datagram of 512 or more.
-        let header = put_varint_cold(writer.buf, &mut writer.len, sequence)
-            .and_then(|()| put_varint_cold(writer.buf, &mut writer.len, base_timestamp));
-        debug_assert!(header.is_some());
+        with_format!(writer.encoder.config.codec, f => f.begin(&mut writer));
         Ok(writer)
+    }
+}
+
+/// What a datagram format does: the native format ([`Native`]) and the
+/// StatsD lines (`statsd::LineFormat`) each implement it, and a [`Writer`]
+/// hands every step to the format its codec names (`with_format!`).
+/// Adding a format is a [`Codec`] variant, an implementation and an arm.
+pub(super) trait Format {
+    /// Writes what comes before the events (from `w.len == 0`).
+    fn begin(&self, w: &mut Writer<'_>);
+
+    /// Appends `event`; on error the datagram is left as it was.
+    fn push<'k>(
+        &self,
+        w: &mut Writer<'_>,
+        event: &Event,
+        key: impl FnOnce(KeyId) -> Option<Key<'k>>,
+    ) -> Result<(), PushError>;
+
+    /// Bytes [`Format::finish`] adds after the events.
+    fn trailer_len(&self) -> usize;
+
+    /// Seals the datagram; its length.
+    fn finish(&self, w: &mut Writer<'_>) -> usize;
+}
+
+/// Runs `$body` with `$f` bound to the format of `$codec`.
+macro_rules! with_format {
+    ($codec:expr, $f:ident => $body:expr) => {
+        match $codec {
+            Codec::Native => {
+                let $f = Native;
+                $body
+            }
+            #[cfg(feature = "statsd")]
+            Codec::Statsd(dialect) => {
+                let $f = super::statsd::LineFormat(dialect);
+                $body
+            }
+        }
+    };
+}
+pub(super) use with_format;
+
+/// This crate's binary format (`WIRE.md`): a header with the sender id and
+/// sequence, events with their keys defined on first use, a CRC.
+pub(super) struct Native;
+
+impl Format for Native {
+    fn begin(&self, w: &mut Writer<'_>) {
+        w.buf[..2].copy_from_slice(&MAGIC);
+        w.buf[2] = VERSION;
+        w.buf[3] = 0; // flags
+        w.buf[4..6].copy_from_slice(&0u16.to_le_bytes()); // event count, set by finish
+        w.buf[6..14].copy_from_slice(&w.encoder.config.sender_id.to_le_bytes());
+        w.len = FIXED_HEADER_LEN;
+        // Cannot fail: 14 + 10 + 10 bytes fit any datagram of 512 or more.
+        let (sequence, base) = (w.sequence, w.previous_timestamp);
+        let header = put_varint_cold(w.buf, &mut w.len, sequence)
+            .and_then(|()| put_varint_cold(w.buf, &mut w.len, base));
+        debug_assert!(header.is_some());
+    }
+
+    #[inline]
+    fn push<'k>(
+        &self,
+        w: &mut Writer<'_>,
+        event: &Event,
+        key: impl FnOnce(KeyId) -> Option<Key<'k>>,
+    ) -> Result<(), PushError> {
+        let start = w.len;
+        let keys_before = w.encoder.keys;
+        let mut definition = None;
+        match w.try_push(event, key, &mut definition) {
+            Ok(()) => {
+                w.count += 1;
+                Ok(())
+            }
+            Err(e) => {
+                w.len = start;
+                w.encoder.forget_keys_from(keys_before);
+                let error = match (e, definition) {
+                    (Stop::UnknownKey, _) => PushError::UnknownKey,
+                    // An empty datagram defines the key of its first event.
+                    (Stop::NoRoom, key) if w.count == 0 => PushError::Oversized {
+                        needed: w.needed_alone(event, key.as_ref()),
+                        max_datagram: w.buf.len(),
+                    },
+                    (Stop::NoRoom, _) => return Err(PushError::Full),
+                };
+                w.encoder.refused += 1;
+                Err(error)
+            }
+        }
+    }
+
+    fn trailer_len(&self) -> usize {
+        CRC_LEN
+    }
+
+    fn finish(&self, w: &mut Writer<'_>) -> usize {
+        w.encoder.next_sequence = w.sequence.wrapping_add(1);
+        w.buf[4..6].copy_from_slice(&w.count.to_le_bytes());
+        let crc = crc32(&w.buf[..w.len]);
+        w.buf[w.len..w.len + CRC_LEN].copy_from_slice(&crc.to_le_bytes());
+        w.len + CRC_LEN
     }
 }
 
@@ -359,12 +443,15 @@ pub(super) fn key_len(key: &Key<'_>) -> usize {
 
 /// One datagram being filled. [`Writer::finish`] seals it.
 pub struct Writer<'b> {
-    encoder: &'b mut Encoder,
-    buf: &'b mut [u8],
-    len: usize,
-    count: u16,
-    previous_timestamp: u64,
-    sequence: u64,
+    pub(super) encoder: &'b mut Encoder,
+    pub(super) buf: &'b mut [u8],
+    /// Bytes written.
+    pub(super) len: usize,
+    /// Events pushed.
+    pub(super) count: u16,
+    pub(super) previous_timestamp: u64,
+    /// The datagram's sequence number.
+    pub(super) sequence: u64,
 }
 
 impl fmt::Debug for Writer<'_> {
@@ -395,11 +482,7 @@ impl<'b> Writer<'b> {
 
     /// Bytes the datagram would have if finished now (CRC included).
     pub fn len(&self) -> usize {
-        match self.encoder.config.codec {
-            Codec::Native => self.len + CRC_LEN,
-            #[cfg(feature = "statsd")]
-            Codec::Statsd(_) => self.len,
-        }
+        self.len + with_format!(self.encoder.config.codec, f => f.trailer_len())
     }
 
     /// Appends `event`. `key` looks up its metric's name and tags (for
@@ -411,95 +494,7 @@ impl<'b> Writer<'b> {
         event: &Event,
         key: impl FnOnce(KeyId) -> Option<Key<'k>>,
     ) -> Result<(), PushError> {
-        #[cfg(feature = "statsd")]
-        if let Codec::Statsd(dialect) = self.encoder.config.codec {
-            return self.push_line(dialect, event, key);
-        }
-        let start = self.len;
-        let keys_before = self.encoder.keys;
-        let mut definition = None;
-        match self.try_push(event, key, &mut definition) {
-            Ok(()) => {
-                self.count += 1;
-                Ok(())
-            }
-            Err(e) => {
-                self.len = start;
-                self.encoder.forget_keys_from(keys_before);
-                let error = match (e, definition) {
-                    (Stop::UnknownKey, _) => PushError::UnknownKey,
-                    // An empty datagram defines the key of its first event.
-                    (Stop::NoRoom, key) if self.count == 0 => PushError::Oversized {
-                        needed: self.needed_alone(event, key.as_ref()),
-                        max_datagram: self.buf.len(),
-                    },
-                    (Stop::NoRoom, _) => return Err(PushError::Full),
-                };
-                self.encoder.refused += 1;
-                Err(error)
-            }
-        }
-    }
-
-    /// Appends `event` as a StatsD line, after a newline if it is not the
-    /// first.
-    #[cfg(feature = "statsd")]
-    fn push_line<'k>(
-        &mut self,
-        dialect: statsd::Dialect,
-        event: &Event,
-        key: impl FnOnce(KeyId) -> Option<Key<'k>>,
-    ) -> Result<(), PushError> {
-        let refuse = |encoder: &mut Encoder, error| {
-            encoder.refused += 1;
-            Err(error)
-        };
-        if self.count == u16::MAX {
-            return Err(PushError::Full);
-        }
-        let Some(key) = key(event.key) else {
-            return refuse(self.encoder, PushError::UnknownKey);
-        };
-        let line = statsd::Line {
-            name: key.name(),
-            tags: key.tags(),
-            kind: event.kind,
-            values: core::slice::from_ref(&event.value),
-            relative: event.relative && event.kind == Kind::Gauge,
-            sample_rate: match event.kind {
-                Kind::Timer | Kind::Histogram => 1.0 / f64::from(self.encoder.config.sample_one_in),
-                Kind::Counter | Kind::Gauge => 1.0,
-            },
-            container_id: self.encoder.config.container_id,
-            timestamp: None,
-        };
-        let separator = usize::from(self.count > 0);
-        let at = self.len + separator;
-        let written = match self.buf.get_mut(at..) {
-            Some(rest) => statsd::write_line(dialect, &line, rest),
-            None => Err(LineError::NoRoom { needed: 1 }),
-        };
-        match written {
-            Ok(n) => {
-                if separator == 1 {
-                    self.buf[self.len] = b'\n';
-                }
-                self.len = at + n;
-                self.count += 1;
-                Ok(())
-            }
-            Err(LineError::NotFinite | LineError::NoValue) => {
-                refuse(self.encoder, PushError::NotFinite)
-            }
-            Err(LineError::NoRoom { needed }) if self.count == 0 => refuse(
-                self.encoder,
-                PushError::Oversized {
-                    needed,
-                    max_datagram: self.buf.len(),
-                },
-            ),
-            Err(LineError::NoRoom { .. }) => Err(PushError::Full),
-        }
+        with_format!(self.encoder.config.codec, f => f.push(self, event, key))
     }
 
     #[inline]
@@ -561,25 +556,11 @@ impl<'b> Writer<'b> {
         header + 1 + definition + 1 + delta + value
     }
 
-    /// Writes the event count and the CRC and returns the datagram, which
-    /// takes the next sequence number. StatsD lines are returned as they are.
-    pub fn finish(self) -> &'b [u8] {
-        let Writer {
-            encoder,
-            buf,
-            len,
-            count,
-            sequence,
-            ..
-        } = self;
-        #[cfg(feature = "statsd")]
-        if let Codec::Statsd(_) = encoder.config.codec {
-            return &buf[..len];
-        }
-        encoder.next_sequence = sequence.wrapping_add(1);
-        buf[4..6].copy_from_slice(&count.to_le_bytes());
-        let crc = crc32(&buf[..len]);
-        buf[len..len + CRC_LEN].copy_from_slice(&crc.to_le_bytes());
-        &buf[..len + CRC_LEN]
+    /// Seals the datagram and returns it: the native format writes the
+    /// event count and the CRC, and the datagram takes the next sequence
+    /// number; StatsD lines are returned as they are.
+    pub fn finish(mut self) -> &'b [u8] {
+        let len = with_format!(self.encoder.config.codec, f => f.finish(&mut self));
+        &self.buf[..len]
     }
 }

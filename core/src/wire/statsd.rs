@@ -25,7 +25,9 @@
 #[cfg(test)]
 use super::Codec;
 use super::as_exact_int;
-use crate::event::Kind;
+use super::encode::{Encoder, Format, PushError, Writer};
+use crate::event::{Event, KeyId, Kind};
+use crate::registry::Key;
 use core::fmt::{self, Write as _};
 
 /// A StatsD dialect.
@@ -242,6 +244,80 @@ where
         put_int(sink, i64::try_from(seconds).ok()?)?;
     }
     Some(())
+}
+
+/// StatsD lines in a dialect, as an [`Encoder`](super::Encoder)'s format:
+/// no header and no checksum, lines joined by newlines.
+pub(super) struct LineFormat(pub(super) Dialect);
+
+impl Format for LineFormat {
+    fn begin(&self, _: &mut Writer<'_>) {}
+
+    fn push<'k>(
+        &self,
+        w: &mut Writer<'_>,
+        event: &Event,
+        key: impl FnOnce(KeyId) -> Option<Key<'k>>,
+    ) -> Result<(), PushError> {
+        let refuse = |encoder: &mut Encoder, error| {
+            encoder.refused += 1;
+            Err(error)
+        };
+        if w.count == u16::MAX {
+            return Err(PushError::Full);
+        }
+        let Some(key) = key(event.key) else {
+            return refuse(w.encoder, PushError::UnknownKey);
+        };
+        let line = Line {
+            name: key.name(),
+            tags: key.tags(),
+            kind: event.kind,
+            values: core::slice::from_ref(&event.value),
+            relative: event.relative && event.kind == Kind::Gauge,
+            sample_rate: match event.kind {
+                Kind::Timer | Kind::Histogram => 1.0 / f64::from(w.encoder.config.sample_one_in),
+                Kind::Counter | Kind::Gauge => 1.0,
+            },
+            container_id: w.encoder.config.container_id,
+            timestamp: None,
+        };
+        let separator = usize::from(w.count > 0);
+        let at = w.len + separator;
+        let written = match w.buf.get_mut(at..) {
+            Some(rest) => write_line(self.0, &line, rest),
+            None => Err(LineError::NoRoom { needed: 1 }),
+        };
+        match written {
+            Ok(n) => {
+                if separator == 1 {
+                    w.buf[w.len] = b'\n';
+                }
+                w.len = at + n;
+                w.count += 1;
+                Ok(())
+            }
+            Err(LineError::NotFinite | LineError::NoValue) => {
+                refuse(w.encoder, PushError::NotFinite)
+            }
+            Err(LineError::NoRoom { needed }) if w.count == 0 => refuse(
+                w.encoder,
+                PushError::Oversized {
+                    needed,
+                    max_datagram: w.buf.len(),
+                },
+            ),
+            Err(LineError::NoRoom { .. }) => Err(PushError::Full),
+        }
+    }
+
+    fn trailer_len(&self) -> usize {
+        0
+    }
+
+    fn finish(&self, w: &mut Writer<'_>) -> usize {
+        w.len
+    }
 }
 
 /// A byte class: which bytes may not appear in a field.
