@@ -146,7 +146,14 @@ pub struct Config {
 }
 
 impl Default for Config {
+    /// The defaults. Those the core has are the core's: batching, the
+    /// breaker and the memory budget (`ExporterConfig::new`), the interval
+    /// and refresh (`AggregateExporterConfig::new`), the codec and the
+    /// datagram size (`EncoderConfig::new`, by transport).
     fn default() -> Self {
+        const MS: u64 = 1_000_000;
+        let events = stats_core::ExporterConfig::new(0);
+        let totals = stats_core::AggregateExporterConfig::new(0, 0);
         Config {
             address: "localhost:8125".into(),
             tags: Vec::new(),
@@ -154,25 +161,25 @@ impl Default for Config {
             timestamps: false,
             client_telemetry: false,
             aggregation: Aggregation::Source,
-            interval_ms: 1_000,
-            refresh_interval_s: 10,
+            interval_ms: totals.interval_ns / MS,
+            refresh_interval_s: totals.refresh_ns / (1_000 * MS),
             max_series: 10_000,
             aggregation_threads: 64,
             buffer_size: 16_384,
             lane_sets: 8,
-            batch_size: 50,
-            max_batch_age_ms: 100,
+            batch_size: events.batch_size,
+            max_batch_age_ms: events.max_batch_age_ns / MS,
             tick_ms: 1,
             adaptive_batching: false,
-            drop_policy: DropPolicy::DropByPriority,
+            drop_policy: DropPolicy::default(),
             max_datagram: None,
             sample_one_in: 1,
-            codec: Codec::Native,
-            max_memory_mb: 10,
+            codec: events.encoder.codec,
+            max_memory_mb: events.max_memory_bytes >> 20,
             interning: true,
             interner_capacity: 10_000,
-            breaker_failures: 10,
-            breaker_open_ms: 30_000,
+            breaker_failures: events.breaker.failure_threshold,
+            breaker_open_ms: events.breaker.open_for_ns / MS,
             send_buffer_bytes: 4 << 20,
             resolve_interval_s: 30,
             http: false,
