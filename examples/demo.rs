@@ -210,13 +210,13 @@ fn main() -> ExitCode {
     };
     let stats = match cli::start_stats(target.clone(), |c| {
         let codec = args.codec.unwrap_or(c.codec);
-        let aggregation = args.aggregation.unwrap_or(c.aggregation);
+        let aggregation = args.aggregation.unwrap_or(c.aggregation.mode);
         c.with_codec(codec).with_aggregation(aggregation)
     }) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let mode = stats.config().aggregation;
+    let mode = stats.config().aggregation.mode;
     println!(
         "recording from {} threads for {:.1} s at {} to {target} ({}, aggregation {mode})",
         args.threads,

@@ -335,7 +335,7 @@ fn tiny_socket_buffers_lose_datagrams_the_receiver_can_name() {
     // The smallest buffers the kernel grants, on both ends.
     let receiver = Receiver::start("127.0.0.1:0", 1).unwrap();
     let mut config = events().with_address(receiver.address().to_string());
-    config.send_buffer_bytes = 1;
+    config.transport.send_buffer_bytes = 1;
     let stats = start(config);
     let run = load::run(
         &stats,

@@ -3,7 +3,7 @@
 //! thread, and the series behind every key.
 //!
 //! * **Recording** goes through the calling thread's [`Shard`]: claimed at
-//!   its first record (up to `aggregation_threads` threads), kept in a
+//!   its first record (up to `aggregation.threads` threads), kept in a
 //!   thread-local, released when the thread exits, so the next thread
 //!   carries on with its totals. Threads beyond the shards, and a thread
 //!   whose thread-locals are being torn down, record into the series'

@@ -4,6 +4,11 @@
 //! Precedence, lowest first: [`Config::default`], the TOML file (if any),
 //! then `STATS_*` environment variables. Every field has one variable.
 //!
+//! The settings are grouped as the file groups them: the destination and
+//! format at the top, then `[aggregation]`, `[events]`, `[transport]`,
+//! `[breaker]`, `[interning]`, `[http]` and `[dogstatsd]`. Errors name a
+//! field by its path (`events.buffer_size`) or its variable.
+//!
 //! The "Configuration" table of the repository README lists every field, its
 //! variable, default and meaning (a test keeps the two in step).
 
@@ -60,28 +65,46 @@ impl fmt::Display for Aggregation {
 #[non_exhaustive]
 pub struct Config {
     /// Where datagrams go: `host:port` or `udp://host:port` (UDP, the
-    /// host looked up again every `resolve_interval_s`),
+    /// host looked up again every `transport.resolve_interval_s`),
     /// `unixgram:///path` (a Unix datagram socket) or `unix:///path` (a
     /// Unix stream socket, length-prefixed frames) ([`Address`]).
     pub address: String,
+    /// What datagrams carry: `native` (this pipeline's format), `statsd`,
+    /// `dogstatsd` or `dogstatsd-distribution` (lines for a StatsD agent).
+    #[serde(deserialize_with = "codec_from_str")]
+    pub codec: Codec,
     /// Tags every series carries, `key:value` (or a bare `key`); a series'
     /// own tag with the same key wins. They count toward the 8 tags a
     /// series may have.
     pub tags: Vec<String>,
-    /// DogStatsD codecs: send the container id (`|c:`), read from
-    /// `/proc/self/cgroup` (or `/proc/self/mountinfo`) at start.
-    pub origin_detection: bool,
-    /// DogStatsD codecs, aggregating at the source: counter and gauge
-    /// lines carry the time of their totals (`|T`, DogStatsD 1.3).
-    pub timestamps: bool,
-    /// With a StatsD codec: every 10 s, the pipeline's own counts under the
-    /// names datadog-go sends (`datadog.dogstatsd.client.*`, tagged
-    /// `client:rust`), to the same destination.
-    pub client_telemetry: bool,
+    /// Memory maximum, MiB.
+    pub max_memory_mb: usize,
+    /// How values are aggregated where they are recorded.
+    pub aggregation: AggregationSettings,
+    /// The event pipeline (`aggregation.mode = "off"`).
+    pub events: EventSettings,
+    /// Datagrams and the socket.
+    pub transport: TransportSettings,
+    /// When sending stops for a while.
+    pub breaker: BreakerSettings,
+    /// The dynamic (string) API.
+    pub interning: InterningSettings,
+    /// The `/health` and `/metrics` endpoint.
+    pub http: HttpSettings,
+    /// What only the DogStatsD codecs send.
+    pub dogstatsd: DogStatsdSettings,
+}
+
+/// `[aggregation]`: values folded into per-series totals where they are
+/// recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AggregationSettings {
     /// `source` (values aggregated where recorded, cumulative totals sent
     /// each interval) or `off` (every value an event).
     #[serde(deserialize_with = "aggregation_from_str")]
-    pub aggregation: Aggregation,
+    pub mode: Aggregation,
     /// How often aggregated totals are sent, ms (10 to 3,600,000).
     pub interval_ms: u64,
     /// Every series is sent at least this often, s (at least the interval).
@@ -91,7 +114,14 @@ pub struct Config {
     pub max_series: usize,
     /// Threads that aggregate into state of their own (0 to 4,096); more
     /// share one.
-    pub aggregation_threads: usize,
+    pub threads: usize,
+}
+
+/// `[events]`: the lanes, batches and worker of `aggregation.mode = "off"`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct EventSettings {
     /// Events each lane set holds (power of two, at least 16).
     pub buffer_size: usize,
     /// Lane sets owned by one recording thread each, pushed to with no
@@ -109,62 +139,128 @@ pub struct Config {
     /// What a full lane does.
     #[serde(deserialize_with = "policy_from_str")]
     pub drop_policy: DropPolicy,
-    /// Timers and histograms as events in StatsD lines: one value in N is
-    /// sent, with the rate `|@1/N`, the others counted
-    /// (`Rejected::sampled_out`). 1 sends all; above 1 needs
-    /// `aggregation = off` and a StatsD codec.
+    /// Timers and histograms in StatsD lines: one value in N is sent, with
+    /// the rate `|@1/N`, the others counted (`Rejected::sampled_out`). 1
+    /// sends all; above 1 needs a StatsD codec.
     pub sample_one_in: u32,
+}
+
+/// `[transport]`: datagrams and the socket.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TransportSettings {
     /// Bytes per datagram (512 to 65507); unset, the transport's own:
     /// 1,432 over UDP, 8,192 on a Unix socket ([`Config::datagram_size`]).
     pub max_datagram: Option<usize>,
-    /// What datagrams carry: `native` (this pipeline's format), `statsd`,
-    /// `dogstatsd` or `dogstatsd-distribution` (lines for a StatsD agent).
-    #[serde(deserialize_with = "codec_from_str")]
-    pub codec: Codec,
-    /// Memory maximum, MiB.
-    pub max_memory_mb: usize,
-    /// Whether the dynamic (string) API is on.
-    pub interning: bool,
-    /// Dynamic names kept (1 to 65535).
-    pub interner_capacity: usize,
-    /// Send failures in a row that open the breaker (at least 1; failures
-    /// among successes count too, see `stats_core::circuit_breaker`).
-    pub breaker_failures: u32,
-    /// Breaker open time, ms.
-    pub breaker_open_ms: u64,
     /// SO_SNDBUF to ask for, bytes.
     pub send_buffer_bytes: usize,
     /// How often to look the destination up again (UDP) or try to connect
     /// again (a Unix socket that went away), s (at least 1).
     pub resolve_interval_s: u64,
-    /// Whether to serve `/health` and `/metrics`.
-    pub http: bool,
-    /// Where to serve them, `ip:port`.
-    pub http_address: String,
-    /// Concurrent HTTP connections (at least 1).
-    pub http_max_connections: usize,
+}
+
+/// `[breaker]`: the circuit breaker in front of the socket.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BreakerSettings {
+    /// Send failures in a row that open the breaker (at least 1; failures
+    /// among successes count too, see `stats_core::circuit_breaker`).
+    pub failures: u32,
+    /// Breaker open time, ms.
+    pub open_ms: u64,
+}
+
+/// `[interning]`: the dynamic (string) API.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct InterningSettings {
+    /// Whether the dynamic API is on.
+    pub enabled: bool,
+    /// Dynamic names kept (1 to 65535).
+    pub capacity: usize,
+}
+
+/// `[http]`: `/health` and `/metrics`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HttpSettings {
+    /// Whether to serve them.
+    pub enabled: bool,
+    /// Where, `ip:port`.
+    pub address: String,
+    /// Concurrent connections (at least 1).
+    pub max_connections: usize,
+}
+
+/// `[dogstatsd]`: what only the DogStatsD codecs send.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DogStatsdSettings {
+    /// The container id (`|c:`), read from `/proc/self/cgroup` (or
+    /// `/proc/self/mountinfo`) at start.
+    pub origin_detection: bool,
+    /// Aggregating at the source: counter and gauge lines carry the time of
+    /// their totals (`|T`, DogStatsD 1.3).
+    pub timestamps: bool,
+    /// Every 10 s, the pipeline's own counts under the names datadog-go
+    /// sends (`datadog.dogstatsd.client.*`, tagged `client:rust`), to the
+    /// same destination (any StatsD codec).
+    pub client_telemetry: bool,
 }
 
 impl Default for Config {
     /// The defaults. Those the core has are the core's: batching, the
-    /// breaker and the memory budget (`ExporterConfig::new`), the interval
-    /// and refresh (`AggregateExporterConfig::new`), the codec and the
-    /// datagram size (`EncoderConfig::new`, by transport).
+    /// breaker and the memory budget (`ExporterConfig::new`), the codec
+    /// (`EncoderConfig::new`) and the datagram size (by transport).
     fn default() -> Self {
         const MS: u64 = 1_000_000;
         let events = stats_core::ExporterConfig::new(0);
-        let totals = stats_core::AggregateExporterConfig::new(0, 0);
         Config {
             address: "localhost:8125".into(),
+            codec: events.encoder.codec,
             tags: Vec::new(),
-            origin_detection: true,
-            timestamps: false,
-            client_telemetry: false,
-            aggregation: Aggregation::Source,
+            max_memory_mb: events.max_memory_bytes >> 20,
+            aggregation: AggregationSettings::default(),
+            events: EventSettings::default(),
+            transport: TransportSettings::default(),
+            breaker: BreakerSettings {
+                failures: events.breaker.failure_threshold,
+                open_ms: events.breaker.open_for_ns / MS,
+            },
+            interning: InterningSettings::default(),
+            http: HttpSettings::default(),
+            dogstatsd: DogStatsdSettings::default(),
+        }
+    }
+}
+
+impl Default for AggregationSettings {
+    /// The interval and refresh are the core's (`AggregateExporterConfig::new`).
+    fn default() -> Self {
+        const MS: u64 = 1_000_000;
+        let totals = stats_core::AggregateExporterConfig::new(0, 0);
+        AggregationSettings {
+            mode: Aggregation::Source,
             interval_ms: totals.interval_ns / MS,
             refresh_interval_s: totals.refresh_ns / (1_000 * MS),
             max_series: 10_000,
-            aggregation_threads: 64,
+            threads: 64,
+        }
+    }
+}
+
+impl Default for EventSettings {
+    /// Batching is the core's (`ExporterConfig::new`), as is the drop
+    /// policy.
+    fn default() -> Self {
+        const MS: u64 = 1_000_000;
+        let events = stats_core::ExporterConfig::new(0);
+        EventSettings {
             buffer_size: 16_384,
             lane_sets: 8,
             batch_size: events.batch_size,
@@ -172,19 +268,52 @@ impl Default for Config {
             tick_ms: 1,
             adaptive_batching: false,
             drop_policy: DropPolicy::default(),
-            max_datagram: None,
             sample_one_in: 1,
-            codec: events.encoder.codec,
-            max_memory_mb: events.max_memory_bytes >> 20,
-            interning: true,
-            interner_capacity: 10_000,
-            breaker_failures: events.breaker.failure_threshold,
-            breaker_open_ms: events.breaker.open_for_ns / MS,
+        }
+    }
+}
+
+impl Default for TransportSettings {
+    fn default() -> Self {
+        TransportSettings {
+            max_datagram: None,
             send_buffer_bytes: 4 << 20,
             resolve_interval_s: 30,
-            http: false,
-            http_address: "127.0.0.1:9102".into(),
-            http_max_connections: 8,
+        }
+    }
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        Config::default().breaker
+    }
+}
+
+impl Default for InterningSettings {
+    fn default() -> Self {
+        InterningSettings {
+            enabled: true,
+            capacity: 10_000,
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            enabled: false,
+            address: "127.0.0.1:9102".into(),
+            max_connections: 8,
+        }
+    }
+}
+
+impl Default for DogStatsdSettings {
+    fn default() -> Self {
+        DogStatsdSettings {
+            origin_detection: true,
+            timestamps: false,
+            client_telemetry: false,
         }
     }
 }
@@ -347,15 +476,20 @@ impl Config {
         Ok(config)
     }
 
-    /// Overrides fields from `STATS_*` variables, read through `var`.
+    /// Overrides fields from `STATS_*` variables, read through `var`; with
+    /// a DogStatsD codec, first from the `DD_*` ones datadog-go reads.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         fn num<T: std::str::FromStr>(
             var: &impl Fn(&str) -> Option<String>,
             name: &'static str,
             field: &mut T,
-            expected: &'static str,
         ) -> Result<(), ConfigError> {
             if let Some(v) = var(name) {
+                let expected = if std::any::type_name::<T>() == "bool" {
+                    "true or false"
+                } else {
+                    "a number"
+                };
                 *field = v.trim().parse().map_err(|_| invalid(name, &v, expected))?;
             }
             Ok(())
@@ -364,133 +498,61 @@ impl Config {
         if let Some(v) = &stats_address {
             self.address = v.clone();
         }
-        num(
-            &var,
-            "STATS_CLIENT_TELEMETRY",
-            &mut self.client_telemetry,
-            "true or false",
-        )?;
-        num(
-            &var,
-            "STATS_TIMESTAMPS",
-            &mut self.timestamps,
-            "true or false",
-        )?;
-        let stats_tags = var("STATS_TAGS").map(|v| split_tags(&v));
-        if let Some(tags) = &stats_tags {
-            self.tags = tags.clone();
-        }
-        num(
-            &var,
-            "STATS_ORIGIN_DETECTION",
-            &mut self.origin_detection,
-            "true or false",
-        )?;
-        if let Some(v) = var("STATS_AGGREGATION") {
-            self.aggregation = Aggregation::from_name(v.trim())
-                .ok_or_else(|| invalid("STATS_AGGREGATION", &v, AGGREGATIONS))?;
-        }
-        num(&var, "STATS_INTERVAL_MS", &mut self.interval_ms, "a number")?;
-        num(
-            &var,
-            "STATS_REFRESH_INTERVAL_S",
-            &mut self.refresh_interval_s,
-            "a number",
-        )?;
-        num(&var, "STATS_MAX_SERIES", &mut self.max_series, "a number")?;
-        num(
-            &var,
-            "STATS_AGGREGATION_THREADS",
-            &mut self.aggregation_threads,
-            "a number",
-        )?;
-        num(&var, "STATS_BUFFER_SIZE", &mut self.buffer_size, "a number")?;
-        num(&var, "STATS_LANE_SETS", &mut self.lane_sets, "a number")?;
-        num(&var, "STATS_BATCH_SIZE", &mut self.batch_size, "a number")?;
-        num(
-            &var,
-            "STATS_MAX_BATCH_AGE_MS",
-            &mut self.max_batch_age_ms,
-            "a number",
-        )?;
-        num(&var, "STATS_TICK_MS", &mut self.tick_ms, "a number")?;
-        num(
-            &var,
-            "STATS_ADAPTIVE_BATCHING",
-            &mut self.adaptive_batching,
-            "true or false",
-        )?;
-        if let Some(v) = var("STATS_DROP_POLICY") {
-            self.drop_policy = parse_drop_policy(v.trim())
-                .ok_or_else(|| invalid("STATS_DROP_POLICY", &v, POLICIES))?;
-        }
-        num(
-            &var,
-            "STATS_SAMPLE_ONE_IN",
-            &mut self.sample_one_in,
-            "a number",
-        )?;
-        if let Some(v) = var("STATS_MAX_DATAGRAM") {
-            let size = v.trim().parse();
-            self.max_datagram =
-                Some(size.map_err(|_| invalid("STATS_MAX_DATAGRAM", &v, "a number"))?);
-        }
         if let Some(v) = var("STATS_CODEC") {
             self.codec =
                 Codec::from_name(v.trim()).ok_or_else(|| invalid("STATS_CODEC", &v, CODECS))?;
         }
-        num(
-            &var,
-            "STATS_MAX_MEMORY_MB",
-            &mut self.max_memory_mb,
-            "a number",
-        )?;
-        num(
-            &var,
-            "STATS_INTERNING",
-            &mut self.interning,
-            "true or false",
-        )?;
+        let stats_tags = var("STATS_TAGS").map(|v| split_tags(&v));
+        if let Some(tags) = &stats_tags {
+            self.tags = tags.clone();
+        }
+        num(&var, "STATS_MAX_MEMORY_MB", &mut self.max_memory_mb)?;
+        let a = &mut self.aggregation;
+        if let Some(v) = var("STATS_AGGREGATION") {
+            a.mode = Aggregation::from_name(v.trim())
+                .ok_or_else(|| invalid("STATS_AGGREGATION", &v, AGGREGATIONS))?;
+        }
+        num(&var, "STATS_INTERVAL_MS", &mut a.interval_ms)?;
+        num(&var, "STATS_REFRESH_INTERVAL_S", &mut a.refresh_interval_s)?;
+        num(&var, "STATS_MAX_SERIES", &mut a.max_series)?;
+        num(&var, "STATS_AGGREGATION_THREADS", &mut a.threads)?;
+        let e = &mut self.events;
+        num(&var, "STATS_BUFFER_SIZE", &mut e.buffer_size)?;
+        num(&var, "STATS_LANE_SETS", &mut e.lane_sets)?;
+        num(&var, "STATS_BATCH_SIZE", &mut e.batch_size)?;
+        num(&var, "STATS_MAX_BATCH_AGE_MS", &mut e.max_batch_age_ms)?;
+        num(&var, "STATS_TICK_MS", &mut e.tick_ms)?;
+        num(&var, "STATS_ADAPTIVE_BATCHING", &mut e.adaptive_batching)?;
+        if let Some(v) = var("STATS_DROP_POLICY") {
+            e.drop_policy = parse_drop_policy(v.trim())
+                .ok_or_else(|| invalid("STATS_DROP_POLICY", &v, POLICIES))?;
+        }
+        num(&var, "STATS_SAMPLE_ONE_IN", &mut e.sample_one_in)?;
+        let t = &mut self.transport;
+        if let Some(v) = var("STATS_MAX_DATAGRAM") {
+            let size = v.trim().parse();
+            t.max_datagram = Some(size.map_err(|_| invalid("STATS_MAX_DATAGRAM", &v, "a number"))?);
+        }
+        num(&var, "STATS_SEND_BUFFER_BYTES", &mut t.send_buffer_bytes)?;
+        num(&var, "STATS_RESOLVE_INTERVAL_S", &mut t.resolve_interval_s)?;
+        num(&var, "STATS_BREAKER_FAILURES", &mut self.breaker.failures)?;
+        num(&var, "STATS_BREAKER_OPEN_MS", &mut self.breaker.open_ms)?;
+        num(&var, "STATS_INTERNING", &mut self.interning.enabled)?;
         num(
             &var,
             "STATS_INTERNER_CAPACITY",
-            &mut self.interner_capacity,
-            "a number",
+            &mut self.interning.capacity,
         )?;
-        num(
-            &var,
-            "STATS_BREAKER_FAILURES",
-            &mut self.breaker_failures,
-            "a number",
-        )?;
-        num(
-            &var,
-            "STATS_BREAKER_OPEN_MS",
-            &mut self.breaker_open_ms,
-            "a number",
-        )?;
-        num(
-            &var,
-            "STATS_SEND_BUFFER_BYTES",
-            &mut self.send_buffer_bytes,
-            "a number",
-        )?;
-        num(
-            &var,
-            "STATS_RESOLVE_INTERVAL_S",
-            &mut self.resolve_interval_s,
-            "a number",
-        )?;
-        num(&var, "STATS_HTTP", &mut self.http, "true or false")?;
+        let h = &mut self.http;
+        num(&var, "STATS_HTTP", &mut h.enabled)?;
         if let Some(v) = var("STATS_HTTP_ADDRESS") {
-            self.http_address = v;
+            h.address = v;
         }
-        num(
-            &var,
-            "STATS_HTTP_MAX_CONNECTIONS",
-            &mut self.http_max_connections,
-            "a number",
-        )?;
+        num(&var, "STATS_HTTP_MAX_CONNECTIONS", &mut h.max_connections)?;
+        let d = &mut self.dogstatsd;
+        num(&var, "STATS_ORIGIN_DETECTION", &mut d.origin_detection)?;
+        num(&var, "STATS_TIMESTAMPS", &mut d.timestamps)?;
+        num(&var, "STATS_CLIENT_TELEMETRY", &mut d.client_telemetry)?;
         if self.codec.is_dogstatsd() {
             self.apply_datadog_env(&var, stats_address.is_some(), stats_tags.as_deref())?;
         }
@@ -540,7 +602,7 @@ impl Config {
         if let Some(v) = set("DD_ORIGIN_DETECTION_ENABLED")
             && var("STATS_ORIGIN_DETECTION").is_none()
         {
-            self.origin_detection = v
+            self.dogstatsd.origin_detection = v
                 .trim()
                 .parse()
                 .map_err(|_| invalid("DD_ORIGIN_DETECTION_ENABLED", &v, "true or false"))?;
@@ -560,44 +622,45 @@ impl Config {
             .collect()
     }
 
+    /// Bytes per datagram: `transport.max_datagram`, or the default of the
+    /// transport `address` names ([`Address::default_max_datagram`]).
+    pub fn datagram_size(&self) -> usize {
+        self.transport.max_datagram.unwrap_or_else(|| {
+            Address::parse(&self.address).map_or(stats_core::wire::DEFAULT_MAX_DATAGRAM, |a| {
+                a.default_max_datagram()
+            })
+        })
+    }
+
     /// Checks every field's range. (Whether the whole fits `max_memory_mb`
     /// is checked when the pipeline is built, from the real sizes.)
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let check = |ok: bool, field, value: &dyn fmt::Display, expected| {
+            if ok {
+                Ok(())
+            } else {
+                Err(invalid(field, value, expected))
+            }
+        };
         let Config {
             address,
-            tags,
-            origin_detection: _,
-            timestamps: _,
-            client_telemetry,
-            aggregation,
-            interval_ms,
-            refresh_interval_s,
-            max_series,
-            aggregation_threads,
-            buffer_size,
-            lane_sets,
-            batch_size,
-            max_batch_age_ms,
-            tick_ms,
-            adaptive_batching: _,
-            drop_policy: _,
-            max_datagram,
-            sample_one_in,
             codec,
+            tags,
             max_memory_mb,
-            interning: _,
-            interner_capacity,
-            breaker_failures,
-            breaker_open_ms: _,
-            send_buffer_bytes,
-            resolve_interval_s,
-            http: _,
-            http_address,
-            http_max_connections,
+            aggregation: a,
+            events: e,
+            transport: t,
+            breaker,
+            interning,
+            http,
+            dogstatsd,
         } = self;
-        if Address::parse(address).is_none() {
-            return Err(invalid("address", address, ADDRESS_FORMS));
-        }
+        check(
+            Address::parse(address).is_some(),
+            "address",
+            address,
+            ADDRESS_FORMS,
+        )?;
         let pairs = self.tag_pairs();
         let own: Vec<(&str, &str)> = pairs
             .iter()
@@ -606,370 +669,345 @@ impl Config {
         if let Some(tag) = tags.iter().find(|t| t.is_empty() || t.starts_with(':')) {
             return Err(invalid("tags", tag, "key:value or key, the key not empty"));
         }
-        if Key::record_len("", &own).is_err() {
-            return Err(invalid(
-                "tags",
-                tags.join(","),
-                "at most 8, each key and value at most 255 bytes, no key twice",
-            ));
-        }
-        if !(10..=3_600_000).contains(interval_ms) {
-            return Err(invalid("interval_ms", interval_ms, "10 to 3600000"));
-        }
-        if refresh_interval_s.saturating_mul(1_000) < *interval_ms {
-            return Err(invalid(
-                "refresh_interval_s",
-                refresh_interval_s,
-                "at least interval_ms / 1000",
-            ));
-        }
+        check(
+            Key::record_len("", &own).is_ok(),
+            "tags",
+            &tags.join(","),
+            "at most 8, each key and value at most 255 bytes, no key twice",
+        )?;
+        check(
+            *max_memory_mb > 0 && *max_memory_mb <= 1 << 20,
+            "max_memory_mb",
+            max_memory_mb,
+            "1 to 1048576",
+        )?;
+        check(
+            (10..=3_600_000).contains(&a.interval_ms),
+            "aggregation.interval_ms",
+            &a.interval_ms,
+            "10 to 3600000",
+        )?;
+        check(
+            a.refresh_interval_s.saturating_mul(1_000) >= a.interval_ms,
+            "aggregation.refresh_interval_s",
+            &a.refresh_interval_s,
+            "at least aggregation.interval_ms / 1000",
+        )?;
         // With the overflow series, within the key table's 65,536 slots.
-        if !(1..=50_000).contains(max_series) {
-            return Err(invalid("max_series", max_series, "1 to 50000"));
+        check(
+            (1..=50_000).contains(&a.max_series),
+            "aggregation.max_series",
+            &a.max_series,
+            "1 to 50000",
+        )?;
+        check(
+            a.threads <= 4_096,
+            "aggregation.threads",
+            &a.threads,
+            "0 to 4096",
+        )?;
+        check(
+            e.buffer_size.is_power_of_two() && (16..=1 << 24).contains(&e.buffer_size),
+            "events.buffer_size",
+            &e.buffer_size,
+            "a power of two, 16 to 16777216",
+        )?;
+        check(
+            e.lane_sets < crate::stats::SETS,
+            "events.lane_sets",
+            &e.lane_sets,
+            "0 to 64",
+        )?;
+        check(
+            (1..=crate::BATCH_CAPACITY).contains(&e.batch_size),
+            "events.batch_size",
+            &e.batch_size,
+            "1 to 128",
+        )?;
+        check(
+            e.max_batch_age_ms > 0,
+            "events.max_batch_age_ms",
+            &e.max_batch_age_ms,
+            "at least 1",
+        )?;
+        check(
+            (1..=100).contains(&e.tick_ms),
+            "events.tick_ms",
+            &e.tick_ms,
+            "1 to 100",
+        )?;
+        check(
+            e.sample_one_in > 0,
+            "events.sample_one_in",
+            &e.sample_one_in,
+            "at least 1",
+        )?;
+        let statsd_events = a.mode == Aggregation::Off && *codec != Codec::Native;
+        check(
+            e.sample_one_in == 1 || statsd_events,
+            "events.sample_one_in",
+            &e.sample_one_in,
+            "1 unless aggregation.mode is off and the codec is a StatsD one (aggregated values are exact for less than a sample costs)",
+        )?;
+        if let Some(size) = t.max_datagram {
+            check(
+                (512..=65_507).contains(&size),
+                "transport.max_datagram",
+                &size,
+                "512 to 65507",
+            )?;
         }
-        if *aggregation_threads > 4_096 {
-            return Err(invalid(
-                "aggregation_threads",
-                aggregation_threads,
-                "0 to 4096",
-            ));
-        }
-        if !buffer_size.is_power_of_two() || *buffer_size < 16 || *buffer_size > 1 << 24 {
-            return Err(invalid(
-                "buffer_size",
-                buffer_size,
-                "a power of two, 16 to 16777216",
-            ));
-        }
-        if *lane_sets > crate::stats::SETS - 1 {
-            return Err(invalid("lane_sets", lane_sets, "0 to 64"));
-        }
-        if !(1..=crate::BATCH_CAPACITY).contains(batch_size) {
-            return Err(invalid("batch_size", batch_size, "1 to 128"));
-        }
-        if *max_batch_age_ms == 0 {
-            return Err(invalid("max_batch_age_ms", max_batch_age_ms, "at least 1"));
-        }
-        if !(1..=100).contains(tick_ms) {
-            return Err(invalid("tick_ms", tick_ms, "1 to 100"));
-        }
-        if *client_telemetry && *codec == Codec::Native {
-            return Err(invalid(
-                "client_telemetry",
-                client_telemetry,
-                "false unless the codec is a StatsD one (the collector reads the native format's own counts)",
-            ));
-        }
-        if *sample_one_in == 0 {
-            return Err(invalid("sample_one_in", sample_one_in, "at least 1"));
-        }
-        let statsd_events = *aggregation == Aggregation::Off && *codec != Codec::Native;
-        if *sample_one_in > 1 && !statsd_events {
-            return Err(invalid(
-                "sample_one_in",
-                sample_one_in,
-                "1 unless aggregation is off and the codec is a StatsD one (aggregated values are exact for less than a sample costs)",
-            ));
-        }
-        if let Some(size) = max_datagram
-            && !(512..=65_507).contains(size)
-        {
-            return Err(invalid("max_datagram", size, "512 to 65507"));
-        }
-        if *max_memory_mb == 0 || *max_memory_mb > 1 << 20 {
-            return Err(invalid("max_memory_mb", max_memory_mb, "1 to 1048576"));
-        }
-        if !(1..=65_535).contains(interner_capacity) {
-            return Err(invalid(
-                "interner_capacity",
-                interner_capacity,
-                "1 to 65535",
-            ));
-        }
-        if *breaker_failures == 0 {
-            return Err(invalid("breaker_failures", breaker_failures, "at least 1"));
-        }
-        if *send_buffer_bytes == 0 || *send_buffer_bytes > i32::MAX as usize {
-            return Err(invalid(
-                "send_buffer_bytes",
-                send_buffer_bytes,
-                "1 to 2147483647",
-            ));
-        }
-        if *resolve_interval_s == 0 {
-            return Err(invalid(
-                "resolve_interval_s",
-                resolve_interval_s,
-                "at least 1",
-            ));
-        }
-        if http_address.parse::<std::net::SocketAddr>().is_err() {
-            return Err(invalid("http_address", http_address, "ip:port"));
-        }
-        if *http_max_connections == 0 {
-            return Err(invalid(
-                "http_max_connections",
-                http_max_connections,
-                "at least 1",
-            ));
-        }
+        check(
+            t.send_buffer_bytes > 0 && t.send_buffer_bytes <= i32::MAX as usize,
+            "transport.send_buffer_bytes",
+            &t.send_buffer_bytes,
+            "1 to 2147483647",
+        )?;
+        check(
+            t.resolve_interval_s > 0,
+            "transport.resolve_interval_s",
+            &t.resolve_interval_s,
+            "at least 1",
+        )?;
+        check(
+            breaker.failures > 0,
+            "breaker.failures",
+            &breaker.failures,
+            "at least 1",
+        )?;
+        check(
+            (1..=65_535).contains(&interning.capacity),
+            "interning.capacity",
+            &interning.capacity,
+            "1 to 65535",
+        )?;
+        check(
+            http.address.parse::<std::net::SocketAddr>().is_ok(),
+            "http.address",
+            &http.address,
+            "ip:port",
+        )?;
+        check(
+            http.max_connections > 0,
+            "http.max_connections",
+            &http.max_connections,
+            "at least 1",
+        )?;
+        check(
+            !dogstatsd.client_telemetry || *codec != Codec::Native,
+            "dogstatsd.client_telemetry",
+            &dogstatsd.client_telemetry,
+            "false unless the codec is a StatsD one (the collector reads the native format's own counts)",
+        )?;
         Ok(())
     }
 
-    /// Bytes per datagram: `max_datagram`, or the default of the
-    /// transport `address` names ([`Address::default_max_datagram`]).
-    pub fn datagram_size(&self) -> usize {
-        self.max_datagram.unwrap_or_else(|| {
-            Address::parse(&self.address).map_or(stats_core::wire::DEFAULT_MAX_DATAGRAM, |a| {
-                a.default_max_datagram()
-            })
-        })
+    /// The same with another destination.
+    #[must_use]
+    pub fn with_address(mut self, address: impl Into<String>) -> Self {
+        self.address = address.into();
+        self
     }
 
-    /// The same with another datagram size (`None`: the transport's).
+    /// The same with another codec.
     #[must_use]
-    pub fn with_max_datagram(self, max_datagram: Option<usize>) -> Self {
-        Config {
-            max_datagram,
-            ..self
-        }
+    pub fn with_codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
     }
 
     /// The same with other constant tags (`key:value` or `key`).
     #[must_use]
-    pub fn with_tags<T: Into<String>>(self, tags: impl IntoIterator<Item = T>) -> Self {
-        Config {
-            tags: tags.into_iter().map(Into::into).collect(),
-            ..self
-        }
+    pub fn with_tags<T: Into<String>>(mut self, tags: impl IntoIterator<Item = T>) -> Self {
+        self.tags = tags.into_iter().map(Into::into).collect();
+        self
     }
 
-    /// The same with the container id sent (DogStatsD) or not.
+    /// The same with another memory maximum.
     #[must_use]
-    pub fn with_origin_detection(self, origin_detection: bool) -> Self {
-        Config {
-            origin_detection,
-            ..self
-        }
-    }
-
-    /// The same with DogStatsD timestamps on aggregated counters and
-    /// gauges, or not.
-    #[must_use]
-    pub fn with_timestamps(self, timestamps: bool) -> Self {
-        Config { timestamps, ..self }
-    }
-
-    /// The same sending one timer and histogram value in `n` (events in
-    /// StatsD lines).
-    #[must_use]
-    pub fn with_sample_one_in(self, n: u32) -> Self {
-        Config {
-            sample_one_in: n,
-            ..self
-        }
-    }
-
-    /// The same with datadog-go's client telemetry sent, or not.
-    #[must_use]
-    pub fn with_client_telemetry(self, client_telemetry: bool) -> Self {
-        Config {
-            client_telemetry,
-            ..self
-        }
-    }
-
-    /// The same with batch sizes by lane utilization, or not.
-    #[must_use]
-    pub fn with_adaptive_batching(self, adaptive_batching: bool) -> Self {
-        Config {
-            adaptive_batching,
-            ..self
-        }
-    }
-
-    /// The same with another SO_SNDBUF to ask for.
-    #[must_use]
-    pub fn with_send_buffer_bytes(self, send_buffer_bytes: usize) -> Self {
-        Config {
-            send_buffer_bytes,
-            ..self
-        }
-    }
-
-    /// The same with another interval between lookups (UDP) or connection
-    /// attempts (a Unix socket that went away).
-    #[must_use]
-    pub fn with_resolve_interval_s(self, resolve_interval_s: u64) -> Self {
-        Config {
-            resolve_interval_s,
-            ..self
-        }
-    }
-
-    /// The same with the HTTP endpoint off.
-    #[must_use]
-    pub fn with_http_off(self) -> Self {
-        Config {
-            http: false,
-            ..self
-        }
-    }
-
-    /// The same with another limit of concurrent HTTP connections.
-    #[must_use]
-    pub fn with_http_max_connections(self, http_max_connections: usize) -> Self {
-        Config {
-            http_max_connections,
-            ..self
-        }
+    pub fn with_max_memory_mb(mut self, max_memory_mb: usize) -> Self {
+        self.max_memory_mb = max_memory_mb;
+        self
     }
 
     /// The same with another aggregation mode.
     #[must_use]
-    pub fn with_aggregation(self, aggregation: Aggregation) -> Self {
-        Config {
-            aggregation,
-            ..self
-        }
+    pub fn with_aggregation(mut self, mode: Aggregation) -> Self {
+        self.aggregation.mode = mode;
+        self
     }
 
     /// The same with another interval between sends of aggregated totals.
     #[must_use]
-    pub fn with_interval_ms(self, interval_ms: u64) -> Self {
-        Config {
-            interval_ms,
-            ..self
-        }
+    pub fn with_interval_ms(mut self, interval_ms: u64) -> Self {
+        self.aggregation.interval_ms = interval_ms;
+        self
     }
 
     /// The same with another full-refresh interval.
     #[must_use]
-    pub fn with_refresh_interval_s(self, refresh_interval_s: u64) -> Self {
-        Config {
-            refresh_interval_s,
-            ..self
-        }
+    pub fn with_refresh_interval_s(mut self, refresh_interval_s: u64) -> Self {
+        self.aggregation.refresh_interval_s = refresh_interval_s;
+        self
     }
 
     /// The same with another series limit.
     #[must_use]
-    pub fn with_max_series(self, max_series: usize) -> Self {
-        Config { max_series, ..self }
+    pub fn with_max_series(mut self, max_series: usize) -> Self {
+        self.aggregation.max_series = max_series;
+        self
     }
 
     /// The same with another number of threads that aggregate into state
     /// of their own.
     #[must_use]
-    pub fn with_aggregation_threads(self, aggregation_threads: usize) -> Self {
-        Config {
-            aggregation_threads,
-            ..self
-        }
-    }
-
-    /// The same with another destination.
-    #[must_use]
-    pub fn with_address(self, address: impl Into<String>) -> Self {
-        Config {
-            address: address.into(),
-            ..self
-        }
-    }
-
-    /// The same with another number of lane sets owned by one thread each.
-    #[must_use]
-    pub fn with_lane_sets(self, lane_sets: usize) -> Self {
-        Config { lane_sets, ..self }
+    pub fn with_aggregation_threads(mut self, threads: usize) -> Self {
+        self.aggregation.threads = threads;
+        self
     }
 
     /// The same with another lane set size.
     #[must_use]
-    pub fn with_buffer_size(self, buffer_size: usize) -> Self {
-        Config {
-            buffer_size,
-            ..self
-        }
+    pub fn with_buffer_size(mut self, buffer_size: usize) -> Self {
+        self.events.buffer_size = buffer_size;
+        self
+    }
+
+    /// The same with another number of lane sets owned by one thread each.
+    #[must_use]
+    pub fn with_lane_sets(mut self, lane_sets: usize) -> Self {
+        self.events.lane_sets = lane_sets;
+        self
     }
 
     /// The same with another batch size.
     #[must_use]
-    pub fn with_batch_size(self, batch_size: usize) -> Self {
-        Config { batch_size, ..self }
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.events.batch_size = batch_size;
+        self
     }
 
     /// The same with another batch age limit.
     #[must_use]
-    pub fn with_max_batch_age_ms(self, max_batch_age_ms: u64) -> Self {
-        Config {
-            max_batch_age_ms,
-            ..self
-        }
+    pub fn with_max_batch_age_ms(mut self, max_batch_age_ms: u64) -> Self {
+        self.events.max_batch_age_ms = max_batch_age_ms;
+        self
     }
 
     /// The same with another worker tick.
     #[must_use]
-    pub fn with_tick_ms(self, tick_ms: u64) -> Self {
-        Config { tick_ms, ..self }
+    pub fn with_tick_ms(mut self, tick_ms: u64) -> Self {
+        self.events.tick_ms = tick_ms;
+        self
+    }
+
+    /// The same with batch sizes by lane utilization, or not.
+    #[must_use]
+    pub fn with_adaptive_batching(mut self, adaptive_batching: bool) -> Self {
+        self.events.adaptive_batching = adaptive_batching;
+        self
     }
 
     /// The same with another drop policy.
     #[must_use]
-    pub fn with_drop_policy(self, drop_policy: DropPolicy) -> Self {
-        Config {
-            drop_policy,
-            ..self
-        }
+    pub fn with_drop_policy(mut self, drop_policy: DropPolicy) -> Self {
+        self.events.drop_policy = drop_policy;
+        self
     }
 
-    /// The same with another interner capacity.
+    /// The same sending one timer and histogram value in `n` (events in
+    /// StatsD lines).
     #[must_use]
-    pub fn with_interner_capacity(self, interner_capacity: usize) -> Self {
-        Config {
-            interner_capacity,
-            ..self
-        }
+    pub fn with_sample_one_in(mut self, n: u32) -> Self {
+        self.events.sample_one_in = n;
+        self
     }
 
-    /// The same with the dynamic API on or off.
+    /// The same with another datagram size (`None`: the transport's).
     #[must_use]
-    pub fn with_interning(self, interning: bool) -> Self {
-        Config { interning, ..self }
+    pub fn with_max_datagram(mut self, max_datagram: Option<usize>) -> Self {
+        self.transport.max_datagram = max_datagram;
+        self
+    }
+
+    /// The same with another SO_SNDBUF to ask for.
+    #[must_use]
+    pub fn with_send_buffer_bytes(mut self, send_buffer_bytes: usize) -> Self {
+        self.transport.send_buffer_bytes = send_buffer_bytes;
+        self
+    }
+
+    /// The same with another interval between lookups (UDP) or connection
+    /// attempts (a Unix socket that went away).
+    #[must_use]
+    pub fn with_resolve_interval_s(mut self, resolve_interval_s: u64) -> Self {
+        self.transport.resolve_interval_s = resolve_interval_s;
+        self
     }
 
     /// The same with another breaker.
     #[must_use]
-    pub fn with_breaker(self, failures: u32, open_ms: u64) -> Self {
-        Config {
-            breaker_failures: failures,
-            breaker_open_ms: open_ms,
-            ..self
-        }
+    pub fn with_breaker(mut self, failures: u32, open_ms: u64) -> Self {
+        self.breaker = BreakerSettings { failures, open_ms };
+        self
+    }
+
+    /// The same with the dynamic API on or off.
+    #[must_use]
+    pub fn with_interning(mut self, enabled: bool) -> Self {
+        self.interning.enabled = enabled;
+        self
+    }
+
+    /// The same with another interner capacity.
+    #[must_use]
+    pub fn with_interner_capacity(mut self, capacity: usize) -> Self {
+        self.interning.capacity = capacity;
+        self
     }
 
     /// The same with the HTTP endpoint on, at `address`.
     #[must_use]
-    pub fn with_http(self, address: impl Into<String>) -> Self {
-        Config {
-            http: true,
-            http_address: address.into(),
-            ..self
-        }
+    pub fn with_http(mut self, address: impl Into<String>) -> Self {
+        self.http.enabled = true;
+        self.http.address = address.into();
+        self
     }
 
-    /// The same with another codec.
+    /// The same with the HTTP endpoint off.
     #[must_use]
-    pub fn with_codec(self, codec: Codec) -> Self {
-        Config { codec, ..self }
+    pub fn with_http_off(mut self) -> Self {
+        self.http.enabled = false;
+        self
     }
 
-    /// The same with another memory maximum.
+    /// The same with another limit of concurrent HTTP connections.
     #[must_use]
-    pub fn with_max_memory_mb(self, max_memory_mb: usize) -> Self {
-        Config {
-            max_memory_mb,
-            ..self
-        }
+    pub fn with_http_max_connections(mut self, max_connections: usize) -> Self {
+        self.http.max_connections = max_connections;
+        self
+    }
+
+    /// The same with the container id sent (DogStatsD) or not.
+    #[must_use]
+    pub fn with_origin_detection(mut self, origin_detection: bool) -> Self {
+        self.dogstatsd.origin_detection = origin_detection;
+        self
+    }
+
+    /// The same with DogStatsD timestamps on aggregated counters and
+    /// gauges, or not.
+    #[must_use]
+    pub fn with_timestamps(mut self, timestamps: bool) -> Self {
+        self.dogstatsd.timestamps = timestamps;
+        self
+    }
+
+    /// The same with datadog-go's client telemetry sent, or not.
+    #[must_use]
+    pub fn with_client_telemetry(mut self, client_telemetry: bool) -> Self {
+        self.dogstatsd.client_telemetry = client_telemetry;
+        self
     }
 }
 
@@ -981,12 +1019,12 @@ mod tests {
     #[test]
     fn defaults_are_the_documented_ones_and_valid() {
         let c = Config::default();
-        assert_eq!(c.buffer_size, 16_384);
-        assert_eq!((c.batch_size, c.max_batch_age_ms), (50, 100));
-        assert_eq!(c.drop_policy, DropPolicy::DropByPriority);
+        assert_eq!(c.events.buffer_size, 16_384);
+        assert_eq!((c.events.batch_size, c.events.max_batch_age_ms), (50, 100));
+        assert_eq!(c.events.drop_policy, DropPolicy::DropByPriority);
         assert_eq!(c.address, "localhost:8125");
-        assert!(c.interning);
-        assert_eq!((c.max_memory_mb, c.max_datagram), (10, None));
+        assert!(c.interning.enabled);
+        assert_eq!((c.max_memory_mb, c.transport.max_datagram), (10, None));
         assert_eq!(c.datagram_size(), 1432);
         assert_eq!(
             c.clone().with_address("unixgram:///run/s").datagram_size(),
@@ -1019,17 +1057,17 @@ mod tests {
         let mut c = Config::default();
         c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(c.address, "10.0.0.1:9000");
-        assert_eq!((c.buffer_size, c.batch_size), (1024, 20));
+        assert_eq!((c.events.buffer_size, c.events.batch_size), (1024, 20));
         assert!(matches!(
-            c.drop_policy,
+            c.events.drop_policy,
             DropPolicy::DropSampled {
                 threshold_percent: 50,
                 ..
             }
         ));
-        assert!(!c.interning);
-        assert!(c.http);
-        assert_eq!(c.http_address, "127.0.0.1:9200");
+        assert!(!c.interning.enabled);
+        assert!(c.http.enabled);
+        assert_eq!(c.http.address, "127.0.0.1:9200");
         assert_eq!(c.codec, Codec::Statsd(stats_core::wire::Dialect::DogStatsd));
         assert_eq!(c.validate(), Ok(()));
         let err = c
@@ -1051,14 +1089,18 @@ mod tests {
         let cases = [
             (
                 Config::default().with_buffer_size(1000),
-                "buffer_size",
+                "events.buffer_size",
                 "1000",
             ),
-            (Config::default().with_batch_size(0), "batch_size", "0"),
-            (Config::default().with_tick_ms(0), "tick_ms", "0"),
+            (
+                Config::default().with_batch_size(0),
+                "events.batch_size",
+                "0",
+            ),
+            (Config::default().with_tick_ms(0), "events.tick_ms", "0"),
             (
                 Config::default().with_breaker(0, 1_000),
-                "breaker_failures",
+                "breaker.failures",
                 "0",
             ),
             (
@@ -1066,16 +1108,30 @@ mod tests {
                 "address",
                 "localhost",
             ),
-            (Config::default().with_lane_sets(65), "lane_sets", "65"),
+            (
+                Config::default().with_lane_sets(65),
+                "events.lane_sets",
+                "65",
+            ),
             (
                 Config::default().with_interner_capacity(70_000),
-                "interner_capacity",
+                "interning.capacity",
                 "70000",
             ),
             (
                 Config::default().with_http("localhost:80"),
-                "http_address",
+                "http.address",
                 "localhost:80",
+            ),
+            (
+                Config::default().with_max_datagram(Some(100)),
+                "transport.max_datagram",
+                "100",
+            ),
+            (
+                Config::default().with_interval_ms(5),
+                "aggregation.interval_ms",
+                "5",
             ),
         ];
         for (config, field, value) in cases {
@@ -1090,6 +1146,41 @@ mod tests {
         }
     }
 
+    /// Every variable and the field it sets, as the README's table names
+    /// them.
+    const FIELDS: [(&str, &str); 30] = [
+        ("STATS_ADDRESS", "address"),
+        ("STATS_CODEC", "codec"),
+        ("STATS_TAGS", "tags"),
+        ("STATS_MAX_MEMORY_MB", "max_memory_mb"),
+        ("STATS_AGGREGATION", "aggregation.mode"),
+        ("STATS_INTERVAL_MS", "aggregation.interval_ms"),
+        ("STATS_REFRESH_INTERVAL_S", "aggregation.refresh_interval_s"),
+        ("STATS_MAX_SERIES", "aggregation.max_series"),
+        ("STATS_AGGREGATION_THREADS", "aggregation.threads"),
+        ("STATS_BUFFER_SIZE", "events.buffer_size"),
+        ("STATS_LANE_SETS", "events.lane_sets"),
+        ("STATS_BATCH_SIZE", "events.batch_size"),
+        ("STATS_MAX_BATCH_AGE_MS", "events.max_batch_age_ms"),
+        ("STATS_TICK_MS", "events.tick_ms"),
+        ("STATS_ADAPTIVE_BATCHING", "events.adaptive_batching"),
+        ("STATS_DROP_POLICY", "events.drop_policy"),
+        ("STATS_SAMPLE_ONE_IN", "events.sample_one_in"),
+        ("STATS_MAX_DATAGRAM", "transport.max_datagram"),
+        ("STATS_SEND_BUFFER_BYTES", "transport.send_buffer_bytes"),
+        ("STATS_RESOLVE_INTERVAL_S", "transport.resolve_interval_s"),
+        ("STATS_BREAKER_FAILURES", "breaker.failures"),
+        ("STATS_BREAKER_OPEN_MS", "breaker.open_ms"),
+        ("STATS_INTERNING", "interning.enabled"),
+        ("STATS_INTERNER_CAPACITY", "interning.capacity"),
+        ("STATS_HTTP", "http.enabled"),
+        ("STATS_HTTP_ADDRESS", "http.address"),
+        ("STATS_HTTP_MAX_CONNECTIONS", "http.max_connections"),
+        ("STATS_ORIGIN_DETECTION", "dogstatsd.origin_detection"),
+        ("STATS_TIMESTAMPS", "dogstatsd.timestamps"),
+        ("STATS_CLIENT_TELEMETRY", "dogstatsd.client_telemetry"),
+    ];
+
     #[test]
     fn the_readme_table_lists_every_variable() {
         let readme = include_str!("../../README.md");
@@ -1099,31 +1190,71 @@ mod tests {
             seen.borrow_mut().push(name.to_string());
             None
         });
-        let seen = seen.into_inner();
-        assert_eq!(seen.len(), 30);
-        for name in seen {
-            let field = name.trim_start_matches("STATS_").to_lowercase();
+        let mut seen = seen.into_inner();
+        seen.sort();
+        let mut listed: Vec<String> = FIELDS.iter().map(|(v, _)| v.to_string()).collect();
+        listed.sort();
+        assert_eq!(seen, listed, "every variable read is listed, once");
+        for (name, field) in FIELDS {
             let row = format!("| `{field}` | `{name}` |");
-            assert!(readme.contains(&row), "README lacks the row for {name}");
+            assert!(readme.contains(&row), "README lacks the row {row}");
         }
+    }
+
+    #[test]
+    fn toml_groups_the_settings_as_the_table_names_them() {
+        let c = Config::from_toml(
+            "address = \"127.0.0.1:8125\"\ncodec = \"dogstatsd\"\ntags = [\"a:1\"]\n\
+             [aggregation]\nmode = \"off\"\ninterval_ms = 500\n\
+             [events]\nbatch_size = 100\ndrop_policy = \"oldest\"\nsample_one_in = 4\n\
+             [transport]\nmax_datagram = 8192\n[breaker]\nfailures = 3\n\
+             [interning]\nenabled = false\n[http]\nenabled = true\nmax_connections = 2\n\
+             [dogstatsd]\norigin_detection = false\n",
+        )
+        .unwrap();
+        assert_eq!(c.aggregation.mode, Aggregation::Off);
+        assert_eq!(c.aggregation.interval_ms, 500);
+        assert_eq!(c.events.sample_one_in, 4);
+        assert_eq!(c.transport.max_datagram, Some(8192));
+        assert_eq!(
+            c.breaker,
+            BreakerSettings {
+                failures: 3,
+                open_ms: 30_000
+            }
+        );
+        assert!(!c.interning.enabled && c.http.enabled && !c.dogstatsd.origin_detection);
+        assert_eq!(c.http.max_connections, 2);
+        assert_eq!(c.tags, ["a:1"]);
+        // A field at the wrong level is unknown there.
+        let err = Config::from_toml("batch_size = 100").unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `batch_size`"),
+            "{err}"
+        );
+        let err = Config::from_toml("[events]\nbatch_sise = 3").unwrap_err();
+        assert!(err.to_string().contains("batch_sise"), "{err}");
     }
 
     #[test]
     fn toml_sets_fields_and_rejects_unknown_ones() {
         let c = Config::from_toml(
-            "address = \"127.0.0.1:8125\"\nbatch_size = 100\ndrop_policy = \"oldest\"\n",
+            "address = \"127.0.0.1:8125\"\n[events]\nbatch_size = 100\ndrop_policy = \"oldest\"\n",
         )
         .unwrap();
-        assert_eq!((c.batch_size, c.drop_policy), (100, DropPolicy::DropOldest));
-        assert_eq!(c.buffer_size, 16_384);
+        assert_eq!(
+            (c.events.batch_size, c.events.drop_policy),
+            (100, DropPolicy::DropOldest)
+        );
+        assert_eq!(c.events.buffer_size, 16_384);
         assert!(matches!(
-            Config::from_toml("batch_sise = 3"),
+            Config::from_toml("[events]\nbatch_sise = 3"),
             Err(ConfigError::File { .. })
         ));
         assert!(matches!(
-            Config::from_toml("batch_size = 500"),
+            Config::from_toml("[events]\nbatch_size = 500"),
             Err(ConfigError::Invalid {
-                field: "batch_size",
+                field: "events.batch_size",
                 ..
             })
         ));
@@ -1132,7 +1263,7 @@ mod tests {
             Codec::Statsd(stats_core::wire::Dialect::Etsy)
         );
         assert!(
-            Config::from_toml("drop_policy = \"sometimes\"")
+            Config::from_toml("[events]\ndrop_policy = \"sometimes\"")
                 .unwrap_err()
                 .to_string()
                 .contains("sometimes")
@@ -1156,16 +1287,16 @@ mod tests {
             .with_http("127.0.0.1:0")
             .with_http_max_connections(2)
             .with_http_off();
-        assert!(c.adaptive_batching && !c.http);
+        assert!(c.events.adaptive_batching && !c.http.enabled);
         assert_eq!(
             (
-                c.send_buffer_bytes,
-                c.resolve_interval_s,
-                c.http_max_connections
+                c.transport.send_buffer_bytes,
+                c.transport.resolve_interval_s,
+                c.http.max_connections
             ),
             (1 << 16, 5, 2)
         );
-        assert_eq!(c.http_address, "127.0.0.1:0");
+        assert_eq!(c.http.address, "127.0.0.1:0");
     }
 
     #[test]
@@ -1280,7 +1411,7 @@ mod tests {
         let c = with_env(file.clone(), &dd).unwrap();
         assert_eq!(c.address, "dd:8125");
         assert_eq!(c.tags, ["team:a", "env:dd-env", "service:dd-svc"]);
-        assert!(!c.origin_detection);
+        assert!(!c.dogstatsd.origin_detection);
         let mut both = dd.to_vec();
         both.extend([
             ("STATS_ADDRESS", "stats:2"),
@@ -1290,6 +1421,6 @@ mod tests {
         let c = with_env(file, &both).unwrap();
         assert_eq!(c.address, "stats:2");
         assert_eq!(c.tags, ["env:stats", "service:dd-svc"]);
-        assert!(c.origin_detection);
+        assert!(c.dogstatsd.origin_detection);
     }
 }

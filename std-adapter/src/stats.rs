@@ -475,48 +475,53 @@ impl Stats {
     ) -> Result<Stats, StartError> {
         config.validate().map_err(StartError::Config)?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let keys = KeyTable::new(config.interner_capacity, config.tag_pairs());
-        let pipeline = match config.aggregation {
+        let keys = KeyTable::new(config.interning.capacity, config.tag_pairs());
+        let pipeline = match config.aggregation.mode {
             Mode::Source => {
                 let max = config.max_memory_mb << 20;
                 let buffer = stats_core::MAX_DATAGRAMS_PER_SEND * config.datagram_size();
-                let fields = "max_series and aggregation_threads";
+                let fields = "aggregation.max_series and aggregation.threads";
                 let room = max.saturating_sub(keys.memory_bytes() + buffer);
                 Pipeline::Source(
-                    Aggregation::new(config.max_series, config.aggregation_threads, room, id)
-                        .map_err(|e| StartError::MemoryBudget {
-                            fields,
-                            needed: e.needed + keys.memory_bytes() + buffer,
-                            max,
-                        })?,
+                    Aggregation::new(
+                        config.aggregation.max_series,
+                        config.aggregation.threads,
+                        room,
+                        id,
+                    )
+                    .map_err(|e| StartError::MemoryBudget {
+                        fields,
+                        needed: e.needed + keys.memory_bytes() + buffer,
+                        max,
+                    })?,
                 )
             }
             Mode::Off => {
-                let n = config.buffer_size;
+                let n = config.events.buffer_size;
                 let caps = LaneCapacities {
                     high: n / 4,
                     medium: n / 2,
                     low: n / 4,
                 };
-                let sets = config.lane_sets + 1;
+                let sets = config.events.lane_sets + 1;
                 // The lanes alone past the budget: refused before they are
                 // allocated (the worker checks the whole, exporter included).
                 let lanes_bytes = (sets * n).saturating_mul(size_of::<Slot<Event>>());
                 let max = config.max_memory_mb << 20;
                 if lanes_bytes > max {
                     return Err(StartError::MemoryBudget {
-                        fields: "buffer_size, lane_sets and max_datagram",
+                        fields: "events.buffer_size, events.lane_sets and transport.max_datagram",
                         needed: lanes_bytes,
                         max,
                     });
                 }
                 let slots: Box<[Slot<Event>]> = (0..sets * n).map(|_| Slot::new()).collect();
-                let lanes = Lanes::with_storage(slots, caps, config.drop_policy)
+                let lanes = Lanes::with_storage(slots, caps, config.events.drop_policy)
                     .map_err(|e| StartError::Pipeline(e.to_string()))?;
                 Pipeline::Events(Arc::new(lanes))
             }
         };
-        let sample_below = u64::MAX / u64::from(config.sample_one_in.max(1));
+        let sample_below = u64::MAX / u64::from(config.events.sample_one_in.max(1));
         let shared = Arc::new(Shared {
             id,
             pipeline,
@@ -532,11 +537,11 @@ impl Stats {
             sample_below,
         });
         worker::spawn(shared.clone(), transport)?;
-        if shared.config.http {
+        if shared.config.http.enabled {
             let (stop, answer) = (shared.clone(), shared.clone());
             match crate::http::spawn(
-                &shared.config.http_address,
-                shared.config.http_max_connections,
+                &shared.config.http.address,
+                shared.config.http.max_connections,
                 move || stop.stopped.load(Ordering::Relaxed),
                 Arc::new(move |path: &str| crate::prometheus::answer(&answer, path)),
             ) {
@@ -618,7 +623,7 @@ impl Stats {
         tags: &[(&str, &str)],
     ) -> Result<(), RecordError> {
         let shared = &self.shared;
-        if !shared.config.interning {
+        if !shared.config.interning.enabled {
             return Err(shared.reject(RecordError::DynamicDisabled));
         }
         if let Some(a) = shared.aggregation() {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 #[non_exhaustive]
 pub enum Address {
     /// `udp://host:port` or `host:port`: the host name is looked up again
-    /// every `resolve_interval_s`.
+    /// every `transport.resolve_interval_s`.
     Udp(String),
     /// `unixgram:///path`: a Unix datagram socket.
     UnixDatagram(PathBuf),
@@ -90,7 +90,7 @@ pub trait ClientTransport: Transport + Send {
         SocketInfo::default()
     }
 
-    /// Called every `resolve_interval_s`: looks the destination up again,
+    /// Called every `transport.resolve_interval_s`: looks the destination up again,
     /// or connects again; what changed, for the log, if anything did.
     fn maintain(&mut self) -> io::Result<Option<String>> {
         Ok(None)

@@ -178,8 +178,8 @@ fn random_sender_id() -> u64 {
 fn breaker(shared: &Shared) -> BreakerConfig {
     let c = &shared.config;
     BreakerConfig::new(
-        c.breaker_failures,
-        c.breaker_open_ms.saturating_mul(1_000_000),
+        c.breaker.failures,
+        c.breaker.open_ms.saturating_mul(1_000_000),
     )
 }
 
@@ -189,13 +189,13 @@ fn encoder(shared: &Shared, sender: u64) -> EncoderConfig {
         .with_max_datagram(c.datagram_size())
         .with_codec(c.codec)
         .with_container_id(container_id(c))
-        .with_sample_one_in(c.sample_one_in)
+        .with_sample_one_in(c.events.sample_one_in)
 }
 
 /// The container id DogStatsD lines carry: detected once a process, when
 /// `origin_detection` is on.
 fn container_id(c: &crate::Config) -> &'static str {
-    if c.codec.is_dogstatsd() && c.origin_detection {
+    if c.codec.is_dogstatsd() && c.dogstatsd.origin_detection {
         crate::origin::container_id()
     } else {
         ""
@@ -205,12 +205,12 @@ fn container_id(c: &crate::Config) -> &'static str {
 fn exporter_config(shared: &Shared, sender: u64) -> ExporterConfig {
     let c = &shared.config;
     let mut config = ExporterConfig::new(sender)
-        .with_batch_size(c.batch_size)
-        .with_max_batch_age_ns(c.max_batch_age_ms.saturating_mul(1_000_000))
+        .with_batch_size(c.events.batch_size)
+        .with_max_batch_age_ns(c.events.max_batch_age_ms.saturating_mul(1_000_000))
         .with_breaker(breaker(shared))
         .with_encoder(encoder(shared, sender))
         .with_max_memory_bytes((c.max_memory_mb << 20).saturating_sub(shared.keys.memory_bytes()));
-    if c.adaptive_batching {
+    if c.events.adaptive_batching {
         config = config.with_adaptive(AdaptiveConfig::DEFAULT);
     }
     config
@@ -380,7 +380,7 @@ impl Driver for Events<'_> {
 
     fn idle(&self, config: &crate::Config) -> Duration {
         // The coarse clock events are stamped with moves each tick.
-        Duration::from_millis(config.tick_ms)
+        Duration::from_millis(config.events.tick_ms)
     }
 
     fn summary(&mut self) -> String {
@@ -444,7 +444,7 @@ impl Driver for Totals<'_> {
 
     fn idle(&self, config: &crate::Config) -> Duration {
         // Nothing is stamped: the worker wakes for its passes only.
-        Duration::from_millis(config.interval_ms)
+        Duration::from_millis(config.aggregation.interval_ms)
     }
 
     fn summary(&mut self) -> String {
@@ -599,7 +599,7 @@ impl Driver for Lines<'_> {
     }
 
     fn idle(&self, config: &crate::Config) -> Duration {
-        Duration::from_millis(config.interval_ms)
+        Duration::from_millis(config.aggregation.interval_ms)
     }
 }
 
@@ -667,19 +667,22 @@ fn run(
                     deltas: Deltas::default(),
                     packer: Packer::new(dialect, config.datagram_size(), container_id(config)),
                     breaker: CircuitBreaker::new(breaker(shared)),
-                    interval: config.interval_ms.saturating_mul(1_000_000),
+                    interval: config.aggregation.interval_ms.saturating_mul(1_000_000),
                     next: None,
                     sent: AggregateTelemetry::default(),
                     window: Window::new(),
                     memory_bytes,
-                    timestamps: config.timestamps && config.codec.is_dogstatsd(),
+                    timestamps: config.dogstatsd.timestamps && config.codec.is_dogstatsd(),
                 };
                 return serve(shared, lines, started, supplied);
             }
             let c = AggregateExporterConfig::new(sender, shared.clock.now())
                 .with_interval(
-                    config.interval_ms.saturating_mul(1_000_000),
-                    config.refresh_interval_s.saturating_mul(1_000_000_000),
+                    config.aggregation.interval_ms.saturating_mul(1_000_000),
+                    config
+                        .aggregation
+                        .refresh_interval_s
+                        .saturating_mul(1_000_000_000),
                 )
                 .with_encoder(encoder(shared, sender))
                 .with_breaker(breaker(shared));
@@ -729,7 +732,7 @@ fn run_events(
                 // as configured (the key table's share included).
                 stats_core::ExporterError::MemoryBudget { needed, .. } => {
                     StartError::MemoryBudget {
-                        fields: "buffer_size, lane_sets and max_datagram",
+                        fields: "events.buffer_size, events.lane_sets and transport.max_datagram",
                         needed: needed + keys,
                         max: shared.config.max_memory_mb << 20,
                     }
@@ -769,7 +772,7 @@ fn serve<D: Driver>(
             Some(address) => transport::connect(
                 &address,
                 config.datagram_size(),
-                config.send_buffer_bytes,
+                config.transport.send_buffer_bytes,
                 shared.clock.origin(),
             ),
             // Validated before: cannot happen.
@@ -800,7 +803,7 @@ fn serve<D: Driver>(
     if started.send(Ok(())).is_err() {
         return;
     }
-    let mut telemetry = match (config.client_telemetry, config.codec) {
+    let mut telemetry = match (config.dogstatsd.client_telemetry, config.codec) {
         (true, Codec::Statsd(dialect)) => Address::parse(&config.address).map(|address| {
             ClientTelemetry::new(
                 dialect,
@@ -815,7 +818,7 @@ fn serve<D: Driver>(
     let mut published = Instant::now();
     let mut resolved = Instant::now();
     let mut errors_logged = (Instant::now(), 0u64);
-    let resolve_every = Duration::from_secs(config.resolve_interval_s);
+    let resolve_every = Duration::from_secs(config.transport.resolve_interval_s);
     let tick = driver.idle(config);
     let publish_every = PUBLISH_EVERY.max(tick);
     loop {

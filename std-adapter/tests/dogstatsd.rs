@@ -241,7 +241,7 @@ fn sampling_needs_events_in_statsd_lines() {
             matches!(
                 err,
                 stats_std::ConfigError::Invalid {
-                    field: "sample_one_in",
+                    field: "events.sample_one_in",
                     ..
                 }
             ),

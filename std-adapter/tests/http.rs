@@ -180,7 +180,7 @@ fn connections_are_bounded() {
     let mut config = events()
         .with_address(receiver.local_addr().unwrap().to_string())
         .with_http("127.0.0.1:0");
-    config.http_max_connections = 2;
+    config.http.max_connections = 2;
     let stats = Stats::start(config).unwrap();
     let address = stats.http_address().unwrap();
     // Two clients that connect and say nothing hold both slots.
@@ -208,7 +208,7 @@ fn a_client_trickling_its_request_loses_the_connection_at_the_deadline() {
     let mut config = events()
         .with_address(receiver.local_addr().unwrap().to_string())
         .with_http("127.0.0.1:0");
-    config.http_max_connections = 1;
+    config.http.max_connections = 1;
     let stats = Stats::start(config).unwrap();
     let address = stats.http_address().unwrap();
     // A byte every 200 ms: no read ever waits the 2 s, but the request as

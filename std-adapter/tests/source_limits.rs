@@ -76,9 +76,9 @@ fn sixty_four_threads_into_ten_thousand_series_arrive_exact_within_the_memory_ma
         .with_interval_ms(100)
         .with_refresh_interval_s(1);
     // The defaults this test is about.
-    assert_eq!(config.aggregation, Aggregation::Source);
-    assert_eq!(config.max_series, SERIES);
-    assert_eq!(config.aggregation_threads, THREADS);
+    assert_eq!(config.aggregation.mode, Aggregation::Source);
+    assert_eq!(config.aggregation.max_series, SERIES);
+    assert_eq!(config.aggregation.threads, THREADS);
     assert_eq!(config.max_memory_mb, 10);
     let stats = Stats::start(config).unwrap();
     let handles: Arc<Vec<_>> = Arc::new(
