@@ -2,7 +2,7 @@
 //! binary format.
 //!
 //! [`write_line`] renders one event as a line in a [`Dialect`]; the
-//! [`Encoder`](super::Encoder) joins lines with `\n` up to the datagram
+//! [`Encoder`] joins lines with `\n` up to the datagram
 //! limit when its [`Codec`](super::Codec) is
 //! [`Codec::Statsd`](super::Codec::Statsd). [`parse`] reads such a datagram
 //! back, for receivers and tests. Neither allocates.
@@ -246,7 +246,7 @@ where
     Some(())
 }
 
-/// StatsD lines in a dialect, as an [`Encoder`](super::Encoder)'s format:
+/// StatsD lines in a dialect, as an [`Encoder`]'s format:
 /// no header and no checksum, lines joined by newlines.
 pub(super) struct LineFormat(pub(super) Dialect);
 
