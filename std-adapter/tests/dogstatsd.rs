@@ -69,18 +69,24 @@ fn dogstatsd_lines_carry_the_constant_tags_and_the_container_id() {
                     assert_eq!(line.container_id, id, "{mode}");
                 }
             }
-            seen.sort();
-            seen.dedup();
-            assert_eq!(
-                seen,
-                [
-                    ("depth".to_string(), "env:test,team:core".to_string()),
-                    ("jobs".to_string(), "env:own,team:core".to_string()),
-                ],
-                "{mode}"
-            );
+            assert_tagged(seen, mode);
         }
     }
+}
+
+/// `seen` (series name, its tags sorted and joined) is the two series of
+/// [`run`], each with the constant tags and its own.
+fn assert_tagged(mut seen: Vec<(String, String)>, mode: Aggregation) {
+    seen.sort();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        [
+            ("depth".to_string(), "env:test,team:core".to_string()),
+            ("jobs".to_string(), "env:own,team:core".to_string()),
+        ],
+        "{mode}"
+    );
 }
 
 #[test]
@@ -114,16 +120,7 @@ fn native_series_carry_the_constant_tags() {
                 }
             }
         }
-        seen.sort();
-        seen.dedup();
-        assert_eq!(
-            seen,
-            [
-                ("depth".to_string(), "env:test,team:core".to_string()),
-                ("jobs".to_string(), "env:own,team:core".to_string()),
-            ],
-            "{mode}"
-        );
+        assert_tagged(seen, mode);
     }
 }
 
