@@ -25,24 +25,25 @@ STATSD_ADDRESS=127.0.0.1:18135 STATSD_ADMIN=127.0.0.1:18136 \
   cargo test -p stats-std --test statsd_interop -- --ignored --test-threads 1
 
 cargo build --release --example demo
-# Etsy statsd reads what the DogStatsD dialect shares with it: tags (as key
-# suffixes) and one value a line. Aggregated timers go as DogStatsD 1.1 lines
-# of several values and the container id as `|c:`, which it does not read
-# (the collector does: collector/tests/collector.rs), so the dogstatsd run
-# sends events with origin detection off.
-target/release/examples/demo --target 127.0.0.1:18135 --codec statsd \
-  --duration 1 --rate 20000 >/dev/null 2>&1
-STATS_ORIGIN_DETECTION=false target/release/examples/demo --target 127.0.0.1:18135 \
-  --codec dogstatsd --aggregation off --duration 1 --rate 20000 >/dev/null 2>&1
 admin() {
   exec 3<>/dev/tcp/127.0.0.1/18136
   echo "$1" >&3
   timeout 2 cat <&3 || true
   exec 3>&-
 }
+# The Etsy dialect: every line read.
+target/release/examples/demo --target 127.0.0.1:18135 --codec statsd \
+  --duration 1 --rate 20000 >/dev/null 2>&1
 stats=$(admin stats)
 grep -q 'bad_lines_seen: 0' <<<"$stats" || { echo "statsd saw bad lines: $stats"; exit 1; }
 counters=$(admin counters)
 grep -q "'http.errors'" <<<"$counters" || { echo "no plain demo counter: $counters"; exit 1; }
+# The DogStatsD dialect: Etsy statsd reads its tags (as key suffixes) but
+# not the lines of several values (DogStatsD 1.1) timers and histograms
+# become, nor the container id; the collector reads all of it
+# (collector/tests/collector.rs), so here only the tagged counters count.
+STATS_ORIGIN_DETECTION=false target/release/examples/demo --target 127.0.0.1:18135 \
+  --codec dogstatsd --duration 1 --rate 20000 >/dev/null 2>&1
+counters=$(admin counters)
 grep -q "'http.errors;status=500'" <<<"$counters" || { echo "no tagged demo counter: $counters"; exit 1; }
-echo "statsd interop: counts, gauges and timers arrive; no bad lines"
+echo "statsd interop: counts, gauges and timers arrive; no bad lines in the Etsy dialect"

@@ -250,10 +250,10 @@ fn take(s: &Shared, latency: &LatencyHistogram, bytes: &[u8]) {
         // StatsD lines: no sequence numbers, no timestamps.
         let (mut good, mut bad) = (0, 0);
         for line in statsd::parse(bytes) {
-            if line.is_ok() {
-                good += 1;
-            } else {
-                bad += 1;
+            match line {
+                // A DogStatsD 1.1 line carries several values.
+                Ok(line) => good += line.numbers().count() as u64,
+                Err(_) => bad += 1,
             }
         }
         s.events.fetch_add(good, Ordering::Relaxed);

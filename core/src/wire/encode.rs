@@ -302,6 +302,8 @@ impl Encoder {
             count: 0,
             previous_timestamp: base_timestamp,
             sequence,
+            #[cfg(feature = "statsd")]
+            last_line: None,
         };
         with_format!(writer.encoder.config.codec, f => f.begin(&mut writer));
         Ok(writer)
@@ -452,6 +454,10 @@ pub struct Writer<'b> {
     pub(super) previous_timestamp: u64,
     /// The datagram's sequence number.
     pub(super) sequence: u64,
+    /// StatsD: the last line's key and kind, and where its values end (a
+    /// next value of the same timer or histogram joins that line).
+    #[cfg(feature = "statsd")]
+    pub(super) last_line: Option<(KeyId, Kind, usize)>,
 }
 
 impl fmt::Debug for Writer<'_> {

@@ -463,6 +463,63 @@ mod tests {
 
     #[cfg(feature = "statsd")]
     #[test]
+    fn dogstatsd_joins_values_of_one_timer_or_histogram_in_a_line() {
+        let mut reg = Reg::new();
+        let t = reg.register("t", &[("k", "v")]).unwrap();
+        let h = reg.register("h", &[]).unwrap();
+        let c = reg.register("c", &[]).unwrap();
+        let ms = |n: u64| Event::new(t, Kind::Timer, (n * 1_000_000) as f64, 0, Priority::Medium);
+        let events = [
+            ms(1),
+            ms(2),
+            ms(3),
+            Event::new(h, Kind::Histogram, 0.5, 0, Priority::Medium),
+            Event::new(h, Kind::Histogram, 7.0, 0, Priority::Medium),
+            ms(4),
+            Event::new(c, Kind::Counter, 1.0, 0, Priority::Medium),
+            Event::new(c, Kind::Counter, 1.0, 0, Priority::Medium),
+        ];
+        let text = |dialect| {
+            let config = EncoderConfig::new(1)
+                .with_codec(Codec::Statsd(dialect))
+                .with_container_id("cid");
+            let (dgs, refused) = pack(&mut Encoder::new(config).unwrap(), &reg, &events);
+            assert_eq!((dgs.len(), refused), (1, 0));
+            String::from_utf8(dgs[0].clone()).unwrap()
+        };
+        assert_eq!(
+            text(Dialect::DogStatsd),
+            "t:1:2:3|ms|#k:v|c:cid\nh:0.5:7|h|c:cid\nt:4|ms|#k:v|c:cid\nc:1|c|c:cid\nc:1|c|c:cid"
+        );
+        // Etsy StatsD reads one value a line.
+        assert_eq!(
+            text(Dialect::Etsy).lines().count(),
+            events.len(),
+            "{}",
+            text(Dialect::Etsy)
+        );
+        // A datagram that fills up while a line grows: the value that does
+        // not fit goes in the next, and nothing is lost.
+        let config = EncoderConfig::new(1)
+            .with_max_datagram(MIN_DATAGRAM)
+            .with_codec(Codec::Statsd(Dialect::DogStatsdDistribution));
+        let many: Vec<Event> = (1..=400).map(ms).collect();
+        let (dgs, refused) = pack(&mut Encoder::new(config).unwrap(), &reg, &many);
+        assert_eq!(refused, 0);
+        assert!(dgs.len() > 1);
+        let mut values = Vec::new();
+        for d in &dgs {
+            assert!(d.len() <= MIN_DATAGRAM);
+            for line in statsd::parse(d) {
+                values.extend(line.unwrap().numbers().map(Option::unwrap));
+            }
+        }
+        let want: Vec<f64> = (1..=400).map(|n| n as f64).collect();
+        assert_eq!(values, want);
+    }
+
+    #[cfg(feature = "statsd")]
+    #[test]
     fn statsd_lines_fill_datagrams_and_refuse_what_cannot_go() {
         let mut reg = Reg::new();
         let hits = reg.register("hits", &[("route", "/a")]).unwrap();

@@ -266,6 +266,14 @@ impl Format for LineFormat {
         if w.count == u16::MAX {
             return Err(PushError::Full);
         }
+        let several =
+            self.0 != Dialect::Etsy && matches!(event.kind, Kind::Timer | Kind::Histogram);
+        if let Some((k, kind, end)) = w.last_line
+            && several
+            && (k, kind) == (event.key, event.kind)
+        {
+            return join_value(w, event, end);
+        }
         let Some(key) = key(event.key) else {
             return refuse(w.encoder, PushError::UnknownKey);
         };
@@ -293,6 +301,12 @@ impl Format for LineFormat {
                 if separator == 1 {
                     w.buf[w.len] = b'\n';
                 }
+                // The value ends at the first `|`: a name holds none.
+                w.last_line = w.buf[at..at + n]
+                    .iter()
+                    .position(|&b| b == b'|')
+                    .filter(|_| several)
+                    .map(|end| (event.key, event.kind, at + end));
                 w.len = at + n;
                 w.count += 1;
                 Ok(())
@@ -318,6 +332,36 @@ impl Format for LineFormat {
     fn finish(&self, w: &mut Writer<'_>) -> usize {
         w.len
     }
+}
+
+/// Appends `event`'s value to the line whose values end at `end`, as
+/// DogStatsD 1.1 has it (`name:1:2|ms`): the rest of the line moves over.
+fn join_value(w: &mut Writer<'_>, event: &Event, end: usize) -> Result<(), PushError> {
+    if !event.value.is_finite() {
+        w.encoder.refused += 1;
+        return Err(PushError::NotFinite);
+    }
+    let mut text = [0u8; 40];
+    text[0] = b':';
+    let mut sink = SliceSink {
+        buf: &mut text,
+        len: 1,
+    };
+    let written = if event.kind == Kind::Timer {
+        put_millis(&mut sink, event.value)
+    } else {
+        put_number(&mut sink, event.value)
+    };
+    let n = sink.len;
+    if written.is_none() || w.count == u16::MAX || w.len + n > w.buf.len() {
+        return Err(PushError::Full);
+    }
+    w.buf.copy_within(end..w.len, end + n);
+    w.buf[end..end + n].copy_from_slice(&text[..n]);
+    w.len += n;
+    w.last_line = Some((event.key, event.kind, end + n));
+    w.count += 1;
+    Ok(())
 }
 
 /// A byte class: which bytes may not appear in a field.
