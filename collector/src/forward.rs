@@ -49,7 +49,7 @@ impl Forward {
     }
 
     fn default_max_datagram() -> usize {
-        1432
+        stats_core::wire::DEFAULT_MAX_DATAGRAM
     }
 }
 

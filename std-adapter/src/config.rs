@@ -1202,6 +1202,20 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_s_file_example_reads() {
+        let readme = include_str!("../../README.md");
+        let at = readme.find("A file sets what it names:").unwrap();
+        let block = &readme[at..];
+        let start = block.find("```toml\n").unwrap() + "```toml\n".len();
+        let end = start + block[start..].find("```").unwrap();
+        let c = Config::from_toml(&block[start..end]).unwrap();
+        assert_eq!(c.address, "unixgram:///var/run/datadog/dsd.socket");
+        assert_eq!(c.datagram_size(), 8_192);
+        assert_eq!(c.events.drop_policy, DropPolicy::DropOldest);
+        assert!(c.http.enabled);
+    }
+
+    #[test]
     fn toml_groups_the_settings_as_the_table_names_them() {
         let c = Config::from_toml(
             "address = \"127.0.0.1:8125\"\ncodec = \"dogstatsd\"\ntags = [\"a:1\"]\n\
