@@ -13,6 +13,10 @@ pub(crate) use portable_atomic::AtomicU64;
 pub(crate) use portable_atomic::{AtomicBool, AtomicU32, AtomicUsize};
 
 pub(crate) use core::sync::atomic::Ordering;
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::fence;
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::fence;
 
 #[cfg(loom)]
 pub(crate) use loom::cell::UnsafeCell;

@@ -282,10 +282,11 @@ fn owned_priority_moves_racing_a_drain_conserve_events() {
 }
 
 /// An aggregation table of one or two series over a leaked slice (loom
-/// models run many times; the leak is bounded by the model count).
+/// models run many times; the leak is bounded by the model count), with
+/// room in its pool for a shard's page and a bucket table.
 fn tables(series: usize, shards: usize) -> Arc<Aggregates<&'static mut [Word]>> {
     let config = AggregatesConfig::new(series, shards).with_buckets(8, 8);
-    let words: Vec<Word> = (0..config.fixed_words() + 96)
+    let words: Vec<Word> = (0..config.fixed_words() + 256)
         .map(|_| Word::new())
         .collect();
     let words: &'static mut [Word] = Vec::leak(words);
@@ -356,5 +357,101 @@ fn a_new_distribution_state_is_seen_whole_or_not_at_all() {
             panic!("a distribution");
         };
         assert_eq!((count, sum), (1, 5.0));
+    });
+}
+
+/// The gauge of `t` at index 0 (its value, as the reader reads it).
+fn gauge_value(t: &Aggregates<&'static mut [Word]>, g: stats_core::SeriesId) -> Option<f64> {
+    match t.snapshot(g)?.value {
+        Totals::Gauge { value } => Some(value),
+        other => panic!("a gauge, not {other:?}"),
+    }
+}
+
+/// A set from a writer without a shard races a shard's change (its second:
+/// the first made the epoch dirty) and the reader: the set starts a new
+/// epoch, so the change either counts after it or is forgotten with the
+/// epoch it was made in; the reader sees only values the gauge had; the
+/// changes are all counted.
+#[test]
+fn a_gauge_set_racing_a_shards_change_composes_in_some_order() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(3);
+    model.check(|| {
+        let t = tables(1, 1);
+        let g = t.insert(KeyId::from_raw(0), Kind::Gauge).unwrap();
+        let mut shard = Shard::claim(t.clone()).unwrap();
+        shard.change(g, 1.0);
+        let setter = {
+            let t = t.clone();
+            thread::spawn(move || t.set(g, 10.0))
+        };
+        let changer = thread::spawn(move || shard.change(g, 1.0));
+        if let Some(v) = gauge_value(&t, g) {
+            assert!([1.0, 2.0, 10.0, 11.0].contains(&v), "{v}");
+        }
+        setter.join().unwrap();
+        changer.join().unwrap();
+        let v = gauge_value(&t, g).expect("no set races the last read");
+        assert!(v == 10.0 || v == 11.0, "{v}");
+        assert_eq!(t.snapshot(g).unwrap().changes, 3);
+    });
+}
+
+/// A shard's first change in a new epoch (it restarts its sum under its
+/// seqlock) races a set starting the next one and the reader: the end is
+/// the set's value, with the change after it or not.
+#[test]
+fn a_gauge_change_starting_its_epoch_races_a_set_and_the_reader() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(3);
+    model.check(|| {
+        let t = tables(1, 1);
+        let g = t.insert(KeyId::from_raw(0), Kind::Gauge).unwrap();
+        let mut shard = Shard::claim(t.clone()).unwrap();
+        // Epoch 0 dirty with a sum of 3, then a set: the shard's sum is
+        // stale and its next change restarts it.
+        shard.change(g, 3.0);
+        t.set(g, 4.0);
+        let setter = {
+            let t = t.clone();
+            thread::spawn(move || {
+                // Dirty only if the change below came first.
+                t.set(g, 20.0);
+            })
+        };
+        let changer = thread::spawn(move || shard.change(g, -1.0));
+        if let Some(v) = gauge_value(&t, g) {
+            assert!([4.0, 3.0, 20.0, 19.0].contains(&v), "{v}");
+        }
+        setter.join().unwrap();
+        changer.join().unwrap();
+        let v = gauge_value(&t, g).expect("no set races the last read");
+        assert!(v == 20.0 || v == 19.0, "{v}");
+    });
+}
+
+/// Two sets race each other and a shard's change: one of the values wins,
+/// with the change counted after it or not.
+#[test]
+fn gauge_sets_racing_each_other_leave_one_of_them() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(2);
+    model.check(|| {
+        let t = tables(1, 1);
+        let g = t.insert(KeyId::from_raw(0), Kind::Gauge).unwrap();
+        let mut shard = Shard::claim(t.clone()).unwrap();
+        shard.change(g, 1.0);
+        let set = |v: f64| {
+            let t = t.clone();
+            thread::spawn(move || t.set(g, v))
+        };
+        let (five, seven) = (set(5.0), set(7.0));
+        shard.change(g, 1.0);
+        five.join().unwrap();
+        seven.join().unwrap();
+        let v = gauge_value(&t, g).expect("no set races the last read");
+        assert!([5.0, 6.0, 7.0, 8.0].contains(&v), "{v}");
+        assert_eq!(t.snapshot(g).unwrap().changes, 4);
     });
 }

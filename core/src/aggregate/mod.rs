@@ -7,10 +7,12 @@
 //! configuration on a server):
 //!
 //! * **Counters**: a sum (`i64`, wrapping) and the number of additions.
-//! * **Gauges**: one value per series, shared by every writer: a set
-//!   stores it, a change moves it with a compare-and-swap, so sets and
-//!   changes from any handle, thread or interrupt handler compose; and the
-//!   number of changes.
+//! * **Gauges**: a value per series that sets store, and the changes
+//!   (`add`, `sub`) since the last set, which each shard sums in its own
+//!   cell; the value is the one plus the others, so sets and changes from
+//!   any handle, thread or interrupt handler compose. Which changes came
+//!   after the last set is an epoch: a set that follows changes starts a
+//!   new one (see "The gauge protocol" below). And the number of changes.
 //! * **Distributions** (timers and histograms): count, sum, minimum,
 //!   maximum and bucket counts (`buckets.rs`: 16 per power of two, 3.1%
 //!   error).
@@ -40,6 +42,33 @@
 //! the shared state; a distribution value that then finds no bucket is
 //! counted in its series' `unbucketed` total (its count, sum, minimum and
 //! maximum stay exact).
+//!
+//! **The gauge protocol.** A gauge's entry holds its value `V` and an
+//! epoch word `E`: an epoch number (a multiple of 4) and two flags,
+//! `CLEAN` (no shard has changes in this epoch: a set's epoch starts so;
+//! the first, of a zeroed entry, does not) and `PENDING` (a set is
+//! starting the next epoch). A shard's cell holds its change sum and a
+//! tag, the epoch number the sum belongs to (a zeroed cell's is the
+//! first epoch's).
+//!
+//! * A change by a shard whose tag is `E` adds to its sum with plain
+//!   stores; that is the common path (one load of `E`, which only sets
+//!   after changes write). Otherwise it clears `CLEAN` (a
+//!   compare-and-swap, once per shard and epoch) and restarts its sum,
+//!   tagged, under a seqlock of its own (tag cleared, sum, tag).
+//! * A set while `E` is clean stores `V`: no shard has changes to forget.
+//!   Otherwise it takes `PENDING` (a compare-and-swap), stores `V` and
+//!   publishes the next epoch, clean: every shard's sum is then stale and
+//!   no longer counts. A set that finds another pending stores
+//!   `V` and leaves the epoch to it (the two are concurrent; either may
+//!   win).
+//! * A change while a set is pending, and every change by a writer
+//!   without a shard, moves `V` itself with a compare-and-swap.
+//! * The reader reads `E`, `V`, the sums tagged with `E`, and `E` again;
+//!   it reads again when a set was pending or completed meanwhile.
+//!
+//! Summing the shards' changes at the end rounds like any reordered
+//! floating-point sum (exact for whole numbers up to 2^53).
 
 mod buckets;
 mod export;
@@ -56,7 +85,7 @@ pub use buckets::{
 use crate::event::{KeyId, Kind};
 #[cfg(any(loom, target_has_atomic = "64"))]
 use crate::sync::AtomicU64;
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{AtomicUsize, Ordering, fence};
 use core::fmt;
 use core::ops::Deref;
 
@@ -155,6 +184,11 @@ impl Word {
         self.0.fetch_add(v, Ordering::Relaxed);
     }
 
+    #[inline]
+    fn swap_release(&self, v: u64) {
+        self.0.swap(v, Ordering::Release);
+    }
+
     /// Replaces `current` with `new`; `Err` with the value found instead.
     /// Acquire and Release, so a pointer published this way is seen
     /// with what it points to.
@@ -201,6 +235,11 @@ impl Word {
             let cell = self.0.borrow(cs);
             cell.set(cell.get().wrapping_add(v));
         })
+    }
+
+    #[inline]
+    fn swap_release(&self, v: u64) {
+        self.store(v)
     }
 
     #[inline]
@@ -274,8 +313,9 @@ const LINE_WORDS: usize = 1;
 /// Series per page of a shard's cells.
 const PAGE_SERIES: usize = 32;
 /// Words per cell (and so per series of a page): a counter's sum and
-/// count, a gauge's change count (second word), or a distribution's bucket
-/// table, sum, minimum and maximum, in half a cache line.
+/// count, a gauge's change sum, change count and epoch tag, or a
+/// distribution's bucket table, sum, minimum and maximum, in half a cache
+/// line.
 const CELL_WORDS: usize = 4;
 /// Words of a series' entry in the table (one cache line).
 const ENTRY_WORDS: usize = 8;
@@ -294,6 +334,9 @@ const B: usize = 2;
 const MIN: usize = 3;
 /// Distribution maximum.
 const MAX: usize = 4;
+/// Gauge epoch (the distributions' minimum word; see "The gauge
+/// protocol").
+const EPOCH: usize = MIN;
 /// Distribution shared bucket table (word offset; 0 while there is none).
 const TABLE: usize = 5;
 /// The reader's own word: the change count it last sent.
@@ -316,6 +359,18 @@ fn table_of(word: u64) -> Option<(usize, usize)> {
 
 /// A meta word's flag: the entry is complete.
 const READY: u64 = 1 << 40;
+
+/// A gauge epoch's flag: no shard has changes in this epoch.
+const CLEAN: u64 = 1;
+/// A gauge epoch's flag: a set is starting the next epoch.
+const PENDING: u64 = 2;
+/// From one gauge epoch number to the next.
+const EPOCH_STEP: u64 = 4;
+/// A gauge cell's tag while its owner restarts its sum (no epoch: it has
+/// the `PENDING` bit, which a tag never has).
+const SWITCHING: u64 = u64::MAX;
+/// Times the reader reads a gauge again while sets race it.
+const GAUGE_READS: usize = 8;
 
 const POSITIVE_INFINITY: u64 = 0x7FF0_0000_0000_0000;
 const NEGATIVE_INFINITY: u64 = 0xFFF0_0000_0000_0000;
@@ -773,7 +828,7 @@ impl<S: Words> Aggregates<S> {
     /// Sets gauge `series` to `value`.
     #[inline]
     pub fn set(&self, series: SeriesId, value: f64) {
-        if self.set_value(series, value) {
+        if set_gauge(self.w(), series, value) {
             self.count_change(series);
         }
     }
@@ -786,23 +841,11 @@ impl<S: Words> Aggregates<S> {
         }
     }
 
-    /// Stores a gauge's value; whether `series` is a gauge.
-    #[inline]
-    fn set_value(&self, series: SeriesId, value: f64) -> bool {
-        match gauge_word(self.w(), series) {
-            Some(word) => {
-                word.store(value.to_bits());
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Moves a gauge's value; whether `series` is a gauge.
+    /// Moves a gauge's value itself; whether `series` is a gauge.
     #[inline]
     fn change_value(&self, series: SeriesId, delta: f64) -> bool {
-        match gauge_word(self.w(), series) {
-            Some(word) => {
+        match gauge_words(self.w(), series) {
+            Some((word, _)) => {
                 word.update(|bits| Some(f64_add(bits, delta)));
                 true
             }
@@ -934,6 +977,8 @@ impl<S: Words> Aggregates<S> {
     }
 
     /// `series`' totals now: its shared state plus every shard's cells.
+    /// `None` for a series not (yet) in the table, and for a gauge that
+    /// sets kept changing while it was read (rare: read it again).
     pub fn snapshot(&self, series: SeriesId) -> Option<Snapshot> {
         let key = self.key(series)?;
         let e = self.entry(series.index());
@@ -960,7 +1005,7 @@ impl<S: Words> Aggregates<S> {
                 for cell in shards.filter_map(|s| self.shard_cell(s, index)) {
                     changes = changes.wrapping_add(word(cell + 1));
                 }
-                let value = f64::from_bits(word(e + A));
+                let value = self.gauge_value(e, index)?;
                 (changes, Totals::Gauge { value })
             }
             Kind::Timer | Kind::Histogram => {
@@ -996,6 +1041,53 @@ impl<S: Words> Aggregates<S> {
             changes,
             value,
         })
+    }
+
+    /// The value of the gauge at entry `e` and index `index`: `V` plus the
+    /// change sums of the current epoch, read again while sets race it
+    /// (see "The gauge protocol"); `None` if they kept racing.
+    fn gauge_value(&self, e: usize, index: usize) -> Option<f64> {
+        let (value, epoch) = (self.at(e + A)?, self.at(e + EPOCH)?);
+        for _ in 0..GAUGE_READS {
+            // Acquire: the value a completed set stored is seen.
+            let t = epoch.load_acquire();
+            if t & PENDING != 0 {
+                core::hint::spin_loop();
+                continue;
+            }
+            let mut v = f64::from_bits(value.load());
+            if t & CLEAN == 0 {
+                for cell in (0..self.config.shards).filter_map(|s| self.shard_cell(s, index)) {
+                    v += self.gauge_sum(cell, t);
+                }
+            }
+            // Acquire: if a value read above was stored by a set (a
+            // Release store), the epoch read below sees that set begun.
+            fence(Ordering::Acquire);
+            if epoch.load() | CLEAN == t | CLEAN {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// A shard's gauge change sum in the cell at `cell`, if it belongs to
+    /// epoch `t` (not clean, not pending): a seqlock read, as its owner restarts it
+    /// with the tag cleared.
+    fn gauge_sum(&self, cell: usize, t: u64) -> f64 {
+        let (Some(sum), Some(tag)) = (self.at(cell), self.at(cell + 2)) else {
+            return 0.0;
+        };
+        // Acquire: the sum stored before the tag is seen.
+        let before = tag.load_acquire();
+        if before != t {
+            return 0.0;
+        }
+        let s = f64::from_bits(sum.load());
+        // Acquire: if the sum read was a restart's, the tag read below
+        // sees that restart begun (its Release fence).
+        fence(Ordering::Acquire);
+        if tag.load() == before { s } else { 0.0 }
     }
 
     /// The bucket tables of the distribution at `index`: its shared one,
@@ -1154,13 +1246,93 @@ impl<S> sealed::Sealed for loom::sync::Arc<Aggregates<S>> {}
 #[cfg(loom)]
 impl<S> AggregatesRef<S> for loom::sync::Arc<Aggregates<S>> {}
 
-/// A gauge's shared value word, if `series` is a gauge.
+/// A gauge's value and epoch words (see "The gauge protocol").
 #[inline]
-fn gauge_word(words: &[Word], series: SeriesId) -> Option<&Word> {
+fn gauge_words(words: &[Word], series: SeriesId) -> Option<(&Word, &Word)> {
     if !series.is(Kind::Gauge) {
         return None;
     }
-    words.get(series.index() * ENTRY_WORDS + A)
+    let e = series.index() * ENTRY_WORDS;
+    Some((words.get(e + A)?, words.get(e + EPOCH)?))
+}
+
+/// Sets gauge `series` in the table over `words` to `value` (see "The
+/// gauge protocol"); whether `series` is a gauge.
+#[inline]
+fn set_gauge(words: &[Word], series: SeriesId, value: f64) -> bool {
+    let Some((word, epoch)) = gauge_words(words, series) else {
+        return false;
+    };
+    // Acquire: a set that sees the epoch a set started sees that set's
+    // value, and stores after it.
+    if epoch.load_acquire() & (CLEAN | PENDING) == CLEAN {
+        word.store(value.to_bits());
+    } else {
+        set_dirty_gauge(word, epoch, value);
+    }
+    true
+}
+
+/// Sets a gauge whose epoch has changes (or a set pending): starts the
+/// next epoch, so that they no longer count. Its stores of the value are
+/// swaps (Release): the reader that reads the value sees the epoch
+/// pending; and changes made meanwhile move the value with
+/// compare-and-swaps, which a swap is ordered with (loom, which checks
+/// this in `tests/loom.rs`, lets a plain store race those unseen).
+#[cold]
+#[inline(never)]
+fn set_dirty_gauge(word: &Word, epoch: &Word, value: f64) {
+    let bits = value.to_bits();
+    loop {
+        let t = epoch.load_acquire();
+        if t & (CLEAN | PENDING) != 0 {
+            // Clean again, or another set is starting the next epoch:
+            // this one is concurrent with it and may be the one that wins.
+            word.swap_release(bits);
+            return;
+        }
+        if epoch.compare_exchange(t, t | PENDING).is_ok() {
+            // Release: the reader that reads this value sees the epoch
+            // pending (see `gauge_value`).
+            word.swap_release(bits);
+            // Release: the reader that sees the next epoch sees the value.
+            epoch.store_release((t + EPOCH_STEP) | CLEAN);
+            return;
+        }
+    }
+}
+
+/// A change by a shard whose cell's tag is not the gauge's epoch (its
+/// first in the epoch) or while a set is pending (see "The gauge
+/// protocol").
+#[cold]
+#[inline(never)]
+fn change_gauge_slow(word: &Word, epoch: &Word, sum: &Word, tag: &Word, delta: f64) {
+    loop {
+        let t = epoch.load();
+        if t & PENDING != 0 {
+            word.update(|bits| Some(f64_add(bits, delta)));
+            return;
+        }
+        if t & CLEAN != 0 && epoch.compare_exchange(t, t & !CLEAN).is_err() {
+            continue;
+        }
+        let t = t & !CLEAN;
+        if tag.load() == t {
+            sum.store(f64_add(sum.load(), delta));
+        } else {
+            // Release: a reader that sees the tag cleared sees the epoch
+            // that made the sum stale (it reads the epoch again after).
+            tag.store_release(SWITCHING);
+            // Release: a reader that reads the sum below sees the tag
+            // cleared (see `gauge_sum`).
+            fence(Ordering::Release);
+            sum.store(delta.to_bits());
+            // Release: a reader that sees the tag sees the sum.
+            tag.store_release(t);
+        }
+        return;
+    }
 }
 
 /// The owned write path over a table's words: one shard's cells, written
@@ -1211,13 +1383,35 @@ impl<'a> Cells<'a> {
         Wrote::Done
     }
 
-    /// Counts one change of gauge `series`.
+    /// Moves gauge `series` by `delta`: into the shard's change sum for
+    /// the current epoch (see "The gauge protocol"), and counts it.
     #[inline]
-    fn count_change(self, series: SeriesId) -> Wrote {
+    fn change(self, series: SeriesId, delta: f64) -> Wrote {
+        let Some((word, epoch)) = gauge_words(self.words, series) else {
+            return Wrote::Done;
+        };
+        let Some([sum, changes, tag, _]) = self.cell(series) else {
+            return Wrote::NoCell;
+        };
+        if tag.load() == epoch.load() {
+            sum.store(f64_add(sum.load(), delta));
+        } else {
+            change_gauge_slow(word, epoch, sum, tag, delta);
+        }
+        changes.store(changes.load().wrapping_add(1));
+        Wrote::Done
+    }
+
+    /// Sets gauge `series` to `value` (see "The gauge protocol"), and
+    /// counts it in the shard's cell.
+    #[inline]
+    fn set(self, series: SeriesId, value: f64) -> Wrote {
         let Some([_, changes, ..]) = self.cell(series) else {
             return Wrote::NoCell;
         };
-        changes.store(changes.load().wrapping_add(1));
+        if set_gauge(self.words, series, value) {
+            changes.store(changes.load().wrapping_add(1));
+        }
         Wrote::Done
     }
 
@@ -1397,26 +1591,22 @@ where
     /// from anywhere wins).
     #[inline]
     pub fn set(&mut self, series: SeriesId, value: f64) {
-        if self.tables.set_value(series, value) {
-            self.count_change(series);
+        if self.cells().set(series, value) == Wrote::NoCell
+            && !(self.new_page(series) && self.cells().set(series, value) == Wrote::Done)
+        {
+            self.tables.set(series, value);
         }
     }
 
-    /// Moves gauge `series` by `delta` (a compare-and-swap on the shared
-    /// value, so changes from everywhere compose).
+    /// Moves gauge `series` by `delta`: into this shard's change sum,
+    /// which the reader adds to the value (so changes from everywhere
+    /// compose, and a later set from anywhere replaces them).
     #[inline]
     pub fn change(&mut self, series: SeriesId, delta: f64) {
-        if self.tables.change_value(series, delta) {
-            self.count_change(series);
-        }
-    }
-
-    #[inline]
-    fn count_change(&mut self, series: SeriesId) {
-        if self.cells().count_change(series) == Wrote::NoCell
-            && !(self.new_page(series) && self.cells().count_change(series) == Wrote::Done)
+        if self.cells().change(series, delta) == Wrote::NoCell
+            && !(self.new_page(series) && self.cells().change(series, delta) == Wrote::Done)
         {
-            self.tables.count_change(series);
+            self.tables.change(series, delta);
         }
     }
 
@@ -1578,15 +1768,7 @@ impl ShardView {
     #[inline]
     pub unsafe fn set(&self, series: SeriesId, value: f64) -> bool {
         // SAFETY: the caller's guarantee, as documented.
-        let cells = unsafe { self.cells() };
-        if cells.cell(series).is_none() {
-            return false;
-        }
-        if let Some(word) = gauge_word(cells.words, series) {
-            word.store(value.to_bits());
-            cells.count_change(series);
-        }
-        true
+        unsafe { self.cells() }.set(series, value) == Wrote::Done
     }
 
     /// Moves gauge `series` by `delta`; `false` when the shard must.
@@ -1597,15 +1779,7 @@ impl ShardView {
     #[inline]
     pub unsafe fn change(&self, series: SeriesId, delta: f64) -> bool {
         // SAFETY: the caller's guarantee, as documented.
-        let cells = unsafe { self.cells() };
-        if cells.cell(series).is_none() {
-            return false;
-        }
-        if let Some(word) = gauge_word(cells.words, series) {
-            word.update(|bits| Some(f64_add(bits, delta)));
-            cells.count_change(series);
-        }
-        true
+        unsafe { self.cells() }.change(series, delta) == Wrote::Done
     }
 
     /// Records a finite `value` into distribution `series`; `false` when
@@ -1702,6 +1876,80 @@ mod tests {
         assert_eq!(s.changes, 15);
         b.set(g, -2.5);
         assert_eq!(t.snapshot(g).unwrap().value, Totals::Gauge { value: -2.5 });
+    }
+
+    #[test]
+    fn a_gauge_set_forgets_the_changes_before_it_and_counts_those_after() {
+        let t = table(AggregatesConfig::new(4, 2), 1024);
+        let g = t.insert(key(1), Kind::Gauge).unwrap();
+        let mut a = Shard::claim(&t).unwrap();
+        let mut b = Shard::claim(&t).unwrap();
+        let value = |t: &Table| t.snapshot(g).unwrap().value;
+        a.change(g, 5.0);
+        b.change(g, 2.0);
+        t.change(g, 1.0);
+        assert_eq!(value(&t), Totals::Gauge { value: 8.0 });
+        // A set from a shard, then from the shared path: each one starts
+        // an epoch in which the shards' earlier sums no longer count.
+        b.set(g, 10.0);
+        assert_eq!(value(&t), Totals::Gauge { value: 10.0 });
+        a.change(g, -1.0);
+        assert_eq!(value(&t), Totals::Gauge { value: 9.0 });
+        t.set(g, 0.5);
+        b.change(g, 0.25);
+        a.change(g, 0.25);
+        assert_eq!(value(&t), Totals::Gauge { value: 1.0 });
+        // Sets with no change between them need no new epoch.
+        a.set(g, 3.0);
+        a.set(g, 4.0);
+        assert_eq!(value(&t), Totals::Gauge { value: 4.0 });
+        assert_eq!(t.snapshot(g).unwrap().changes, 10);
+    }
+
+    #[test]
+    fn gauge_sets_racing_changes_on_threads_leave_a_value_it_had() {
+        let t = Arc::new(table(AggregatesConfig::new(4, 2), 1024));
+        let g = t.insert(key(1), Kind::Gauge).unwrap();
+        let n: u32 = if cfg!(miri) { 30 } else { 20_000 };
+        let changers: Vec<_> = (0..3)
+            .map(|_| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    // Two threads own shards, one changes the value itself.
+                    let mut shard = Shard::claim(t.clone());
+                    for _ in 0..n {
+                        match &mut shard {
+                            Some(s) => s.change(g, 1.0),
+                            None => t.change(g, 1.0),
+                        }
+                    }
+                    shard
+                })
+            })
+            .collect();
+        for i in 0..n / 10 {
+            t.set(g, -1.0);
+            if let Some(Snapshot {
+                value: Totals::Gauge { value },
+                ..
+            }) = t.snapshot(g)
+            {
+                // At least the set, at most every change after it.
+                assert!((-1.0..=f64::from(3 * n)).contains(&value), "{i}: {value}");
+                assert_eq!(value.fract(), 0.0);
+            }
+        }
+        let mut shards: Vec<_> = changers.into_iter().map(|c| c.join().unwrap()).collect();
+        t.set(g, 100.0);
+        for s in shards.iter_mut().flatten() {
+            s.change(g, 1.0);
+        }
+        t.change(g, 1.0);
+        assert_eq!(t.snapshot(g).unwrap().value, Totals::Gauge { value: 103.0 });
+        assert_eq!(
+            t.snapshot(g).unwrap().changes,
+            u64::from(3 * n + n / 10 + 4)
+        );
     }
 
     #[test]
