@@ -583,6 +583,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
         t.bytes_sent += sent.bytes;
         t.events_send_failed += sent.failed_items;
         t.send_errors += sent.failed_datagrams;
+        t.bytes_send_failed += sent.failed_bytes;
         t.send_would_block += u64::from(sent.would_block);
         self.outbox.is_empty()
     }
@@ -738,6 +739,8 @@ mod tests {
         clock: u64,
         /// Would block (buffer full) while set.
         busy: bool,
+        /// Bytes of the datagrams refused.
+        refused_bytes: u64,
     }
 
     impl Transport for Spy {
@@ -751,6 +754,7 @@ mod tests {
                 return Err(SendError::WouldBlock);
             }
             if self.down || (self.fail_every > 0 && self.attempts.is_multiple_of(self.fail_every)) {
+                self.refused_bytes += datagram.len() as u64;
                 return Err(SendError::Refused);
             }
             self.sent.push(datagram.to_vec());
@@ -1120,6 +1124,8 @@ mod tests {
         assert_eq!(spy.calls, [2, 1]);
         let t = *ex.telemetry();
         assert_eq!((t.send_errors, t.datagrams_sent, t.send_calls), (1, 3, 3));
+        assert!(spy.refused_bytes > 0);
+        assert_eq!(t.bytes_send_failed, spy.refused_bytes);
         assert!(t.events_send_failed > 0 && t.events_send_failed < 80);
         assert_eq!(t.events_sent + t.events_send_failed, 160);
         assert_eq!(spy.delivered().len() as u64, t.events_sent);

@@ -35,9 +35,11 @@ pub(crate) struct Sent {
     pub(crate) datagrams: u64,
     pub(crate) bytes: u64,
     pub(crate) items: u64,
-    /// Datagrams the transport refused (each lost, with its items).
+    /// Datagrams the transport refused (each lost, with its items), and
+    /// their bytes.
     pub(crate) failed_datagrams: u64,
     pub(crate) failed_items: u64,
+    pub(crate) failed_bytes: u64,
     /// Whether the transport would block (the rest waits).
     pub(crate) would_block: bool,
 }
@@ -144,6 +146,7 @@ impl<'a> Outbox<'a> {
             }
             if failed.is_some() && done < self.encoded.len() {
                 sent.failed_items += u64::from(self.encoded[done].items);
+                sent.failed_bytes += u64::from(self.encoded[done].len);
                 sent.failed_datagrams += 1;
                 breaker.on_failure(now);
                 done += 1;

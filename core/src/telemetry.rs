@@ -39,6 +39,8 @@ pub struct Telemetry {
     pub bytes_sent: u64,
     /// Failed sends (datagrams).
     pub send_errors: u64,
+    /// Bytes in the datagrams that failed to send.
+    pub bytes_send_failed: u64,
     /// Sends the transport turned away as busy (would block); the datagram
     /// waited for the next poll.
     pub send_would_block: u64,

@@ -14,6 +14,7 @@
 //! | `metric_dropped_on_receive` | values dropped before they were sent (full lanes) |
 //! | `packets_sent`, `bytes_sent` | datagrams and bytes the socket took |
 //! | `packets_dropped`, `packets_dropped_writer` | datagrams that failed to send |
+//! | `bytes_dropped`, `bytes_dropped_writer` | their bytes |
 //! | `aggregated_context` | series lines sent (aggregating at the source) |
 //!
 //! The telemetry's own datagrams are not counted in it.
@@ -38,6 +39,7 @@ struct Counts {
     packets_sent: u64,
     bytes_sent: u64,
     packets_dropped: u64,
+    bytes_dropped: u64,
     /// When aggregating at the source.
     contexts: Option<u64>,
 }
@@ -52,6 +54,7 @@ impl Counts {
                 packets_sent: a.sent.datagrams_sent,
                 bytes_sent: a.sent.bytes_sent,
                 packets_dropped: a.sent.send_errors,
+                bytes_dropped: a.sent.bytes_send_failed,
                 contexts: Some(a.sent.series_sent),
             },
             None => {
@@ -63,6 +66,7 @@ impl Counts {
                     packets_sent: s.counters.datagrams_sent,
                     bytes_sent: s.counters.bytes_sent,
                     packets_dropped: s.counters.send_errors,
+                    bytes_dropped: s.counters.bytes_send_failed,
                     contexts: None,
                 }
             }
@@ -169,6 +173,9 @@ impl ClientTelemetry {
         let failed = now.packets_dropped.saturating_sub(last.packets_dropped);
         line("packets_dropped", failed, None);
         line("packets_dropped_writer", failed, None);
+        let failed = now.bytes_dropped.saturating_sub(last.bytes_dropped);
+        line("bytes_dropped", failed, None);
+        line("bytes_dropped_writer", failed, None);
         if let Some(contexts) = now.contexts {
             let delta = contexts.saturating_sub(last.contexts.unwrap_or_default());
             line("aggregated_context", delta, None);

@@ -136,7 +136,7 @@ pub(crate) fn metrics(report: &Report) -> String {
     let s = &report.snapshot;
     let c = &s.counters;
     let mut t = Text::new();
-    let counters: [(&str, &str, u64); 11] = [
+    let counters: [(&str, &str, u64); 12] = [
         (
             "stats_events_received_total",
             "Events given to the lanes: accepted, or dropped at entry.",
@@ -171,6 +171,11 @@ pub(crate) fn metrics(report: &Report) -> String {
             "stats_send_errors_total",
             "Datagrams that failed to send.",
             c.send_errors,
+        ),
+        (
+            "stats_bytes_send_failed_total",
+            "Bytes in the datagrams that failed to send.",
+            c.bytes_send_failed,
         ),
         (
             "stats_send_would_block_total",

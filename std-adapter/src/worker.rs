@@ -508,6 +508,7 @@ impl Lines<'_> {
                 failed = true;
                 sent.send_calls += 1;
                 sent.send_errors += 1;
+                sent.bytes_send_failed += datagram.len() as u64;
                 sent.series_send_failed += lines;
             }
         };

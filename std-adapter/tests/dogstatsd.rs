@@ -247,22 +247,58 @@ fn sampling_needs_events_in_statsd_lines() {
     }
 }
 
+/// Keeps every datagram it is given, but refuses the first `refuse` that
+/// are not the client's telemetry (keeping their lengths).
+struct Refusing {
+    kept: Arc<Mutex<Vec<Vec<u8>>>>,
+    refuse: usize,
+    refused: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Transport for Refusing {
+    fn send(&mut self, datagram: &[u8]) -> Result<(), SendError> {
+        let mut refused = self.refused.lock().unwrap();
+        if refused.len() < self.refuse && !datagram.starts_with(b"datadog.dogstatsd.client.") {
+            refused.push(datagram.len());
+            return Err(SendError::Refused);
+        }
+        self.kept.lock().unwrap().push(datagram.to_vec());
+        Ok(())
+    }
+
+    fn max_datagram(&self) -> usize {
+        8_192
+    }
+}
+
+impl ClientTransport for Refusing {
+    fn describe(&self) -> String {
+        "a refusing spy".into()
+    }
+}
+
 /// Waits 10 s, the interval datadog-go's telemetry has.
 #[test]
 fn client_telemetry_goes_under_datadog_go_s_names() {
     let runs: Vec<_> = [Aggregation::Source, Aggregation::Off]
         .into_iter()
-        .map(|mode| {
+        .flat_map(|mode| [(mode, 0), (mode, 1)])
+        .map(|(mode, refuse)| {
             std::thread::spawn(move || {
                 let datagrams = Arc::new(Mutex::new(Vec::new()));
+                let refused = Arc::new(Mutex::new(Vec::new()));
                 let config = Config::default()
                     .with_aggregation(mode)
                     .with_codec(Codec::Statsd(Dialect::DogStatsd))
                     .with_origin_detection(false)
                     .with_tags(["team:core"])
                     .with_client_telemetry(true);
-                let stats =
-                    Stats::start_with_transport(config, Box::new(Spy(datagrams.clone()))).unwrap();
+                let transport = Refusing {
+                    kept: datagrams.clone(),
+                    refuse,
+                    refused: refused.clone(),
+                };
+                let stats = Stats::start_with_transport(config, Box::new(transport)).unwrap();
                 let jobs = stats.counter("jobs", &[]).unwrap();
                 let depth = stats.gauge("depth", &[]).unwrap();
                 for _ in 0..5 {
@@ -286,12 +322,13 @@ fn client_telemetry_goes_under_datadog_go_s_names() {
                     std::thread::sleep(Duration::from_millis(100));
                 };
                 stats.shutdown(Duration::from_secs(2)).unwrap();
-                (mode, metrics)
+                let refused = refused.lock().unwrap().clone();
+                (mode, metrics, refused)
             })
         })
         .collect();
     for run in runs {
-        let (mode, (metrics, lines)) = run.join().unwrap();
+        let (mode, (metrics, lines), refused) = run.join().unwrap();
         assert_eq!(
             metrics,
             format!(
@@ -301,11 +338,16 @@ fn client_telemetry_goes_under_datadog_go_s_names() {
             "{mode}"
         );
         let has = |prefix: &str| lines.iter().any(|l| l.starts_with(prefix));
+        // What the transport refused, in datagrams and bytes.
+        let (packets, bytes) = (refused.len(), refused.iter().sum::<usize>());
         for name in [
-            "packets_sent",
-            "bytes_sent",
-            "packets_dropped:0",
-            "metric_dropped_on_receive:0",
+            "packets_sent:".to_string(),
+            "bytes_sent:".to_string(),
+            format!("packets_dropped:{packets}|"),
+            format!("packets_dropped_writer:{packets}|"),
+            format!("bytes_dropped:{bytes}|"),
+            format!("bytes_dropped_writer:{bytes}|"),
+            "metric_dropped_on_receive:0|".to_string(),
         ] {
             assert!(
                 has(&format!("datadog.dogstatsd.client.{name}")),

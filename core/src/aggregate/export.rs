@@ -107,6 +107,8 @@ pub struct AggregateTelemetry {
     pub bytes_sent: u64,
     /// Datagrams the transport refused.
     pub send_errors: u64,
+    /// Bytes in them.
+    pub bytes_send_failed: u64,
     /// Sends the transport turned away as busy.
     pub send_would_block: u64,
     /// Calls to the transport.
@@ -377,6 +379,7 @@ impl<'a, S: Words> AggregateExporter<'a, S> {
         t.bytes_sent += sent.bytes;
         t.series_send_failed += sent.failed_items;
         t.send_errors += sent.failed_datagrams;
+        t.bytes_send_failed += sent.failed_bytes;
         t.send_would_block += u64::from(sent.would_block);
         if sent.failed_datagrams > 0 {
             self.resend = true;
@@ -443,6 +446,8 @@ mod tests {
         sent: Vec<Vec<u8>>,
         down: bool,
         busy: bool,
+        /// Bytes of the datagrams refused.
+        refused_bytes: u64,
     }
 
     impl Transport for Spy {
@@ -451,6 +456,7 @@ mod tests {
                 return Err(SendError::WouldBlock);
             }
             if self.down {
+                self.refused_bytes += d.len() as u64;
                 return Err(SendError::Refused);
             }
             self.sent.push(d.to_vec());
@@ -618,6 +624,8 @@ mod tests {
         spy.down = true;
         ex.poll(S, &mut spy, &registry);
         assert_eq!(ex.telemetry().send_errors, 1);
+        assert!(spy.refused_bytes > 0);
+        assert_eq!(ex.telemetry().bytes_send_failed, spy.refused_bytes);
         spy.down = false;
         tables.add(c, 1);
         ex.poll(2 * S, &mut spy, &registry);
