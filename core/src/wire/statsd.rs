@@ -43,6 +43,20 @@ pub enum Dialect {
     DogStatsdDistribution,
 }
 
+impl Dialect {
+    /// Whether its lines carry DogStatsD's fields: tags, the container id
+    /// (1.2) and a timestamp (1.3). Etsy StatsD's carry none of them.
+    fn extended(self) -> bool {
+        self != Dialect::Etsy
+    }
+
+    /// Whether values of `kind` that follow each other share one line
+    /// (DogStatsD 1.1: timers and histograms).
+    fn joins_values(self, kind: Kind) -> bool {
+        self.extended() && matches!(kind, Kind::Timer | Kind::Histogram)
+    }
+}
+
 /// One line to write: an event, or an aggregate with a sample rate.
 #[derive(Clone, Debug)]
 pub struct Line<'a, T> {
@@ -168,7 +182,7 @@ where
     T: Iterator<Item = (&'t str, &'t str)> + Clone,
     S: Sink,
 {
-    if dialect != Dialect::Etsy && matches!(line.kind, Kind::Timer | Kind::Histogram) {
+    if dialect.joins_values(line.kind) {
         // DogStatsD 1.1: every value in one line.
         return emit_values(dialect, line, line.values, sink);
     }
@@ -235,11 +249,11 @@ where
     S: Sink,
 {
     put_tags(dialect, line.tags.clone(), sink)?;
-    if dialect != Dialect::Etsy && !line.container_id.is_empty() {
+    if dialect.extended() && !line.container_id.is_empty() {
         sink.put(b"|c:")?;
         put_clean(sink, line.container_id, &TAG_VALUE_FORBIDDEN)?;
     }
-    if let (Some(seconds), false) = (line.timestamp, dialect == Dialect::Etsy) {
+    if let (Some(seconds), true) = (line.timestamp, dialect.extended()) {
         sink.put(b"|T")?;
         put_int(sink, i64::try_from(seconds).ok()?)?;
     }
@@ -266,8 +280,7 @@ impl Format for LineFormat {
         if w.count == u16::MAX {
             return Err(PushError::Full);
         }
-        let several =
-            self.0 != Dialect::Etsy && matches!(event.kind, Kind::Timer | Kind::Histogram);
+        let several = self.0.joins_values(event.kind);
         if let Some((k, kind, end)) = w.last_line
             && several
             && (k, kind) == (event.key, event.kind)
@@ -407,7 +420,7 @@ fn put_tags<'t, S: Sink>(
     tags: impl Iterator<Item = (&'t str, &'t str)>,
     sink: &mut S,
 ) -> Option<()> {
-    if dialect == Dialect::Etsy {
+    if !dialect.extended() {
         return Some(());
     }
     for (i, (k, v)) in tags.enumerate() {
