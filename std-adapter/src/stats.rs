@@ -164,8 +164,20 @@ impl std::error::Error for LifecycleError {}
 pub enum StartError {
     /// The configuration is invalid.
     Config(crate::ConfigError),
-    /// The lanes or exporter could not be built (memory budget, sizes).
-    Pipeline(String),
+    /// The lanes could not be built from the configured sizes.
+    Lanes(stats_core::LanesError),
+    /// The event exporter could not be built (`aggregation = "off"`).
+    Exporter(stats_core::ExporterError),
+    /// The aggregate exporter could not be built (`aggregation = "source"`).
+    AggregateExporter(stats_core::AggregateExporterError),
+    /// The transport the application supplied takes smaller datagrams
+    /// than the configured datagram size.
+    TransportTooSmall {
+        /// The largest datagram the transport takes, bytes.
+        takes: usize,
+        /// The configured datagram size, bytes.
+        max_datagram: usize,
+    },
     /// What the configuration asks for does not fit `max_memory_mb`.
     MemoryBudget {
         /// The fields whose values set the size.
@@ -177,13 +189,27 @@ pub enum StartError {
     },
     /// The socket could not be made, or the address not resolved.
     Network(std::io::Error),
+    /// The worker thread could not be started.
+    Spawn(std::io::Error),
+    /// The worker thread ended before the pipeline started (it panicked),
+    /// or found its lanes' consumer taken.
+    WorkerEnded,
 }
 
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartError::Config(e) => write!(f, "configuration: {e}"),
-            StartError::Pipeline(e) => write!(f, "pipeline: {e}"),
+            StartError::Lanes(e) => write!(f, "lanes: {e}"),
+            StartError::Exporter(e) => write!(f, "exporter: {e}"),
+            StartError::AggregateExporter(e) => write!(f, "aggregate exporter: {e}"),
+            StartError::TransportTooSmall {
+                takes,
+                max_datagram,
+            } => write!(
+                f,
+                "the transport takes datagrams of {takes} bytes, max_datagram is {max_datagram}"
+            ),
             StartError::MemoryBudget {
                 fields,
                 needed,
@@ -195,11 +221,26 @@ impl fmt::Display for StartError {
                 *max as f64 / (1 << 20) as f64
             ),
             StartError::Network(e) => write!(f, "network: {e}"),
+            StartError::Spawn(e) => write!(f, "the worker thread could not start: {e}"),
+            StartError::WorkerEnded => write!(f, "the worker thread ended before starting"),
         }
     }
 }
 
-impl std::error::Error for StartError {}
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Config(e) => Some(e),
+            StartError::Lanes(e) => Some(e),
+            StartError::Exporter(e) => Some(e),
+            StartError::AggregateExporter(e) => Some(e),
+            StartError::Network(e) | StartError::Spawn(e) => Some(e),
+            StartError::TransportTooSmall { .. }
+            | StartError::MemoryBudget { .. }
+            | StartError::WorkerEnded => None,
+        }
+    }
+}
 
 /// Where recorded values go.
 pub(crate) enum Pipeline {
@@ -460,11 +501,10 @@ impl Stats {
         transport: Box<dyn ClientTransport>,
     ) -> Result<Stats, StartError> {
         if transport.max_datagram() < config.datagram_size() {
-            return Err(StartError::Pipeline(format!(
-                "the transport takes datagrams of {} bytes, max_datagram is {}",
-                transport.max_datagram(),
-                config.datagram_size()
-            )));
+            return Err(StartError::TransportTooSmall {
+                takes: transport.max_datagram(),
+                max_datagram: config.datagram_size(),
+            });
         }
         Stats::start_with(config, Some(transport))
     }
@@ -517,7 +557,7 @@ impl Stats {
                 }
                 let slots: Box<[Slot<Event>]> = (0..sets * n).map(|_| Slot::new()).collect();
                 let lanes = Lanes::with_storage(slots, caps, config.events.drop_policy)
-                    .map_err(|e| StartError::Pipeline(e.to_string()))?;
+                    .map_err(StartError::Lanes)?;
                 Pipeline::Events(Arc::new(lanes))
             }
         };

@@ -96,7 +96,7 @@ pub(crate) fn spawn(
     let join = thread::Builder::new()
         .name("stats-worker".into())
         .spawn(move || run(&worker, &tx, supplied))
-        .map_err(StartError::Network)?;
+        .map_err(StartError::Spawn)?;
     match rx.recv() {
         Ok(Ok(())) => {
             *shared
@@ -110,7 +110,7 @@ pub(crate) fn spawn(
             let _ = join.join();
             Err(e)
         }
-        Err(_) => Err(StartError::Pipeline("the worker thread died".into())),
+        Err(_) => Err(StartError::WorkerEnded),
     }
 }
 
@@ -699,7 +699,7 @@ fn run(
                     started,
                     supplied,
                 ),
-                Err(e) => fail(StartError::Pipeline(e.to_string())),
+                Err(e) => fail(StartError::AggregateExporter(e)),
             }
         }
     }
@@ -714,7 +714,7 @@ fn run_events(
     supplied: Option<Box<dyn ClientTransport>>,
 ) {
     let Some(consumer) = lanes.consumer() else {
-        let _ = started.send(Err(StartError::Pipeline("lanes already consumed".into())));
+        let _ = started.send(Err(StartError::WorkerEnded));
         return;
     };
     let mut on_pressure = |p: Pressure| {
@@ -738,7 +738,7 @@ fn run_events(
                         max: shared.config.max_memory_mb << 20,
                     }
                 }
-                e => StartError::Pipeline(e.to_string()),
+                e => StartError::Exporter(e),
             };
             let _ = started.send(Err(error));
             return;

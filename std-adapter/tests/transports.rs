@@ -130,12 +130,20 @@ fn a_transport_that_cannot_take_the_datagrams_is_refused_at_start() {
         datagrams: Arc::default(),
         max_datagram: 512,
     };
-    let Err(StartError::Pipeline(e)) =
-        Stats::start_with_transport(Config::default(), Box::new(spy))
-    else {
+    let Err(e) = Stats::start_with_transport(Config::default(), Box::new(spy)) else {
         panic!("a 512-byte transport for 1432-byte datagrams");
     };
-    assert!(e.contains("512") && e.contains("1432"), "{e}");
+    assert!(
+        matches!(
+            e,
+            StartError::TransportTooSmall {
+                takes: 512,
+                max_datagram: 1432
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("512") && e.to_string().contains("1432"));
 }
 
 #[test]
