@@ -501,55 +501,12 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
         let mut top_ups = MAX_BATCHES_PER_POLL;
         let mut i = 0;
         loop {
+            // Encode until the staged events are in or the outbox is full.
             while i < self.batch.len() {
-                let Some(buf) = self.outbox.next_buffer(max) else {
-                    break;
-                };
-                let Ok(mut writer) = self.encoder.begin(buf, self.batch[i].timestamp) else {
-                    break;
-                };
-                loop {
-                    if i == self.batch.len() {
-                        // Everything staged fits: top the datagram up from
-                        // the lanes, so datagrams leave full when events are
-                        // waiting.
-                        if top_ups == 0 {
-                            break;
-                        }
-                        top_ups -= 1;
-                        self.batch.clear();
-                        i = 0;
-                        self.oldest = u64::MAX;
-                        let staging = Staging {
-                            batch: &mut self.batch,
-                            oldest: &mut self.oldest,
-                            lane_latency: &self.lane_latency,
-                        };
-                        staging.drain(&mut self.consumer, now, self.batch_size);
-                        self.telemetry.batch_events += self.batch.len() as u64;
-                        if self.batch.is_empty() {
-                            break;
-                        }
-                    }
-                    match writer.push(&self.batch[i], |id| keys.key(id)) {
-                        Ok(()) => {
-                            let waited = now.saturating_sub(self.batch[i].timestamp);
-                            self.end_to_end_latency.record(waited);
-                            i += 1;
-                        }
-                        Err(PushError::Full) => break,
-                        Err(_) => {
-                            self.telemetry.events_refused += 1;
-                            i += 1;
-                        }
-                    }
+                match self.encode_datagram(now, max, i, &mut top_ups, keys) {
+                    Some(next) => i = next,
+                    None => break,
                 }
-                if writer.is_empty() {
-                    continue;
-                }
-                let events = writer.events();
-                let len = writer.finish().len();
-                self.outbox.commit(len, events);
             }
             if self.outbox.is_empty() || !self.send_encoded(now, transport) || i == self.batch.len()
             {
@@ -566,6 +523,75 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
             .map(|e| e.timestamp)
             .min()
             .unwrap_or(u64::MAX);
+    }
+
+    /// Encodes the staged events from `i` into one datagram of at most
+    /// `max` bytes; where the next datagram starts. When every staged
+    /// event is in and there is room left, restages the batch from the
+    /// lanes (while `top_ups` last), so that datagrams leave full when
+    /// events are waiting. `None` if no datagram could be begun (the
+    /// outbox is full).
+    #[inline(always)]
+    fn encode_datagram<K: Keys + ?Sized>(
+        &mut self,
+        now: u64,
+        max: usize,
+        mut i: usize,
+        top_ups: &mut usize,
+        keys: &K,
+    ) -> Option<usize> {
+        let Exporter {
+            consumer,
+            encoder,
+            outbox,
+            batch,
+            oldest,
+            batch_size,
+            telemetry,
+            lane_latency,
+            end_to_end_latency,
+            ..
+        } = self;
+        let buf = outbox.next_buffer(max)?;
+        let mut writer = encoder.begin(buf, batch[i].timestamp).ok()?;
+        loop {
+            if i == batch.len() {
+                if *top_ups == 0 {
+                    break;
+                }
+                *top_ups -= 1;
+                batch.clear();
+                i = 0;
+                *oldest = u64::MAX;
+                let staging = Staging {
+                    batch: &mut *batch,
+                    oldest: &mut *oldest,
+                    lane_latency: &*lane_latency,
+                };
+                staging.drain(consumer, now, *batch_size);
+                telemetry.batch_events += batch.len() as u64;
+                if batch.is_empty() {
+                    break;
+                }
+            }
+            match writer.push(&batch[i], |id| keys.key(id)) {
+                Ok(()) => {
+                    end_to_end_latency.record(now.saturating_sub(batch[i].timestamp));
+                    i += 1;
+                }
+                Err(PushError::Full) => break,
+                Err(_) => {
+                    telemetry.events_refused += 1;
+                    i += 1;
+                }
+            }
+        }
+        if !writer.is_empty() {
+            let events = writer.events();
+            let len = writer.finish().len();
+            outbox.commit(len, events);
+        }
+        Some(i)
     }
 
     /// Hands the encoded datagrams to the transport while the breaker allows
