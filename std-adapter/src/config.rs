@@ -751,7 +751,7 @@ impl Config {
         )?;
         if let Some(size) = t.max_datagram {
             check(
-                (512..=65_507).contains(&size),
+                (stats_core::wire::MIN_DATAGRAM..=stats_core::wire::MAX_DATAGRAM).contains(&size),
                 "transport.max_datagram",
                 &size,
                 "512 to 65507",
@@ -1436,5 +1436,41 @@ mod tests {
         assert_eq!(c.address, "stats:2");
         assert_eq!(c.tags, ["env:stats", "service:dd-svc"]);
         assert!(c.dogstatsd.origin_detection);
+    }
+    /// The ranges the errors name are the limits checked, which come from
+    /// the core and the lanes (written once, there).
+    #[test]
+    fn the_ranges_named_in_errors_are_the_limits_checked() {
+        use stats_core::wire::{MAX_DATAGRAM, MIN_DATAGRAM};
+        let max_sets = crate::stats::SETS - 1;
+        let cases = [
+            (
+                Config::default().with_batch_size(crate::BATCH_CAPACITY),
+                Config::default().with_batch_size(crate::BATCH_CAPACITY + 1),
+                format!("1 to {}", crate::BATCH_CAPACITY),
+            ),
+            (
+                Config::default().with_lane_sets(max_sets),
+                Config::default().with_lane_sets(max_sets + 1),
+                format!("0 to {max_sets}"),
+            ),
+            (
+                Config::default().with_max_datagram(Some(MIN_DATAGRAM)),
+                Config::default().with_max_datagram(Some(MIN_DATAGRAM - 1)),
+                format!("{MIN_DATAGRAM} to {MAX_DATAGRAM}"),
+            ),
+            (
+                Config::default().with_max_datagram(Some(MAX_DATAGRAM)),
+                Config::default().with_max_datagram(Some(MAX_DATAGRAM + 1)),
+                format!("{MIN_DATAGRAM} to {MAX_DATAGRAM}"),
+            ),
+        ];
+        for (edge, past, range) in cases {
+            assert_eq!(edge.validate(), Ok(()), "{range}");
+            match past.validate() {
+                Err(ConfigError::Invalid { expected, .. }) => assert_eq!(expected, range),
+                other => panic!("{range}: {other:?}"),
+            }
+        }
     }
 }
