@@ -4,8 +4,11 @@
 //! each call's cost is the recording thread's time over its calls.
 //!
 //! Groups `sustained_<op>_<n>_threads`, for `op` in `counter` (increment on
-//! one of 10 series), `gauge_set` and `gauge_add` (10 series), `histogram`
-//! (a latency-like value, 5 series), and 1 and 2 threads. In each:
+//! one of 10 series), `gauge_set` (a new value each call, 10 series),
+//! `gauge_set_steady` (each of the 10 set again to the value it has, as a
+//! pool's size or a steady queue's depth is), `gauge_add` (10 series),
+//! `histogram` (a latency-like value, 5 series), and 1 and 2 threads. In
+//! each:
 //!
 //! * `stats_std_source`: `stats-std` handles, aggregating at the source
 //!   (the default): into the thread's shard; the worker sends the totals
@@ -328,7 +331,13 @@ impl System for OpenTelemetry {
 }
 
 /// The operations measured, in group order.
-const OPS: [&str; 4] = ["counter", "gauge_set", "gauge_add", "histogram"];
+const OPS: [&str; 5] = [
+    "counter",
+    "gauge_set",
+    "gauge_set_steady",
+    "gauge_add",
+    "histogram",
+];
 
 /// Operation `op` of `system` on `threads` threads, as `name` in `g`.
 /// Generic over the system, so the figure is the system's call and not a
@@ -346,6 +355,10 @@ fn bench<S: System>(
             system.gauge_set(i as usize % SERIES, (i % 1_000) as f64)
         }),
         2 => measure(g, name, threads, |i| {
+            let series = i as usize % SERIES;
+            system.gauge_set(series, series as f64)
+        }),
+        3 => measure(g, name, threads, |i| {
             system.gauge_add(i as usize % SERIES, if i % 3 == 0 { -1.0 } else { 1.0 })
         }),
         _ => measure(g, name, threads, |i| {

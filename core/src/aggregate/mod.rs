@@ -1266,7 +1266,13 @@ fn set_gauge(words: &[Word], series: SeriesId, value: f64) -> bool {
     // Acquire: a set that sees the epoch a set started sees that set's
     // value, and stores after it.
     if epoch.load_acquire() & (CLEAN | PENDING) == CLEAN {
-        word.store(value.to_bits());
+        // A value already there is not written again: a gauge set to the
+        // same value from several threads (a pool's size, a steady queue)
+        // then only reads its cache line, which the cores can share.
+        let bits = value.to_bits();
+        if word.load() != bits {
+            word.store(bits);
+        }
     } else {
         set_dirty_gauge(word, epoch, value);
     }
@@ -1903,7 +1909,16 @@ mod tests {
         a.set(g, 3.0);
         a.set(g, 4.0);
         assert_eq!(value(&t), Totals::Gauge { value: 4.0 });
-        assert_eq!(t.snapshot(g).unwrap().changes, 10);
+        // Sets of the value it has (not written again) are counted, and a
+        // change after them counts.
+        b.set(g, 4.0);
+        t.set(g, 4.0);
+        a.change(g, 1.0);
+        assert_eq!(value(&t), Totals::Gauge { value: 5.0 });
+        // The value stored is 4 again, but the change since is forgotten.
+        b.set(g, 4.0);
+        assert_eq!(value(&t), Totals::Gauge { value: 4.0 });
+        assert_eq!(t.snapshot(g).unwrap().changes, 14);
     }
 
     #[test]
