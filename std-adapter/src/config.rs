@@ -1437,6 +1437,7 @@ mod tests {
         assert_eq!(c.tags, ["env:stats", "service:dd-svc"]);
         assert!(c.dogstatsd.origin_detection);
     }
+
     /// The ranges the errors name are the limits checked, which come from
     /// the core and the lanes (written once, there).
     #[test]

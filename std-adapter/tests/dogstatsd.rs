@@ -8,12 +8,33 @@ use stats_std::{Aggregation, ClientTransport, Config, Stats};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Keeps every datagram it is given.
-struct Spy(Arc<Mutex<Vec<Vec<u8>>>>);
+/// Keeps every datagram it is given, but refuses the first `refuse` that
+/// are not the client's telemetry (keeping their lengths).
+struct Spy {
+    kept: Arc<Mutex<Vec<Vec<u8>>>>,
+    refuse: usize,
+    refused: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Spy {
+    /// A spy that keeps every datagram in `kept`.
+    fn keeping(kept: Arc<Mutex<Vec<Vec<u8>>>>) -> Spy {
+        Spy {
+            kept,
+            refuse: 0,
+            refused: Arc::default(),
+        }
+    }
+}
 
 impl Transport for Spy {
     fn send(&mut self, datagram: &[u8]) -> Result<(), SendError> {
-        self.0.lock().unwrap().push(datagram.to_vec());
+        let mut refused = self.refused.lock().unwrap();
+        if refused.len() < self.refuse && !datagram.starts_with(b"datadog.dogstatsd.client.") {
+            refused.push(datagram.len());
+            return Err(SendError::Refused);
+        }
+        self.kept.lock().unwrap().push(datagram.to_vec());
         Ok(())
     }
 
@@ -31,7 +52,8 @@ impl ClientTransport for Spy {
 /// Records through `config` and returns what was sent.
 fn run(config: Config) -> Vec<Vec<u8>> {
     let datagrams = Arc::new(Mutex::new(Vec::new()));
-    let stats = Stats::start_with_transport(config, Box::new(Spy(datagrams.clone()))).unwrap();
+    let stats =
+        Stats::start_with_transport(config, Box::new(Spy::keeping(datagrams.clone()))).unwrap();
     stats.counter("jobs", &[("env", "own")]).unwrap().add(3);
     stats.gauge("depth", &[]).unwrap().set(4.0);
     stats.shutdown(Duration::from_secs(2)).unwrap();
@@ -144,7 +166,8 @@ fn aggregated_distributions_send_buckets_of_one_count_in_one_line() {
         .with_codec(Codec::Statsd(Dialect::DogStatsdDistribution))
         .with_origin_detection(false)
         .with_timestamps(true);
-    let stats = Stats::start_with_transport(config, Box::new(Spy(datagrams.clone()))).unwrap();
+    let stats =
+        Stats::start_with_transport(config, Box::new(Spy::keeping(datagrams.clone()))).unwrap();
     let sizes = stats.histogram("size", &[]).unwrap();
     for v in [10.0, 10.0, 200.0, 200.0, 3_000.0] {
         sizes.record(v);
@@ -186,7 +209,8 @@ fn sampled_timers_and_histograms_carry_their_rate_and_the_rest_is_counted() {
         // Room for every event: nothing dropped however slow the worker.
         .with_buffer_size(1 << 16)
         .with_lane_sets(0);
-    let stats = Stats::start_with_transport(config, Box::new(Spy(datagrams.clone()))).unwrap();
+    let stats =
+        Stats::start_with_transport(config, Box::new(Spy::keeping(datagrams.clone()))).unwrap();
     let sizes = stats.histogram("size", &[]).unwrap();
     let waits = stats.timer("wait", &[]).unwrap();
     let jobs = stats.counter("jobs", &[]).unwrap();
@@ -247,36 +271,6 @@ fn sampling_needs_events_in_statsd_lines() {
     }
 }
 
-/// Keeps every datagram it is given, but refuses the first `refuse` that
-/// are not the client's telemetry (keeping their lengths).
-struct Refusing {
-    kept: Arc<Mutex<Vec<Vec<u8>>>>,
-    refuse: usize,
-    refused: Arc<Mutex<Vec<usize>>>,
-}
-
-impl Transport for Refusing {
-    fn send(&mut self, datagram: &[u8]) -> Result<(), SendError> {
-        let mut refused = self.refused.lock().unwrap();
-        if refused.len() < self.refuse && !datagram.starts_with(b"datadog.dogstatsd.client.") {
-            refused.push(datagram.len());
-            return Err(SendError::Refused);
-        }
-        self.kept.lock().unwrap().push(datagram.to_vec());
-        Ok(())
-    }
-
-    fn max_datagram(&self) -> usize {
-        8_192
-    }
-}
-
-impl ClientTransport for Refusing {
-    fn describe(&self) -> String {
-        "a refusing spy".into()
-    }
-}
-
 /// Waits 10 s, the interval datadog-go's telemetry has.
 #[test]
 fn client_telemetry_goes_under_datadog_go_s_names() {
@@ -293,7 +287,7 @@ fn client_telemetry_goes_under_datadog_go_s_names() {
                     .with_origin_detection(false)
                     .with_tags(["team:core"])
                     .with_client_telemetry(true);
-                let transport = Refusing {
+                let transport = Spy {
                     kept: datagrams.clone(),
                     refuse,
                     refused: refused.clone(),

@@ -828,7 +828,8 @@ impl<S: Words> Aggregates<S> {
     /// Sets gauge `series` to `value`.
     #[inline]
     pub fn set(&self, series: SeriesId, value: f64) {
-        if set_gauge(self.w(), series, value) {
+        if let Some((word, epoch)) = gauge_words(self.w(), series) {
+            set_gauge(word, epoch, value);
             self.count_change(series);
         }
     }
@@ -1256,13 +1257,10 @@ fn gauge_words(words: &[Word], series: SeriesId) -> Option<(&Word, &Word)> {
     Some((words.get(e + A)?, words.get(e + EPOCH)?))
 }
 
-/// Sets gauge `series` in the table over `words` to `value` (see "The
-/// gauge protocol"); whether `series` is a gauge.
+/// Sets the gauge of value `word` and epoch `epoch` to `value` (see
+/// "The gauge protocol").
 #[inline]
-fn set_gauge(words: &[Word], series: SeriesId, value: f64) -> bool {
-    let Some((word, epoch)) = gauge_words(words, series) else {
-        return false;
-    };
+fn set_gauge(word: &Word, epoch: &Word, value: f64) {
     // Acquire: a set that sees the epoch a set started sees that set's
     // value, and stores after it.
     if epoch.load_acquire() & (CLEAN | PENDING) == CLEAN {
@@ -1276,7 +1274,6 @@ fn set_gauge(words: &[Word], series: SeriesId, value: f64) -> bool {
     } else {
         set_dirty_gauge(word, epoch, value);
     }
-    true
 }
 
 /// Sets a gauge whose epoch has changes (or a set pending): starts the
@@ -1412,12 +1409,14 @@ impl<'a> Cells<'a> {
     /// counts it in the shard's cell.
     #[inline]
     fn set(self, series: SeriesId, value: f64) -> Wrote {
+        let Some((word, epoch)) = gauge_words(self.words, series) else {
+            return Wrote::Done;
+        };
         let Some([_, changes, ..]) = self.cell(series) else {
             return Wrote::NoCell;
         };
-        if set_gauge(self.words, series, value) {
-            changes.store(changes.load().wrapping_add(1));
-        }
+        set_gauge(word, epoch, value);
+        changes.store(changes.load().wrapping_add(1));
         Wrote::Done
     }
 
