@@ -254,7 +254,8 @@ impl Collector {
     }
 
     /// Invalid datagrams by error kind (`statsd_no_valid_line`: StatsD
-    /// text without one line that reads).
+    /// text without one line that reads; `frame_too_large`: a Unix stream
+    /// frame longer than any datagram, which closes its connection).
     pub fn invalid(&self) -> &BTreeMap<&'static str, u64> {
         &self.invalid
     }

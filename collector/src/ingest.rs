@@ -349,6 +349,12 @@ impl Collector {
         *self.invalid.entry(e.kind()).or_default() += 1;
     }
 
+    /// Counts a Unix stream frame longer than any datagram, after which
+    /// its connection is closed (nothing after it can be framed).
+    pub(crate) fn count_frame_too_large(&mut self) {
+        *self.invalid.entry("frame_too_large").or_default() += 1;
+    }
+
     /// StatsD lines: counters (scaled by their sample rate), gauges (`+N` /
     /// `-N` move them), timers (milliseconds, kept as nanoseconds like the
     /// pipeline's), histograms and distributions; sets are not supported.

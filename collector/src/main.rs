@@ -39,6 +39,9 @@ fn main() -> ExitCode {
     if let Some(path) = &settings.listen_unix {
         println!("receiving on unixgram://{}", path.display());
     }
+    if let Some(path) = &settings.listen_unix_stream {
+        println!("receiving on unix://{}", path.display());
+    }
     if let Some(http) = server.http_address() {
         println!("serving http://{http}/metrics and /health");
     }

@@ -1,10 +1,12 @@
-//! The running collector: UDP receiving threads (and a Unix datagram
-//! socket) feeding one [`Collector`], the HTTP endpoint, the health clock
-//! and the pushed outputs (remote write, forwarding) every export
-//! interval.
+//! The running collector: UDP receiving threads (and Unix datagram and
+//! stream sockets) feeding one [`Collector`], the HTTP endpoint, the
+//! health clock and the pushed outputs (remote write, forwarding) every
+//! export interval.
 //!
 //! Receiving stays on plain threads blocked in `recv` (the hot path: a
-//! datagram in, decoded under the collector's lock, nothing else). The
+//! datagram in, decoded under the collector's lock, nothing else); a Unix
+//! stream connection gets a thread of its own that reads its frames the
+//! same way. The
 //! HTTP endpoint is hyper's HTTP/1 server on a small tokio runtime: a
 //! connection costs a task, not a thread, so idle or trickling clients
 //! cannot take the endpoint's capacity; the request head must arrive
@@ -60,7 +62,8 @@ pub struct Server {
     collector: Arc<Mutex<Collector>>,
     udp: SocketAddr,
     http: Option<SocketAddr>,
-    unix: Option<PathBuf>,
+    /// The Unix socket files it made, removed at stop.
+    unix: Vec<PathBuf>,
     stopping: Arc<AtomicBool>,
     receivers: Vec<JoinHandle<()>>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -76,7 +79,7 @@ pub struct Server {
 impl Server {
     /// Binds the UDP address (`ingest_threads` sockets with
     /// `SO_REUSEPORT`, each asking for a 4 MiB receive buffer), the Unix
-    /// socket and the HTTP address as `settings` say, connects the
+    /// sockets and the HTTP address as `settings` say, connects the
     /// forwarding socket, and starts. An error names the address or
     /// target it is about.
     pub fn start(settings: &Settings) -> io::Result<Server> {
@@ -98,6 +101,10 @@ impl Server {
         }
         let unix = match &settings.listen_unix {
             Some(path) => Some((path.clone(), unix_socket(path)?)),
+            None => None,
+        };
+        let stream = match &settings.listen_unix_stream {
+            Some(path) => Some((path.clone(), unix_listener(path)?)),
             None => None,
         };
         let forwarder = match &settings.forward {
@@ -142,21 +149,28 @@ impl Server {
                     })?,
             );
         }
-        let unix_path = match unix {
-            Some((path, socket)) => {
-                let (c, s) = (collector.clone(), stopping.clone());
-                receivers.push(
-                    std::thread::Builder::new()
-                        .name("collector-unix".into())
-                        .spawn(move || {
-                            let ready = |on| socket.set_nonblocking(on);
-                            receive(&c, &s, |buf| socket.recv(buf), ready)
-                        })?,
-                );
-                Some(path)
-            }
-            None => None,
-        };
+        let mut unix_paths = Vec::new();
+        if let Some((path, socket)) = unix {
+            let (c, s) = (collector.clone(), stopping.clone());
+            receivers.push(
+                std::thread::Builder::new()
+                    .name("collector-unix".into())
+                    .spawn(move || {
+                        let ready = |on| socket.set_nonblocking(on);
+                        receive(&c, &s, |buf| socket.recv(buf), ready)
+                    })?,
+            );
+            unix_paths.push(path);
+        }
+        if let Some((path, listener)) = stream {
+            let (c, s) = (collector.clone(), stopping.clone());
+            receivers.push(
+                std::thread::Builder::new()
+                    .name("collector-uds".into())
+                    .spawn(move || accept_streams(&listener, &c, &s))?,
+            );
+            unix_paths.push(path);
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("collector-io")
@@ -193,7 +207,7 @@ impl Server {
             collector,
             udp,
             http,
-            unix: unix_path,
+            unix: unix_paths,
             stopping,
             receivers,
             runtime: Some(runtime),
@@ -242,7 +256,7 @@ impl Server {
             }
             runtime.shutdown_timeout(Duration::from_millis(100));
         }
-        if let Some(path) = self.unix.take() {
+        for path in self.unix.drain(..) {
             let _ = std::fs::remove_file(path);
         }
         finished
@@ -275,25 +289,43 @@ fn udp_socket(address: SocketAddr, shared: bool) -> io::Result<UdpSocket> {
     bind().map_err(|e| context(e, format_args!("UDP {address}")))
 }
 
-/// A Unix datagram socket at `path`; a socket file left there (by a
-/// collector that did not stop) is replaced, any other file is not.
+/// Binds a Unix socket at `path` with `bind`; a socket file left there
+/// (by a collector that did not stop) is replaced, any other file is not.
+/// An error names the path.
 #[cfg(unix)]
-fn unix_socket(path: &std::path::Path) -> io::Result<std::os::unix::net::UnixDatagram> {
+fn bind_unix<T>(
+    path: &std::path::Path,
+    bind: impl FnOnce(&std::path::Path) -> io::Result<T>,
+) -> io::Result<T> {
     use std::os::unix::fs::FileTypeExt;
-    let what = || format!("Unix socket {}", path.display());
+    let what = format!("Unix socket {}", path.display());
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                format!("{}: a file that is not a socket is there", what()),
+                format!("{what}: a file that is not a socket is there"),
             ));
         }
-        std::fs::remove_file(path).map_err(|e| context(e, format_args!("{}", what())))?;
+        std::fs::remove_file(path).map_err(|e| context(e, format_args!("{what}")))?;
     }
-    let socket = std::os::unix::net::UnixDatagram::bind(path)
-        .map_err(|e| context(e, format_args!("{}", what())))?;
+    bind(path).map_err(|e| context(e, format_args!("{what}")))
+}
+
+/// A Unix datagram socket at `path` ([`bind_unix`]).
+#[cfg(unix)]
+fn unix_socket(path: &std::path::Path) -> io::Result<std::os::unix::net::UnixDatagram> {
+    let socket = bind_unix(path, |p| std::os::unix::net::UnixDatagram::bind(p))?;
     socket.set_read_timeout(Some(RECV_WAKE))?;
     Ok(socket)
+}
+
+/// A Unix stream socket listening at `path` ([`bind_unix`]), not
+/// blocking in `accept`.
+#[cfg(unix)]
+fn unix_listener(path: &std::path::Path) -> io::Result<std::os::unix::net::UnixListener> {
+    let listener = bind_unix(path, |p| std::os::unix::net::UnixListener::bind(p))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }
 
 #[cfg(not(unix))]
@@ -302,6 +334,136 @@ fn unix_socket(path: &std::path::Path) -> io::Result<std::convert::Infallible> {
         io::ErrorKind::Unsupported,
         format!("Unix socket {}: not on this system", path.display()),
     ))
+}
+
+#[cfg(not(unix))]
+fn unix_listener(path: &std::path::Path) -> io::Result<std::convert::Infallible> {
+    unix_socket(path)
+}
+
+/// Unix stream connections read at once; one more is closed as it comes
+/// (its sender sees the send fail, and counts it).
+const MAX_STREAMS: usize = 64;
+
+/// Takes connections on a Unix stream socket until the server stops, each
+/// read by [`receive_frames`] on a thread of its own; waits for those
+/// before it returns.
+#[cfg(unix)]
+fn accept_streams(
+    listener: &std::os::unix::net::UnixListener,
+    collector: &Arc<Mutex<Collector>>,
+    stopping: &Arc<AtomicBool>,
+) {
+    let mut connections: Vec<JoinHandle<()>> = Vec::new();
+    let mut accepted = 0usize;
+    while !stopping.load(Ordering::Relaxed) {
+        connections.retain(|c| !c.is_finished());
+        let Ok((stream, _)) = listener.accept() else {
+            std::thread::sleep(RECV_WAKE);
+            continue;
+        };
+        if connections.len() >= MAX_STREAMS {
+            continue;
+        }
+        let (c, s) = (collector.clone(), stopping.clone());
+        // Within Linux's 15 characters for a thread's name.
+        let name = format!("collector-uds{}", accepted % 100);
+        accepted += 1;
+        let spawned = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || receive_frames(stream, &c, &s));
+        if let Ok(connection) = spawned {
+            connections.push(connection);
+        }
+    }
+    for c in connections {
+        let _ = c.join();
+    }
+}
+
+/// Reads a Unix stream connection's frames (each a datagram after its
+/// length, 4 bytes little-endian, as the Datadog agent reads them) into
+/// the collector with [`receive`], until the peer closes it or the server
+/// stops.
+#[cfg(unix)]
+fn receive_frames(
+    stream: std::os::unix::net::UnixStream,
+    collector: &Mutex<Collector>,
+    stopping: &AtomicBool,
+) {
+    if (stream.set_nonblocking(false))
+        .and_then(|()| stream.set_read_timeout(Some(RECV_WAKE)))
+        .is_err()
+    {
+        return;
+    }
+    let frames = std::cell::RefCell::new(Frames::new(stream));
+    receive(
+        collector,
+        stopping,
+        |buf| frames.borrow_mut().next(buf),
+        |on| frames.borrow().stream.set_nonblocking(on),
+    );
+}
+
+/// A Unix stream read as frames: the bytes read and not yet handed out,
+/// kept across reads that end within a frame.
+#[cfg(unix)]
+struct Frames {
+    stream: std::os::unix::net::UnixStream,
+    read: Box<[u8]>,
+    /// The bytes of `read` not yet handed out.
+    start: usize,
+    end: usize,
+}
+
+/// A frame's length prefix.
+const FRAME_PREFIX: usize = 4;
+
+#[cfg(unix)]
+impl Frames {
+    fn new(stream: std::os::unix::net::UnixStream) -> Self {
+        Frames {
+            stream,
+            read: vec![0; FRAME_PREFIX + MAX_DATAGRAM_BYTES].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The next frame's datagram, copied to the front of `out`: its
+    /// length. Reads from the stream only when no whole frame is kept.
+    /// Errors: the stream's own (`WouldBlock` when nothing came in time),
+    /// `UnexpectedEof` once the peer has closed it, `InvalidData` for a
+    /// frame longer than `out`.
+    fn next(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        use std::io::Read;
+        loop {
+            let kept = &self.read[self.start..self.end];
+            if let Some((prefix, rest)) = kept.split_first_chunk::<FRAME_PREFIX>() {
+                let len = u32::from_le_bytes(*prefix) as usize;
+                if len > out.len() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("a frame of {len} bytes"),
+                    ));
+                }
+                if let Some(datagram) = rest.get(..len) {
+                    out[..len].copy_from_slice(datagram);
+                    self.start += FRAME_PREFIX + len;
+                    return Ok(len);
+                }
+            }
+            // Part of a frame: moved to the front, and more read after it.
+            self.read.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            match self.stream.read(&mut self.read[self.end..])? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => self.end += n,
+            }
+        }
+    }
 }
 
 /// The largest datagram a receiving thread takes (UDP's own limit).
@@ -322,7 +484,9 @@ const BATCH_BYTES: usize = 256 << 10;
 /// server stops. It waits for one (up to [`RECV_WAKE`]), takes what else
 /// has arrived (`nonblocking` turns waiting off and on again), up to
 /// [`BATCH`], decodes and checks them, then takes the lock once to take
-/// them all in.
+/// them all in. A `recv` error `UnexpectedEof` (a stream's peer gone) or
+/// `InvalidData` (a frame longer than any datagram, counted: nothing
+/// after it can be framed) ends it.
 fn receive(
     collector: &Mutex<Collector>,
     stopping: &AtomicBool,
@@ -333,8 +497,16 @@ fn receive(
     let mut readers: Vec<Reader> = (0..BATCH).map(|_| Reader::default()).collect();
     let mut ends = Vec::with_capacity(BATCH);
     while !stopping.load(Ordering::Relaxed) {
-        let Ok(first) = recv(&mut buf[..MAX_DATAGRAM_BYTES]) else {
-            continue;
+        let first = match recv(&mut buf[..MAX_DATAGRAM_BYTES]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return,
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                if let Ok(mut c) = collector.lock() {
+                    c.count_frame_too_large();
+                }
+                return;
+            }
+            Err(_) => continue,
         };
         ends.clear();
         ends.push(first);

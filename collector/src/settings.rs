@@ -6,6 +6,7 @@
 //! listen = "0.0.0.0:8125"      # UDP
 //! ingest_threads = 2           # UDP receiving threads (0: one per core)
 //! listen_unix = "/run/stats-collector.sock"
+//! listen_unix_stream = "/run/stats-collector.stream.sock"
 //! http = "127.0.0.1:9102"      # "off": no HTTP endpoint
 //! max_series = 10000
 //! max_senders = 1024
@@ -48,6 +49,11 @@ pub struct Settings {
     /// A Unix datagram socket to receive on as well (made at start,
     /// replacing a stale one; removed at stop).
     pub listen_unix: Option<PathBuf>,
+    /// A Unix stream socket to receive on as well, each datagram a frame
+    /// prefixed with its length (4 bytes, little-endian), as the
+    /// Datadog agent reads them (made at start, replacing a stale one;
+    /// removed at stop).
+    pub listen_unix_stream: Option<PathBuf>,
     /// The HTTP address serving `/metrics` and `/health`; `"off"` (or
     /// `None`): none.
     pub http: Option<String>,
@@ -85,6 +91,7 @@ impl Default for Settings {
             listen: "127.0.0.1:8125".into(),
             ingest_threads: 0,
             listen_unix: None,
+            listen_unix_stream: None,
             http: Some("127.0.0.1:9102".into()),
             max_series: limits.max_series,
             max_senders: limits.max_senders,
@@ -182,6 +189,12 @@ impl Settings {
                 ));
             }
         }
+        if self.listen_unix.is_some() && self.listen_unix == self.listen_unix_stream {
+            return Err(error(
+                "listen_unix_stream",
+                "is the path listen_unix has: each socket needs its own",
+            ));
+        }
         if self.max_memory < MIN_MEMORY {
             return Err(error(
                 "max_memory",
@@ -237,6 +250,15 @@ impl Settings {
     pub fn with_listen_unix(self, path: impl Into<PathBuf>) -> Self {
         Settings {
             listen_unix: Some(path.into()),
+            ..self
+        }
+    }
+
+    /// Receiving length-prefixed frames on the Unix stream socket `path`
+    /// as well.
+    pub fn with_listen_unix_stream(self, path: impl Into<PathBuf>) -> Self {
+        Settings {
+            listen_unix_stream: Some(path.into()),
             ..self
         }
     }
@@ -307,7 +329,7 @@ pub fn dialect(name: &str) -> Option<Dialect> {
     }
 }
 
-/// Receives stats datagrams on UDP (and a Unix socket), verifies and
+/// Receives stats datagrams on UDP (and Unix sockets), verifies and
 /// decodes them, keeps per-sender accounting (loss, duplicates,
 /// reordering, restarts) and per-series aggregates, serves GET /metrics
 /// (Prometheus text or OpenMetrics) and GET /health, and forwards to a
@@ -328,6 +350,10 @@ pub struct Cli {
     /// A Unix datagram socket to receive on as well.
     #[arg(long, value_name = "PATH")]
     pub listen_unix: Option<PathBuf>,
+    /// A Unix stream socket to receive on as well (frames prefixed with
+    /// their length, as the Datadog agent reads them).
+    #[arg(long, value_name = "PATH")]
+    pub listen_unix_stream: Option<PathBuf>,
     /// HTTP address to serve /metrics and /health on, or "off"
     /// [default: 127.0.0.1:9102].
     #[arg(long, value_name = "ADDR")]
@@ -400,6 +426,9 @@ impl Cli {
         s.labels.extend(self.label.iter().cloned());
         if let Some(path) = &self.listen_unix {
             s.listen_unix = Some(path.clone());
+        }
+        if let Some(path) = &self.listen_unix_stream {
+            s.listen_unix_stream = Some(path.clone());
         }
         if let Some(http) = &self.http {
             s.http = Some(http.clone());
@@ -496,6 +525,8 @@ mod tests {
             "collector=b",
             "--max-memory",
             "512MiB",
+            "--listen-unix-stream",
+            "/run/stats.stream.sock",
         ])
         .unwrap();
         assert_eq!((s.listen.as_str(), s.max_series), ("127.0.0.1:9000", 7));
@@ -504,6 +535,10 @@ mod tests {
         assert_eq!(s.labels["region"], "eu");
         assert_eq!(s.http.as_deref(), Some("127.0.0.1:0"));
         assert_eq!(s.limits().max_memory, 512 << 20);
+        assert_eq!(
+            s.listen_unix_stream.as_deref(),
+            Some(Path::new("/run/stats.stream.sock"))
+        );
         let f = s.forward.unwrap();
         assert_eq!(
             (f.target.as_str(), f.dialect),
@@ -523,6 +558,15 @@ mod tests {
             (&["--max-senders", "0"], "max_senders"),
             (&["--export-interval", "0"], "export_interval_s"),
             (&["--max-memory", "100KiB"], "max_memory"),
+            (
+                &[
+                    "--listen-unix",
+                    "/run/s.sock",
+                    "--listen-unix-stream",
+                    "/run/s.sock",
+                ],
+                "listen_unix_stream",
+            ),
             (
                 &["--forward", "h:1", "--forward-codec", "x"],
                 "forward_codec",

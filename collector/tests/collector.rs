@@ -3,6 +3,7 @@
 //! carry on; datagrams lost on purpose show as loss; garbage is counted
 //! and ignored; the binary's flags.
 
+use stats_collector::aggregation::Aggregate;
 use stats_collector::forward::Forward;
 use stats_collector::{Server, Settings};
 use stats_std::core::wire::statsd;
@@ -98,82 +99,206 @@ fn client_values_reach_metrics() {
 }
 
 /// The client sending over a Unix datagram socket (`unixgram:///path`)
-/// to the collector's (`listen_unix`), in both modes; then the collector
-/// stopped (its socket file gone) and started again on the same path: the
-/// client finds it again, and what it sent meanwhile was counted, not
-/// lost uncounted.
+/// to the collector's (`listen_unix`) and over a Unix stream socket
+/// (`unix:///path`, length-prefixed frames) to its `listen_unix_stream`,
+/// in both modes; then the collector stopped (its socket file gone): the
+/// sends fail, counted, and the breaker opens; the collector started again
+/// on the same path: the client finds it again, and every value is
+/// accounted for, delivered or counted as lost (aggregating at the source,
+/// the new collector has every total).
 #[test]
-fn the_client_sends_over_a_unix_datagram_socket_and_finds_a_new_one() {
-    let dir = std::env::temp_dir().join(format!("stats-unixgram-{}", std::process::id()));
+fn the_client_sends_over_unix_sockets_and_finds_a_new_one() {
+    let dir = std::env::temp_dir().join(format!("stats-unix-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("collector.sock");
-    let collector = || {
-        Server::start(
-            &Settings::default()
-                .with_listen("127.0.0.1:0")
-                .with_http(Some("127.0.0.1:0"))
-                .with_listen_unix(&path),
-        )
-        .unwrap()
-    };
-    for mode in [Aggregation::Source, Aggregation::Off] {
-        let server = collector();
-        let stats = Stats::start(
-            Config::default()
-                .with_aggregation(mode)
-                .with_address(format!("unixgram://{}", path.display()))
-                // The breaker opens after three failed sends, for 300 ms.
-                .with_breaker(3, 300),
-        )
-        .unwrap();
-        let jobs = stats.counter("unix.jobs", &[("queue", "mail")]).unwrap();
-        let work = stats.histogram("unix.work", &[]).unwrap();
-        for i in 0..1_000 {
-            jobs.increment();
-            work.record(f64::from(i % 10));
-        }
-        stats.flush(Duration::from_secs(2)).unwrap();
-        metrics_with(
-            &server,
-            &[
-                "unix_jobs_total{queue=\"mail\"} 1000",
-                "unix_work_count 1000",
-            ],
-        );
-        server.stop(Duration::from_secs(1));
-        assert!(!path.exists(), "the collector removed its socket");
-        // Sent while nobody is there: refused, and counted as such.
-        jobs.increment();
-        let _ = stats.flush(Duration::from_millis(300));
-        let report = stats.report().unwrap();
-        let failed = match &report.aggregation {
-            Some(a) => a.sent.send_errors,
-            None => report.snapshot.counters.send_errors,
-        };
-        assert!(
-            failed > 0,
-            "{mode}: sends to a missing socket fail, counted"
-        );
-        // A collector on the same path again: found within the backoff.
-        let server = collector();
-        let start = std::time::Instant::now();
-        loop {
-            jobs.increment();
-            let _ = stats.flush(Duration::from_millis(200));
-            let c = server.collector().lock().unwrap();
-            if c.totals().datagrams > 0 {
-                break;
+    type Listen = fn(Settings, &std::path::Path) -> Settings;
+    let datagram: Listen = |s, p| s.with_listen_unix(p);
+    let stream: Listen = |s, p| s.with_listen_unix_stream(p);
+    for (scheme, listen) in [("unixgram", datagram), ("unix", stream)] {
+        for mode in [Aggregation::Source, Aggregation::Off] {
+            let collector = || {
+                let settings = Settings::default()
+                    .with_listen("127.0.0.1:0")
+                    .with_http(Some("127.0.0.1:0"));
+                Server::start(&listen(settings, &path)).unwrap()
+            };
+            let jobs_at = |server: &Server| {
+                let c = server.collector().lock().unwrap();
+                let jobs = c.series().find(|s| s.name == "unix.jobs");
+                match jobs.map(|s| s.aggregate()) {
+                    Some(Aggregate::Counter(n)) => n,
+                    _ => 0.0,
+                }
+            };
+            let server = collector();
+            let stats = Stats::start(
+                Config::default()
+                    .with_aggregation(mode)
+                    .with_address(format!("{scheme}://{}", path.display()))
+                    // The breaker opens after three failed sends, for 300 ms.
+                    .with_breaker(3, 300),
+            )
+            .unwrap();
+            let jobs = stats.counter("unix.jobs", &[("queue", "mail")]).unwrap();
+            let work = stats.histogram("unix.work", &[]).unwrap();
+            for i in 0..1_000 {
+                jobs.increment();
+                work.record(f64::from(i % 10));
             }
-            drop(c);
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "{mode}: the client did not find the new socket"
+            stats.flush(Duration::from_secs(2)).unwrap();
+            metrics_with(
+                &server,
+                &[
+                    "unix_jobs_total{queue=\"mail\"} 1000",
+                    "unix_work_count 1000",
+                ],
             );
+            let first = jobs_at(&server);
+            server.stop(Duration::from_secs(1));
+            assert!(!path.exists(), "the collector removed its socket");
+            // Sent while nobody is there: refused, counted, and the
+            // breaker opens.
+            let mut recorded = 1_000;
+            let start = Instant::now();
+            loop {
+                jobs.increment();
+                recorded += 1;
+                let _ = stats.flush(Duration::from_millis(50));
+                let report = stats.report().unwrap();
+                let (failed, opened) = match &report.aggregation {
+                    Some(a) => (
+                        a.sent.send_errors,
+                        a.sent.passes_abandoned > 0
+                            || matches!(a.breaker, stats_std::core::BreakerState::Open { .. }),
+                    ),
+                    None => (
+                        report.snapshot.counters.send_errors,
+                        report.snapshot.breaker_transitions.opened > 0,
+                    ),
+                };
+                if failed > 0 && opened {
+                    break;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "{scheme} {mode}: failed sends {failed}, breaker opened {opened}"
+                );
+            }
+            // A collector on the same path again: found within the backoff.
+            let server = collector();
+            let start = Instant::now();
+            while server.collector().lock().unwrap().totals().datagrams == 0 {
+                jobs.increment();
+                recorded += 1;
+                let _ = stats.flush(Duration::from_millis(200));
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "{scheme} {mode}: the client did not find the new socket"
+                );
+            }
+            let report = stats.shutdown(Duration::from_secs(2)).unwrap();
+            assert_eq!(report.socket.frames_cut, 0, "{scheme} {mode}");
+            let lost = match &report.aggregation {
+                // Totals: the new collector has them all.
+                Some(_) => 0,
+                None => {
+                    let c = report.snapshot.counters;
+                    c.events_send_failed + report.snapshot.drops.total()
+                }
+            };
+            let start = Instant::now();
+            loop {
+                let got = match mode {
+                    Aggregation::Source => jobs_at(&server),
+                    _ => first + jobs_at(&server),
+                };
+                if got + lost as f64 == f64::from(recorded) {
+                    break;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "{scheme} {mode}: {got} delivered and {lost} lost of {recorded}"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            server.stop(Duration::from_secs(1));
         }
-        let _ = stats.shutdown(Duration::from_secs(2));
-        server.stop(Duration::from_secs(1));
     }
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// DogStatsD's other modes read by the collector with the values sent:
+/// the distribution dialect aggregated and as events, totals with their
+/// time (`|T`), and events sampled one in four (`|@0.25`: the collector
+/// scales each value it gets by four, so its count is four times the
+/// values sent, and those with the ones sampled out make every value).
+#[test]
+fn every_dogstatsd_mode_reaches_the_collector_with_its_values() {
+    let dogstatsd = Codec::Statsd(Dialect::DogStatsd);
+    let distribution = Codec::Statsd(Dialect::DogStatsdDistribution);
+    let source = Config::default().with_aggregation(Aggregation::Source);
+    let events = Config::default().with_aggregation(Aggregation::Off);
+    for (what, config) in [
+        (
+            "distributions, aggregated",
+            source.clone().with_codec(distribution),
+        ),
+        (
+            "distributions as events",
+            events.clone().with_codec(distribution),
+        ),
+        (
+            "totals with their time",
+            source.with_codec(dogstatsd).with_timestamps(true),
+        ),
+        (
+            "events sampled",
+            events.with_codec(dogstatsd).with_sample_one_in(4),
+        ),
+    ] {
+        let server = Server::start(
+            &Settings::default()
+                .with_listen("127.0.0.1:0")
+                .with_http(Some("127.0.0.1:0")),
+        )
+        .unwrap();
+        let stats = Stats::start(config.with_address(server.udp_address().to_string())).unwrap();
+        let jobs = stats.counter("jobs", &[("queue", "mail")]).unwrap();
+        let depth = stats.gauge("depth", &[]).unwrap();
+        let sizes = stats.histogram("size", &[]).unwrap();
+        jobs.add(5);
+        jobs.add(7);
+        depth.set(7.5);
+        for _ in 0..80 {
+            for v in [10.0, 10.0, 200.0, 200.0, 3_000.0] {
+                sizes.record(v);
+            }
+        }
+        let report = stats.shutdown(Duration::from_secs(2)).unwrap();
+        // Each value sent stands for four when sampled.
+        let count = match report.rejected.sampled_out {
+            0 => 400,
+            out => (400 - out) * 4,
+        };
+        let text = metrics_with(
+            &server,
+            &[
+                "jobs_total{queue=\"mail\"} 12",
+                "\ndepth 7.5\n",
+                &format!("\nsize_count {count}\n"),
+            ],
+        );
+        if what != "events sampled" {
+            let sum: f64 = (text.lines())
+                .find_map(|l| l.strip_prefix("size_sum "))
+                .unwrap()
+                .parse()
+                .unwrap();
+            // Aggregated: the buckets' midpoints, within 3.2%.
+            assert!((sum - 273_600.0).abs() / 273_600.0 < 0.032, "{what}: {sum}");
+        }
+        server.stop(Duration::from_secs(1));
+    }
 }
 
 /// The client speaking DogStatsD to the collector, which forwards what it
@@ -409,7 +534,12 @@ fn the_binary_documents_its_flags_and_refuses_bad_ones() {
         .unwrap();
     assert!(help.status.success());
     let help = String::from_utf8_lossy(&help.stdout);
-    for flag in ["--config <FILE>", "--listen <ADDR>", "--listen-unix <PATH>"] {
+    for flag in [
+        "--config <FILE>",
+        "--listen <ADDR>",
+        "--listen-unix <PATH>",
+        "--listen-unix-stream <PATH>",
+    ] {
         assert!(help.contains(flag), "{flag} in {help}");
     }
     let run = |args: &[&str]| {

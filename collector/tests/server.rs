@@ -220,6 +220,57 @@ fn a_unix_datagram_socket_receives_and_is_removed_at_stop() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A Unix stream socket (`listen_unix_stream`): frames (a length, 4
+/// bytes little-endian, then the datagram) read whole however the bytes
+/// are split across writes, from two connections at once; a frame longer
+/// than any datagram is counted and ends its connection only; the socket
+/// file is removed at stop.
+#[test]
+fn a_unix_stream_socket_reads_frames_and_is_removed_at_stop() {
+    use std::os::unix::net::UnixStream;
+    let dir = std::env::temp_dir().join(format!("stats-collector-stream-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("collector.sock");
+    let server = Server::start(&loopback().with_listen_unix_stream(&path)).unwrap();
+    let frame = |datagram: &[u8]| {
+        let mut f = (datagram.len() as u32).to_le_bytes().to_vec();
+        f.extend_from_slice(datagram);
+        f
+    };
+    let mut bytes = Vec::new();
+    for i in 0..100 {
+        bytes.extend(frame(format!("over.stream:{}|c", i % 3 + 1).as_bytes()));
+    }
+    // 200 values (1, 2, 3, 1, ...: 199 for each 100) over two
+    // connections, one in pieces of 7 bytes that split prefixes and
+    // datagrams, the other whole.
+    let mut pieces = UnixStream::connect(&path).unwrap();
+    let mut whole = UnixStream::connect(&path).unwrap();
+    for piece in bytes.chunks(7) {
+        pieces.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    whole.write_all(&bytes).unwrap();
+    wait_for(&server, 200);
+    let text = server.collector().lock().unwrap().render_metrics();
+    assert!(text.contains("\nover_stream_total 398\n"), "{text}");
+    // A frame longer than any datagram: counted, and that connection
+    // closed; the other reads on.
+    pieces.write_all(&(1u32 << 20).to_le_bytes()).unwrap();
+    let mut end = [0u8; 1];
+    pieces
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(pieces.read(&mut end).unwrap(), 0, "closed by the collector");
+    let invalid = server.collector().lock().unwrap().invalid().clone();
+    assert_eq!(invalid.get("frame_too_large"), Some(&1), "{invalid:?}");
+    whole.write_all(&frame(b"over.stream:2|c")).unwrap();
+    wait_for(&server, 201);
+    server.stop(Duration::from_secs(1));
+    assert!(!path.exists(), "removed at stop");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn sigterm_runs_the_pushed_outputs_once_more_before_exit() {
     let agent = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -155,25 +155,44 @@ fn etsy_statsd_lines_arrive_with_their_values() {
     }
 }
 
+/// DogStatsD lines as Etsy statsd can read them (one value a line: a
+/// timer with several values goes as one line of them, DogStatsD 1.1,
+/// which it cannot), aggregated and as events: the tags fold into the key.
 #[test]
 #[ignore = "needs a StatsD server: run .ci/statsd.sh"]
 fn dogstatsd_tags_reach_etsy_statsd_as_key_suffixes() {
     let (udp, mgmt) = addresses();
-    // The container id (`|c:`) is DogStatsD's alone.
-    let stats = Stats::start(
-        Config::default()
-            .with_address(&udp)
-            .with_codec(Codec::Statsd(Dialect::DogStatsd))
-            .with_origin_detection(false),
-    )
-    .unwrap();
-    let tagged = stats
-        .counter("interop.tagged", &[("route", "api")])
+    for mode in [Aggregation::Source, Aggregation::Off] {
+        let _ = admin(&mgmt, "delcounters interop.tagged;route=api");
+        let _ = admin(&mgmt, "delgauges interop.level;route=api");
+        let _ = admin(&mgmt, "deltimers interop.took;route=api");
+        // The container id (`|c:`) is DogStatsD's alone.
+        let stats = Stats::start(
+            Config::default()
+                .with_aggregation(mode)
+                .with_address(&udp)
+                .with_codec(Codec::Statsd(Dialect::DogStatsd))
+                .with_origin_detection(false),
+        )
         .unwrap();
-    tagged.add(3);
-    stats.flush(Duration::from_secs(2)).unwrap();
-    // Etsy statsd 0.9 folds `|#route:api` into the key.
-    expect(&mgmt, "counters", "interop.tagged;route=api", "3");
+        let tags = [("route", "api")];
+        let tagged = stats.counter("interop.tagged", &tags).unwrap();
+        tagged.add(3);
+        tagged.add(4);
+        stats.gauge("interop.level", &tags).unwrap().set(2.5);
+        let took = stats.timer("interop.took", &tags).unwrap();
+        took.record(Duration::from_micros(1500));
+        stats.shutdown(Duration::from_secs(2)).unwrap();
+        // Etsy statsd 0.9 folds `|#route:api` into the key.
+        expect(&mgmt, "counters", "interop.tagged;route=api", "7");
+        expect(&mgmt, "gauges", "interop.level;route=api", "2.5");
+        let error = if mode == Aggregation::Source {
+            0.032
+        } else {
+            0.0
+        };
+        expect_timers(&mgmt, "interop.took;route=api", &[1.5], error);
+    }
 }
 
 #[test]

@@ -124,6 +124,82 @@ fn a_unix_stream_carries_every_value_in_frames() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A receiver on a Unix datagram socket whose queue another sender has
+/// filled, and that reads nothing for a while: the client keeps the
+/// datagram it could not send (a would-block, not a loss) and its lanes
+/// then drop, counted. When the receiver reads again, everything sent
+/// arrives: nothing is lost uncounted, and aggregating at the source the
+/// total is exact.
+#[cfg(unix)]
+#[test]
+fn a_full_unix_socket_buffer_loses_nothing_uncounted() {
+    const JUNK: &[u8] = b"junk";
+    use stats_std::core::DropReason;
+    use stats_std::{RecordError, core::DropPolicy};
+    let dir = std::env::temp_dir().join(format!("stats-full-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("slow.sock");
+    for mode in [Aggregation::Source, Aggregation::Off] {
+        let _ = std::fs::remove_file(&path);
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        let filler = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        filler.set_nonblocking(true).unwrap();
+        while filler.send_to(JUNK, &path).is_ok() {}
+        let stats = Stats::start(
+            Config::default()
+                .with_aggregation(mode)
+                .with_address(format!("unixgram://{}", path.display()))
+                .with_buffer_size(1024)
+                .with_drop_policy(DropPolicy::DropNewest),
+        )
+        .unwrap();
+        let hits = stats.counter("spy.hits", &[]).unwrap();
+        let mut dropped = 0u64;
+        for _ in 0..300_000 {
+            match hits.try_add(1) {
+                Ok(()) => {}
+                Err(RecordError::Dropped(DropReason::LaneFull)) => dropped += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // The client finds the queue full; only then does the receiver
+        // read, until the client is done.
+        assert!(stats.flush(Duration::from_millis(300)).is_err());
+        let reader = std::thread::spawn(move || {
+            socket
+                .set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            let mut datagrams = Vec::new();
+            let mut buf = vec![0u8; 65_536];
+            while let Ok(n) = socket.recv(&mut buf) {
+                if &buf[..n] != JUNK {
+                    datagrams.push(buf[..n].to_vec());
+                }
+            }
+            datagrams
+        });
+        let report = stats.shutdown(Duration::from_secs(5)).unwrap();
+        let datagrams = reader.join().unwrap();
+        let got = hits_in(&datagrams, mode);
+        match report.aggregation {
+            Some(a) => {
+                assert!(a.sent.send_would_block > 0, "the buffer filled");
+                assert_eq!(got, 300_000.0, "the total, exact");
+            }
+            None => {
+                let s = report.snapshot;
+                assert!(s.counters.send_would_block > 0, "the buffer filled");
+                assert!(s.is_conserved(), "{s:?}");
+                assert_eq!(s.drops.total(), dropped);
+                assert_eq!(s.counters.events_send_failed, 0);
+                assert_eq!(got, s.counters.events_sent as f64);
+                assert_eq!(got + dropped as f64, 300_000.0);
+            }
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn a_transport_that_cannot_take_the_datagrams_is_refused_at_start() {
     let spy = Spy {
@@ -152,6 +228,7 @@ fn addresses_are_checked_and_named() {
         "127.0.0.1:8125",
         "udp://127.0.0.1:8125",
         "unixgram:///tmp/x.sock",
+        "unix:///tmp/x.sock",
     ] {
         assert!(
             Config::default().with_address(good).validate().is_ok(),
