@@ -96,8 +96,7 @@ fn main() -> ExitCode {
 }
 
 fn start(settings: Settings) -> Result<Server, String> {
-    Server::start(&settings.with_listen("127.0.0.1:0").with_http(None))
-        .map_err(|e| format!("cannot start the collector: {e}"))
+    Server::start(&settings.with_http(None)).map_err(|e| format!("cannot start the collector: {e}"))
 }
 
 /// CPU time of the collector's receiving threads (`collector-rx-N`), seconds.
@@ -109,7 +108,7 @@ fn receivers_cpu(threads: usize) -> f64 {
 }
 
 fn ingest(a: &Args) -> Result<(), String> {
-    let server = start(Settings::default().with_ingest_threads(a.ingest_threads))?;
+    let server = start(Settings::on_loopback().with_ingest_threads(a.ingest_threads))?;
     let target = server.udp_address();
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
@@ -210,7 +209,7 @@ fn limits_for(series: usize) -> stats_collector::Limits {
 fn series(a: &Args) -> Result<(), String> {
     let rss = || procfs::rss_bytes().unwrap_or(0) as f64 / (1 << 20) as f64;
     let before = rss();
-    let server = start(Settings::default().with_limits(limits_for(a.series)))?;
+    let server = start(Settings::on_loopback().with_limits(limits_for(a.series)))?;
     let started = rss();
     fill(&server, a.series)?;
     let after = rss();
@@ -290,7 +289,7 @@ fn remote_write(a: &Args) -> Result<(), String> {
     let bytes = read.clone();
     std::thread::spawn(move || engine(listener, bytes));
     let server = start(
-        Settings::default()
+        Settings::on_loopback()
             .with_limits(limits_for(a.series))
             .with_remote_write(&url)
             .with_export_interval(Duration::from_millis(100)),

@@ -275,12 +275,7 @@ impl Drop for Proxy {
 #[test]
 fn delay_reordering_and_duplication_are_told_apart_and_not_double_counted() {
     let _serial = serial();
-    let server = Server::start(
-        &Settings::default()
-            .with_listen("127.0.0.1:0")
-            .with_http(None),
-    )
-    .unwrap();
+    let server = Server::start(&Settings::on_loopback().with_http(None)).unwrap();
     let proxy = Proxy::start(server.udp_address(), 0x5EED);
     // Small batches: many datagrams.
     let stats = start(
@@ -675,12 +670,7 @@ fn collector_matches(server: &Server, report: &Report) -> bool {
 #[test]
 fn totals_are_exact_through_duplication_and_reordering() {
     let _serial = serial();
-    let server = Server::start(
-        &Settings::default()
-            .with_listen("127.0.0.1:0")
-            .with_http(None),
-    )
-    .unwrap();
+    let server = Server::start(&Settings::on_loopback().with_http(None)).unwrap();
     let proxy = Proxy::start(server.udp_address(), 0xF00D);
     let stats = start(totals().with_address(proxy.address.clone()));
     // 500 series: every pass is several datagrams back to back, which the

@@ -204,6 +204,21 @@ impl Settings {
         Ok(self)
     }
 
+    /// The defaults, but receiving UDP and serving HTTP on 127.0.0.1 at
+    /// ports the system picks ([`Server::udp_address`] and
+    /// [`Server::http_address`] say which): a collector inside a test, or
+    /// inside another program, that cannot clash with one already running.
+    ///
+    /// [`Server::udp_address`]: crate::Server::udp_address
+    /// [`Server::http_address`]: crate::Server::http_address
+    pub fn on_loopback() -> Self {
+        Settings {
+            listen: "127.0.0.1:0".into(),
+            http: Some("127.0.0.1:0".into()),
+            ..Settings::default()
+        }
+    }
+
     /// Remote writing to `url` as well.
     pub fn with_remote_write(mut self, url: impl Into<String>) -> Self {
         self.remote_write.push(url.into());

@@ -61,12 +61,7 @@ fn metrics_with(server: &Server, lines: &[&str]) -> String {
 #[test]
 fn client_values_reach_metrics() {
     for mode in [Aggregation::Source, Aggregation::Off] {
-        let server = Server::start(
-            &Settings::default()
-                .with_listen("127.0.0.1:0")
-                .with_http(Some("127.0.0.1:0")),
-        )
-        .unwrap();
+        let server = Server::start(&Settings::on_loopback()).unwrap();
         let stats = Stats::start(
             Config::default()
                 .with_aggregation(mode)
@@ -117,9 +112,7 @@ fn the_client_sends_over_unix_sockets_and_finds_a_new_one() {
     for (scheme, listen) in [("unixgram", datagram), ("unix", stream)] {
         for mode in [Aggregation::Source, Aggregation::Off] {
             let collector = || {
-                let settings = Settings::default()
-                    .with_listen("127.0.0.1:0")
-                    .with_http(Some("127.0.0.1:0"));
+                let settings = Settings::on_loopback();
                 Server::start(&listen(settings, &path)).unwrap()
             };
             let jobs_at = |server: &Server| {
@@ -256,12 +249,7 @@ fn every_dogstatsd_mode_reaches_the_collector_with_its_values() {
             events.with_codec(dogstatsd).with_sample_one_in(4),
         ),
     ] {
-        let server = Server::start(
-            &Settings::default()
-                .with_listen("127.0.0.1:0")
-                .with_http(Some("127.0.0.1:0")),
-        )
-        .unwrap();
+        let server = Server::start(&Settings::on_loopback()).unwrap();
         let stats = Stats::start(config.with_address(server.udp_address().to_string())).unwrap();
         let jobs = stats.counter("jobs", &[("queue", "mail")]).unwrap();
         let depth = stats.gauge("depth", &[]).unwrap();
@@ -315,9 +303,7 @@ fn statsd_from_the_client_and_forwarded_onwards() {
             .unwrap();
         let forward = Forward::new(agent.local_addr().unwrap().to_string(), Dialect::Etsy);
         let server = Server::start(
-            &Settings::default()
-                .with_listen("127.0.0.1:0")
-                .with_http(Some("127.0.0.1:0"))
+            &Settings::on_loopback()
                 .with_forward(forward)
                 .with_export_interval(Duration::from_millis(50)),
         )
@@ -389,12 +375,7 @@ fn statsd_from_the_client_and_forwarded_onwards() {
 
 #[test]
 fn lost_datagrams_show_as_loss_and_garbage_is_ignored() {
-    let server = Server::start(
-        &Settings::default()
-            .with_listen("127.0.0.1:0")
-            .with_http(Some("127.0.0.1:0")),
-    )
-    .unwrap();
+    let server = Server::start(&Settings::on_loopback()).unwrap();
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.connect(server.udp_address()).unwrap();
     let mut registry: Registry<4, 64> = Registry::new();
@@ -466,12 +447,7 @@ fn lost_datagrams_show_as_loss_and_garbage_is_ignored() {
 /// second sender, and the first one's count stops where it was.
 #[test]
 fn a_restarted_client_is_a_new_sender() {
-    let server = Server::start(
-        &Settings::default()
-            .with_listen("127.0.0.1:0")
-            .with_http(Some("127.0.0.1:0")),
-    )
-    .unwrap();
+    let server = Server::start(&Settings::on_loopback()).unwrap();
     for run in 1..=2u64 {
         let stats = Stats::start(
             Config::default()
@@ -499,12 +475,7 @@ fn a_restarted_client_is_a_new_sender() {
 /// repeated final records once.
 #[test]
 fn a_restarted_client_s_totals_carry_on() {
-    let server = Server::start(
-        &Settings::default()
-            .with_listen("127.0.0.1:0")
-            .with_http(Some("127.0.0.1:0")),
-    )
-    .unwrap();
+    let server = Server::start(&Settings::on_loopback()).unwrap();
     for run in 1..=3u64 {
         let stats =
             Stats::start(Config::default().with_address(server.udp_address().to_string())).unwrap();
@@ -582,18 +553,13 @@ fn start_errors_name_what_they_are_about() {
     assert!(e.to_string().starts_with(&format!("UDP {udp}: ")), "{e}");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let http = listener.local_addr().unwrap().to_string();
-    let Err(e) = Server::start(
-        &Settings::default()
-            .with_listen("127.0.0.1:0")
-            .with_http(Some(&http)),
-    ) else {
+    let Err(e) = Server::start(&Settings::on_loopback().with_http(Some(&http))) else {
         panic!("bound a TCP port in use");
     };
     assert!(e.to_string().starts_with(&format!("HTTP {http}: ")), "{e}");
     let forward = Forward::new("no-port-here", Dialect::DogStatsd);
     let Err(e) = Server::start(
-        &Settings::default()
-            .with_listen("127.0.0.1:0")
+        &Settings::on_loopback()
             .with_http(None)
             .with_forward(forward),
     ) else {
@@ -702,12 +668,7 @@ fn a_collector_killed_and_restarted_has_the_exact_totals_after_a_refresh() {
 fn quantiles_at_the_collector_are_within_the_stated_error() {
     use stats_collector::Aggregate;
     use stats_std::core::aggregate::MAX_RELATIVE_ERROR;
-    let server = Server::start(
-        &Settings::default()
-            .with_listen("127.0.0.1:0")
-            .with_http(None),
-    )
-    .unwrap();
+    let server = Server::start(&Settings::on_loopback().with_http(None)).unwrap();
     let stats = Stats::start(
         Config::default()
             .with_address(server.udp_address().to_string())

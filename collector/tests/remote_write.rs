@@ -116,9 +116,7 @@ fn wait(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn collector(url: &str) -> Settings {
-    Settings::default()
-        .with_listen("127.0.0.1:0")
-        .with_http(Some("127.0.0.1:0"))
+    Settings::on_loopback()
         .with_ingest_threads(1)
         .with_remote_write(url)
         .with_label("collector", "a")
@@ -236,8 +234,7 @@ fn otlp_retries_only_what_its_specification_calls_retryable() {
     let url = format!("http://{}/v1/metrics", listener.local_addr().unwrap());
     let engine = engine(listener, &[503, 500]);
     let server = Server::start(
-        &Settings::default()
-            .with_listen("127.0.0.1:0")
+        &Settings::on_loopback()
             .with_http(None)
             .with_otlp(&url)
             .with_export_interval(Duration::from_millis(100)),

@@ -8,10 +8,7 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 fn loopback() -> Settings {
-    Settings::default()
-        .with_listen("127.0.0.1:0")
-        .with_http(Some("127.0.0.1:0"))
-        .with_ingest_threads(1)
+    Settings::on_loopback().with_ingest_threads(1)
 }
 
 /// `GET path` with `headers`: status, headers and body.

@@ -92,12 +92,7 @@ fn find(c: &Collector, name: &str) -> Option<Aggregate> {
 #[test]
 fn series_state_lives_with_the_series_whatever_the_call_site() {
     for mode in [Aggregation::Source, Aggregation::Off] {
-        let server = Server::start(
-            &Settings::default()
-                .with_listen("127.0.0.1:0")
-                .with_http(None),
-        )
-        .unwrap();
+        let server = Server::start(&Settings::on_loopback().with_http(None)).unwrap();
         let stats = Stats::start(
             Config::default()
                 .with_aggregation(mode)

@@ -64,13 +64,8 @@ fn sixty_four_threads_into_ten_thousand_series_arrive_exact_within_the_memory_ma
     const SERIES: usize = 10_000;
     let mut limits = Limits::default();
     limits.max_series = 2 * SERIES;
-    let server = Server::start(
-        &Settings::default()
-            .with_listen("127.0.0.1:0")
-            .with_http(None)
-            .with_limits(limits),
-    )
-    .unwrap();
+    let server =
+        Server::start(&Settings::on_loopback().with_http(None).with_limits(limits)).unwrap();
     let config = Config::default()
         .with_address(server.udp_address().to_string())
         .with_interval_ms(100)
@@ -129,12 +124,7 @@ fn sixty_four_threads_into_ten_thousand_series_arrive_exact_within_the_memory_ma
 
 #[test]
 fn series_past_the_maximum_fold_into_overflow_series_and_lose_nothing() {
-    let server = Server::start(
-        &Settings::default()
-            .with_listen("127.0.0.1:0")
-            .with_http(None),
-    )
-    .unwrap();
+    let server = Server::start(&Settings::on_loopback().with_http(None)).unwrap();
     let stats = Stats::start(
         Config::default()
             .with_address(server.udp_address().to_string())

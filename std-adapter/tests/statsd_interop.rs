@@ -201,8 +201,7 @@ fn the_collector_forwards_its_aggregates() {
     let (udp, mgmt) = addresses();
     let forward = Forward::new(udp, Dialect::Etsy);
     let server = Server::start(
-        &Settings::default()
-            .with_listen("127.0.0.1:0")
+        &Settings::on_loopback()
             .with_http(None)
             .with_forward(forward)
             .with_export_interval(Duration::from_millis(100)),
