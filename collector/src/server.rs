@@ -6,12 +6,11 @@
 //! Receiving stays on plain threads blocked in `recv` (the hot path: a
 //! datagram in, decoded under the collector's lock, nothing else); a Unix
 //! stream connection gets a thread of its own that reads its frames the
-//! same way. The
-//! HTTP endpoint is hyper's HTTP/1 server on a small tokio runtime: a
-//! connection costs a task, not a thread, so idle or trickling clients
-//! cannot take the endpoint's capacity; the request head must arrive
-//! within 2 s, and past 256 open connections a new one takes the oldest's
-//! place. Rendering runs on tokio's blocking pool, so a large
+//! same way. The HTTP endpoint is hyper's HTTP/1 server on a small tokio
+//! runtime: a connection costs a task, not a thread, so idle or trickling
+//! clients cannot take the endpoint's capacity; the request head must
+//! arrive within 2 s, and past 256 open connections a new one takes the
+//! oldest's place. Rendering runs on tokio's blocking pool, so a large
 //! `/metrics` does not hold up the other connections.
 
 use crate::collector::Collector;
