@@ -2,7 +2,8 @@
 # The collector against the real engines: Prometheus 2.42 (remote write
 # receiver on, and scraping one collector's /metrics) and VictoriaMetrics
 # 1.79, on loopback. Two collectors (labels collector=a and collector=b)
-# each receive one demo run and remote-write into both engines; then each
+# each receive one demo run, a over a Unix datagram socket and b over a
+# Unix stream socket, and remote-write into both engines; then each
 # engine's /api/v1/query must give exactly what the demos recorded
 # (counters summed, timer and histogram counts) and what the collectors
 # hold (gauges), summed over the two collectors. OTLP into a receiver that
@@ -58,7 +59,9 @@ pids+=($!)
 
 for name in a b; do
     port=$([ $name = a ] && echo 1 || echo 2)
+    unix=$([ $name = a ] && echo --listen-unix || echo --listen-unix-stream)
     target/release/stats-collector --listen 127.0.0.1:1820$port --http 127.0.0.1:1920$port \
+        "$unix" "$work/$name.sock" \
         --remote-write http://$VM/api/v1/write --remote-write http://$PROM/api/v1/write \
         --label collector=$name --export-interval 1 >"$work/collector-$name.log" 2>&1 &
     pids+=($!)
@@ -75,15 +78,15 @@ up "http://$PROM/-/ready"
 up http://127.0.0.1:19201/health
 up http://127.0.0.1:19202/health
 
-# One demo run into collector NAME's UDP port PORT; what it recorded, by
-# kind, in recorded-NAME.txt.
+# One demo run into collector NAME at ADDRESS (a UDP port, or a Unix
+# socket's URL); what it recorded, by kind, in recorded-NAME.txt.
 demo() {
-    target/release/examples/demo --target "127.0.0.1:$2" --duration 2 --rate 50000 \
+    target/release/examples/demo --target "$2" --duration 2 --rate 50000 \
         --threads 2 >"$work/demo-$1.txt" 2>&1
     grep -E '^  by kind' "$work/demo-$1.txt" >"$work/recorded-$1.txt"
 }
-demo a 18201
-demo b 18202
+demo a "unixgram://$work/a.sock"
+demo b "unix://$work/b.sock"
 # Two export intervals for the last totals to be pushed; the collectors'
 # own view of the gauges, then SIGTERM (a last push, drained).
 sleep 3
@@ -108,7 +111,7 @@ target/release/stats-collector --listen 127.0.0.1:18204 --http 127.0.0.1:19204 \
 collector_o=$!
 pids+=($collector_o)
 up http://127.0.0.1:19204/health
-demo o 18204
+demo o 127.0.0.1:18204
 sleep 2
 kill -TERM "$collector_o"
 wait "$collector_o"
@@ -145,7 +148,7 @@ dropped() {
 collector_c_start
 # Killed (SIGKILL) and started again while the demo runs: the demo's
 # refresh (every second here) sends every series' totals again.
-STATS_REFRESH_INTERVAL_S=1 demo c 18203 &
+STATS_REFRESH_INTERVAL_S=1 demo c 127.0.0.1:18203 &
 demo_c=$!
 sleep 1
 kill -KILL "$collector_c"
