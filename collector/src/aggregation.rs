@@ -6,8 +6,12 @@
 use crate::memory::{ALLOCATION_BYTES, Memory};
 use rustc_hash::FxHashMap;
 use stats_core::Kind;
-use stats_core::aggregate::{bucket_of, bucket_value};
+use stats_core::aggregate::{
+    NANOS_PER_SECOND, bucket_of_kind, bucket_range, bucket_value, exponential_index, is_negative,
+    is_zero_bucket,
+};
 use stats_core::wire::DecodedDistribution;
+use std::collections::BTreeMap;
 use std::mem::size_of;
 
 /// The bytes a distribution's map of `capacity` buckets holds: each
@@ -26,10 +30,13 @@ fn map_bytes(capacity: usize) -> u64 {
 const CUMULATIVE_BYTES: u64 = (size_of::<Cumulative>() + size_of::<usize>()) as u64;
 
 /// A timer's or histogram's distribution: count, exact sum, extremes, and
-/// bucket counts (`stats_core::aggregate`: 16 buckets per power of two,
-/// coarser where a sender sent them at a shift).
+/// bucket counts (`stats_core::aggregate`: 16 buckets per power of two on
+/// Prometheus's schema 4 boundaries, a timer's in seconds; coarser where a
+/// sender sent them at a shift).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Distribution {
+    /// A timer's (values in nanoseconds, buckets in seconds).
+    pub timer: bool,
     /// Values in it.
     pub count: u64,
     /// Their sum.
@@ -42,9 +49,11 @@ pub struct Distribution {
     buckets: FxHashMap<(u8, u16), u64>,
 }
 
-impl Default for Distribution {
-    fn default() -> Self {
+impl Distribution {
+    /// An empty distribution of `kind` (a timer or a histogram).
+    pub fn new(kind: Kind) -> Self {
         Distribution {
+            timer: kind == Kind::Timer,
             count: 0,
             sum: 0.0,
             min: f64::INFINITY,
@@ -58,7 +67,12 @@ impl Distribution {
     /// Takes in `value` standing for `weight` values, unless it needs a
     /// new bucket and `memory` has no room for one; whether it was taken.
     fn record(&mut self, value: f64, weight: u64, memory: &Memory) -> bool {
-        let bucket = (0, bucket_of(value));
+        let kind = if self.timer {
+            Kind::Timer
+        } else {
+            Kind::Histogram
+        };
+        let bucket = (0, bucket_of_kind(kind, value));
         match self.buckets.get_mut(&bucket) {
             Some(count) => *count += weight,
             None => {
@@ -83,17 +97,20 @@ impl Distribution {
         true
     }
 
-    /// The distribution a series record carries.
-    pub(crate) fn from_record(d: &DecodedDistribution<'_>) -> Self {
+    /// The distribution a series record of `kind` carries.
+    pub(crate) fn from_record(kind: Kind, d: &DecodedDistribution<'_>) -> Self {
+        let mut buckets = FxHashMap::default();
+        // A version 2 record's converted ids may repeat.
+        for (id, count) in d.buckets() {
+            *buckets.entry((d.shift as u8, id)).or_default() += count;
+        }
         Distribution {
+            timer: kind == Kind::Timer,
             count: d.count,
             sum: d.sum,
             min: d.min,
             max: d.max,
-            buckets: d
-                .buckets()
-                .map(|(id, count)| ((d.shift as u8, id), count))
-                .collect(),
+            buckets,
         }
     }
 
@@ -118,18 +135,26 @@ impl Distribution {
         self.buckets.iter().map(|(&(s, id), &c)| (s, id, c))
     }
 
-    /// The value at quantile `q` (0 to 1): the midpoint of the bucket that
-    /// holds the `ceil(q × n)`-th smallest bucketed value, clamped to the
-    /// extremes; within 3.1% of the exact quantile for values sent at full
-    /// precision. `None` when empty or `q` is out of range.
+    /// What a bucket's bounds are multiplied by to be in the values' unit
+    /// (a timer's buckets are in seconds, its values in nanoseconds).
+    pub fn unit(&self) -> f64 {
+        if self.timer { NANOS_PER_SECOND } else { 1.0 }
+    }
+
+    /// The value at quantile `q` (0 to 1), in the values' unit: the
+    /// geometric midpoint of the bucket that holds the `ceil(q × n)`-th
+    /// smallest bucketed value, clamped to the extremes; within 2.2% of
+    /// the exact quantile for values sent at full precision. `None` when
+    /// empty or `q` is out of range.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         if !(0.0..=1.0).contains(&q) {
             return None;
         }
+        let unit = self.unit();
         let mut points: Vec<(f64, u64)> = self
             .buckets
             .iter()
-            .map(|(&(shift, id), &c)| (bucket_value(id, u32::from(shift)), c))
+            .map(|(&(shift, id), &c)| (bucket_value(id, u32::from(shift)) * unit, c))
             .collect();
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         let total: u64 = points.iter().map(|p| p.1).sum();
@@ -147,6 +172,115 @@ impl Distribution {
         }
         None
     }
+
+    /// The shift every bucket can be given at: the coarsest one sent.
+    pub fn shift(&self) -> u32 {
+        self.buckets
+            .keys()
+            .map(|&(s, _)| u32::from(s))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// How many values are at or below each of `bounds` (ascending, in
+    /// the buckets' unit: seconds for a timer): cumulative counts, as
+    /// Prometheus's `le` buckets hold them. A bucket counts under a bound
+    /// when its upper edge is at or below it, so a bound that is a bucket
+    /// edge (a power of `2^(1/16)`, at the shift the values came at) counts
+    /// exactly; the zero bucket counts under every bound from 0.
+    pub fn cumulative(&self, bounds: &[f64]) -> Vec<u64> {
+        let mut under = vec![0u64; bounds.len()];
+        for (&(shift, id), &count) in &self.buckets {
+            let top = bucket_top(id, u32::from(shift));
+            let first = bounds.partition_point(|&b| b < top);
+            if let Some(c) = under.get_mut(first) {
+                *c += count;
+            }
+        }
+        let mut sum = 0;
+        for c in &mut under {
+            sum += *c;
+            *c = sum;
+        }
+        under
+    }
+
+    /// The lowest and highest bucket edges holding values (in the
+    /// buckets' unit), and whether any are at or below 0; `None` when
+    /// nothing was bucketed.
+    pub fn range(&self) -> Option<(f64, f64, bool)> {
+        let mut range: Option<(f64, f64, bool)> = None;
+        for &(shift, id) in self.buckets.keys() {
+            let (low, high, negative) = bucket_range(id, u32::from(shift));
+            let (lo, hi) = if is_zero_bucket(id, u32::from(shift)) {
+                (0.0, 0.0)
+            } else if negative {
+                (-high, -low)
+            } else {
+                (low, high)
+            };
+            let nonpositive = lo <= 0.0;
+            range = Some(match range {
+                None => (lo, hi, nonpositive),
+                Some((a, b, n)) => (a.min(lo), b.max(hi), n || nonpositive),
+            });
+        }
+        range
+    }
+
+    /// The buckets at the shift every one can be given at
+    /// ([`Distribution::shift`]), as an exponential histogram.
+    pub fn exponential(&self) -> Exponential {
+        let shift = self.shift();
+        let mut positive: BTreeMap<i32, u64> = BTreeMap::new();
+        let mut negative: BTreeMap<i32, u64> = BTreeMap::new();
+        let mut zero_count = 0;
+        for (&(s, id), &count) in &self.buckets {
+            let id = id >> (shift - u32::from(s));
+            match exponential_index(id, shift) {
+                None => zero_count += count,
+                Some(index) if is_negative(id, shift) => {
+                    *negative.entry(index).or_default() += count
+                }
+                Some(index) => *positive.entry(index).or_default() += count,
+            }
+        }
+        Exponential {
+            scale: stats_core::aggregate::SCALE - shift as i32,
+            zero_count,
+            positive: positive.into_iter().collect(),
+            negative: negative.into_iter().collect(),
+        }
+    }
+}
+
+/// The highest value bucket `id` at `shift` holds (for a negative bucket,
+/// the lower edge of its magnitudes, negated; for the zero bucket, 0).
+fn bucket_top(id: u16, shift: u32) -> f64 {
+    if is_zero_bucket(id, shift) {
+        return 0.0;
+    }
+    let (low, high, negative) = bucket_range(id, shift);
+    if negative { -low } else { high }
+}
+
+/// A distribution's buckets as an exponential histogram: OpenTelemetry's
+/// scale and bucket indices (bucket `i` holds `(base^i, base^(i+1)]`,
+/// `base = 2^(2^-scale)`; Prometheus's native histograms number it
+/// `i + 1`, with schema = scale), the zero bucket's count (magnitudes up
+/// to [`stats_core::aggregate::ZERO_THRESHOLD`]), and the non-empty
+/// buckets of each sign by index, ascending.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exponential {
+    /// The scale (Prometheus's schema).
+    pub scale: i32,
+    /// Values in the zero bucket.
+    pub zero_count: u64,
+    /// Positive buckets: (index, count), ascending.
+    pub positive: Vec<(i32, u64)>,
+    /// Negative buckets by the index of their magnitude: (index, count),
+    /// ascending.
+    pub negative: Vec<(i32, u64)>,
 }
 
 /// Stores `new` in `at` if it is finite.
@@ -176,7 +310,7 @@ pub enum Aggregate {
     Counter(f64),
     /// The last value.
     Gauge(f64),
-    /// Timers (ns) and histograms.
+    /// Timers (values in ns, buckets in seconds) and histograms.
     Distribution(Distribution),
 }
 
@@ -185,7 +319,7 @@ impl Aggregate {
         match kind {
             Kind::Counter => Aggregate::Counter(0.0),
             Kind::Gauge => Aggregate::Gauge(0.0),
-            Kind::Timer | Kind::Histogram => Aggregate::Distribution(Distribution::default()),
+            Kind::Timer | Kind::Histogram => Aggregate::Distribution(Distribution::new(kind)),
         }
     }
 

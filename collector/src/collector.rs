@@ -4,6 +4,7 @@
 
 use crate::aggregation::Series;
 use crate::forward::ForwardStats;
+use crate::histograms::Histograms;
 use crate::memory::{Memory, MemoryRefused};
 use crate::prometheus::kind_name;
 use crate::push::Destination;
@@ -106,6 +107,8 @@ pub struct Collector {
     /// How long the last run of the pushed outputs held the state
     /// (forwarding, building every request): ingest waits that long.
     pub(crate) export_held: Duration,
+    /// How distributions leave as histograms.
+    pub(crate) histograms: Histograms,
 }
 
 /// The bytes `series` more places in the series table and `index` more in
@@ -153,7 +156,14 @@ impl Collector {
             health_window: VecDeque::with_capacity(HEALTH_WINDOW + 1),
             memory: Arc::new(Memory::new(limits.max_memory)),
             export_held: Duration::ZERO,
+            histograms: Histograms::default(),
         }
+    }
+
+    /// Exports distributions as `histograms` says (configured `le`
+    /// boundaries, native histograms by remote write).
+    pub fn set_histograms(&mut self, histograms: Histograms) {
+        self.histograms = histograms;
     }
 
     /// The byte budget and what holds it.

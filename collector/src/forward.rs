@@ -147,7 +147,12 @@ impl Forwarder {
             Aggregate::Gauge(value) => Current::Gauge(*value),
             Aggregate::Distribution(d) => {
                 buckets = d.buckets().map(|(s, id, c)| ((s, id), c));
-                Current::Distribution(&mut buckets)
+                Current::Distribution {
+                    buckets: &mut buckets,
+                    min: d.min,
+                    max: d.max,
+                    timer: d.timer,
+                }
             }
         };
         let Forwarder {
@@ -247,14 +252,16 @@ mod tests {
             )]
         );
         assert_eq!(find(&first, "q")[0].1, "7");
-        // Three timers near 2 ms stand as one line at rate 1/3; one at 100 ms.
+        // Three timers at 2 ms stand as one line at rate 1/3, as `2`;
+        // one at 100 ms, as `100` (the series' maximum).
         let t = find(&first, "t");
         assert_eq!(t.len(), 2);
         let total: f64 = t.iter().map(|l| 1.0 / l.3).sum();
         assert!((total - 4.0).abs() < 1e-9, "{t:?}");
         let three = t.iter().find(|l| (l.3 - 1.0 / 3.0).abs() < 1e-9).unwrap();
-        let near_2: f64 = three.1.parse().unwrap();
-        assert!((near_2 - 2.0).abs() / 2.0 < 0.032, "{near_2}");
+        assert_eq!(three.1, "2");
+        let one = t.iter().find(|l| l.3 == 1.0).unwrap();
+        assert_eq!(one.1, "100");
         // Nothing changed: nothing is sent.
         assert!(forward_once(&mut f, &rx, &c).is_empty());
         // Only the increase, the new gauge value, the new timer.

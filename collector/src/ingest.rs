@@ -299,7 +299,7 @@ impl Collector {
                 DecodedTotals::Counter { sum, .. } => Aggregate::Counter(*sum as f64),
                 DecodedTotals::Gauge { value, .. } => Aggregate::Gauge(*value),
                 DecodedTotals::Distribution(d) => {
-                    Aggregate::Distribution(Distribution::from_record(d))
+                    Aggregate::Distribution(Distribution::from_record(record.kind, d))
                 }
             };
             match self.series.get_mut(at) {

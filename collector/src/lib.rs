@@ -19,7 +19,8 @@
 //! * **Aggregation** ([`aggregation`]): events (version 1 datagrams, StatsD
 //!   lines) per series (name, tags and kind): counters summed, gauges keep
 //!   their last value, timers and histograms into a distribution (count,
-//!   exact sum, extremes, log-linear buckets with 3.1% error). Totals
+//!   exact sum, extremes, exponential buckets on Prometheus's schema 4
+//!   boundaries, 2.2% error). Totals
 //!   (version 2 datagrams, from senders that aggregate at the source) are
 //!   cumulative: per series and sender, the record with the highest
 //!   sequence number is kept, so a lost, duplicated or reordered datagram
@@ -35,7 +36,9 @@
 //!   buckets, each sender's totals, the sender table and the pushed
 //!   outputs' queues hold together.
 //! * **Outputs**: Prometheus text and OpenMetrics
-//!   ([`Collector::render_metrics`]), health ([`Collector::render_health`]),
+//!   ([`Collector::render_metrics`]; distributions as histograms whose
+//!   `le` counts are exact, [`histograms`]), health
+//!   ([`Collector::render_health`]),
 //!   Prometheus remote write ([`remote_write`]) and OTLP/HTTP ([`otlp`]),
 //!   each through [`push`]'s bounded, retrying queue, StatsD forwarding
 //!   ([`forward`]).
@@ -57,6 +60,7 @@
 pub mod aggregation;
 mod collector;
 pub mod forward;
+pub mod histograms;
 pub mod ingest;
 pub mod memory;
 pub mod otlp;
@@ -71,6 +75,7 @@ mod tests;
 
 pub use aggregation::{Aggregate, Distribution, Series};
 pub use collector::{Collector, HEALTH_WINDOW, Limits, Totals};
+pub use histograms::Histograms;
 pub use ingest::{Reader, Reading};
 pub use memory::{Memory, MemoryRefused};
 pub use prometheus::kind_name;

@@ -1,10 +1,12 @@
 //! The OpenTelemetry output: OTLP/HTTP with protobuf bodies (`POST
 //! /v1/metrics`, an `ExportMetricsServiceRequest`). Counters are monotonic
 //! cumulative sums, gauges are gauges, timers (in seconds, unit `s`) and
-//! histograms are cumulative histograms with explicit bounds: each
-//! non-empty bucket of the collector's log-linear distribution becomes one
-//! bound at its upper edge, so count, sum, min and max are exact and a
-//! value's bucket is within the distribution's 3.1%. Series keep their
+//! histograms are cumulative exponential histograms: the recording
+//! scheme's buckets as they are (scale 4, or coarser where a sender merged
+//! buckets; OpenTelemetry's scale N has the boundaries of Prometheus's
+//! schema N), with the zero bucket and both signs, so every value's count
+//! is in the bucket that holds it, and count, sum, min and max are exact.
+//! Series keep their
 //! names as sent (`http.requests`), tags become data point attributes, and
 //! the settings' labels become resource attributes beside `service.name`.
 //!
@@ -20,7 +22,7 @@ use crate::push::{Batch, Protocol};
 use bytes::Bytes;
 use prost::Message;
 use stats_core::Kind;
-use stats_core::aggregate::bucket_range;
+use stats_core::aggregate::ZERO_THRESHOLD;
 use std::collections::BTreeMap;
 
 /// `ExportMetricsServiceRequest`.
@@ -85,7 +87,7 @@ pub struct Metric {
     #[prost(string, tag = "3")]
     pub unit: String,
     /// Its points.
-    #[prost(oneof = "Data", tags = "5, 7, 9")]
+    #[prost(oneof = "Data", tags = "5, 7, 10")]
     pub data: Option<Data>,
 }
 
@@ -98,9 +100,9 @@ pub enum Data {
     /// A sum.
     #[prost(message, tag = "7")]
     Sum(Sum),
-    /// A histogram.
-    #[prost(message, tag = "9")]
-    Histogram(Histogram),
+    /// Timers and histograms: a cumulative exponential histogram.
+    #[prost(message, tag = "10")]
+    ExponentialHistogram(ExponentialHistogram),
 }
 
 /// `Gauge`.
@@ -125,12 +127,12 @@ pub struct Sum {
     pub is_monotonic: bool,
 }
 
-/// `Histogram`.
+/// `ExponentialHistogram`.
 #[derive(Clone, PartialEq, Message)]
-pub struct Histogram {
-    /// Its points.
+pub struct ExponentialHistogram {
+    /// One point per series.
     #[prost(message, repeated, tag = "1")]
-    pub data_points: Vec<HistogramDataPoint>,
+    pub data_points: Vec<ExponentialHistogramDataPoint>,
     /// [`CUMULATIVE`].
     #[prost(int32, tag = "2")]
     pub aggregation_temporality: i32,
@@ -156,36 +158,58 @@ pub struct NumberDataPoint {
     pub as_double: Option<f64>,
 }
 
-/// `HistogramDataPoint`.
+/// `ExponentialHistogramDataPoint`.
 #[derive(Clone, PartialEq, Message)]
-pub struct HistogramDataPoint {
-    /// Its attributes.
-    #[prost(message, repeated, tag = "9")]
+pub struct ExponentialHistogramDataPoint {
+    /// The series' tags.
+    #[prost(message, repeated, tag = "1")]
     pub attributes: Vec<KeyValue>,
-    /// Since when.
+    /// When the totals started (the collector's start), Unix nanoseconds.
     #[prost(fixed64, tag = "2")]
     pub start_time_unix_nano: u64,
-    /// When.
+    /// When they were read, Unix nanoseconds.
     #[prost(fixed64, tag = "3")]
     pub time_unix_nano: u64,
-    /// Values in it.
+    /// Values: the buckets' counts, the zero count, and values the sender
+    /// counted without a bucket.
     #[prost(fixed64, tag = "4")]
     pub count: u64,
     /// Their sum.
     #[prost(double, optional, tag = "5")]
     pub sum: Option<f64>,
-    /// Counts per bucket: one more than bounds.
-    #[prost(fixed64, repeated, tag = "6")]
-    pub bucket_counts: Vec<u64>,
-    /// Upper bounds, ascending.
-    #[prost(double, repeated, tag = "7")]
-    pub explicit_bounds: Vec<f64>,
-    /// The smallest.
-    #[prost(double, optional, tag = "11")]
-    pub min: Option<f64>,
-    /// The largest.
+    /// Boundaries at powers of `2^(2^-scale)`.
+    #[prost(sint32, tag = "6")]
+    pub scale: i32,
+    /// Values in the zero bucket, `[-zero_threshold, zero_threshold]`.
+    #[prost(fixed64, tag = "7")]
+    pub zero_count: u64,
+    /// Positive buckets.
+    #[prost(message, optional, tag = "8")]
+    pub positive: Option<Buckets>,
+    /// Negative buckets, by magnitude.
+    #[prost(message, optional, tag = "9")]
+    pub negative: Option<Buckets>,
+    /// The smallest value.
     #[prost(double, optional, tag = "12")]
+    pub min: Option<f64>,
+    /// The largest value.
+    #[prost(double, optional, tag = "13")]
     pub max: Option<f64>,
+    /// The zero bucket's breadth.
+    #[prost(double, tag = "14")]
+    pub zero_threshold: f64,
+}
+
+/// Consecutive buckets of one sign: `bucket_counts[i]` counts the values
+/// (magnitudes) in `(base^(offset + i), base^(offset + i + 1)]`.
+#[derive(Clone, PartialEq, Message)]
+pub struct Buckets {
+    /// The first bucket's index.
+    #[prost(sint32, tag = "1")]
+    pub offset: i32,
+    /// Each bucket's count.
+    #[prost(uint64, repeated, tag = "2")]
+    pub bucket_counts: Vec<u64>,
 }
 
 /// `KeyValue` with a string value.
@@ -241,39 +265,38 @@ const HEADERS: &[(&str, &str)] = &[
 /// Data points in one request at most.
 pub const MAX_POINTS_PER_REQUEST: usize = 2_000;
 
-/// A distribution's explicit-bounds histogram point.
-fn histogram_point(d: &Distribution, scale: f64, point: HistogramDataPoint) -> HistogramDataPoint {
-    let mut points: Vec<(f64, u64)> = d
-        .buckets()
-        .map(|(shift, id, count)| {
-            let (low, high, negative) = bucket_range(id, u32::from(shift));
-            // Values of a positive bucket are below `high`; of a negative
-            // one, at or below `-low`.
-            (if negative { -low } else { high } * scale, count)
-        })
-        .collect();
-    points.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut bounds: Vec<f64> = Vec::with_capacity(points.len());
-    let mut counts: Vec<u64> = Vec::with_capacity(points.len() + 1);
-    for (bound, count) in points {
-        // Buckets sent at two shifts can end at one bound: one bucket.
-        match (bounds.last(), counts.last_mut()) {
-            (Some(&last), Some(c)) if last == bound => *c += count,
-            _ => {
-                bounds.push(bound);
-                counts.push(count);
-            }
-        }
+/// Buckets of one sign, dense from the lowest index to the highest.
+fn dense(buckets: &[(i32, u64)]) -> Option<Buckets> {
+    let (&(offset, _), &(last, _)) = (buckets.first()?, buckets.last()?);
+    let mut bucket_counts = vec![0; (last - offset + 1) as usize];
+    for &(index, count) in buckets {
+        bucket_counts[(index - offset) as usize] = count;
     }
-    counts.push(0);
+    Some(Buckets {
+        offset,
+        bucket_counts,
+    })
+}
+
+/// A distribution's exponential histogram point, its sum and extremes
+/// times `scale`.
+fn exponential_point(
+    d: &Distribution,
+    scale: f64,
+    point: ExponentialHistogramDataPoint,
+) -> ExponentialHistogramDataPoint {
+    let e = d.exponential();
     let extremes = d.count > 0;
-    HistogramDataPoint {
+    ExponentialHistogramDataPoint {
         count: d.count,
         sum: Some(d.sum * scale),
-        bucket_counts: counts,
-        explicit_bounds: bounds,
+        scale: e.scale,
+        zero_count: e.zero_count,
+        positive: dense(&e.positive),
+        negative: dense(&e.negative),
         min: extremes.then_some(d.min * scale),
         max: extremes.then_some(d.max * scale),
+        zero_threshold: ZERO_THRESHOLD,
         ..point
     }
 }
@@ -352,18 +375,18 @@ impl Collector {
                 }),
                 Kind::Timer | Kind::Histogram => {
                     let scale = export_scale(kind);
-                    Data::Histogram(Histogram {
+                    Data::ExponentialHistogram(ExponentialHistogram {
                         data_points: members
                             .iter()
                             .filter_map(|s| match s.aggregate() {
-                                Aggregate::Distribution(d) => Some(histogram_point(
+                                Aggregate::Distribution(d) => Some(exponential_point(
                                     &d,
                                     scale,
-                                    HistogramDataPoint {
+                                    ExponentialHistogramDataPoint {
                                         attributes: attributes(s),
                                         start_time_unix_nano: start_ns,
                                         time_unix_nano: now_ns,
-                                        ..HistogramDataPoint::default()
+                                        ..ExponentialHistogramDataPoint::default()
                                     },
                                 )),
                                 _ => None,
@@ -432,23 +455,30 @@ mod tests {
         assert_eq!(gauge.data_points[0].as_double, Some(7.0));
         let work = metric("work");
         assert_eq!(work.unit, "s");
-        let Some(Data::Histogram(h)) = work.data else {
-            panic!("a histogram");
+        let Some(Data::ExponentialHistogram(h)) = work.data else {
+            panic!("an exponential histogram");
         };
         let p = &h.data_points[0];
         assert_eq!((p.count, p.min, p.max), (2, Some(0.002), Some(0.004)));
         assert!((p.sum.unwrap() - 0.006).abs() < 1e-12);
-        assert_eq!(p.bucket_counts.len(), p.explicit_bounds.len() + 1);
-        assert_eq!(p.bucket_counts.iter().sum::<u64>(), 2);
-        // Each value lies in its bucket: 2 ms at or below the first bound,
-        // above none before it; 4 ms in the second.
-        assert!(p.explicit_bounds[0] >= 0.002 && p.explicit_bounds[0] < 0.002 * 1.07);
-        assert!(p.explicit_bounds[1] >= 0.004 && p.explicit_bounds[1] < 0.004 * 1.07);
-        let Some(Data::Histogram(h)) = metric("size").data else {
-            panic!("a histogram");
+        assert_eq!((p.scale, p.zero_count), (4, 0));
+        // Each value in the bucket (base^i, base^(i+1)] that holds it, in
+        // seconds: 2 ms and 4 ms, 16 buckets apart.
+        let base = 2f64.powf(1.0 / 16.0);
+        let positive = p.positive.as_ref().unwrap();
+        let i = positive.offset;
+        assert!(base.powi(i) < 0.002 && 0.002 <= base.powi(i + 1));
+        assert_eq!(positive.bucket_counts.len(), 17);
+        assert_eq!(positive.bucket_counts[0], 1);
+        assert_eq!(positive.bucket_counts[16], 1);
+        assert_eq!(p.negative, None);
+        let Some(Data::ExponentialHistogram(h)) = metric("size").data else {
+            panic!("an exponential histogram");
         };
         let p = &h.data_points[0];
-        assert!(p.explicit_bounds[0] >= -5.0 && p.explicit_bounds[0] < -5.0 * 0.93);
-        assert_eq!(p.bucket_counts, [1, 0]);
+        let negative = p.negative.as_ref().unwrap();
+        assert_eq!(negative.bucket_counts, [1]);
+        let i = negative.offset;
+        assert!(base.powi(i) < 5.0 && 5.0 <= base.powi(i + 1) * (1.0 + 1e-15));
     }
 }

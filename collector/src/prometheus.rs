@@ -1,12 +1,13 @@
 //! The Prometheus output: every series and the collector's own accounting
 //! as text format 0.0.4, and health as JSON.
 
-use crate::aggregation::{Aggregate, Series};
+use crate::aggregation::{Aggregate, Distribution, Series};
 use crate::collector::{Collector, HEALTH_MIN_DATAGRAMS};
+use crate::histograms::default_bounds;
 use crate::push::PushCounters;
 use crate::senders::SenderStats;
 use stats_core::Kind;
-use stats_std::prometheus::{Text, sanitize};
+use stats_std::prometheus::{Text, number, sanitize};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
@@ -17,10 +18,23 @@ const INVALID_LIMITS: (f64, f64) = (0.01, 0.10);
 
 /// Where families are written: the text formats, or a remote write.
 pub(crate) trait Sink {
-    /// Starts family `name` of `kind` (`counter`, `gauge`, `summary`).
+    /// Starts family `name` of `kind` (`counter`, `gauge`, `histogram`).
     fn family(&mut self, name: &str, kind: &str, help: &str);
     /// One sample of the current family.
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64);
+    /// One distribution of the current family (a histogram named `name`),
+    /// its sum multiplied by `scale`: classic buckets at `bounds` (see
+    /// [`classic`]) unless the sink takes it whole.
+    fn distribution(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        d: &Distribution,
+        bounds: &[f64],
+        scale: f64,
+    ) {
+        classic(self, name, labels, d, bounds, scale);
+    }
     /// A family of one sample without labels.
     fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
         self.family(name, kind, help);
@@ -38,10 +52,35 @@ impl Sink for Text {
     }
 }
 
-/// A Prometheus family: its name, the series' kind, and one merged
-/// aggregate per label set.
+/// A distribution as Prometheus's classic histogram: `<name>_bucket`
+/// with each of `bounds` as `le` and the cumulative count of the values
+/// at or below it, `le="+Inf"` with every value, `<name>_sum` (times
+/// `scale`) and `<name>_count`.
+pub(crate) fn classic<S: Sink + ?Sized>(
+    sink: &mut S,
+    name: &str,
+    labels: &[(&str, &str)],
+    d: &Distribution,
+    bounds: &[f64],
+    scale: f64,
+) {
+    let bucket = format!("{name}_bucket");
+    let les: Vec<String> = bounds.iter().map(|&b| number(b)).collect();
+    let counts = d.cumulative(bounds).into_iter().chain([d.count]);
+    for (le, count) in les.iter().map(String::as_str).chain(["+Inf"]).zip(counts) {
+        let mut with: Vec<(&str, &str)> = labels.to_vec();
+        with.push(("le", le));
+        sink.sample(&bucket, &with, count as f64);
+    }
+    sink.sample(&format!("{name}_sum"), labels, d.sum * scale);
+    sink.sample(&format!("{name}_count"), labels, d.count as f64);
+}
+
+/// A Prometheus family: its name, the metric name it was first sent as,
+/// the series' kind, and one merged aggregate per label set.
 pub(crate) struct Family {
     pub(crate) name: String,
+    pub(crate) source: String,
     pub(crate) kind: Kind,
     pub(crate) sets: Vec<(Vec<(String, String)>, Aggregate)>,
 }
@@ -54,12 +93,13 @@ pub(crate) fn export_scale(kind: Kind) -> f64 {
 
 impl Collector {
     /// Prometheus text format 0.0.4: every series (counters as
-    /// `<name>_total`, gauges, timers as `<name>_seconds` summaries,
-    /// histograms as summaries; names and tag keys sanitised, tags as
-    /// labels), then the collector's own accounting. Series that sanitise
-    /// to one name and label set (`db.query` and `db/query`) render as one
-    /// sample set, merged: counters and distributions summed, a gauge the
-    /// one that changed last.
+    /// `<name>_total`, gauges, timers as `<name>_seconds` histograms,
+    /// histograms as histograms: cumulative `le` buckets, `_sum` and
+    /// `_count`, see [`crate::histograms`]; names and tag keys
+    /// sanitised, tags as labels), then the collector's own accounting.
+    /// Series that sanitise to one name and label set (`db.query` and
+    /// `db/query`) render as one sample set, merged: counters and
+    /// distributions summed, a gauge the one that changed last.
     pub fn render_metrics(&self) -> String {
         self.render_metrics_as(false)
     }
@@ -87,13 +127,20 @@ impl Collector {
                 Kind::Counter => ("counter", "Total of the counter since its senders started."),
                 Kind::Gauge => ("gauge", "Last gauge value received."),
                 Kind::Timer => (
-                    "summary",
+                    "histogram",
                     "Timer values since their senders started, in seconds.",
                 ),
-                Kind::Histogram => ("summary", "Histogram values since their senders started."),
+                Kind::Histogram => ("histogram", "Histogram values since their senders started."),
             };
             let name = family.name.as_str();
             sink.family(name, kind_text, help);
+            let bounds = match self.histograms.buckets.get(&family.source) {
+                Some(configured) => configured.clone(),
+                None => default_bounds(family.sets.iter().filter_map(|(_, a)| match a {
+                    Aggregate::Distribution(d) => Some(d),
+                    _ => None,
+                })),
+            };
             for (labels, aggregate) in &family.sets {
                 let base: Vec<(&str, &str)> = labels
                     .iter()
@@ -103,16 +150,7 @@ impl Collector {
                     Aggregate::Counter(v) | Aggregate::Gauge(v) => sink.sample(name, &base, *v),
                     Aggregate::Distribution(d) => {
                         let scale = export_scale(family.kind);
-                        for (q, label) in
-                            [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")]
-                        {
-                            let mut with = base.clone();
-                            with.push(("quantile", label));
-                            let v = d.quantile(q).map_or(f64::NAN, |v| v * scale);
-                            sink.sample(name, &with, v);
-                        }
-                        sink.sample(&format!("{name}_sum"), &base, d.sum * scale);
-                        sink.sample(&format!("{name}_count"), &base, d.count as f64);
+                        sink.distribution(name, &base, d, &bounds, scale);
                     }
                 }
             }
@@ -152,6 +190,7 @@ impl Collector {
         families
             .into_iter()
             .map(|(name, (kind, members))| {
+                let source = members.first().map_or_else(String::new, |s| s.name.clone());
                 // One sample set per label set: (when it last changed,
                 // merged).
                 let mut sets: BTreeMap<Vec<(String, String)>, (u64, Aggregate)> = BTreeMap::new();
@@ -172,6 +211,7 @@ impl Collector {
                 }
                 Family {
                     name,
+                    source,
                     kind,
                     sets: sets.into_iter().map(|(l, (_, a))| (l, a)).collect(),
                 }
@@ -492,13 +532,14 @@ impl Collector {
     }
 }
 
-/// Tags as label pairs: keys sanitised, and kept clear of the summary's
-/// `quantile` label and of each other (first one wins).
+/// Tags as label pairs: keys sanitised, and kept clear of the labels
+/// Prometheus gives a meaning (a histogram's `le`, a summary's
+/// `quantile`, `__`-names) and of each other (first one wins).
 fn labels(tags: &[(String, String)]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::with_capacity(tags.len());
     for (k, v) in tags {
         let mut key = sanitize(k, true);
-        if key == "quantile" || key.starts_with("__") {
+        if key == "le" || key == "quantile" || key.starts_with("__") {
             key = format!("tag_{key}");
         }
         if !out.iter().any(|(existing, _)| *existing == key) {

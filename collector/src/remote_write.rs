@@ -3,15 +3,23 @@
 //! Prometheus's `prompb/types.proto` and `remote.proto`, declared here
 //! with prost's derive rather than generated, so the build needs no
 //! `protoc`), with the settings' labels on every series, in requests of at
-//! most [`MAX_SAMPLES_PER_REQUEST`] samples. Prometheus (with
+//! most [`MAX_SAMPLES_PER_REQUEST`] samples. Distributions go as classic
+//! `le` buckets or, with native histograms on
+//! ([`Histograms::native`](crate::histograms::Histograms)), as Prometheus
+//! native histograms: the recording scheme's exponential buckets as they
+//! are (schema 4, or coarser where a sender merged buckets), the zero
+//! bucket, both signs, exact counts and sum. Prometheus (with
 //! `--web.enable-remote-write-receiver`), VictoriaMetrics, Mimir, Thanos
 //! receive and Cortex all take it.
 
+use crate::aggregation::Distribution;
 use crate::collector::Collector;
-use crate::prometheus::Sink;
+use crate::histograms::spans_and_deltas;
+use crate::prometheus::{Sink, classic};
 use crate::push::{Batch, Protocol};
 use bytes::Bytes;
 use prost::Message;
+use stats_core::aggregate::ZERO_THRESHOLD;
 use std::collections::BTreeMap;
 
 /// A remote write request.
@@ -32,6 +40,84 @@ pub struct TimeSeries {
     /// Oldest first.
     #[prost(message, repeated, tag = "2")]
     pub samples: Vec<Sample>,
+    /// Native histogram samples, oldest first.
+    #[prost(message, repeated, tag = "4")]
+    pub histograms: Vec<Histogram>,
+}
+
+/// A native histogram sample (integer counts). The format's `oneof`s of
+/// integer and float counts are written as their integer member.
+#[derive(Clone, PartialEq, Message)]
+pub struct Histogram {
+    /// Values observed.
+    #[prost(uint64, optional, tag = "1")]
+    pub count_int: Option<u64>,
+    /// Their sum.
+    #[prost(double, tag = "3")]
+    pub sum: f64,
+    /// The bucket schema: boundaries at powers of `2^(2^-schema)`.
+    #[prost(sint32, tag = "4")]
+    pub schema: i32,
+    /// The zero bucket's breadth: it holds `[-zero_threshold, zero_threshold]`.
+    #[prost(double, tag = "5")]
+    pub zero_threshold: f64,
+    /// Values in the zero bucket.
+    #[prost(uint64, optional, tag = "6")]
+    pub zero_count_int: Option<u64>,
+    /// Runs of negative buckets (by magnitude).
+    #[prost(message, repeated, tag = "8")]
+    pub negative_spans: Vec<BucketSpan>,
+    /// Each negative bucket's count less the one before (the first's less 0).
+    #[prost(sint64, repeated, tag = "9")]
+    pub negative_deltas: Vec<i64>,
+    /// Runs of positive buckets.
+    #[prost(message, repeated, tag = "11")]
+    pub positive_spans: Vec<BucketSpan>,
+    /// Each positive bucket's count less the one before (the first's less 0).
+    #[prost(sint64, repeated, tag = "12")]
+    pub positive_deltas: Vec<i64>,
+    /// Milliseconds since the Unix epoch.
+    #[prost(int64, tag = "15")]
+    pub timestamp: i64,
+}
+
+/// A run of consecutive buckets.
+#[derive(Clone, PartialEq, Message)]
+pub struct BucketSpan {
+    /// The first span's first bucket index; a later span's gap since the
+    /// previous one's end.
+    #[prost(sint32, tag = "1")]
+    pub offset: i32,
+    /// Buckets in the run.
+    #[prost(uint32, tag = "2")]
+    pub length: u32,
+}
+
+impl Histogram {
+    /// `d` as a native histogram at its coarsest shift, its sum times
+    /// `scale`, stamped `timestamp`.
+    pub fn of(d: &Distribution, scale: f64, timestamp: i64) -> Histogram {
+        let e = d.exponential();
+        let spans = |s: Vec<(i32, u32)>| {
+            s.into_iter()
+                .map(|(offset, length)| BucketSpan { offset, length })
+                .collect()
+        };
+        let (positive_spans, positive_deltas) = spans_and_deltas(&e.positive);
+        let (negative_spans, negative_deltas) = spans_and_deltas(&e.negative);
+        Histogram {
+            count_int: Some(d.count),
+            sum: d.sum * scale,
+            schema: e.scale,
+            zero_threshold: ZERO_THRESHOLD,
+            zero_count_int: Some(e.zero_count),
+            negative_spans: spans(negative_spans),
+            negative_deltas,
+            positive_spans: spans(positive_spans),
+            positive_deltas,
+            timestamp,
+        }
+    }
 }
 
 /// A label.
@@ -81,6 +167,8 @@ const HEADERS: &[(&str, &str)] = &[
 struct Requests<'a> {
     labels: &'a BTreeMap<String, String>,
     timestamp: i64,
+    /// Distributions as native histograms.
+    native: bool,
     current: Vec<TimeSeries>,
     done: Vec<Batch>,
 }
@@ -110,6 +198,40 @@ impl Sink for Requests<'_> {
     fn family(&mut self, _name: &str, _kind: &str, _help: &str) {}
 
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let sample = Sample {
+            value,
+            timestamp: self.timestamp,
+        };
+        self.push(name, labels, vec![sample], Vec::new());
+    }
+
+    fn distribution(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        d: &Distribution,
+        bounds: &[f64],
+        scale: f64,
+    ) {
+        if self.native {
+            let histogram = Histogram::of(d, scale, self.timestamp);
+            self.push(name, labels, Vec::new(), vec![histogram]);
+        } else {
+            classic(self, name, labels, d, bounds, scale);
+        }
+    }
+}
+
+impl Requests<'_> {
+    /// One series of `samples` or `histograms`, cutting a request when
+    /// it is full.
+    fn push(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        samples: Vec<Sample>,
+        histograms: Vec<Histogram>,
+    ) {
         let mut all: BTreeMap<&str, &str> = self
             .labels
             .iter()
@@ -126,10 +248,8 @@ impl Sink for Requests<'_> {
                     value: value.to_string(),
                 })
                 .collect(),
-            samples: vec![Sample {
-                value,
-                timestamp: self.timestamp,
-            }],
+            samples,
+            histograms,
         });
         if self.current.len() >= MAX_SAMPLES_PER_REQUEST {
             self.cut();
@@ -149,6 +269,7 @@ impl Collector {
         let mut requests = Requests {
             labels,
             timestamp: timestamp_ms,
+            native: self.histograms.native,
             current: Vec::new(),
             done: Vec::new(),
         };

@@ -123,6 +123,7 @@ impl Server {
             None => None,
         };
         let mut state = Collector::new(settings.limits());
+        state.set_histograms(settings.histograms());
         let memory = state.memory().clone();
         let remote_writes = (settings.remote_write.iter())
             .map(|url| Destination::new(&remote_write::PROTOCOL, url, memory.clone()));

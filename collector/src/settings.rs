@@ -14,9 +14,13 @@
 //! remote_write = ["http://127.0.0.1:8428/api/v1/write"]
 //! otlp = ["http://127.0.0.1:4318/v1/metrics"]
 //! max_memory = "256 MiB"       # series, senders and push queues together
+//! native_histograms = false    # remote write: native histograms, not `le` buckets
 //!
 //! [labels]                     # on every series pushed
 //! collector = "eu-1"
+//!
+//! [histogram_buckets]          # `le` boundaries by metric name as sent
+//! "http.request" = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]  # timers: seconds
 //!
 //! [forward]                    # StatsD forwarding (optional)
 //! target = "127.0.0.1:8126"
@@ -26,6 +30,7 @@
 
 use crate::collector::Limits;
 use crate::forward::Forward;
+use crate::histograms::Histograms;
 use bytesize::ByteSize;
 use clap::Parser;
 use serde::Deserialize;
@@ -82,6 +87,14 @@ pub struct Settings {
     pub max_memory: ByteSize,
     /// StatsD forwarding, when on.
     pub forward: Option<Forward>,
+    /// Remote write sends timers and histograms as Prometheus native
+    /// histograms (the receiver needs them on: Prometheus's
+    /// `--enable-feature=native-histograms`) instead of `le` buckets.
+    pub native_histograms: bool,
+    /// `le` boundaries by metric name as sent (ascending, finite, in the
+    /// unit exported: seconds for timers), instead of the ones chosen from
+    /// what was recorded ([`crate::histograms`]).
+    pub histogram_buckets: BTreeMap<String, Vec<f64>>,
 }
 
 impl Default for Settings {
@@ -101,6 +114,8 @@ impl Default for Settings {
             labels: BTreeMap::new(),
             max_memory: ByteSize::b(limits.max_memory),
             forward: None,
+            native_histograms: false,
+            histogram_buckets: BTreeMap::new(),
         }
     }
 }
@@ -194,6 +209,15 @@ impl Settings {
                 "listen_unix_stream",
                 "is the path listen_unix has: each socket needs its own",
             ));
+        }
+        for (name, bounds) in &self.histogram_buckets {
+            let ascending = bounds.windows(2).all(|w| w[0] < w[1]);
+            if bounds.is_empty() || !ascending || !bounds.iter().all(|b| b.is_finite()) {
+                return Err(error(
+                    "histogram_buckets",
+                    format!("{name:?}: boundaries must be finite and ascending, at least one"),
+                ));
+            }
         }
         if self.max_memory < MIN_MEMORY {
             return Err(error(
@@ -312,6 +336,28 @@ impl Settings {
         }
     }
 
+    /// Remote write with native histograms, or `le` buckets.
+    pub fn with_native_histograms(self, native: bool) -> Self {
+        Settings {
+            native_histograms: native,
+            ..self
+        }
+    }
+
+    /// `le` boundaries for the metric sent as `name`.
+    pub fn with_histogram_buckets(mut self, name: impl Into<String>, bounds: Vec<f64>) -> Self {
+        self.histogram_buckets.insert(name.into(), bounds);
+        self
+    }
+
+    /// How distributions are exported as histograms.
+    pub fn histograms(&self) -> Histograms {
+        Histograms {
+            buckets: self.histogram_buckets.clone(),
+            native: self.native_histograms,
+        }
+    }
+
     /// The limits on series, senders and memory.
     pub fn limits(&self) -> Limits {
         Limits {
@@ -376,6 +422,10 @@ pub struct Cli {
     /// Do not serve HTTP (as --http off).
     #[arg(long, conflicts_with = "http")]
     pub no_http: bool,
+    /// Remote write sends timers and histograms as native histograms
+    /// (TOML native_histograms = true).
+    #[arg(long)]
+    pub native_histograms: bool,
     /// Series kept before folding into overflow [default: 10000].
     #[arg(long, value_name = "N")]
     pub max_series: Option<usize>,
@@ -451,6 +501,7 @@ impl Cli {
         if self.no_http {
             s.http = None;
         }
+        s.native_histograms |= self.native_histograms;
         if let Some(target) = &self.forward {
             let mut f = s
                 .forward
@@ -494,6 +545,22 @@ mod tests {
         assert_eq!(cli(&[]).unwrap(), Settings::default());
         assert_eq!(Settings::from_toml("").unwrap(), Settings::default());
         assert_eq!(Settings::default().limits(), Limits::default());
+    }
+
+    #[test]
+    fn histogram_settings_from_the_file_and_the_flag() {
+        let s = Settings::from_toml(
+            "native_histograms = true\n[histogram_buckets]\n\"http.request\" = [0.005, 0.01, 1]\n",
+        )
+        .unwrap();
+        assert!(s.native_histograms);
+        assert_eq!(s.histograms().buckets["http.request"], [0.005, 0.01, 1.0]);
+        assert!(cli(&["--native-histograms"]).unwrap().native_histograms);
+        assert!(!cli(&[]).unwrap().native_histograms);
+        for bad in ["[0.1, 0.05]", "[]", "[0.1, nan]"] {
+            let e = Settings::from_toml(&format!("[histogram_buckets]\nx = {bad}\n")).unwrap_err();
+            assert_eq!(e.field, "histogram_buckets", "{bad}");
+        }
     }
 
     #[test]

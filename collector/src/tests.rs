@@ -201,7 +201,11 @@ fn series_that_sanitise_to_one_name_render_as_one_sample_set() {
     assert!(samples.contains(&"hits_a_total 3"), "{text}");
     // The gauge that changed last.
     assert!(samples.contains(&"q_depth 4"), "{text}");
-    assert_eq!(text.matches("# TYPE db_query_seconds summary").count(), 1);
+    assert_eq!(text.matches("# TYPE db_query_seconds histogram").count(), 1);
+    assert!(
+        samples.contains(&"db_query_seconds_bucket{table=\"orders\",le=\"+Inf\"} 2"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -237,9 +241,10 @@ fn values_that_are_not_finite_or_would_make_a_total_infinite_are_refused() {
     );
     let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
     assert!(
-        samples
-            .iter()
-            .all(|l| !l.contains("NaN") && !l.contains("Inf")),
+        samples.iter().all(|l| {
+            let value = l.rsplit(' ').next().unwrap();
+            value != "NaN" && !value.ends_with("Inf")
+        }),
         "{text}"
     );
     // Large totals in exponent form, as the format allows.
@@ -329,7 +334,10 @@ fn tags_in_another_order_are_the_same_series() {
 #[test]
 fn metrics_render_series_as_prometheus_families() {
     let mut s = Sender::new(0xAB);
-    let req = s.key("http.requests", &[("route", "/a\"b"), ("quantile", "x")]);
+    let req = s.key(
+        "http.requests",
+        &[("route", "/a\"b"), ("quantile", "x"), ("le", "y")],
+    );
     let lat = s.key("db-query", &[]);
     let g = s.key("9lives", &[]);
     let mut c = Collector::new(Limits::default());
@@ -344,12 +352,23 @@ fn metrics_render_series_as_prometheus_families() {
         "{text}"
     );
     assert!(
-        text.contains("http_requests_total{tag_quantile=\"x\",route=\"/a\\\"b\"} 3"),
+        text.contains("http_requests_total{tag_le=\"y\",tag_quantile=\"x\",route=\"/a\\\"b\"} 3"),
         "{text}"
     );
-    assert!(text.contains("# TYPE db_query_seconds summary"));
+    assert!(text.contains("# TYPE db_query_seconds histogram"));
     assert!(text.contains("db_query_seconds_sum 0.002"), "{text}");
     assert!(text.contains("db_query_seconds_count 1"));
+    // 2 ms: above 2^-9 s, at or below the next boundary, 2^-8.75 s.
+    assert!(
+        text.contains("db_query_seconds_bucket{le=\"0.001953125\"} 0"),
+        "{text}"
+    );
+    let next = stats_std::prometheus::number(2f64.powf(-8.75));
+    assert!(
+        text.contains(&format!("db_query_seconds_bucket{{le=\"{next}\"}} 1")),
+        "{text}"
+    );
+    assert!(text.contains("db_query_seconds_bucket{le=\"+Inf\"} 1"));
     assert!(text.contains("_9lives 1.5"));
     assert!(text.contains("stats_collector_sender_datagrams_total{sender=\"00000000000000ab\"} 1"));
     let (health, unhealthy) = c.render_health();

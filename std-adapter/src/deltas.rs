@@ -7,19 +7,22 @@
 //!
 //! * a counter: the increase (`name:N|c`);
 //! * a gauge: its value (`name:V|g`);
-//! * a timer or histogram: the midpoints of the buckets that gained
-//!   values, with a sample rate of 1/count (`name:2.01|ms|@0.25` stands
-//!   for 4 values near 2.01 ms): the agent's count is exact, its
-//!   percentiles within the buckets' 3.1%, its sum approximated from the
-//!   midpoints. Buckets that gained the same count share a line in
-//!   DogStatsD (1.1, `name:2.01:3.7|d|@0.5`); Etsy StatsD gets a line each.
+//! * a timer or histogram: for each bucket that gained values, a value
+//!   that stands for it, with a sample rate of 1/count (`name:2|ms|@0.25`
+//!   stands for 4 values in 2 ms's bucket): the agent's count is exact,
+//!   its percentiles within the buckets' 2.2%. The value is one that could
+//!   have been recorded ([`stand_in`]): an extreme alone in its bucket,
+//!   0 for the zero bucket, the one integer a bucket holds when it holds
+//!   one (a timer's in milliseconds), else the bucket's geometric
+//!   midpoint, always within the series' minimum and maximum. Buckets that gained the same count share a line
+//!   in DogStatsD (1.1, `name:2:3.7|d|@0.5`); Etsy StatsD gets a line each.
 //!
 //! These are deltas, so a lost datagram loses its lines for good: loss
 //! immunity is the native format's (cumulative series datagrams).
 //! Lines are joined by newlines up to the datagram size.
 
 use stats_core::Kind;
-use stats_core::aggregate::bucket_value;
+use stats_core::aggregate::{NANOS_PER_SECOND, stand_in};
 use stats_core::wire::statsd::{self, Dialect, Line, LineError};
 use std::collections::BTreeMap;
 
@@ -29,9 +32,23 @@ pub enum Current<'a> {
     Counter(f64),
     /// A gauge's value.
     Gauge(f64),
-    /// A distribution's bucket counts by (shift, id).
-    Distribution(&'a mut dyn Iterator<Item = ((u8, u16), u64)>),
+    /// A distribution: its bucket counts by (shift, id), its extremes,
+    /// and whether it is a timer's (values in nanoseconds, buckets in
+    /// seconds).
+    Distribution {
+        /// Bucket counts by (shift, id).
+        buckets: &'a mut dyn Iterator<Item = ((u8, u16), u64)>,
+        /// The smallest value.
+        min: f64,
+        /// The largest value.
+        max: f64,
+        /// A timer's.
+        timer: bool,
+    },
 }
+
+/// Nanoseconds in a millisecond: a timer's lines are in milliseconds.
+const NANOS_PER_MILLI: f64 = 1e6;
 
 /// What a series stood at when it was last sent.
 enum Last {
@@ -72,9 +89,26 @@ impl Deltas {
                 }
                 *last = Some(Last::Gauge(value.to_bits()));
             }
-            Current::Distribution(buckets) => {
+            Current::Distribution {
+                buckets,
+                min,
+                max,
+                timer,
+            } => {
                 let now: BTreeMap<(u8, u16), u64> = buckets.collect();
-                // Midpoints by the count their bucket gained.
+                // A timer's stand-ins are found in milliseconds (its
+                // buckets are in seconds) and given back in nanoseconds.
+                let value = |id: u16, shift: u8, count: u64| {
+                    let shift = u32::from(shift);
+                    if timer {
+                        let unit = NANOS_PER_SECOND / NANOS_PER_MILLI;
+                        let ms = |ns: f64| ns / NANOS_PER_MILLI;
+                        stand_in(id, shift, count, unit, ms(min), ms(max)) * NANOS_PER_MILLI
+                    } else {
+                        stand_in(id, shift, count, 1.0, min, max)
+                    }
+                };
+                // Stand-ins by the count their bucket gained.
                 let mut gained: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
                 for (&(shift, id), &count) in &now {
                     let before = match last {
@@ -82,12 +116,14 @@ impl Deltas {
                         _ => 0,
                     };
                     if count > before {
-                        let midpoint = bucket_value(id, u32::from(shift));
-                        gained.entry(count - before).or_default().push(midpoint);
+                        gained
+                            .entry(count - before)
+                            .or_default()
+                            .push(value(id, shift, count));
                     }
                 }
-                for (count, midpoints) in &gained {
-                    line(midpoints, 1.0 / *count as f64);
+                for (count, values) in &gained {
+                    line(values, 1.0 / *count as f64);
                 }
                 *last = Some(Last::Distribution(now));
             }

@@ -103,8 +103,8 @@ impl Text {
     }
 }
 
-/// A sample value as the format spells it.
-fn number(v: f64) -> String {
+/// A sample value (or an `le` label's) as the format spells it.
+pub fn number(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v == f64::INFINITY {

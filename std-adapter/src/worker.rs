@@ -530,7 +530,12 @@ impl Lines<'_> {
             let current = match snapshot.value {
                 CoreTotals::Counter { sum, .. } => Current::Counter(sum as f64),
                 CoreTotals::Gauge { value } => Current::Gauge(value),
-                CoreTotals::Distribution { .. } => Current::Distribution(&mut buckets),
+                CoreTotals::Distribution { min, max, .. } => Current::Distribution {
+                    buckets: &mut buckets,
+                    min,
+                    max,
+                    timer: snapshot.kind == stats_core::Kind::Timer,
+                },
             };
             deltas.lines(index, current, |values, rate| {
                 let pushed = packer.push(

@@ -14,8 +14,9 @@
 //!   after the last set is an epoch: a set that follows changes starts a
 //!   new one (see "The gauge protocol" below). And the number of changes.
 //! * **Distributions** (timers and histograms): count, sum, minimum,
-//!   maximum and bucket counts (`buckets.rs`: 16 per power of two, 3.1%
-//!   error).
+//!   maximum and bucket counts (`buckets.rs`: 16 per power of two on the
+//!   boundaries of Prometheus's schema 4 and OpenTelemetry's scale 4,
+//!   2.2% error).
 //!
 //! Writers come in two sorts, like the lanes' sets:
 //!
@@ -78,8 +79,9 @@ pub use export::{
 };
 
 pub use buckets::{
-    MAX_RELATIVE_ERROR, MAX_SHIFT, PRECISION_BITS, bucket_of, bucket_range, bucket_value, quantile,
-    value_order,
+    MAX_RELATIVE_ERROR, MAX_SHIFT, NANOS_PER_SECOND, SCALE, ZERO_THRESHOLD, bucket_of,
+    bucket_of_kind, bucket_range, bucket_value, exponential_bound, exponential_index, is_negative,
+    is_zero_bucket, quantile, stand_in, timer_bucket_of, value_order,
 };
 
 use crate::event::{KeyId, Kind};
@@ -523,6 +525,16 @@ impl SeriesId {
         // Timer (2) and histogram (3): the top bit.
         self.0 >> 31 == 1
     }
+
+    /// The bucket of `value` in this distribution: a timer's in seconds.
+    #[inline]
+    fn bucket_of(self, value: f64) -> u16 {
+        if self.is(Kind::Timer) {
+            timer_bucket_of(value)
+        } else {
+            bucket_of(value)
+        }
+    }
 }
 
 /// A series' totals at one moment (see [`Aggregates::snapshot`]).
@@ -882,7 +894,7 @@ impl<S: Words> Aggregates<S> {
             return;
         }
         let e = self.entry(series.index());
-        let id = bucket_of(value);
+        let id = series.bucket_of(value);
         let bucketed = self
             .shared_table(e)
             .is_some_and(|table| self.bucket_shared(table, self.config.shared_buckets, id));
@@ -1434,7 +1446,7 @@ impl<'a> Cells<'a> {
         let Some((table, slots)) = table_of(table.load()) else {
             return Wrote::NoCell;
         };
-        let id = bucket_of(value);
+        let id = series.bucket_of(value);
         let home = home(id, slots);
         // The first probe here, the rest (rare at the tables' load) apart,
         // so this path stays small enough to inline.
@@ -2023,7 +2035,7 @@ mod tests {
     )]
     fn quantiles_from_the_buckets_are_within_the_stated_error() {
         let t = table(AggregatesConfig::new(4, 1), 1 << 16);
-        let d = t.insert(key(0), Kind::Timer).unwrap();
+        let d = t.insert(key(0), Kind::Histogram).unwrap();
         let mut shard = Shard::claim(&t).unwrap();
         let mut x = 0x2545_F491_4F6C_DD1Du64;
         let n = 50_000;

@@ -6,7 +6,7 @@
 //! are borrowed from the datagram.
 
 use super::primitives::{take_f64, take_i64, take_str, take_u32, take_u64};
-use super::series::{SERIES_VERSION, SeriesIter};
+use super::series::{SERIES_VERSION, SERIES_VERSION_2, SeriesIter};
 use super::{
     CRC_LEN, ENCODING_SHIFT, FIXED_HEADER_LEN, KIND_MASK, MAGIC, MAX_KEYS_PER_DATAGRAM,
     MIN_EVENT_LEN, PRIORITY_SHIFT, RELATIVE_BIT, RESERVED_MASK, VALUE_F64, VALUE_INT, VERSION,
@@ -196,7 +196,7 @@ pub struct Datagram<'a> {
 impl<'a> Datagram<'a> {
     /// Whether this is a series datagram (version 2) rather than events.
     pub fn is_series(&self) -> bool {
-        self.header.version == SERIES_VERSION
+        matches!(self.header.version, SERIES_VERSION | SERIES_VERSION_2)
     }
 
     /// Reads the whole body, events or series records, and gives the first
@@ -230,6 +230,7 @@ impl<'a> Datagram<'a> {
     pub fn series(&self) -> SeriesIter<'a> {
         let series = self.is_series();
         SeriesIter {
+            version: self.header.version,
             rest: if series { self.body } else { &[] },
             keys: heapless::Vec::new(),
             left: if series { self.header.event_count } else { 0 },
@@ -255,7 +256,7 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram<'_>, DecodeError> {
         return Err(DecodeError::CrcMismatch { carried, computed });
     }
     let version = contents[2];
-    if version != VERSION && version != SERIES_VERSION {
+    if !matches!(version, VERSION | SERIES_VERSION | SERIES_VERSION_2) {
         return Err(DecodeError::UnsupportedVersion { version });
     }
     if contents[3] != 0 {
@@ -266,7 +267,7 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram<'_>, DecodeError> {
     id.copy_from_slice(&contents[6..FIXED_HEADER_LEN]);
     let (sequence, rest) = take_u64(&contents[FIXED_HEADER_LEN..])?;
     let (base_timestamp, rest) = take_u64(rest)?;
-    let (started, body) = if version == SERIES_VERSION {
+    let (started, body) = if version != VERSION {
         take_u64(rest)?
     } else {
         (0, rest)

@@ -725,8 +725,8 @@ mod tests {
             DecodeError::CrcMismatch { .. }
         ));
         assert_eq!(
-            first_error(&forge(3, 0, 1, &good)),
-            DecodeError::UnsupportedVersion { version: 3 }
+            first_error(&forge(4, 0, 1, &good)),
+            DecodeError::UnsupportedVersion { version: 4 }
         );
         assert_eq!(
             first_error(&forge(VERSION, 1, 1, &good)),

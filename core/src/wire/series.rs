@@ -1,7 +1,7 @@
-//! Version 2 datagrams: cumulative series totals (`WIRE.md`, "Series
-//! datagrams").
+//! Version 3 datagrams (and version 2, still read): cumulative series
+//! totals (`WIRE.md`, "Version 3: series").
 //!
-//! Where a version 1 datagram carries events, a version 2 datagram
+//! Where a version 1 datagram carries events, a series datagram
 //! carries, for each series it names, the totals since the sender started:
 //! a counter's sum and count, a gauge's value and change count, a
 //! distribution's bucket counts, unbucketed count, sum, minimum and
@@ -20,8 +20,17 @@ use crate::event::{KeyId, Kind};
 use crate::registry::Key;
 use core::fmt;
 
-/// The version byte of a series datagram.
-pub const SERIES_VERSION: u8 = 2;
+/// The version byte of the series datagrams this crate writes: version 3,
+/// whose bucket ids are exponential (`crate::aggregate::bucket_of`).
+pub const SERIES_VERSION: u8 = 3;
+
+/// The version byte of the series datagrams of earlier senders, still
+/// read: bucket ids were log-linear (the top 16 bits of an `f64`), and are
+/// converted as they are read ([`DecodedDistribution::buckets`]).
+pub const SERIES_VERSION_2: u8 = 2;
+
+/// The largest shift a version 2 record may carry.
+const MAX_SHIFT_2: u32 = 12;
 
 /// Meta byte of a series record: bits 0-1 kind, bits 2-5 the bucket
 /// shift (distributions), bit 6 the value (gauge) or sum (distribution) as
@@ -367,19 +376,27 @@ pub struct DecodedDistribution<'a> {
     pub max: f64,
     /// Values the sender counted without a bucket.
     pub unbucketed: u64,
-    /// The bucket ids' shift (see [`crate::aggregate::bucket_range`]).
+    /// The bucket ids' shift (see [`crate::aggregate::bucket_range`]);
+    /// 0 for a version 2 record, whose ids are converted to shift 0.
     pub shift: u32,
     /// The encoded bucket list, checked.
     list: &'a [u8],
+    /// A version 2 record's shift, and whether it is a timer's.
+    version_2: Option<(u32, bool)>,
 }
 
 impl<'a> DecodedDistribution<'a> {
-    /// The buckets as `(id, count)` at [`DecodedDistribution::shift`], in
-    /// ascending id order.
+    /// The buckets as `(id, count)` at [`DecodedDistribution::shift`]: in
+    /// ascending id order, each once, from a version 3 record; from a
+    /// version 2 one, each old bucket's count in the bucket of its
+    /// midpoint (an id may then come more than once, out of order: add
+    /// them up), so counts are exact and placed within the old buckets'
+    /// 3.1%.
     pub fn buckets(&self) -> DecodedBuckets<'a> {
         DecodedBuckets {
             rest: self.list,
             previous: None,
+            version_2: self.version_2,
         }
     }
 }
@@ -389,6 +406,30 @@ impl<'a> DecodedDistribution<'a> {
 pub struct DecodedBuckets<'a> {
     rest: &'a [u8],
     previous: Option<u16>,
+    version_2: Option<(u32, bool)>,
+}
+
+/// The bucket (at shift 0) of the midpoint of version 2's bucket `id` at
+/// `shift`: magnitudes from the `f64` of bits `(id << shift & 0x7FFF) << 48`
+/// to the next id's, negative when bit 15 is set; a timer's in
+/// nanoseconds.
+fn version_2_bucket(id: u16, shift: u32, timer: bool) -> u16 {
+    let first = u32::from(id) << shift;
+    let magnitude = |i: u32| f64::from_bits(u64::from(i & 0x7FFF) << 48);
+    let last = first + (1 << shift) - 1;
+    let high = if last & 0x7FFF >= 0x7FEF {
+        f64::MAX
+    } else {
+        magnitude(last + 1)
+    };
+    let low = magnitude(first);
+    let mid = low + (high - low) / 2.0;
+    let value = if first & 0x8000 != 0 { -mid } else { mid };
+    if timer {
+        crate::aggregate::timer_bucket_of(value)
+    } else {
+        crate::aggregate::bucket_of(value)
+    }
 }
 
 impl Iterator for DecodedBuckets<'_> {
@@ -407,13 +448,18 @@ impl Iterator for DecodedBuckets<'_> {
             Some(p) => u64::from(p) + step,
         } as u16;
         self.previous = Some(id);
-        Some((id, count))
+        match self.version_2 {
+            None => Some((id, count)),
+            Some((shift, timer)) => Some((version_2_bucket(id, shift, timer), count)),
+        }
     }
 }
 
 /// Iterator over a series datagram's records. After the first error it
 /// yields that error and then ends.
 pub struct SeriesIter<'a> {
+    /// The datagram's version ([`SERIES_VERSION`] or [`SERIES_VERSION_2`]).
+    pub(super) version: u8,
     pub(super) rest: &'a [u8],
     pub(super) keys: heapless::Vec<super::decode::KeyEntry<'a>, { super::MAX_KEYS_PER_DATAGRAM }>,
     pub(super) left: u16,
@@ -463,7 +509,8 @@ impl<'a> SeriesIter<'a> {
                 (DecodedTotals::Gauge { value: v, changes }, rest)
             }
             Kind::Timer | Kind::Histogram => {
-                if shift > MAX_SHIFT {
+                let version_2 = self.version == SERIES_VERSION_2;
+                if shift > if version_2 { MAX_SHIFT_2 } else { MAX_SHIFT } {
                     return Err(bad);
                 }
                 let top = u64::from(u16::MAX >> shift);
@@ -511,8 +558,9 @@ impl<'a> SeriesIter<'a> {
                         min,
                         max,
                         unbucketed,
-                        shift,
+                        shift: if version_2 { 0 } else { shift },
                         list,
+                        version_2: version_2.then_some((shift, kind == Kind::Timer)),
                     }),
                     rest,
                 )
@@ -853,11 +901,11 @@ mod tests {
     #[test]
     fn the_documented_series_datagram() {
         const HEX: &str = "\
-            5354 02 00 0300 efcdab8967452301 08 8094938ee79fe7cb17 8080a8b1e39fe7cb17 \
+            5354 03 00 0300 efcdab8967452301 08 8094938ee79fe7cb17 8080a8b1e39fe7cb17 \
             00 0d 687474702e7265717565737473 01 05 726f757465 04 2f617069 00 06 02 \
             01 0b 71756575652e6465707468 00 41 54 03 \
-            02 07 6c6174656e6379 00 83 f17f 01 08 01 10 01 00 00 0000000000001640 02 06 \
-            8e72567e";
+            02 07 6c6174656e6379 00 83 808001 01 0a 01 10 01 00 00 0000000000001640 02 06 \
+            eb0ded09";
         let mut s = setup();
         let req = s
             .registry
@@ -910,7 +958,7 @@ mod tests {
                 max: 3.0f64.to_bits(),
                 unbucketed: 0,
                 shift: 0,
-                buckets: vec![(0x3FF0, 1), (0x3FF8, 1), (0x4008, 1)],
+                buckets: vec![(0x3FFF, 1), (0x4009, 1), (0x4019, 1)],
             }
         );
     }
@@ -997,8 +1045,68 @@ mod tests {
         // Each body asked of the other version is refused.
         assert!(matches!(
             decode(&ok).unwrap().events().next(),
-            Some(Err(DecodeError::WrongBody { version: 2 }))
+            Some(Err(DecodeError::WrongBody { version: 3 }))
         ));
+        // Version 3 takes shifts up to 8; version 2 took up to 12.
+        let mut nine = key.to_vec();
+        nine.extend_from_slice(&[3 | 9 << 2 | INT_VALUE | INT_EXTREMES, 0, 0, 0, 0, 0]);
+        assert!(matches!(
+            first_error(&forge(1, &nine)),
+            DecodeError::BadMeta { .. }
+        ));
+        let mut old = forge(1, &nine);
+        old[2] = SERIES_VERSION_2;
+        let crc = crc32(&old[..old.len() - 4]);
+        let at = old.len() - 4;
+        old[at..].copy_from_slice(&crc.to_le_bytes());
+        assert!(decode(&old).unwrap().series().all(|r| r.is_ok()));
+    }
+
+    /// A version 2 record's buckets (log-linear ids, the top 16 bits of
+    /// an `f64`) come out as the buckets of their midpoints, a timer's in
+    /// seconds; counts, sum and extremes as sent.
+    #[test]
+    fn version_2_buckets_are_read_as_the_buckets_of_their_midpoints() {
+        let old_id = |v: f64| (v.to_bits() >> 48) as u16;
+        let record = |kind: u8, ids: &[(u16, u64)]| {
+            let mut b = std::vec![0u8, 1, b'a', 0, kind | INT_VALUE | INT_EXTREMES];
+            let mut list = [0u8; 64];
+            let mut at = 0;
+            let mut previous = None;
+            for &(id, count) in ids {
+                let step = previous.map_or(u64::from(id) + 1, |p: u16| u64::from(id - p));
+                put_varint(&mut list, &mut at, step).unwrap();
+                put_varint(&mut list, &mut at, count).unwrap();
+                previous = Some(id);
+            }
+            b.extend_from_slice(&list[..at]);
+            b.extend_from_slice(&[0, 0, 2, 2, 2]); // end, unbucketed 0, sum 1, min 1, max 1
+            let mut d = forge(1, &b);
+            d[2] = SERIES_VERSION_2;
+            let at = d.len() - 4;
+            let crc = crc32(&d[..at]);
+            d[at..].copy_from_slice(&crc.to_le_bytes());
+            d
+        };
+        let read = |d: &[u8]| -> Vec<(u16, u64)> {
+            let dg = decode(d).unwrap();
+            let series = dg.series().next().unwrap().unwrap();
+            match series.totals {
+                DecodedTotals::Distribution(d) => {
+                    assert_eq!(d.shift, 0);
+                    d.buckets().collect()
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        // Histogram: 1.0 (old bucket [1, 1.0625)) and 100.
+        let got = read(&record(3, &[(old_id(1.0), 2), (old_id(100.0), 5)]));
+        assert_eq!(got, [(bucket_of(1.03125), 2), (bucket_of(100.0 + 2.0), 5)]);
+        // Timer: 2 ms in nanoseconds, bucketed in seconds.
+        let ns = 2_000_000.0;
+        let got = read(&record(2, &[(old_id(ns), 1)]));
+        let (low, high, _) = crate::aggregate::bucket_range(got[0].0, 0);
+        assert!(low < 0.002 * 1.04 && high > 0.002 * 0.96, "{low} {high}");
     }
 
     #[test]
