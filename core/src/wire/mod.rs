@@ -931,27 +931,31 @@ mod tests {
     }
 }
 
-/// The worked example of `WIRE.md`, byte for byte: if this test fails, the
-/// document and the code disagree.
+/// The worked example of `WIRE.md`, byte for byte, read from the document:
+/// if this test fails, the document and the code disagree.
 #[cfg(test)]
 mod worked_example {
     use super::*;
     use crate::event::{Event, Kind, Priority};
     use crate::registry::Registry;
 
-    const HEX: &str = "\
-        5354 01 00 0400 efcdab8967452301 07 8080a8b1e39fe7cb17 \
-        00 0d 687474702e7265717565737473 01 05 726f757465 04 2f617069 08 00 02 \
-        00 04 b817 02 \
-        01 0b 71756575652e6465707468 00 01 a01f 54 \
-        02 08 6370752e6c6f6164 00 15 cf0f 000000000000e83f \
-        16a3e4cc";
-
-    fn hex(s: &str) -> std::vec::Vec<u8> {
-        let s: std::string::String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+    /// The bytes of the worked example under `## Worked example: {title}`
+    /// in `WIRE.md`: each line of its first `text` block, up to the first
+    /// word that is not two hex digits.
+    pub(crate) fn documented(title: &str) -> std::vec::Vec<u8> {
+        let doc = include_str!("../../../WIRE.md");
+        let heading = std::format!("## Worked example: {title}");
+        let at = doc.find(&heading).expect("the example's heading");
+        let block = doc[at..].split("```text\n").nth(1).expect("its bytes");
+        let block = block.split("```").next().unwrap();
+        block
+            .lines()
+            .flat_map(|line| {
+                line.split_whitespace()
+                    .take_while(|w| w.len() == 2 && w.chars().all(|c| c.is_ascii_hexdigit()))
+                    .map(|w| u8::from_str_radix(w, 16).unwrap())
+                    .collect::<std::vec::Vec<u8>>()
+            })
             .collect()
     }
 
@@ -979,7 +983,8 @@ mod worked_example {
         let d = w.finish();
         let shown: std::vec::Vec<std::string::String> =
             d.iter().map(|b| std::format!("{b:02x}")).collect();
-        assert_eq!(d, hex(HEX).as_slice(), "actual: {}", shown.concat());
+        let documented = documented("events (version 1)");
+        assert_eq!(d, documented.as_slice(), "actual: {}", shown.concat());
         let events: std::vec::Vec<_> = decode(d).unwrap().events().map(Result::unwrap).collect();
         assert_eq!(events[3].timestamp, base + 2_500);
         assert_eq!(events[3].value, 0.75);
