@@ -31,6 +31,11 @@ for target in thumbv7em-none-eabihf thumbv6m-none-eabi; do
             echo "the event pipeline costs $((flash - base)) bytes of flash on $target, over $limit" >&2
             status=1
         fi
+        # Aggregation alone: 14 KiB on both.
+        if [ "$variant" = with-aggregation ] && [ $((flash - base)) -gt 14336 ]; then
+            echo "aggregation costs $((flash - base)) bytes of flash on $target, over 14336" >&2
+            status=1
+        fi
     done
 done
 exit "$status"

@@ -88,43 +88,81 @@ const ROOTS: [u64; 16] = [
 
 const MANTISSA: u64 = (1 << 52) - 1;
 
-/// For each 1/32 of the mantissa range (`[t/32, (t+1)/32)`): how many of
-/// the boundaries `2^(j/16) - 1` lie below it, and the mantissa of the one
-/// inside it (`u64::MAX` if none). A magnitude `m × 2^e` (`1 <= m < 2`)
-/// is in bucket `16e + j - 1` where `j` counts the boundaries below `m`.
-const SLICES: [(u64, u8); 32] = {
-    let mut slices = [(u64::MAX, 0u8); 32];
+/// Slices of the mantissa range for 16 boundaries of a power of two,
+/// given as mantissas (52 bits, the leading 1 dropped): for each 1/32 of
+/// the range (`[t/32, (t+1)/32)`), packed in one word, how many of them lie
+/// below it (bits 52 and up) and the one inside it (bits 0–51; all ones if
+/// none, as no mantissa is above it). Each slice holds at most one: they
+/// are `2^(1/16) - 1` (4.4%) apart at least, a slice 1/32 (3.1%) wide.
+const fn slices(edges: [u64; 16]) -> [u64; 32] {
+    let mut slices = [MANTISSA; 32];
     let mut t = 0;
     while t < 32 {
         let start = (t as u64) << 47;
         let mut j = 0;
         while j < 16 {
-            let edge = ROOTS[j] & MANTISSA;
+            let edge = edges[j];
             if edge < start {
-                slices[t].1 += 1;
+                slices[t] += 1 << 52;
             } else if edge < start + (1 << 47) {
-                slices[t].0 = edge;
+                slices[t] = (slices[t] & !MANTISSA) | edge;
             }
             j += 1;
         }
         t += 1;
     }
     slices
+}
+
+/// The slices of the boundaries `2^(j/16)`.
+const SLICES: [u64; 32] = {
+    let mut edges = [0; 16];
+    let mut j = 0;
+    while j < 16 {
+        edges[j] = ROOTS[j] & MANTISSA;
+        j += 1;
+    }
+    slices(edges)
 };
 
-/// The bucket of a finite `value` (the caller refuses NaN and infinities).
+/// A timer's boundaries in nanoseconds, `10^9 × 2^(i/16)` (the seconds
+/// boundaries times 10^9, exactly, in 128-bit integers): their slices,
+/// each mantissa truncated to 52 bits (a value's 52-bit mantissa is above
+/// the exact boundary exactly when it is above the truncated one), and
+/// the index of the lowest one in the power of two `[1, 2)`, less 16 per
+/// power of two below.
+const TIMER: ([u64; 32], i32) = {
+    let mut edges = [0; 16];
+    let mut lowest = (u64::MAX, 0);
+    let mut j = 0;
+    while j < 16 {
+        let exact = ((ROOTS[j] & MANTISSA) | (1 << 52)) as u128 * 1_000_000_000;
+        let len = 128 - exact.leading_zeros() as i32;
+        edges[j] = (exact >> (len - 53)) as u64 & MANTISSA;
+        // Boundary i = 16f + j is `exact × 2^(f - 52)`, in the power of two
+        // 2^(f + len - 53): i = 16 × that power + 16 (53 - len) + j.
+        if edges[j] < lowest.0 {
+            lowest = (edges[j], 16 * (53 - len) + j as i32);
+        }
+        j += 1;
+    }
+    (slices(edges), lowest.1)
+};
+
+/// The magnitude part of the bucket id of a finite `value` whose slices
+/// are `slices` and whose lowest boundary in `[1, 2)` has index `lowest`.
 #[inline]
-pub const fn bucket_of(value: f64) -> u16 {
+const fn bucket_in(value: f64, slices: &[u64; 32], lowest: i32) -> u16 {
     let bits = value.to_bits();
     let sign = (bits >> 48) as u16 & SIGN;
     let exponent = ((bits >> 52) & 0x7FF) as i32;
     let mantissa = bits & MANTISSA;
-    let (edge, below) = SLICES[(mantissa >> 47) as usize];
-    // Boundaries 2^(j/16) at or below the magnitude's mantissa, less one:
-    // the index within its power of two, 0 to 15 (or -1 for a power of
-    // two itself, the top of the bucket below).
-    let j = below as i32 + (mantissa > edge) as i32 - 1;
-    let magnitude = 16 * (exponent - 1023) + j + OFFSET;
+    let slice = slices[(mantissa >> 47) as usize];
+    // Boundaries below the magnitude in its power of two, less one: the
+    // bucket's place after the lowest boundary's (-1: at or below it,
+    // the top of the bucket under it).
+    let c = (slice >> 52) as i32 + (mantissa > slice & MANTISSA) as i32 - 1;
+    let magnitude = 16 * (exponent - 1023) + lowest + c + OFFSET;
     if magnitude < FIRST {
         0
     } else {
@@ -132,11 +170,18 @@ pub const fn bucket_of(value: f64) -> u16 {
     }
 }
 
-/// The bucket of a timer value of `ns` nanoseconds: the bucket of the
-/// value in seconds.
+/// The bucket of a finite `value` (the caller refuses NaN and infinities).
 #[inline]
-pub fn timer_bucket_of(ns: f64) -> u16 {
-    bucket_of(ns / NANOS_PER_SECOND)
+pub const fn bucket_of(value: f64) -> u16 {
+    bucket_in(value, &SLICES, 0)
+}
+
+/// The bucket of a timer value of `ns` nanoseconds: the bucket of
+/// `ns / 10^9` seconds, judged exactly (not after a rounded division) and
+/// with integer instructions only.
+#[inline]
+pub const fn timer_bucket_of(ns: f64) -> u16 {
+    bucket_in(ns, &TIMER.0, TIMER.1)
 }
 
 /// The bucket of a finite `value` of a distribution of `kind`.
@@ -456,6 +501,52 @@ mod tests {
         assert_eq!(bucket_of(f64::MAX), 0x7FFF);
         assert_eq!(bucket_of(-f64::MAX), 0xFFFF);
         assert_eq!(bucket_range(0x7FFF, 0).1, f64::MAX);
+    }
+
+    /// Whether `n` nanoseconds are more than `2^(i/16)` seconds, exactly:
+    /// `n × 2^(52 - f) > M × 10^9` for the boundary's `M × 2^(f - 52)`.
+    fn above(n: u64, i: i32) -> bool {
+        let (f, j) = (i.div_euclid(16), i.rem_euclid(16) as usize);
+        let m = u128::from((ROOTS[j] & MANTISSA) | (1 << 52)) * 1_000_000_000;
+        let shift = 52 - f;
+        assert!((0..88).contains(&shift), "{i}");
+        (u128::from(n) << shift) > m
+    }
+
+    /// A timer's bucket holds its value in seconds exactly: above the
+    /// lower boundary, at or below the upper one, compared as rationals.
+    #[test]
+    fn timer_buckets_are_exact_in_seconds() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let check = |n: u64| {
+            let i = exponential_index(timer_bucket_of(n as f64), 0).unwrap();
+            assert!(above(n, i) && !above(n, i + 1), "{n} ns in bucket {i}");
+            // Within an ulp of a boundary, a rounded division could
+            // misjudge; elsewhere it agrees.
+            let divided = exponential_index(bucket_of(n as f64 / 1e9), 0).unwrap();
+            assert!((divided - i).abs() <= 1, "{n}");
+        };
+        for _ in 0..if cfg!(miri) { 500 } else { 200_000 } {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            check((x >> 24).max(1)); // 1 ns to 2^40 ns (18 minutes)
+        }
+        // Whole seconds and their halves are boundaries: the top of a bucket.
+        for n in [1_000_000_000, 500_000_000, 2_000_000_000, 250_000_000] {
+            check(n);
+            let i = exponential_index(timer_bucket_of(n as f64), 0).unwrap();
+            assert_eq!(i.rem_euclid(16), 15, "{n}");
+        }
+        // And each boundary's neighbours, in nanoseconds.
+        for i in -400..80 {
+            let ns = 2f64.powf(f64::from(i) / 16.0) * 1e9;
+            for n in [ns.floor() as u64, ns.ceil() as u64, ns.ceil() as u64 + 1] {
+                if n > 0 && n < 1 << 40 {
+                    check(n);
+                }
+            }
+        }
     }
 
     #[test]
