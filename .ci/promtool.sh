@@ -16,5 +16,6 @@ metrics=$(mktemp)
 curl -fsS http://127.0.0.1:19102/metrics >"$metrics"
 grep -q '^http_requests_total{route=' "$metrics"
 grep -q '^db_query_seconds_count{table="orders"}' "$metrics"
+grep -q '^db_query_seconds_bucket{table="orders",le="+Inf"}' "$metrics"
 promtool check metrics <"$metrics"
 echo "promtool: the collector's metrics are valid ($(grep -vc '^#' "$metrics") samples)"
