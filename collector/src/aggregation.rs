@@ -6,12 +6,9 @@
 use crate::memory::{ALLOCATION_BYTES, Memory};
 use rustc_hash::FxHashMap;
 use stats_core::Kind;
-use stats_core::aggregate::{
-    NANOS_PER_SECOND, bucket_of_kind, bucket_range, bucket_value, exponential_index, is_negative,
-    is_zero_bucket,
-};
+use stats_core::aggregate::{NANOS_PER_SECOND, bucket_of_kind, bucket_value};
+use stats_core::prometheus::Exponential;
 use stats_core::wire::DecodedDistribution;
-use std::collections::BTreeMap;
 use std::mem::size_of;
 
 /// The bytes a distribution's map of `capacity` buckets holds: each
@@ -131,8 +128,10 @@ impl Distribution {
     }
 
     /// The buckets as (shift, id, count), in no particular value order.
-    pub fn buckets(&self) -> impl Iterator<Item = (u8, u16, u64)> + '_ {
-        self.buckets.iter().map(|(&(s, id), &c)| (s, id, c))
+    pub fn buckets(&self) -> impl Iterator<Item = (u32, u16, u64)> + Clone + '_ {
+        self.buckets
+            .iter()
+            .map(|(&(s, id), &c)| (u32::from(s), id, c))
     }
 
     /// What a bucket's bounds are multiplied by to be in the values' unit
@@ -173,114 +172,11 @@ impl Distribution {
         None
     }
 
-    /// The shift every bucket can be given at: the coarsest one sent.
-    pub fn shift(&self) -> u32 {
-        self.buckets
-            .keys()
-            .map(|&(s, _)| u32::from(s))
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// How many values are at or below each of `bounds` (ascending, in
-    /// the buckets' unit: seconds for a timer): cumulative counts, as
-    /// Prometheus's `le` buckets hold them. A bucket counts under a bound
-    /// when its upper edge is at or below it, so a bound that is a bucket
-    /// edge (a power of `2^(1/16)`, at the shift the values came at) counts
-    /// exactly; the zero bucket counts under every bound from 0.
-    pub fn cumulative(&self, bounds: &[f64]) -> Vec<u64> {
-        let mut under = vec![0u64; bounds.len()];
-        for (&(shift, id), &count) in &self.buckets {
-            let top = bucket_top(id, u32::from(shift));
-            let first = bounds.partition_point(|&b| b < top);
-            if let Some(c) = under.get_mut(first) {
-                *c += count;
-            }
-        }
-        let mut sum = 0;
-        for c in &mut under {
-            sum += *c;
-            *c = sum;
-        }
-        under
-    }
-
-    /// The lowest and highest bucket edges holding values (in the
-    /// buckets' unit), and whether any are at or below 0; `None` when
-    /// nothing was bucketed.
-    pub fn range(&self) -> Option<(f64, f64, bool)> {
-        let mut range: Option<(f64, f64, bool)> = None;
-        for &(shift, id) in self.buckets.keys() {
-            let (low, high, negative) = bucket_range(id, u32::from(shift));
-            let (lo, hi) = if is_zero_bucket(id, u32::from(shift)) {
-                (0.0, 0.0)
-            } else if negative {
-                (-high, -low)
-            } else {
-                (low, high)
-            };
-            let nonpositive = lo <= 0.0;
-            range = Some(match range {
-                None => (lo, hi, nonpositive),
-                Some((a, b, n)) => (a.min(lo), b.max(hi), n || nonpositive),
-            });
-        }
-        range
-    }
-
-    /// The buckets at the shift every one can be given at
-    /// ([`Distribution::shift`]), as an exponential histogram.
+    /// The buckets as an exponential histogram, at the coarsest shift
+    /// any was sent at.
     pub fn exponential(&self) -> Exponential {
-        let shift = self.shift();
-        let mut positive: BTreeMap<i32, u64> = BTreeMap::new();
-        let mut negative: BTreeMap<i32, u64> = BTreeMap::new();
-        let mut zero_count = 0;
-        for (&(s, id), &count) in &self.buckets {
-            let id = id >> (shift - u32::from(s));
-            match exponential_index(id, shift) {
-                None => zero_count += count,
-                Some(index) if is_negative(id, shift) => {
-                    *negative.entry(index).or_default() += count
-                }
-                Some(index) => *positive.entry(index).or_default() += count,
-            }
-        }
-        Exponential {
-            scale: stats_core::aggregate::SCALE - shift as i32,
-            zero_count,
-            positive: positive.into_iter().collect(),
-            negative: negative.into_iter().collect(),
-        }
+        Exponential::of(self.buckets())
     }
-}
-
-/// The highest value bucket `id` at `shift` holds (for a negative bucket,
-/// the lower edge of its magnitudes, negated; for the zero bucket, 0).
-fn bucket_top(id: u16, shift: u32) -> f64 {
-    if is_zero_bucket(id, shift) {
-        return 0.0;
-    }
-    let (low, high, negative) = bucket_range(id, shift);
-    if negative { -low } else { high }
-}
-
-/// A distribution's buckets as an exponential histogram: OpenTelemetry's
-/// scale and bucket indices (bucket `i` holds `(base^i, base^(i+1)]`,
-/// `base = 2^(2^-scale)`; Prometheus's native histograms number it
-/// `i + 1`, with schema = scale), the zero bucket's count (magnitudes up
-/// to [`stats_core::aggregate::ZERO_THRESHOLD`]), and the non-empty
-/// buckets of each sign by index, ascending.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Exponential {
-    /// The scale (Prometheus's schema).
-    pub scale: i32,
-    /// Values in the zero bucket.
-    pub zero_count: u64,
-    /// Positive buckets: (index, count), ascending.
-    pub positive: Vec<(i32, u64)>,
-    /// Negative buckets by the index of their magnitude: (index, count),
-    /// ascending.
-    pub negative: Vec<(i32, u64)>,
 }
 
 /// Stores `new` in `at` if it is finite.

@@ -6,7 +6,6 @@ use crate::aggregation::Series;
 use crate::forward::ForwardStats;
 use crate::histograms::Histograms;
 use crate::memory::{Memory, MemoryRefused};
-use crate::prometheus::kind_name;
 use crate::push::Destination;
 use crate::senders::{SenderState, SenderStats};
 use rustc_hash::FxHashMap;
@@ -216,11 +215,7 @@ impl Collector {
     pub(crate) fn overflow(&mut self, kind: Kind) -> (&mut Series, &Memory) {
         self.totals.overflowed_events += 1;
         let series = self.overflow[kind as usize].get_or_insert_with(|| {
-            Series::new(
-                "stats_collector_overflow",
-                &[("kind", kind_name(kind))],
-                kind,
-            )
+            Series::new("stats_collector_overflow", &[("kind", kind.as_str())], kind)
         });
         (series, &self.memory)
     }

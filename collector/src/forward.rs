@@ -1,14 +1,15 @@
 //! Forwarding the collector's aggregates to a StatsD or DogStatsD agent, so
 //! an existing agent (Datadog, Telegraf, Etsy statsd) receives what the
 //! pipeline collected: each interval, what changed since the previous one
-//! (`stats_std::deltas`: counter increases, gauge values, distribution buckets at
+//! (`stats_core::wire::deltas`: counter increases, gauge values, distribution buckets at
 //! a sample rate), joined by newlines up to the datagram size.
 
 use crate::aggregation::{Aggregate, Series};
 use crate::collector::Collector;
 use serde::Deserialize;
+use stats_core::wire::deltas::{Current, Deltas};
+use stats_core::wire::packer::Packer;
 use stats_core::wire::statsd::Dialect;
-use stats_std::deltas::{Current, Deltas, Packer};
 use std::io;
 use std::net::UdpSocket;
 
@@ -146,7 +147,7 @@ impl Forwarder {
             Aggregate::Counter(total) => Current::Counter(*total),
             Aggregate::Gauge(value) => Current::Gauge(*value),
             Aggregate::Distribution(d) => {
-                buckets = d.buckets().map(|(s, id, c)| ((s, id), c));
+                buckets = d.buckets().map(|(s, id, c)| ((s as u8, id), c));
                 Current::Distribution {
                     buckets: &mut buckets,
                     min: d.min,

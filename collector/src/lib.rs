@@ -78,7 +78,6 @@ pub use collector::{Collector, HEALTH_WINDOW, Limits, Totals};
 pub use histograms::Histograms;
 pub use ingest::{Reader, Reading};
 pub use memory::{Memory, MemoryRefused};
-pub use prometheus::kind_name;
 pub use senders::{MAX_SEQUENCE_JUMP, SenderStats};
 pub use server::Server;
 pub use settings::Settings;

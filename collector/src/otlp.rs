@@ -17,7 +17,7 @@
 
 use crate::aggregation::{Aggregate, Distribution, Series};
 use crate::collector::Collector;
-use crate::prometheus::{export_scale, kind_name};
+use crate::prometheus::export_scale;
 use crate::push::{Batch, Protocol};
 use bytes::Bytes;
 use prost::Message;
@@ -319,7 +319,7 @@ impl Collector {
             let name = if first == s.kind {
                 s.name.clone()
             } else {
-                format!("{}.{}", s.name, kind_name(s.kind))
+                format!("{}.{}", s.name, s.kind.as_str())
             };
             metrics.entry((name, s.kind as u8)).or_default().push(s);
         }

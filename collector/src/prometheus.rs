@@ -1,13 +1,14 @@
 //! The Prometheus output: every series and the collector's own accounting
 //! as text format 0.0.4, and health as JSON.
 
-use crate::aggregation::{Aggregate, Distribution, Series};
+use crate::aggregation::{Aggregate, Distribution};
 use crate::collector::{Collector, HEALTH_MIN_DATAGRAMS};
-use crate::histograms::default_bounds;
 use crate::push::PushCounters;
 use crate::senders::SenderStats;
 use stats_core::Kind;
-use stats_std::prometheus::{Text, number, sanitize};
+use stats_core::prometheus::{
+    Families, Sink, Text, default_bounds, family_type, labels, write_classic,
+};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
@@ -16,15 +17,12 @@ use std::sync::atomic::Ordering;
 const LOSS_LIMITS: (f64, f64) = (0.01, 0.10);
 const INVALID_LIMITS: (f64, f64) = (0.01, 0.10);
 
-/// Where families are written: the text formats, or a remote write.
-pub(crate) trait Sink {
-    /// Starts family `name` of `kind` (`counter`, `gauge`, `histogram`).
-    fn family(&mut self, name: &str, kind: &str, help: &str);
-    /// One sample of the current family.
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64);
+/// Where families are written (the text formats, a remote write), and
+/// how a distribution goes there.
+pub(crate) trait Output: Sink {
     /// One distribution of the current family (a histogram named `name`),
-    /// its sum multiplied by `scale`: classic buckets at `bounds` (see
-    /// [`classic`]) unless the sink takes it whole.
+    /// its sum multiplied by `scale`: classic buckets at `bounds` unless
+    /// the output takes it whole.
     fn distribution(
         &mut self,
         name: &str,
@@ -33,48 +31,19 @@ pub(crate) trait Sink {
         bounds: &[f64],
         scale: f64,
     ) {
-        classic(self, name, labels, d, bounds, scale);
-    }
-    /// A family of one sample without labels.
-    fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
-        self.family(name, kind, help);
-        self.sample(name, &[], value);
-    }
-}
-
-impl Sink for Text {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        Text::family(self, name, kind, help);
-    }
-
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        Text::sample(self, name, labels, value);
+        write_classic(
+            self,
+            name,
+            labels,
+            bounds,
+            d.buckets(),
+            d.count,
+            d.sum * scale,
+        );
     }
 }
 
-/// A distribution as Prometheus's classic histogram: `<name>_bucket`
-/// with each of `bounds` as `le` and the cumulative count of the values
-/// at or below it, `le="+Inf"` with every value, `<name>_sum` (times
-/// `scale`) and `<name>_count`.
-pub(crate) fn classic<S: Sink + ?Sized>(
-    sink: &mut S,
-    name: &str,
-    labels: &[(&str, &str)],
-    d: &Distribution,
-    bounds: &[f64],
-    scale: f64,
-) {
-    let bucket = format!("{name}_bucket");
-    let les: Vec<String> = bounds.iter().map(|&b| number(b)).collect();
-    let counts = d.cumulative(bounds).into_iter().chain([d.count]);
-    for (le, count) in les.iter().map(String::as_str).chain(["+Inf"]).zip(counts) {
-        let mut with: Vec<(&str, &str)> = labels.to_vec();
-        with.push(("le", le));
-        sink.sample(&bucket, &with, count as f64);
-    }
-    sink.sample(&format!("{name}_sum"), labels, d.sum * scale);
-    sink.sample(&format!("{name}_count"), labels, d.count as f64);
-}
+impl Output for Text {}
 
 /// A Prometheus family: its name, the metric name it was first sent as,
 /// the series' kind, and one merged aggregate per label set.
@@ -121,25 +90,27 @@ impl Collector {
     /// them), then the collector's own, into `sink`.
     ///
     /// [`render_metrics`]: Self::render_metrics
-    pub(crate) fn write_families(&self, sink: &mut dyn Sink) {
+    pub(crate) fn write_families(&self, sink: &mut dyn Output) {
         for family in self.families() {
-            let (kind_text, help) = match family.kind {
-                Kind::Counter => ("counter", "Total of the counter since its senders started."),
-                Kind::Gauge => ("gauge", "Last gauge value received."),
-                Kind::Timer => (
-                    "histogram",
-                    "Timer values since their senders started, in seconds.",
-                ),
-                Kind::Histogram => ("histogram", "Histogram values since their senders started."),
+            let help = match family.kind {
+                Kind::Counter => "Total of the counter since its senders started.",
+                Kind::Gauge => "Last gauge value received.",
+                Kind::Timer => "Timer values since their senders started, in seconds.",
+                Kind::Histogram => "Histogram values since their senders started.",
             };
             let name = family.name.as_str();
-            sink.family(name, kind_text, help);
+            sink.family(name, family_type(family.kind), help);
             let bounds = match self.histograms.buckets.get(&family.source) {
                 Some(configured) => configured.clone(),
-                None => default_bounds(family.sets.iter().filter_map(|(_, a)| match a {
-                    Aggregate::Distribution(d) => Some(d),
-                    _ => None,
-                })),
+                None => {
+                    let exponentials: Vec<_> = (family.sets.iter())
+                        .filter_map(|(_, a)| match a {
+                            Aggregate::Distribution(d) => Some(d.exponential()),
+                            _ => None,
+                        })
+                        .collect();
+                    default_bounds(exponentials.iter())
+                }
             };
             for (labels, aggregate) in &family.sets {
                 let base: Vec<(&str, &str)> = labels
@@ -164,39 +135,21 @@ impl Collector {
     /// name and label set merged (counters and distributions summed, a
     /// gauge the one that changed last). Sorted by name and labels.
     pub(crate) fn families(&self) -> Vec<Family> {
-        let mut families: BTreeMap<String, (Kind, Vec<&Series>)> = BTreeMap::new();
+        let mut families = Families::new();
         for series in self.series() {
-            let base = sanitize(&series.name, false);
-            let named = |base: &str| match series.kind {
-                Kind::Counter => format!("{base}_total"),
-                Kind::Timer => format!("{base}_seconds"),
-                Kind::Gauge | Kind::Histogram => base.to_string(),
-            };
-            let mut family = named(&base);
-            // One TYPE per family: a name used by two kinds gets the kind
-            // (before the suffix: a counter's samples end in `_total`).
-            if families
-                .get(&family)
-                .is_some_and(|(k, _)| *k != series.kind)
-            {
-                family = named(&format!("{base}_{}", kind_name(series.kind)));
-            }
-            families
-                .entry(family)
-                .or_insert_with(|| (series.kind, Vec::new()))
-                .1
-                .push(series);
+            families.add(&series.name, series.kind, series);
         }
         families
-            .into_iter()
-            .map(|(name, (kind, members))| {
+            .into_families()
+            .map(|(name, kind, members)| {
                 let source = members.first().map_or_else(String::new, |s| s.name.clone());
                 // One sample set per label set: (when it last changed,
                 // merged).
                 let mut sets: BTreeMap<Vec<(String, String)>, (u64, Aggregate)> = BTreeMap::new();
                 for series in members {
                     let (arrival, aggregate) = (series.arrival(), series.aggregate());
-                    match sets.entry(labels(&series.tags)) {
+                    let tags = series.tags.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                    match sets.entry(labels(tags)) {
                         std::collections::btree_map::Entry::Vacant(e) => {
                             e.insert((arrival, aggregate));
                         }
@@ -219,7 +172,7 @@ impl Collector {
             .collect()
     }
 
-    fn render_own(&self, t: &mut dyn Sink) {
+    fn render_own(&self, t: &mut dyn Output) {
         let totals = self.totals;
         for (name, help, value) in [
             (
@@ -529,32 +482,5 @@ impl Collector {
         }
         out.push_str("]}");
         (out, worst == 2)
-    }
-}
-
-/// Tags as label pairs: keys sanitised, and kept clear of the labels
-/// Prometheus gives a meaning (a histogram's `le`, a summary's
-/// `quantile`, `__`-names) and of each other (first one wins).
-fn labels(tags: &[(String, String)]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::with_capacity(tags.len());
-    for (k, v) in tags {
-        let mut key = sanitize(k, true);
-        if key == "le" || key == "quantile" || key.starts_with("__") {
-            key = format!("tag_{key}");
-        }
-        if !out.iter().any(|(existing, _)| *existing == key) {
-            out.push((key, v.clone()));
-        }
-    }
-    out
-}
-
-/// `counter`, `gauge`, `timer` or `histogram`.
-pub fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Counter => "counter",
-        Kind::Gauge => "gauge",
-        Kind::Timer => "timer",
-        Kind::Histogram => "histogram",
     }
 }

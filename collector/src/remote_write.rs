@@ -14,12 +14,12 @@
 
 use crate::aggregation::Distribution;
 use crate::collector::Collector;
-use crate::histograms::spans_and_deltas;
-use crate::prometheus::{Sink, classic};
+use crate::prometheus::Output;
 use crate::push::{Batch, Protocol};
 use bytes::Bytes;
 use prost::Message;
 use stats_core::aggregate::ZERO_THRESHOLD;
+use stats_core::prometheus::{Sink, spans_and_deltas, write_classic};
 use std::collections::BTreeMap;
 
 /// A remote write request.
@@ -204,7 +204,9 @@ impl Sink for Requests<'_> {
         };
         self.push(name, labels, vec![sample], Vec::new());
     }
+}
 
+impl Output for Requests<'_> {
     fn distribution(
         &mut self,
         name: &str,
@@ -217,7 +219,15 @@ impl Sink for Requests<'_> {
             let histogram = Histogram::of(d, scale, self.timestamp);
             self.push(name, labels, Vec::new(), vec![histogram]);
         } else {
-            classic(self, name, labels, d, bounds, scale);
+            write_classic(
+                self,
+                name,
+                labels,
+                bounds,
+                d.buckets(),
+                d.count,
+                d.sum * scale,
+            );
         }
     }
 }
@@ -346,7 +356,7 @@ mod tests {
                 .all(|b| b.samples as usize <= MAX_SAMPLES_PER_REQUEST)
         );
         let total: u64 = batches.iter().map(|b| b.samples).sum();
-        let mut t = stats_std::prometheus::Text::new();
+        let mut t = stats_core::prometheus::Text::new();
         c.write_families(&mut t);
         let text = t.finish();
         let samples = text.lines().filter(|l| !l.starts_with('#')).count();

@@ -363,7 +363,7 @@ fn metrics_render_series_as_prometheus_families() {
         text.contains("db_query_seconds_bucket{le=\"0.001953125\"} 0"),
         "{text}"
     );
-    let next = stats_std::prometheus::number(2f64.powf(-8.75));
+    let next = stats_core::prometheus::number(2f64.powf(-8.75));
     assert!(
         text.contains(&format!("db_query_seconds_bucket{{le=\"{next}\"}} 1")),
         "{text}"

@@ -33,6 +33,16 @@ impl Kind {
             _ => None,
         }
     }
+
+    /// `counter`, `gauge`, `timer` or `histogram`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Timer => "timer",
+            Kind::Histogram => "histogram",
+        }
+    }
 }
 
 /// How much an event matters when the pipeline must shed load.

@@ -19,6 +19,8 @@ pub mod health;
 pub mod histogram;
 pub mod lanes;
 mod outbox;
+#[cfg(feature = "alloc")]
+pub mod prometheus;
 pub mod registry;
 pub mod ring;
 mod sync;

@@ -19,10 +19,10 @@
 //!
 //! The telemetry's own datagrams are not counted in it.
 
-use crate::deltas::Packer;
 use crate::stats::Report;
 use crate::transport::Address;
 use stats_core::Kind;
+use stats_core::wire::packer::Packer;
 use stats_core::wire::statsd::Dialect;
 use std::time::{Duration, Instant};
 

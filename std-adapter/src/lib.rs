@@ -2,8 +2,9 @@
 //! handles, the worker thread driving the core exporter over a
 //! [`transport`] (UDP, a Unix datagram socket, or the application's own),
 //! the configuration and the lifecycle. The collector is its own crate,
-//! `stats-collector`; the pieces both use are here ([`prometheus`]'s text
-//! writer, [`deltas`]' StatsD lines from cumulative totals).
+//! `stats-collector`; the pieces both use (the Prometheus text writer,
+//! StatsD lines from cumulative totals) are the core's
+//! (`stats_core::prometheus`, `stats_core::wire::deltas`).
 //!
 //! ```no_run
 //! use stats_std::{Config, Stats};
@@ -25,12 +26,11 @@ mod aggregation;
 mod client_telemetry;
 mod clock;
 pub mod config;
-pub mod deltas;
 mod http;
 mod keys;
 mod metrics_recorder;
 pub mod origin;
-pub mod prometheus;
+mod prometheus;
 mod stats;
 pub mod transport;
 pub mod udp;

@@ -4,13 +4,14 @@
 
 use crate::aggregation::Aggregation;
 use crate::client_telemetry::ClientTelemetry;
-use crate::deltas::{Current, Deltas, Packer};
 use crate::keys::KeyReader;
 use crate::stats::{
     AggregationReport, LifecycleError, Pipeline, Report, SETS, Shared, StartError, StdLanes,
 };
 use crate::transport::{self, Address, ClientTransport};
 use stats_core::health::evaluate;
+use stats_core::wire::deltas::{Current, Deltas};
+use stats_core::wire::packer::Packer;
 use stats_core::wire::{Codec, EncoderConfig};
 use stats_core::{
     AdaptiveConfig, AggregateExporter, AggregateExporterConfig, AggregateTelemetry, BreakerConfig,

@@ -27,7 +27,11 @@
 
 mod crc;
 mod decode;
+#[cfg(all(feature = "alloc", feature = "statsd"))]
+pub mod deltas;
 mod encode;
+#[cfg(all(feature = "alloc", feature = "statsd"))]
+pub mod packer;
 mod primitives;
 mod series;
 #[cfg(feature = "statsd")]
