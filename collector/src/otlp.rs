@@ -305,7 +305,7 @@ impl Collector {
     /// Every series as OTLP requests of at most
     /// [`MAX_POINTS_PER_REQUEST`] data points, at `now_ns`, cumulative
     /// since `start_ns`, with `labels` as resource attributes.
-    pub(crate) fn otlp_requests(
+    pub fn otlp_requests(
         &self,
         labels: &BTreeMap<String, String>,
         start_ns: u64,

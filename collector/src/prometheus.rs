@@ -7,7 +7,7 @@ use crate::push::PushCounters;
 use crate::senders::SenderStats;
 use stats_core::Kind;
 use stats_core::prometheus::{
-    Families, Sink, Text, default_bounds, family_type, labels, write_classic,
+    Bounds, Families, Sink, Text, default_bounds, family_type, labels, write_classic,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -28,7 +28,7 @@ pub(crate) trait Output: Sink {
         name: &str,
         labels: &[(&str, &str)],
         d: &Distribution,
-        bounds: &[f64],
+        bounds: &Bounds,
         scale: f64,
     ) {
         write_classic(
@@ -100,7 +100,7 @@ impl Collector {
             };
             let name = family.name.as_str();
             sink.family(name, family_type(family.kind), help);
-            let bounds = match self.histograms.buckets.get(&family.source) {
+            let bounds = Bounds::new(match self.histograms.buckets.get(&family.source) {
                 Some(configured) => configured.clone(),
                 None => {
                     let exponentials: Vec<_> = (family.sets.iter())
@@ -111,7 +111,7 @@ impl Collector {
                         .collect();
                     default_bounds(exponentials.iter())
                 }
-            };
+            });
             for (labels, aggregate) in &family.sets {
                 let base: Vec<(&str, &str)> = labels
                     .iter()

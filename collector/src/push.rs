@@ -47,9 +47,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// One encoded request and the samples (or data points) in it.
 #[derive(Clone, Debug)]
-pub(crate) struct Batch {
-    pub(crate) body: Bytes,
-    pub(crate) samples: u64,
+pub struct Batch {
+    /// The request's body, as sent.
+    pub body: Bytes,
+    /// Samples (remote write) or data points (OTLP) in it.
+    pub samples: u64,
 }
 
 /// What a destination's sender has done, counted since the start.

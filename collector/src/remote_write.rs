@@ -19,7 +19,7 @@ use crate::push::{Batch, Protocol};
 use bytes::Bytes;
 use prost::Message;
 use stats_core::aggregate::ZERO_THRESHOLD;
-use stats_core::prometheus::{Sink, spans_and_deltas, write_classic};
+use stats_core::prometheus::{Bounds, Sink, spans_and_deltas, write_classic};
 use std::collections::BTreeMap;
 
 /// A remote write request.
@@ -212,7 +212,7 @@ impl Output for Requests<'_> {
         name: &str,
         labels: &[(&str, &str)],
         d: &Distribution,
-        bounds: &[f64],
+        bounds: &Bounds,
         scale: f64,
     ) {
         if self.native {
@@ -271,7 +271,7 @@ impl Collector {
     /// Every family `/metrics` serves as remote write requests (encoded
     /// and compressed), stamped `timestamp_ms`, with `labels` on every
     /// series.
-    pub(crate) fn remote_write_requests(
+    pub fn remote_write_requests(
         &self,
         labels: &BTreeMap<String, String>,
         timestamp_ms: i64,

@@ -26,6 +26,7 @@ mod aggregation;
 mod client_telemetry;
 mod clock;
 pub mod config;
+mod describe;
 mod http;
 mod keys;
 mod metrics_recorder;

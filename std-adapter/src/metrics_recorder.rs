@@ -14,8 +14,9 @@
 //! own. The macro's level picks the priority of the key's first call:
 //! error and warn high, info medium, debug and trace low. A name or label
 //! over the pipeline's limits gets a no-op handle, counted as a rejected
-//! call. `describe_*` is accepted and ignored (the wire carries no units
-//! or descriptions).
+//! call. `describe_*` gives a metric its help text and unit
+//! ([`Stats::describe`]): the client's own `/metrics` shows them (the wire
+//! carries neither).
 
 use crate::stats::{Counter, Gauge, Histogram, Stats};
 use metrics::{CounterFn, GaugeFn, HistogramFn, Key, KeyName, Level, Metadata, SharedString, Unit};
@@ -89,6 +90,12 @@ fn priority(metadata: &Metadata<'_>) -> Priority {
     }
 }
 
+/// A unit as Prometheus's naming puts it at the end of a name (plural,
+/// lower case: `seconds`, `bytes`, `percent`); a count has none.
+fn unit_suffix(unit: Option<Unit>) -> Option<&'static str> {
+    unit.filter(|u| *u != Unit::Count).map(|u| u.as_str())
+}
+
 /// The key's labels as the pipeline's tags.
 fn tags(key: &Key) -> Vec<(&str, &str)> {
     key.labels().map(|l| (l.key(), l.value())).collect()
@@ -145,11 +152,17 @@ impl HistogramFn for HistogramHandle {
 }
 
 impl metrics::Recorder for MetricsRecorder {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_counter(&self, name: KeyName, unit: Option<Unit>, help: SharedString) {
+        self.stats.describe(name.as_str(), unit_suffix(unit), &help);
+    }
 
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, name: KeyName, unit: Option<Unit>, help: SharedString) {
+        self.stats.describe(name.as_str(), unit_suffix(unit), &help);
+    }
 
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, name: KeyName, unit: Option<Unit>, help: SharedString) {
+        self.stats.describe(name.as_str(), unit_suffix(unit), &help);
+    }
 
     fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> metrics::Counter {
         let made = cached(&self.handles.counters, key, || {

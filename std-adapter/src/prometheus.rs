@@ -1,10 +1,19 @@
-//! The client's report as Prometheus text format 0.0.4 (health as JSON)
-//! for its endpoint, written with the core's [`Text`].
+//! The client's endpoint in Prometheus text format 0.0.4: the
+//! application's own series, aggregated at the source, rendered as the
+//! collector renders them (the core's `stats_core::prometheus`: names,
+//! `_total`, timers and histograms as `le` histograms, tags as labels),
+//! with their descriptions (`# HELP`, units in names); then the
+//! pipeline's telemetry; and health as JSON.
 
+use crate::describe::Description;
 use crate::http::{Response, text};
 use crate::stats::{Report, Shared};
-use stats_core::prometheus::{Sink, Text};
+use stats_core::prometheus::{
+    Bounds, Exponential, Families, Sink, Text, default_bounds, family_type, labels, write_classic,
+};
 use stats_core::{BreakerState, DropReason, Level, Priority, Quantiles, Status};
+use stats_core::{Kind, SeriesId, Totals};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 fn priority_name(p: Priority) -> &'static str {
@@ -18,11 +27,134 @@ fn priority_name(p: Priority) -> &'static str {
 /// Reads one number of a lane's statistics.
 type LaneField = fn(&stats_core::LaneStats) -> usize;
 
-/// The report in Prometheus text format 0.0.4.
-pub(crate) fn metrics(report: &Report) -> String {
+/// One label set's totals in a family (series that sanitise to one name
+/// and label set are merged, as the collector merges them).
+enum Merged {
+    /// A counter's sum, or a gauge's value (the later series').
+    Value(f64),
+    /// A distribution: count, sum, and buckets as (shift, id, count).
+    Distribution(u64, f64, Vec<(u32, u16, u64)>),
+}
+
+/// A series in a family: its name as recorded, its labels, the series
+/// and its totals.
+type Member = (String, Vec<(String, String)>, SeriesId, Totals);
+
+/// What a family has no description for says.
+fn default_help(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Counter => "Total of the counter since the process started.",
+        Kind::Gauge => "The gauge's value.",
+        Kind::Timer => "Timer values since the process started, in seconds.",
+        Kind::Histogram => "Histogram values since the process started.",
+    }
+}
+
+/// The name a series' family is made from: with a described unit at its
+/// end (unless it ends so already, or is a timer's `seconds`).
+fn named(name: &str, kind: Kind, description: Option<&Description>) -> String {
+    match description.and_then(|d| d.unit.as_deref()) {
+        Some(unit) if !(name.ends_with(unit) || kind == Kind::Timer && unit == "seconds") => {
+            format!("{name}_{unit}")
+        }
+        _ => name.to_string(),
+    }
+}
+
+/// The application's series (aggregated at the source) as families into
+/// `t`; nothing with events (`aggregation = "off"`), whose values leave
+/// one by one.
+pub(crate) fn series(shared: &Shared, t: &mut Text) {
+    let Some(aggregation) = shared.aggregation() else {
+        return;
+    };
+    let tables = &aggregation.tables;
+    let descriptions = shared.descriptions.read();
+    let mut families: Families<Member> = Families::new();
+    {
+        let keys = shared.keys.reader();
+        for index in 0..tables.len() {
+            let Some(series) = tables.series_at(index) else {
+                continue;
+            };
+            let Some(snapshot) = tables.snapshot(series) else {
+                continue;
+            };
+            let Some(key) = stats_core::Keys::key(&keys, snapshot.key) else {
+                continue;
+            };
+            let name = named(key.name(), snapshot.kind, descriptions.get(key.name()));
+            let member = (
+                key.name().to_string(),
+                labels(key.tags()),
+                series,
+                snapshot.value,
+            );
+            families.add(&name, snapshot.kind, member);
+        }
+    }
+    for (family, kind, members) in families.into_families() {
+        let help = (members.first())
+            .and_then(|m| descriptions.get(&m.0))
+            .map_or(default_help(kind), |d| d.help.as_str());
+        t.family(&family, family_type(kind), help);
+        let mut sets: BTreeMap<Vec<(String, String)>, Merged> = BTreeMap::new();
+        for (_, labels, series, totals) in members {
+            let merged = sets.entry(labels).or_insert(match totals {
+                Totals::Distribution { .. } => Merged::Distribution(0, 0.0, Vec::new()),
+                Totals::Counter { .. } | Totals::Gauge { .. } => Merged::Value(0.0),
+            });
+            match (merged, totals) {
+                (Merged::Value(v), Totals::Counter { sum, .. }) => *v += sum as f64,
+                (Merged::Value(v), Totals::Gauge { value }) => *v = value,
+                (Merged::Distribution(n, s, b), Totals::Distribution { count, sum, .. }) => {
+                    *n += count;
+                    *s += sum;
+                    b.extend(tables.buckets(series, 0).map(|(id, c)| (0, id, c)));
+                }
+                _ => {}
+            }
+        }
+        let exponentials: Vec<Exponential> = (sets.values())
+            .filter_map(|m| match m {
+                Merged::Distribution(_, _, b) => Some(Exponential::of(b.iter().copied())),
+                Merged::Value(_) => None,
+            })
+            .collect();
+        let bounds = Bounds::new(default_bounds(exponentials.iter()));
+        // Timers are recorded in nanoseconds and exported in seconds.
+        let scale = if kind == Kind::Timer { 1e-9 } else { 1.0 };
+        for (labels, merged) in &sets {
+            let labels: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            match merged {
+                Merged::Value(v) => t.sample(&family, &labels, *v),
+                Merged::Distribution(count, sum, buckets) => {
+                    let buckets = buckets.iter().copied();
+                    write_classic(t, &family, &labels, &bounds, buckets, *count, sum * scale);
+                }
+            }
+        }
+    }
+}
+
+/// The application's series, then (given a `report`) the pipeline's
+/// telemetry: what `GET /metrics` serves.
+pub(crate) fn render(shared: &Shared, report: Option<&Report>) -> String {
+    let mut t = Text::new();
+    series(shared, &mut t);
+    if let Some(report) = report {
+        metrics(report, &mut t);
+    }
+    t.finish()
+}
+
+/// The pipeline's own telemetry from `report`, into `t`.
+pub(crate) fn metrics(report: &Report, t: &mut Text) {
     let s = &report.snapshot;
     let c = &s.counters;
-    let mut t = Text::new();
     let counters: [(&str, &str, u64); 12] = [
         (
             "stats_events_received_total",
@@ -161,7 +293,7 @@ pub(crate) fn metrics(report: &Report) -> String {
         ("end_to_end", s.end_to_end_latency),
     ];
     for (stage, q) in stages {
-        quantiles(&mut t, "stats_latency_seconds", stage, q, 1e-9);
+        quantiles(t, "stats_latency_seconds", stage, q, 1e-9);
     }
     t.family(
         "stats_latency_count",
@@ -180,13 +312,7 @@ pub(crate) fn metrics(report: &Report) -> String {
         "gauge",
         "Events per flushed batch, quantiles.",
     );
-    quantiles(
-        &mut t,
-        "stats_batch_size_events",
-        "flush",
-        s.batch_size,
-        1.0,
-    );
+    quantiles(t, "stats_batch_size_events", "flush", s.batch_size, 1.0);
     t.single(
         "stats_memory_bytes",
         "gauge",
@@ -274,7 +400,6 @@ pub(crate) fn metrics(report: &Report) -> String {
         "0 healthy, 1 degraded, 2 unhealthy.",
         status,
     );
-    t.finish()
 }
 
 fn quantiles(t: &mut Text, name: &str, stage: &str, q: Option<Quantiles>, scale: f64) {
@@ -344,7 +469,7 @@ pub(crate) fn answer(shared: &Shared, path: &str) -> Option<Response> {
         Response {
             status: 200,
             content_type: "text/plain; version=0.0.4; charset=utf-8",
-            body: metrics(&report),
+            body: render(shared, Some(&report)),
         }
     })
 }

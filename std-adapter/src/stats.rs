@@ -3,6 +3,7 @@
 use crate::aggregation::{self, Aggregation, AggregationStats, Op, Refused};
 use crate::clock::Clock;
 use crate::config::{Aggregation as Mode, Config};
+use crate::describe::Descriptions;
 use crate::keys::{InternerStats, KeyError, KeyTable};
 use crate::transport::ClientTransport;
 use crate::udp::SocketInfo;
@@ -266,6 +267,8 @@ pub(crate) struct Shared {
     pub(crate) report: Mutex<Option<Report>>,
     pub(crate) http_address: OnceLock<std::net::SocketAddr>,
     rejected: [AtomicU64; 6],
+    /// Help texts and units, for the scrape.
+    pub(crate) descriptions: Descriptions,
     /// Timer and histogram events are kept when a random draw is at most
     /// this (`u64::MAX / sample_one_in`; `u64::MAX` keeps all).
     sample_below: u64,
@@ -566,6 +569,7 @@ impl Stats {
             id,
             pipeline,
             gauges: RwLock::new(FxHashMap::default()),
+            descriptions: Descriptions::default(),
             keys,
             clock: Clock::new(),
             config,
@@ -653,6 +657,26 @@ impl Stats {
     /// A histogram handle.
     pub fn histogram(&self, name: &str, tags: &[(&str, &str)]) -> Result<Histogram, RecordError> {
         self.handle(name, tags, Kind::Histogram).map(Histogram)
+    }
+
+    /// Prometheus text format 0.0.4 of what `GET /metrics` serves (with
+    /// `http.enabled`), for an application that serves it from its own
+    /// HTTP server: the application's series aggregated at the source
+    /// (none with `aggregation = "off"`), rendered as the collector
+    /// renders them, then the pipeline's telemetry (once the worker has
+    /// reported, within a second of the start).
+    pub fn render_metrics(&self) -> String {
+        crate::prometheus::render(&self.shared, self.shared.report().as_ref())
+    }
+
+    /// Describes metric `name` for the client's own `/metrics` (with
+    /// `http.enabled`): `help` becomes its family's `# HELP`, and `unit`
+    /// (plural, lower case, as Prometheus names units: `seconds`,
+    /// `bytes`) ends the family's name (`http_payload_bytes`), before a
+    /// counter's `_total`; a timer's family ends in `_seconds` already.
+    /// The wire carries neither. The last description of a name wins.
+    pub fn describe(&self, name: &str, unit: Option<&str>, help: &str) {
+        self.shared.descriptions.set(name, unit, help);
     }
 
     fn dynamic(

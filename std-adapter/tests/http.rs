@@ -234,3 +234,109 @@ fn a_client_trickling_its_request_loses_the_connection_at_the_deadline() {
     );
     assert_eq!(get(address, "/health").0, 200);
 }
+
+/// With aggregation at the source, `/metrics` serves the application's
+/// own series as the collector renders them (names, `_total`, timers in
+/// seconds as `le` histograms with exact counts, tags as labels), with
+/// their descriptions, and what it serves equals what was recorded.
+#[test]
+fn the_application_series_can_be_scraped_as_recorded() {
+    let (stats, address, _rx) = start(Config::default());
+    let requests = stats.counter("http.requests", &[("route", "/a")]).unwrap();
+    let depth = stats.gauge("queue.depth", &[]).unwrap();
+    let latency = stats.timer("db.query", &[("table", "orders")]).unwrap();
+    let sizes = stats.histogram("payload", &[]).unwrap();
+    stats.describe("payload", Some("bytes"), "Request payloads.\nAs received.");
+    for _ in 0..3 {
+        requests.increment();
+    }
+    depth.set(7.5);
+    for ms in [1, 1, 2, 200] {
+        latency.record(Duration::from_millis(ms));
+    }
+    for v in [0.0, 3.0, 3.0, 100.0] {
+        sizes.record(v);
+    }
+    let (status, body) = get(address, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    let has = |line: &str| assert!(body.lines().any(|l| l == line), "{line} in:\n{body}");
+    has("# TYPE http_requests_total counter");
+    has("http_requests_total{route=\"/a\"} 3");
+    has("queue_depth 7.5");
+    has("# TYPE db_query_seconds histogram");
+    has("db_query_seconds_count{table=\"orders\"} 4");
+    has("db_query_seconds_bucket{table=\"orders\",le=\"+Inf\"} 4");
+    // 1 ms is at or below 2^-9.75 s and above 2^-10; 2 ms below 2^-8.75.
+    let le = |s: f64| stats_std::core::prometheus::number(s);
+    has(&format!(
+        "db_query_seconds_bucket{{table=\"orders\",le=\"{}\"}} 0",
+        le(2f64.powf(-10.0))
+    ));
+    has(&format!(
+        "db_query_seconds_bucket{{table=\"orders\",le=\"{}\"}} 2",
+        le(2f64.powf(-9.75))
+    ));
+    has(&format!(
+        "db_query_seconds_bucket{{table=\"orders\",le=\"{}\"}} 3",
+        le(2f64.powf(-8.75))
+    ));
+    let sum: f64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("db_query_seconds_sum{table=\"orders\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((sum - 0.204).abs() < 1e-12, "{sum}");
+    // The description: its help (escaped) and its unit in the name.
+    has("# HELP payload_bytes Request payloads.\\nAs received.");
+    has("# TYPE payload_bytes histogram");
+    has("payload_bytes_count 4");
+    has("payload_bytes_bucket{le=\"0\"} 1");
+    has("payload_bytes_sum 106");
+    // The pipeline's own telemetry beside them, as before.
+    assert!(body.contains("stats_health_status"), "{body}");
+    let lines = body.lines().map(|l| Ok(l.to_string()));
+    prometheus_parse::Scrape::parse(lines).unwrap();
+}
+
+/// The `metrics` facade's `describe_*`: help text and a unit, applied as
+/// Prometheus naming asks.
+#[test]
+fn metrics_descriptions_reach_the_scrape() {
+    use metrics::Recorder;
+    let (stats, address, _rx) = start(Config::default());
+    let recorder = stats_std::MetricsRecorder::new(stats.clone());
+    recorder.describe_counter(
+        "sent".into(),
+        Some(metrics::Unit::Bytes),
+        "Bytes sent.".into(),
+    );
+    recorder.describe_histogram(
+        "wait".into(),
+        Some(metrics::Unit::Seconds),
+        "Time waited.".into(),
+    );
+    recorder.describe_gauge(
+        "workers".into(),
+        Some(metrics::Unit::Count),
+        "Workers.".into(),
+    );
+    let meta = metrics::Metadata::new("t", metrics::Level::INFO, None);
+    recorder
+        .register_counter(&metrics::Key::from_name("sent"), &meta)
+        .increment(5);
+    recorder
+        .register_histogram(&metrics::Key::from_name("wait"), &meta)
+        .record(0.25);
+    recorder
+        .register_gauge(&metrics::Key::from_name("workers"), &meta)
+        .set(4.0);
+    let (_, body) = get(address, "/metrics");
+    let has = |line: &str| assert!(body.lines().any(|l| l == line), "{line} in:\n{body}");
+    has("# HELP sent_bytes_total Bytes sent.");
+    has("sent_bytes_total 5");
+    has("# HELP wait_seconds Time waited.");
+    has("wait_seconds_count 1");
+    has("# HELP workers Workers.");
+    has("workers 4");
+}

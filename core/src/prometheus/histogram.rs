@@ -196,6 +196,27 @@ pub fn default_bounds<'a>(histograms: impl Iterator<Item = &'a Exponential> + Cl
     range.bounds(scale)
 }
 
+/// A family's `le` boundaries (ascending) and their labels as written,
+/// spelled once for all its label sets.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Bounds {
+    values: Vec<f64>,
+    les: Vec<String>,
+}
+
+impl Bounds {
+    /// Boundaries at `values` (ascending).
+    pub fn new(values: Vec<f64>) -> Bounds {
+        let les = values.iter().map(|&b| number(b)).collect();
+        Bounds { values, les }
+    }
+
+    /// The boundaries.
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+}
+
 /// Writes a distribution as Prometheus's classic histogram into `sink`:
 /// `<name>_bucket` with each of `bounds` as `le` and the cumulative count
 /// of `buckets`' values at or below it, `le="+Inf"` with all `count`
@@ -204,16 +225,23 @@ pub fn write_classic<S: Sink + ?Sized>(
     sink: &mut S,
     name: &str,
     labels: &[(&str, &str)],
-    bounds: &[f64],
+    bounds: &Bounds,
     buckets: impl Iterator<Item = (u32, u16, u64)>,
     count: u64,
     sum: f64,
 ) {
     let bucket = format!("{name}_bucket");
-    let les: Vec<String> = bounds.iter().map(|&b| number(b)).collect();
-    let counts = cumulative(buckets, bounds).into_iter().chain([count]);
+    let counts = cumulative(buckets, &bounds.values)
+        .into_iter()
+        .chain([count]);
     let mut with: Vec<(&str, &str)> = Vec::with_capacity(labels.len() + 1);
-    for (le, n) in les.iter().map(String::as_str).chain(["+Inf"]).zip(counts) {
+    for (le, n) in bounds
+        .les
+        .iter()
+        .map(String::as_str)
+        .chain(["+Inf"])
+        .zip(counts)
+    {
         with.clear();
         with.extend_from_slice(labels);
         with.push(("le", le));
