@@ -296,13 +296,13 @@ pub(crate) fn metrics(report: &Report, t: &mut Text) {
         quantiles(t, "stats_latency_seconds", stage, q, 1e-9);
     }
     t.family(
-        "stats_latency_count",
+        "stats_latencies_total",
         "counter",
         "Latencies recorded, by stage.",
     );
     for (stage, q) in stages {
         t.sample(
-            "stats_latency_count",
+            "stats_latencies_total",
             &[("stage", stage)],
             q.map_or(0, |q| q.count) as f64,
         );
