@@ -252,7 +252,8 @@ fn take(s: &Shared, latency: &LatencyHistogram, bytes: &[u8]) {
         for line in statsd::parse(bytes) {
             match line {
                 // A DogStatsD 1.1 line carries several values.
-                Ok(line) => good += line.numbers().count() as u64,
+                Ok(statsd::Parsed::Metric(line)) => good += line.numbers().count() as u64,
+                Ok(statsd::Parsed::Event(_) | statsd::Parsed::ServiceCheck(_)) => {}
                 Err(_) => bad += 1,
             }
         }

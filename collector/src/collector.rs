@@ -8,6 +8,7 @@ use crate::histograms::Histograms;
 use crate::memory::{Memory, MemoryRefused};
 use crate::push::Destination;
 use crate::senders::{SenderState, SenderStats};
+use crate::sets::Sets;
 use rustc_hash::FxHashMap;
 use stats_core::{Key, Kind};
 use std::collections::{BTreeMap, VecDeque};
@@ -60,6 +61,8 @@ pub struct Totals {
     /// StatsD datagrams (aggregated; without sender ids or sequence numbers
     /// they are not accounted per sender).
     pub statsd_datagrams: u64,
+    /// DogStatsD service checks taken in.
+    pub statsd_service_checks: u64,
     /// Values refused: not finite (NaN, an infinity), or making a total
     /// infinite.
     pub non_finite_refused: u64,
@@ -108,6 +111,10 @@ pub struct Collector {
     pub(crate) export_held: Duration,
     /// How distributions leave as histograms.
     pub(crate) histograms: Histograms,
+    /// StatsD sets' members this interval.
+    pub(crate) sets: Sets,
+    /// DogStatsD events by alert type.
+    pub(crate) statsd_events: BTreeMap<&'static str, u64>,
 }
 
 /// The bytes `series` more places in the series table and `index` more in
@@ -156,6 +163,8 @@ impl Collector {
             memory: Arc::new(Memory::new(limits.max_memory)),
             export_held: Duration::ZERO,
             histograms: Histograms::default(),
+            sets: Sets::default(),
+            statsd_events: BTreeMap::new(),
         }
     }
 

@@ -210,7 +210,7 @@ mod tests {
             let n = rx.recv(&mut buf).unwrap();
             assert!(n <= 512);
             for l in parse(&buf[..n]) {
-                let l = l.unwrap();
+                let l = l.unwrap().metric().unwrap();
                 out.push((
                     l.name.to_string(),
                     l.value.to_string(),

@@ -4,10 +4,14 @@
 
 use crate::aggregation::{Added, Aggregate, Distribution, Taken};
 use crate::collector::Collector;
+
+/// The series a DogStatsD service check's status goes into, a gauge
+/// tagged with the check's name (`check`) and its tags.
+pub const SERVICE_CHECK: &str = "service_check.status";
 use crate::senders::{SENDER_BYTES, Seen, SenderState};
 use stats_core::Kind;
 use stats_core::registry::MAX_TAGS;
-use stats_core::wire::statsd::{self, MetricType};
+use stats_core::wire::statsd::{self, MetricType, Parsed};
 use stats_core::wire::{
     Datagram, DecodeError, DecodedEvent, DecodedTotals, Header, MAGIC, MAX_KEYS_PER_DATAGRAM,
     decode,
@@ -357,13 +361,39 @@ impl Collector {
 
     /// StatsD lines: counters (scaled by their sample rate), gauges (`+N` /
     /// `-N` move them), timers (milliseconds, kept as nanoseconds like the
-    /// pipeline's), histograms and distributions; sets are not supported.
-    /// Bad lines are counted by kind and skipped.
+    /// pipeline's), histograms and distributions, sets (distinct members
+    /// per export interval, a gauge: [`crate::sets`]); DogStatsD events
+    /// (counted by alert type) and service checks (a gauge
+    /// `service_check.status` of the status, 0 to 3, tagged with the
+    /// check's name as `check` and its tags). Bad lines are counted by
+    /// kind and skipped.
     fn ingest_statsd(&mut self, bytes: &[u8]) {
         let mut events = 0;
+        let mut others = 0;
         for line in statsd::parse(bytes) {
             let line = match line {
-                Ok(l) => l,
+                Ok(Parsed::Metric(l)) => l,
+                Ok(Parsed::Event(e)) => {
+                    let alert = match e.alert_type {
+                        "error" => "error",
+                        "warning" => "warning",
+                        "success" => "success",
+                        _ => "info",
+                    };
+                    *self.statsd_events.entry(alert).or_default() += 1;
+                    others += 1;
+                    continue;
+                }
+                Ok(Parsed::ServiceCheck(c)) => {
+                    let mut tags: Vec<(&str, &str)> = vec![("check", c.name)];
+                    tags.extend(statsd::tag_pairs(c.tags).filter(|t| t.0 != "check"));
+                    let series = self.series_for(SERVICE_CHECK, &tags, Kind::Gauge);
+                    let status = f64::from(c.status as u8);
+                    self.aggregate(series, Kind::Gauge, status, false, 1.0);
+                    self.totals.statsd_service_checks += 1;
+                    others += 1;
+                    continue;
+                }
                 Err(e) => {
                     *self.invalid_lines.entry(e.kind()).or_default() += 1;
                     continue;
@@ -375,10 +405,18 @@ impl Collector {
                 MetricType::Timer => (Kind::Timer, 1e6),
                 MetricType::Histogram | MetricType::Distribution => (Kind::Histogram, 1.0),
                 MetricType::Set => {
-                    *self
-                        .invalid_lines
-                        .entry("statsd_set_unsupported")
-                        .or_default() += 1;
+                    let tags: Vec<(&str, &str)> = line.tag_pairs().collect();
+                    let series = self.series_for(line.name, &tags, Kind::Gauge);
+                    if self
+                        .series
+                        .get(series)
+                        .is_some_and(|s| s.kind == Kind::Gauge)
+                    {
+                        self.sets.add(series, line.value, &self.memory);
+                    } else {
+                        self.totals.overflowed_events += 1;
+                    }
+                    events += 1;
                     continue;
                 }
             };
@@ -402,13 +440,26 @@ impl Collector {
                 events += 1;
             }
         }
-        if events > 0 {
+        if events + others > 0 {
             self.totals.datagrams += 1;
             self.totals.statsd_datagrams += 1;
             self.totals.bytes += bytes.len() as u64;
             self.totals.events += events;
         } else {
             *self.invalid.entry("statsd_no_valid_line").or_default() += 1;
+        }
+    }
+
+    /// Ends a StatsD set interval (the server calls it every export
+    /// interval, before the exports): each set's gauge becomes the number
+    /// of distinct members it received since the last call.
+    pub fn close_sets(&mut self) {
+        let arrival = self.totals.datagrams;
+        for (series, count) in self.sets.close(&self.memory) {
+            if let Some(s) = self.series.get_mut(series) {
+                s.events = Aggregate::Gauge(count as f64);
+                s.events_arrival = arrival;
+            }
         }
     }
 }

@@ -69,6 +69,7 @@ pub mod push;
 pub mod remote_write;
 pub mod senders;
 pub mod server;
+pub mod sets;
 pub mod settings;
 #[cfg(test)]
 mod tests;

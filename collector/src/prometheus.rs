@@ -221,6 +221,16 @@ impl Collector {
                 totals.statsd_datagrams,
             ),
             (
+                "stats_collector_statsd_service_checks_total",
+                "DogStatsD service checks taken in (each sets service_check_status).",
+                totals.statsd_service_checks,
+            ),
+            (
+                "stats_collector_set_members_capped_total",
+                "StatsD set members not kept: past the members a set keeps in an interval, or the memory budget.",
+                self.sets.capped,
+            ),
+            (
                 "stats_collector_non_finite_refused_total",
                 "Values refused: not finite, or making a total infinite.",
                 totals.non_finite_refused,
@@ -279,6 +289,18 @@ impl Collector {
             "Series kept.",
             self.series.len() as f64,
         );
+        t.family(
+            "stats_collector_statsd_events_total",
+            "counter",
+            "DogStatsD events taken in, by alert type.",
+        );
+        for (alert, n) in &self.statsd_events {
+            t.sample(
+                "stats_collector_statsd_events_total",
+                &[("alert_type", alert)],
+                *n as f64,
+            );
+        }
         for (name, help, counts) in [
             (
                 "stats_collector_invalid_datagrams_total",

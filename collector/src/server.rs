@@ -188,7 +188,8 @@ impl Server {
             }
             None => None,
         };
-        let exporter = (forwarder.is_some() || !destinations.is_empty()).then(|| {
+        // Always: StatsD sets close their interval there too.
+        let exporter = Some({
             let outputs = Outputs {
                 forwarder,
                 destinations: destinations.clone(),
@@ -581,6 +582,7 @@ impl Outputs {
             return;
         };
         let held = Instant::now();
+        c.close_sets();
         if let Some(f) = &mut self.forwarder {
             c.forwarded = Some(f.forward(&c));
         }

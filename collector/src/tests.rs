@@ -486,6 +486,60 @@ fn relative_gauges_move_the_last_value() {
     assert_eq!(find(&c, "depth").aggregate(), Aggregate::Gauge(7.5));
 }
 
+/// Every DogStatsD type, in lines as Datadog's clients (datadog-go,
+/// datadogpy) write them: sets count distinct members per export
+/// interval as a gauge, events are counted by alert type, service checks
+/// set a status gauge per check and tags; none is malformed.
+#[test]
+fn sets_events_and_service_checks_are_read() {
+    let mut c = Collector::new(Limits::default());
+    c.ingest(
+        b"py.users:user7|s|#env:prod\npy.users:user8|s|#env:prod\npy.users:user7|s|#env:prod\n\
+          _e{6,14}:Deploy|v2 rolled\\nout|d:1700000000|h:web-1|p:low|t:warning|#env:prod\n\
+          _e{4,2}:Oops|Hi|t:error\n_e{4,2}:Note|Hi\n\
+          _sc|db.can_connect|2|d:1700000000|h:db-1|#env:prod|m:refused\n\
+          _sc|web.up|0",
+    );
+    assert!(c.invalid_lines().is_empty(), "{:?}", c.invalid_lines());
+    assert!(c.invalid().is_empty(), "{:?}", c.invalid());
+    // The interval closes: two distinct users.
+    c.close_sets();
+    let users = find(&c, "py.users");
+    assert_eq!(
+        (users.kind, users.aggregate()),
+        (Kind::Gauge, Aggregate::Gauge(2.0))
+    );
+    assert_eq!(users.tags, [("env".to_string(), "prod".to_string())]);
+    let text = c.render_metrics();
+    for line in [
+        "py_users{env=\"prod\"} 2",
+        "service_check_status{check=\"db.can_connect\",env=\"prod\"} 2",
+        "service_check_status{check=\"web.up\"} 0",
+        "stats_collector_statsd_events_total{alert_type=\"error\"} 1",
+        "stats_collector_statsd_events_total{alert_type=\"info\"} 1",
+        "stats_collector_statsd_events_total{alert_type=\"warning\"} 1",
+        "stats_collector_statsd_service_checks_total 2",
+        "stats_collector_set_members_capped_total 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+    // The next interval: one user; then none, which reads 0.
+    c.ingest(b"py.users:user9|s|#env:prod\n_sc|web.up|1");
+    c.close_sets();
+    assert_eq!(find(&c, "py.users").aggregate(), Aggregate::Gauge(1.0));
+    c.close_sets();
+    assert_eq!(find(&c, "py.users").aggregate(), Aggregate::Gauge(0.0));
+    let text = c.render_metrics();
+    assert!(
+        text.contains("service_check_status{check=\"web.up\"} 1"),
+        "{text}"
+    );
+    // Bad events and service checks are counted under their own kinds.
+    c.ingest(b"_e{9,2}:short|ab\n_sc|x|7\nok:1|c");
+    assert_eq!(c.invalid_lines().get("statsd_bad_event"), Some(&1));
+    assert_eq!(c.invalid_lines().get("statsd_bad_service_check"), Some(&1));
+}
+
 #[test]
 fn statsd_lines_are_aggregated_and_bad_lines_counted() {
     let mut c = Collector::new(Limits::default());
@@ -512,7 +566,6 @@ fn statsd_lines_are_aggregated_and_bad_lines_counted() {
     assert_eq!(find(&c, "d").kind, Kind::Histogram);
     let invalid = c.invalid_lines();
     for kind in [
-        "statsd_set_unsupported",
         "statsd_malformed",
         "statsd_unknown_type",
         "statsd_bad_value",
@@ -522,7 +575,7 @@ fn statsd_lines_are_aggregated_and_bad_lines_counted() {
     let totals = c.totals();
     assert_eq!(
         (totals.datagrams, totals.statsd_datagrams, totals.events),
-        (1, 1, 8)
+        (1, 1, 9)
     );
     assert_eq!(c.senders().count(), 0, "no sender accounting for StatsD");
     // Lines and datagrams are counted apart: that datagram was valid.

@@ -349,7 +349,7 @@ fn statsd_from_the_client_and_forwarded_onwards() {
         while seen.len() < 4 {
             let n = agent.recv(&mut buf).expect("forwarded lines");
             for line in statsd::parse(&buf[..n]) {
-                let line = line.unwrap();
+                let line = line.unwrap().metric().unwrap();
                 seen.insert(
                     line.name.to_string(),
                     (line.value.to_string(), line.tags.is_empty()),

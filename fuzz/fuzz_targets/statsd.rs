@@ -1,4 +1,5 @@
-//! The StatsD line parser is total: any bytes give lines or typed errors,
+//! The StatsD line parser is total: any bytes give lines (metrics,
+//! DogStatsD events and service checks) or typed errors,
 //! never a panic, at most one per `\n`-separated piece, and every line it
 //! accepts holds what the collector relies on: a name and a value with no
 //! separator in them, a sample rate in [`MIN_SAMPLE_RATE`], 1, and a
@@ -9,14 +10,26 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stats_core::wire::statsd::{MIN_SAMPLE_RATE, parse};
+use stats_core::wire::statsd::{MIN_SAMPLE_RATE, Parsed, parse};
 
 fuzz_target!(|data: &[u8]| {
     let pieces = data.split(|&b| b == b'\n').count();
     let mut lines = 0;
     for line in parse(data) {
         lines += 1;
-        let Ok(line) = line else { continue };
+        let line = match line {
+            Ok(Parsed::Metric(line)) => line,
+            Ok(Parsed::Event(e)) => {
+                assert!(!e.title.is_empty());
+                let _ = stats_core::wire::statsd::tag_pairs(e.tags).count();
+                continue;
+            }
+            Ok(Parsed::ServiceCheck(c)) => {
+                assert!(!c.name.is_empty() && !c.name.contains('|'));
+                continue;
+            }
+            Err(_) => continue,
+        };
         assert!(!line.name.is_empty() && !line.value.is_empty());
         assert!(!line.name.contains(['\n', ':']));
         assert!(!line.value.contains(['\n', '|']));

@@ -79,7 +79,7 @@ fn dogstatsd_lines_carry_the_constant_tags_and_the_container_id() {
             let mut seen = Vec::new();
             for datagram in &sent {
                 for line in parse(datagram) {
-                    let line = line.unwrap();
+                    let line = line.unwrap().metric().unwrap();
                     let mut tags: Vec<&str> = line.tags.split(',').collect();
                     tags.sort_unstable();
                     seen.push((line.name.to_string(), tags.join(",")));
@@ -184,7 +184,12 @@ fn aggregated_distributions_send_buckets_of_one_count_in_one_line() {
     assert_eq!(size_lines.len(), 2, "{lines:?}");
     let mut count = 0.0;
     for line in &size_lines {
-        let parsed = parse(line.as_bytes()).next().unwrap().unwrap();
+        let parsed = parse(line.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap()
+            .metric()
+            .unwrap();
         count += parsed.numbers().count() as f64 / parsed.sample_rate;
         assert!(!line.contains("|T"), "distributions carry no time: {line}");
     }
@@ -223,7 +228,12 @@ fn sampled_timers_and_histograms_carry_their_rate_and_the_rest_is_counted() {
     let lines = lines_of(&datagrams.lock().unwrap());
     let mut kept = std::collections::HashMap::<String, u64>::new();
     for line in &lines {
-        let parsed = parse(line.as_bytes()).next().unwrap().unwrap();
+        let parsed = parse(line.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap()
+            .metric()
+            .unwrap();
         let want = if parsed.name == "jobs" { 1.0 } else { 0.1 };
         assert_eq!(parsed.sample_rate, want, "{line}");
         *kept.entry(parsed.name.to_string()).or_default() += 1;

@@ -29,6 +29,8 @@ mod crc;
 mod decode;
 #[cfg(all(feature = "alloc", feature = "statsd"))]
 pub mod deltas;
+#[cfg(feature = "statsd")]
+mod dogstatsd;
 mod encode;
 #[cfg(all(feature = "alloc", feature = "statsd"))]
 pub mod packer;
@@ -515,7 +517,13 @@ mod tests {
         for d in &dgs {
             assert!(d.len() <= MIN_DATAGRAM);
             for line in statsd::parse(d) {
-                values.extend(line.unwrap().numbers().map(Option::unwrap));
+                values.extend(
+                    line.unwrap()
+                        .metric()
+                        .unwrap()
+                        .numbers()
+                        .map(Option::unwrap),
+                );
             }
         }
         let want: Vec<f64> = (1..=400).map(|n| n as f64).collect();
@@ -546,7 +554,7 @@ mod tests {
             assert!(d.len() <= MIN_DATAGRAM);
             assert!(i == dgs.len() - 1 || d.len() > MIN_DATAGRAM - 25);
             for line in statsd::parse(d) {
-                let line = line.unwrap();
+                let line = line.unwrap().metric().unwrap();
                 match line.name {
                     "hits" => assert_eq!((line.value, line.tags), ("1", "route:/a")),
                     "depth" => assert!(line.is_change() && line.value == "-1"),

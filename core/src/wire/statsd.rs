@@ -25,6 +25,8 @@
 #[cfg(test)]
 use super::Codec;
 use super::as_exact_int;
+pub use super::dogstatsd::{CheckStatus, ParsedEvent, ParsedServiceCheck, tag_pairs};
+use super::dogstatsd::{parse_event, parse_service_check};
 use super::encode::{Encoder, Format, PushError, Writer};
 use crate::event::{Event, KeyId, Kind};
 use crate::registry::Key;
@@ -571,10 +573,29 @@ impl ParsedLine<'_> {
 
     /// The tags as (key, value) pairs; a bare tag has an empty value.
     pub fn tag_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.tags
-            .split(',')
-            .filter(|t| !t.is_empty())
-            .map(|t| t.split_once(':').unwrap_or((t, "")))
+        super::dogstatsd::tag_pairs(self.tags)
+    }
+}
+
+/// One line of a StatsD datagram: a metric, or one of DogStatsD's events
+/// and service checks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Parsed<'a> {
+    /// `name:value|type...`
+    Metric(ParsedLine<'a>),
+    /// `_e{..}:title|text...`
+    Event(ParsedEvent<'a>),
+    /// `_sc|name|status...`
+    ServiceCheck(ParsedServiceCheck<'a>),
+}
+
+impl<'a> Parsed<'a> {
+    /// The metric line, if it is one.
+    pub fn metric(self) -> Option<ParsedLine<'a>> {
+        match self {
+            Parsed::Metric(line) => Some(line),
+            Parsed::Event(_) | Parsed::ServiceCheck(_) => None,
+        }
     }
 }
 
@@ -596,6 +617,12 @@ pub enum ParseError {
     UnknownType,
     /// A sample rate that is not a number in [`MIN_SAMPLE_RATE`], 1.
     BadSampleRate,
+    /// A DogStatsD event (`_e{`) whose lengths do not match its title and
+    /// text, or with an empty title.
+    BadEvent,
+    /// A DogStatsD service check (`_sc|`) without a name or a status of
+    /// 0 to 3.
+    BadServiceCheck,
 }
 
 impl fmt::Display for ParseError {
@@ -605,6 +632,8 @@ impl fmt::Display for ParseError {
             ParseError::Malformed => "line is not name:value|type",
             ParseError::UnknownType => "unknown metric type",
             ParseError::BadSampleRate => "sample rate is not in [1e-6, 1]",
+            ParseError::BadEvent => "event lengths do not match its title and text",
+            ParseError::BadServiceCheck => "service check without a name or a status of 0 to 3",
         })
     }
 }
@@ -619,6 +648,8 @@ impl ParseError {
             ParseError::Malformed => "statsd_malformed",
             ParseError::UnknownType => "statsd_unknown_type",
             ParseError::BadSampleRate => "statsd_bad_sample_rate",
+            ParseError::BadEvent => "statsd_bad_event",
+            ParseError::BadServiceCheck => "statsd_bad_service_check",
         }
     }
 }
@@ -635,7 +666,7 @@ pub struct Lines<'a> {
 }
 
 impl<'a> Iterator for Lines<'a> {
-    type Item = Result<ParsedLine<'a>, ParseError>;
+    type Item = Result<Parsed<'a>, ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -655,8 +686,18 @@ impl<'a> Iterator for Lines<'a> {
     }
 }
 
-fn parse_line(line: &[u8]) -> Result<ParsedLine<'_>, ParseError> {
+fn parse_line(line: &[u8]) -> Result<Parsed<'_>, ParseError> {
     let line = core::str::from_utf8(line).map_err(|_| ParseError::InvalidUtf8)?;
+    if line.starts_with("_e{") {
+        return parse_event(line).map(Parsed::Event);
+    }
+    if line.starts_with("_sc|") {
+        return parse_service_check(line).map(Parsed::ServiceCheck);
+    }
+    parse_metric(line).map(Parsed::Metric)
+}
+
+fn parse_metric(line: &str) -> Result<ParsedLine<'_>, ParseError> {
     let (name, rest) = line.split_once(':').ok_or(ParseError::Malformed)?;
     let mut fields = rest.split('|');
     let value = fields.next().ok_or(ParseError::Malformed)?;
@@ -840,7 +881,12 @@ mod tests {
         );
         assert_eq!(at(Dialect::Etsy, Kind::Counter, 2.0), "m:2|c|@0.5");
         let text = at(Dialect::DogStatsd, Kind::Counter, 2.0);
-        let parsed = parse(text.as_bytes()).next().unwrap().unwrap();
+        let parsed = parse(text.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap()
+            .metric()
+            .unwrap();
         assert_eq!(
             (parsed.tags, parsed.container_id),
             ("env:prod", "3c0ffee_x")
@@ -917,7 +963,12 @@ mod tests {
             None,
         )
         .unwrap();
-        let parsed = parse(text.as_bytes()).next().unwrap().unwrap();
+        let parsed = parse(text.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap()
+            .metric()
+            .unwrap();
         let values: Vec<Option<f64>> = parsed.numbers().collect();
         assert_eq!(values, [Some(1.0), Some(2.5), Some(3.0)]);
         assert_eq!(parsed.number(), None, "several values are not one number");
@@ -955,20 +1006,21 @@ mod tests {
         let lines: Vec<_> =
             parse(b"a:1|c\n\nb:+2|g|#k:v,bare\r\nc:1.5|ms|@0.5\nd:x|s\nbad\ne:1|zz\nf:1|c|@2")
                 .collect();
-        let a = lines[0].unwrap();
+        let metric = |i: usize| lines[i].unwrap().metric().unwrap();
+        let a = metric(0);
         assert_eq!(
             (a.name, a.number(), a.metric_type),
             ("a", Some(1.0), MetricType::Counter)
         );
-        let b = lines[1].unwrap();
+        let b = metric(1);
         assert!(b.is_change());
         assert_eq!(
             b.tag_pairs().collect::<Vec<_>>(),
             [("k", "v"), ("bare", "")]
         );
-        let c = lines[2].unwrap();
+        let c = metric(2);
         assert_eq!((c.metric_type, c.sample_rate), (MetricType::Timer, 0.5));
-        assert_eq!(lines[3].unwrap().number(), None);
+        assert_eq!(metric(3).number(), None);
         assert_eq!(lines[4], Err(ParseError::Malformed));
         assert_eq!(lines[5], Err(ParseError::UnknownType));
         assert_eq!(lines[6], Err(ParseError::BadSampleRate));
@@ -999,7 +1051,7 @@ mod tests {
         /// Any bytes give lines or errors, never a panic.
         #[test]
         fn any_bytes_parse_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-            for l in parse(&bytes).flatten() {
+            for l in parse(&bytes).flatten().filter_map(Parsed::metric) {
                 let _ = (l.number(), l.is_change(), l.tag_pairs().count());
             }
         }
@@ -1022,7 +1074,7 @@ mod tests {
                 return Ok(());
             }
             let text = text.unwrap();
-            let parsed: Vec<_> = parse(text.as_bytes()).map(|l| l.unwrap()).collect();
+            let parsed: Vec<_> = parse(text.as_bytes()).map(|l| l.unwrap().metric().unwrap()).collect();
             let last = parsed.last().unwrap();
             let want = if kind == Kind::Timer { value / 1e6 } else { value };
             let got = last.number().unwrap();
