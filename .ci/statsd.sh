@@ -47,3 +47,13 @@ STATS_ORIGIN_DETECTION=false target/release/examples/demo --target 127.0.0.1:181
 counters=$(admin counters)
 grep -q "'http.errors;status=500'" <<<"$counters" || { echo "no tagged demo counter: $counters"; exit 1; }
 echo "statsd interop: counts, gauges and timers arrive; no bad lines in the Etsy dialect"
+
+echo "--- Datadog's Python client (datadog from PyPI) into the collector: every DogStatsD type"
+python3 -c 'import datadog' 2>/dev/null || pip install -q --disable-pip-version-check datadog
+cargo build --release -p stats-collector
+target/release/stats-collector --listen 127.0.0.1:18137 --http 127.0.0.1:19137 \
+  --export-interval 2 >"$peer/collector.log" 2>&1 &
+collector=$!
+trap 'kill $statsd $collector 2>/dev/null || true; rm -rf "$peer"' EXIT
+for _ in $(seq 50); do curl -fsS http://127.0.0.1:19137/health >/dev/null 2>&1 && break; sleep 0.1; done
+python3 .ci/datadog_client.py 18137 19137
