@@ -8,8 +8,9 @@ usage: otlp_receiver.py PORT RECORDED_FILE
 
 RECORDED_FILE holds the demo's "by kind" line. The sum of every monotonic
 cumulative sum's points must equal the counters recorded, the sum of every
-histogram point's count the timers and histograms recorded; each histogram
-point's bucket counts must add up to its count. Exits 0 when they do.
+exponential histogram point's count the timers and histograms recorded;
+each point's bucket counts and zero count must add up to its count, at
+scale 4 or coarser. Exits 0 when they do.
 """
 
 import http.server
@@ -49,10 +50,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         elif kind == "gauge":
                             value = p.as_double
                         else:
-                            assert kind == "histogram", kind
-                            assert sum(p.bucket_counts) == p.count, m.name
-                            assert len(p.bucket_counts) == len(p.explicit_bounds) + 1
-                            assert list(p.explicit_bounds) == sorted(p.explicit_bounds)
+                            assert kind == "exponential_histogram", kind
+                            assert m.exponential_histogram.aggregation_temporality == AGGREGATION_TEMPORALITY_CUMULATIVE
+                            buckets = sum(p.positive.bucket_counts) + sum(p.negative.bucket_counts)
+                            assert buckets + p.zero_count == p.count, m.name
+                            assert -4 <= p.scale <= 4, p.scale
                             value = p.count
                         latest[(m.name, attrs)] = (kind, value)
         self.send_response(200)
@@ -67,11 +69,11 @@ def finish(*_):
     line = open(sys.argv[2]).read()
     want = dict((k, int(n)) for k, n in re.findall(r"(\w+) (\d+)", line))
     sums = sum(v for k, v in latest.values() if k == "sum")
-    counts = sum(v for k, v in latest.values() if k == "histogram")
+    counts = sum(v for k, v in latest.values() if k == "exponential_histogram")
     gauges = sum(1 for k, _ in latest.values() if k == "gauge")
     print(f"OTLP: {requests} requests, {len(latest)} series decoded by opentelemetry-proto")
     print(f"OTLP: counter sums {sums} (recorded {want['counters']})")
-    print(f"OTLP: histogram counts {counts} (recorded {want['timers'] + want['histograms']})")
+    print(f"OTLP: exponential histogram counts {counts} (recorded {want['timers'] + want['histograms']})")
     print(f"OTLP: {gauges} gauges")
     ok = (
         sums == want["counters"]

@@ -1,6 +1,6 @@
 //! What a series is and how values aggregate into it: counters summed,
 //! gauges the last value, distributions (count, exact sum, extremes,
-//! log-linear buckets), and the cumulative totals of senders that
+//! exponential buckets), and the cumulative totals of senders that
 //! aggregate at the source, kept per sender.
 
 use crate::memory::{ALLOCATION_BYTES, Memory};

@@ -31,16 +31,28 @@ pub(crate) trait Output: Sink {
         bounds: &Bounds,
         scale: f64,
     ) {
-        write_classic(
-            self,
-            name,
-            labels,
-            bounds,
-            d.buckets(),
-            d.count,
-            d.sum * scale,
-        );
+        classic(self, name, labels, d, bounds, scale);
     }
+}
+
+/// `d` as a classic histogram at `bounds`, its sum times `scale`.
+pub(crate) fn classic<S: Sink + ?Sized>(
+    sink: &mut S,
+    name: &str,
+    labels: &[(&str, &str)],
+    d: &Distribution,
+    bounds: &Bounds,
+    scale: f64,
+) {
+    write_classic(
+        sink,
+        name,
+        labels,
+        bounds,
+        d.buckets(),
+        d.count,
+        d.sum * scale,
+    );
 }
 
 impl Output for Text {}

@@ -14,12 +14,12 @@
 
 use crate::aggregation::Distribution;
 use crate::collector::Collector;
-use crate::prometheus::Output;
+use crate::prometheus::{Output, classic};
 use crate::push::{Batch, Protocol};
 use bytes::Bytes;
 use prost::Message;
 use stats_core::aggregate::ZERO_THRESHOLD;
-use stats_core::prometheus::{Bounds, Sink, spans_and_deltas, write_classic};
+use stats_core::prometheus::{Bounds, Sink, spans_and_deltas};
 use std::collections::BTreeMap;
 
 /// A remote write request.
@@ -219,15 +219,7 @@ impl Output for Requests<'_> {
             let histogram = Histogram::of(d, scale, self.timestamp);
             self.push(name, labels, Vec::new(), vec![histogram]);
         } else {
-            write_classic(
-                self,
-                name,
-                labels,
-                bounds,
-                d.buckets(),
-                d.count,
-                d.sum * scale,
-            );
+            classic(self, name, labels, d, bounds, scale);
         }
     }
 }

@@ -278,7 +278,7 @@ fn every_dogstatsd_mode_reaches_the_collector_with_its_values() {
         );
         if what != "events sampled" {
             let sum = sample(&text, "size_sum").unwrap();
-            // Aggregated: the buckets' midpoints, within 3.2%.
+            // Aggregated: values standing for the buckets, within 3.2%.
             assert!((sum - 273_600.0).abs() / 273_600.0 < 0.032, "{what}: {sum}");
         }
         server.stop(Duration::from_secs(1));

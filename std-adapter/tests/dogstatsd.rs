@@ -1,7 +1,7 @@
 //! What every series carries beyond its own name and tags: the constant
 //! tags (every codec) and, in DogStatsD lines, the container id.
 
-use stats_std::core::wire::statsd::parse;
+use stats_std::core::wire::statsd::{ParsedLine, parse};
 use stats_std::core::wire::{Codec, Dialect, decode};
 use stats_std::core::{SendError, Transport};
 use stats_std::{Aggregation, ClientTransport, Config, Stats};
@@ -66,6 +66,16 @@ fn config(mode: Aggregation) -> Config {
     Config::default()
         .with_aggregation(mode)
         .with_tags(["env:test", "team:core"])
+}
+
+/// `line`, a metric line, read.
+fn metric(line: &str) -> ParsedLine<'_> {
+    parse(line.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap()
+        .metric()
+        .unwrap()
 }
 
 #[test]
@@ -184,12 +194,7 @@ fn aggregated_distributions_send_buckets_of_one_count_in_one_line() {
     assert_eq!(size_lines.len(), 2, "{lines:?}");
     let mut count = 0.0;
     for line in &size_lines {
-        let parsed = parse(line.as_bytes())
-            .next()
-            .unwrap()
-            .unwrap()
-            .metric()
-            .unwrap();
+        let parsed = metric(line);
         count += parsed.numbers().count() as f64 / parsed.sample_rate;
         assert!(!line.contains("|T"), "distributions carry no time: {line}");
     }
@@ -228,12 +233,7 @@ fn sampled_timers_and_histograms_carry_their_rate_and_the_rest_is_counted() {
     let lines = lines_of(&datagrams.lock().unwrap());
     let mut kept = std::collections::HashMap::<String, u64>::new();
     for line in &lines {
-        let parsed = parse(line.as_bytes())
-            .next()
-            .unwrap()
-            .unwrap()
-            .metric()
-            .unwrap();
+        let parsed = metric(line);
         let want = if parsed.name == "jobs" { 1.0 } else { 0.1 };
         assert_eq!(parsed.sample_rate, want, "{line}");
         *kept.entry(parsed.name.to_string()).or_default() += 1;

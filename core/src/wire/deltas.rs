@@ -131,3 +131,69 @@ impl Deltas {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::{bucket_of, timer_bucket_of};
+    use std::vec;
+
+    /// Sends `values` (each `count` times) as one interval of a
+    /// distribution; the (value, sample rate) pairs its lines carry.
+    fn lines(values: &[(f64, u64)], timer: bool) -> Vec<(f64, f64)> {
+        let mut counts: BTreeMap<(u8, u16), u64> = BTreeMap::new();
+        for &(v, n) in values {
+            let id = if timer {
+                timer_bucket_of(v)
+            } else {
+                bucket_of(v)
+            };
+            *counts.entry((0, id)).or_default() += n;
+        }
+        let min = values.iter().map(|v| v.0).fold(f64::INFINITY, f64::min);
+        let max = values.iter().map(|v| v.0).fold(f64::NEG_INFINITY, f64::max);
+        let mut buckets = counts.into_iter();
+        let mut out = vec![];
+        Deltas::default().lines(
+            0,
+            Current::Distribution {
+                buckets: &mut buckets,
+                min,
+                max,
+                timer,
+            },
+            |values, rate| out.extend(values.iter().map(|&v| (v, rate))),
+        );
+        out.sort_by(|a, b| a.0.total_cmp(&b.0));
+        out
+    }
+
+    /// Small integers recorded come out as exactly those values, with
+    /// their counts; 0 as 0, never a subnormal stand-in.
+    #[test]
+    fn recorded_integers_come_out_as_recorded() {
+        let got = lines(
+            &[(0.0, 4), (1.0, 3), (2.0, 2), (3.0, 1), (7.0, 5), (15.0, 2)],
+            false,
+        );
+        assert_eq!(
+            got,
+            [
+                (0.0, 0.25),
+                (1.0, 1.0 / 3.0),
+                (2.0, 0.5),
+                (3.0, 1.0),
+                (7.0, 0.2),
+                (15.0, 0.5)
+            ]
+        );
+    }
+
+    /// A timer of exactly 2 ms goes as 2 (in nanoseconds here, 2 in the
+    /// millisecond line); extremes alone in their buckets as themselves.
+    #[test]
+    fn timers_come_out_in_whole_milliseconds_and_extremes_as_themselves() {
+        let got = lines(&[(2e6, 3), (1.5e6, 1), (250e6, 1)], true);
+        assert_eq!(got, [(1.5e6, 1.0), (2e6, 1.0 / 3.0), (250e6, 1.0)]);
+    }
+}

@@ -762,6 +762,16 @@ mod tests {
         Ok(String::from(core::str::from_utf8(&buf[..n]).unwrap()))
     }
 
+    /// The first line of `text`, a metric.
+    fn first_metric(text: &str) -> ParsedLine<'_> {
+        parse(text.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap()
+            .metric()
+            .unwrap()
+    }
+
     fn simple(dialect: Dialect, kind: Kind, value: f64) -> String {
         line(dialect, "m", &[], kind, value, false, 1.0).unwrap()
     }
@@ -881,12 +891,7 @@ mod tests {
         );
         assert_eq!(at(Dialect::Etsy, Kind::Counter, 2.0), "m:2|c|@0.5");
         let text = at(Dialect::DogStatsd, Kind::Counter, 2.0);
-        let parsed = parse(text.as_bytes())
-            .next()
-            .unwrap()
-            .unwrap()
-            .metric()
-            .unwrap();
+        let parsed = first_metric(&text);
         assert_eq!(
             (parsed.tags, parsed.container_id),
             ("env:prod", "3c0ffee_x")
@@ -963,12 +968,7 @@ mod tests {
             None,
         )
         .unwrap();
-        let parsed = parse(text.as_bytes())
-            .next()
-            .unwrap()
-            .unwrap()
-            .metric()
-            .unwrap();
+        let parsed = first_metric(&text);
         let values: Vec<Option<f64>> = parsed.numbers().collect();
         assert_eq!(values, [Some(1.0), Some(2.5), Some(3.0)]);
         assert_eq!(parsed.number(), None, "several values are not one number");
