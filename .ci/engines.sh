@@ -14,14 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=.ci/peers.sh
+. .ci/peers.sh
 
 cargo build --release -p stats-collector
 cargo build --release --example demo
@@ -68,11 +62,6 @@ for name in a b; do
     eval "collector_$name=$!"
 done
 
-up() {
-    for _ in $(seq 100); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    echo "$1 did not come up" >&2
-    return 1
-}
 up "http://$VM/health"
 up "http://$PROM/-/ready"
 up http://127.0.0.1:19201/health

@@ -16,14 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=.ci/peers.sh
+. .ci/peers.sh
 
 cargo build --release -p stats-collector
 cargo build --release --example spike
@@ -62,11 +56,6 @@ collector n 18212 19212 --native-histograms --remote-write "http://$PROM/api/v1/
 collector x 18213 19213 --native-histograms --remote-write "http://$PROM/api/v1/write" \
     --otlp http://127.0.0.1:14338/v1/metrics
 
-up() {
-    for _ in $(seq 100); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
-    echo "$1 did not come up" >&2
-    return 1
-}
 up "http://$VM/health"
 up "http://$PROM/-/ready"
 for port in 19211 19212 19213; do up "http://127.0.0.1:$port/health"; done
