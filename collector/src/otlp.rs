@@ -17,12 +17,12 @@
 
 use crate::aggregation::{Aggregate, Distribution, Series};
 use crate::collector::Collector;
-use crate::prometheus::export_scale;
 use crate::push::{Batch, Protocol};
 use bytes::Bytes;
 use prost::Message;
 use stats_core::Kind;
 use stats_core::aggregate::ZERO_THRESHOLD;
+use stats_core::prometheus::export_scale;
 use std::collections::BTreeMap;
 
 /// `ExportMetricsServiceRequest`.

@@ -7,7 +7,7 @@ use crate::push::PushCounters;
 use crate::senders::SenderStats;
 use stats_core::Kind;
 use stats_core::prometheus::{
-    Bounds, Families, Sink, Text, default_bounds, family_type, labels, write_classic,
+    Bounds, Families, Sink, Text, default_bounds, export_scale, family_type, labels, write_classic,
 };
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -66,12 +66,6 @@ pub(crate) struct Family {
     pub(crate) sets: Vec<(Vec<(String, String)>, Aggregate)>,
 }
 
-/// What a distribution of `kind` is multiplied by as exported (every
-/// output): timers are recorded in nanoseconds and exported in seconds.
-pub(crate) fn export_scale(kind: Kind) -> f64 {
-    if kind == Kind::Timer { 1e-9 } else { 1.0 }
-}
-
 impl Collector {
     /// Prometheus text format 0.0.4: every series (counters as
     /// `<name>_total`, gauges, timers as `<name>_seconds` histograms,
@@ -121,7 +115,7 @@ impl Collector {
                             _ => None,
                         })
                         .collect();
-                    default_bounds(exponentials.iter())
+                    default_bounds(family.kind, exponentials.iter())
                 }
             });
             for (labels, aggregate) in &family.sets {

@@ -9,7 +9,8 @@ use crate::describe::Description;
 use crate::http::{Response, text};
 use crate::stats::{Report, Shared};
 use stats_core::prometheus::{
-    Bounds, Exponential, Families, Sink, Text, default_bounds, family_type, labels, write_classic,
+    Bounds, Exponential, Families, Sink, Text, default_bounds, export_scale, family_type, labels,
+    write_classic,
 };
 use stats_core::{BreakerState, DropReason, Level, Priority, Quantiles, Status};
 use stats_core::{Kind, SeriesId, Totals};
@@ -121,9 +122,8 @@ pub(crate) fn series(shared: &Shared, t: &mut Text) {
                 Merged::Value(_) => None,
             })
             .collect();
-        let bounds = Bounds::new(default_bounds(exponentials.iter()));
-        // Timers are recorded in nanoseconds and exported in seconds.
-        let scale = if kind == Kind::Timer { 1e-9 } else { 1.0 };
+        let bounds = Bounds::new(default_bounds(kind, exponentials.iter()));
+        let scale = export_scale(kind);
         for (labels, merged) in &sets {
             let labels: Vec<(&str, &str)> = labels
                 .iter()

@@ -4,8 +4,16 @@
 //! buckets themselves, as spans and deltas). Buckets come as `(shift, id,
 //! count)` (`crate::aggregate::bucket_of`), in any order.
 //!
-//! **Default boundaries** ([`default_bounds`]). A family's boundaries are
-//! powers of `2^(2^-s)`, for the finest `s` from 2 (four a power of two)
+//! **Default boundaries** ([`default_bounds`]). A timer family's are fixed:
+//! powers of `2^(1/2)` seconds from `2^-20` (0.95 µs) to `2^7` (128 s), 55
+//! of them whatever was recorded. A boundary that appears while a family
+//! is being scraped is a new `le` series whose first sample already holds
+//! every value below it: VictoriaMetrics rates such a series over its own
+//! samples, so the window in which a latency spike first reaches a new
+//! range would read the old range's quantiles. Fixed boundaries keep every
+//! timer's `le` series from its first export on.
+//!
+//! Any other family's boundaries are powers of `2^(2^-s)`, for the finest `s` from 2 (four a power of two)
 //! down to -4 (one every 16 powers of two) that covers the values the
 //! family holds, all label sets together, with at most
 //! [`MAX_DEFAULT_BOUNDS`] boundaries; 0 is a boundary when values at or
@@ -13,7 +21,9 @@
 //! Every such boundary is an edge of the recording scheme's buckets (16 a
 //! power of two), so each `le` count is exact. The boundaries follow the
 //! recorded range: they only grow as it widens (one can go when the range
-//! grows so wide that `s` coarsens, which keeps every other one).
+//! grows so wide that `s` coarsens, which keeps every other one), so a
+//! histogram whose values reach a new range is read right by windows that
+//! start after the boundaries it brings.
 //!
 //! **Configured boundaries** are used as given. A bucket counts under a
 //! boundary when its upper edge is at or below it ([`cumulative`]): a
@@ -25,6 +35,7 @@ use super::text::{Sink, number};
 use crate::aggregate::{
     SCALE, bucket_range, exponential_bound, exponential_index, is_negative, is_zero_bucket,
 };
+use crate::event::Kind;
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
@@ -33,6 +44,19 @@ use alloc::vec::Vec;
 
 /// Boundaries a family gets at most by default (besides `+Inf`).
 pub const MAX_DEFAULT_BOUNDS: usize = 40;
+
+/// Timers' default boundaries: `2^(k/2)` s for `k` in this range.
+const TIMER_BOUNDS: core::ops::RangeInclusive<i32> = -40..=14;
+
+/// The scale of timers' default boundaries: 2 a power of two.
+const TIMER_SCALE: i32 = 1;
+
+/// The factor from a kind's recorded unit to its exported one: timers are
+/// recorded in nanoseconds and exported in seconds; everything else as
+/// recorded.
+pub fn export_scale(kind: Kind) -> f64 {
+    if kind == Kind::Timer { 1e-9 } else { 1.0 }
+}
 
 /// The finest scale default boundaries use: 4 a power of two.
 const DEFAULT_SCALE: i32 = 2;
@@ -170,10 +194,18 @@ impl Range {
     }
 }
 
-/// The default `le` boundaries for a family whose label sets hold
-/// `histograms` (see the module's documentation); empty when nothing was
-/// bucketed.
-pub fn default_bounds<'a>(histograms: impl Iterator<Item = &'a Exponential> + Clone) -> Vec<f64> {
+/// The default `le` boundaries for a family of `kind` whose label sets
+/// hold `histograms` (see the module's documentation): fixed for timers;
+/// otherwise covering the recorded range, empty when nothing was bucketed.
+pub fn default_bounds<'a>(
+    kind: Kind,
+    histograms: impl Iterator<Item = &'a Exponential> + Clone,
+) -> Vec<f64> {
+    if kind == Kind::Timer {
+        return TIMER_BOUNDS
+            .map(|k| exponential_bound(k, TIMER_SCALE))
+            .collect();
+    }
     let finest = histograms.clone().map(|e| e.scale).min().unwrap_or(SCALE);
     let scale = DEFAULT_SCALE.min(finest);
     let mut range = Range::default();
@@ -293,11 +325,40 @@ mod tests {
     }
 
     #[test]
-    fn default_bounds_cover_the_range_at_four_a_power_of_two() {
-        // 1 ms and 200 ms timers: bounds in seconds.
+    fn timers_get_fixed_bounds_whatever_they_recorded() {
+        let one = buckets(&[timer_bucket_of(1e6)]);
+        let both = buckets(&[timer_bucket_of(1e6), timer_bucket_of(2e8)]);
+        let (one, both) = (
+            Exponential::of(one.iter().copied()),
+            Exponential::of(both.iter().copied()),
+        );
+        let bounds = default_bounds(Kind::Timer, [&one].into_iter());
+        assert_eq!(bounds, default_bounds(Kind::Timer, [&both].into_iter()));
+        assert_eq!(bounds, default_bounds(Kind::Timer, core::iter::empty()));
+        assert_eq!(bounds.len(), 55);
+        assert_eq!((bounds[0], bounds[54]), (2f64.powi(-20), 128.0));
+        assert!(
+            bounds
+                .windows(2)
+                .all(|w| w[1] / w[0] == 2f64.sqrt() || (w[1] / w[0] - 2f64.sqrt()).abs() < 1e-15)
+        );
+        // Exact: 1 ms is under 2^-9.5 s and not 2^-10; 200 ms under 2^-2.
         let b = buckets(&[timer_bucket_of(1e6), timer_bucket_of(2e8)]);
+        let counts = cumulative(b.iter().copied(), &bounds);
+        let at = |v: f64| bounds.iter().position(|&b| b == v).unwrap();
+        assert_eq!(counts[at(2f64.powi(-10))], 0);
+        assert_eq!(counts[at(2f64.powi(-10)) + 1], 1);
+        assert_eq!(counts[at(0.25) - 1], 1);
+        assert_eq!(counts[at(0.25)], 2);
+        assert_eq!(export_scale(Kind::Timer), 1e-9);
+        assert_eq!(export_scale(Kind::Histogram), 1.0);
+    }
+
+    #[test]
+    fn default_bounds_cover_the_range_at_four_a_power_of_two() {
+        let b = buckets(&[bucket_of(0.001), bucket_of(0.2)]);
         let e = Exponential::of(b.iter().copied());
-        let bounds = default_bounds([&e].into_iter());
+        let bounds = default_bounds(Kind::Histogram, [&e].into_iter());
         assert!(
             bounds[0] < 0.001 && *bounds.last().unwrap() >= 0.2,
             "{bounds:?}"
@@ -306,7 +367,7 @@ mod tests {
         // Four a power of two: 2^-10 is one, and 2^-9.75 the next.
         let i = bounds.iter().position(|&b| b == 2f64.powi(-10)).unwrap();
         assert_eq!(bounds[i + 1], 2f64.powf(-9.75));
-        // Every count is exact: 1 ms is under 2^-9.75 s and not 2^-10.
+        // Every count is exact: 0.001 is under 2^-9.75 and not 2^-10.
         let counts = cumulative(b.iter().copied(), &bounds);
         assert_eq!(counts[i], 0);
         assert_eq!(counts[i + 1], 1);
@@ -322,7 +383,7 @@ mod tests {
             bucket_of(0.0),
         ]);
         let e = Exponential::of(b.iter().copied());
-        let bounds = default_bounds([&e].into_iter());
+        let bounds = default_bounds(Kind::Histogram, [&e].into_iter());
         assert!(bounds.len() <= MAX_DEFAULT_BOUNDS, "{}", bounds.len());
         assert!(bounds.windows(2).all(|w| w[0] < w[1]));
         assert!(bounds.contains(&0.0));
