@@ -24,6 +24,7 @@
 //! take CPU the receivers would have. The CPU-time figures say what the
 //! collector itself costs.
 
+use clap::{Parser, ValueEnum};
 use stats_collector::{Server, Settings};
 use stats_core::wire::{DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig};
 use stats_pipeline::{procfs, workload};
@@ -34,57 +35,40 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: collector_load ingest|series|remote-write [--ingest-threads N] [--senders K] [--series N] [--seconds S]";
-
+/// A collector in this process, fed over loopback, measured.
+#[derive(Parser)]
 struct Args {
-    mode: String,
+    /// What to measure.
+    #[arg(value_enum)]
+    mode: Mode,
+    /// The collector's receiving threads (ingest).
+    #[arg(long, default_value_t = 1)]
     ingest_threads: usize,
+    /// Sending threads (ingest).
+    #[arg(long, default_value_t = 1)]
     senders: usize,
+    /// Series (series, remote-write).
+    #[arg(long, default_value_t = 100_000)]
     series: usize,
+    /// Seconds to run (ingest, remote-write).
+    #[arg(long, default_value_t = 5.0)]
     seconds: f64,
 }
 
-fn args() -> Result<Args, String> {
-    let mut it = std::env::args().skip(1);
-    let mode = it.next().ok_or("a mode is needed")?;
-    let mut a = Args {
-        mode,
-        ingest_threads: 1,
-        senders: 1,
-        series: 100_000,
-        seconds: 5.0,
-    };
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or(format!("{flag} needs a value"))?;
-        let bad = |_: std::num::ParseIntError| format!("{flag}: {value:?} is not a number");
-        match flag.as_str() {
-            "--ingest-threads" => a.ingest_threads = value.parse().map_err(bad)?,
-            "--senders" => a.senders = value.parse().map_err(bad)?,
-            "--series" => a.series = value.parse().map_err(bad)?,
-            "--seconds" => {
-                a.seconds = value
-                    .parse()
-                    .map_err(|_| format!("{flag}: {value:?} is not a number of seconds"))?
-            }
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
-    Ok(a)
+/// The measurements, as the list above gives them.
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Ingest,
+    Series,
+    RemoteWrite,
 }
 
 fn main() -> ExitCode {
-    let a = match args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = match a.mode.as_str() {
-        "ingest" => ingest(&a),
-        "series" => series(&a),
-        "remote-write" => remote_write(&a),
-        other => Err(format!("unknown mode {other:?}\n{USAGE}")),
+    let a = Args::parse();
+    let result = match a.mode {
+        Mode::Ingest => ingest(&a),
+        Mode::Series => series(&a),
+        Mode::RemoteWrite => remote_write(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

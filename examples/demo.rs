@@ -18,72 +18,55 @@
 //! `unix:///path`. A run that delivered nothing (no datagram sent: nothing
 //! listening there) says so and exits 1.
 
+use clap::Parser;
 use stats_core::wire::Codec;
 use stats_core::{DropReason, Kind, Priority};
 use stats_pipeline::cli;
 use stats_pipeline::receiver::Receiver;
 use stats_std::{Aggregation, Report, Stats};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// The whole pipeline on one machine: record, send, receive, account.
+#[derive(Parser)]
 struct Args {
+    /// `source`: fold values into per-series totals where they are
+    /// recorded; `off`: every value an event through the lanes (the
+    /// configuration's mode when not given).
+    #[arg(long, value_parser = aggregation)]
     aggregation: Option<Aggregation>,
-    threads: usize,
+    /// Recording threads.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: u16,
+    /// Events a second, all threads together; 0 records as fast as they
+    /// can.
+    #[arg(long, default_value_t = 1_000_000)]
     rate: u64,
+    /// Seconds to record for.
+    #[arg(long, default_value = "5", value_parser = cli::seconds)]
     duration: Duration,
+    /// Send to this receiver instead of the in-process one (`host:port`,
+    /// `udp://`, `unixgram://`, `unix://`).
+    #[arg(long)]
     target: Option<String>,
+    /// native, statsd, dogstatsd or dogstatsd-distribution (the
+    /// configuration's codec when not given).
+    #[arg(long, value_parser = codec)]
     codec: Option<Codec>,
 }
 
-const USAGE: &str = "usage: demo [--aggregation source|off] [--threads N] [--rate EVENTS_PER_S] [--duration SECONDS] [--target ADDRESS] [--codec native|statsd|dogstatsd|dogstatsd-distribution]";
+fn aggregation(name: &str) -> Result<Aggregation, String> {
+    Aggregation::from_name(name).ok_or(format!("expected source or off, got {name:?}"))
+}
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        aggregation: None,
-        threads: 4,
-        rate: 1_000_000,
-        duration: Duration::from_secs(5),
-        target: None,
-        codec: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--aggregation" => {
-                let name = value()?;
-                args.aggregation = Some(Aggregation::from_name(&name).ok_or(format!(
-                    "--aggregation: expected source or off, got {name:?}"
-                ))?);
-            }
-            "--threads" => {
-                args.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?;
-                if args.threads == 0 {
-                    return Err("--threads must be at least 1".into());
-                }
-            }
-            "--rate" => args.rate = value()?.parse().map_err(|e| format!("--rate: {e}"))?,
-            "--duration" => {
-                let s: f64 = value()?.parse().map_err(|e| format!("--duration: {e}"))?;
-                args.duration =
-                    Duration::try_from_secs_f64(s).map_err(|e| format!("--duration: {e}"))?;
-            }
-            "--target" => args.target = Some(value()?),
-            "--codec" => {
-                let name = value()?;
-                args.codec = Some(Codec::from_name(&name).ok_or(format!(
-                    "--codec: expected native, statsd, dogstatsd or dogstatsd-distribution, got {name:?}"
-                ))?);
-            }
-            "--help" | "-h" => return Err(USAGE.into()),
-            other => return Err(format!("unknown flag {other} (try --help)")),
-        }
-    }
-    Ok(args)
+fn codec(name: &str) -> Result<Codec, String> {
+    Codec::from_name(name).ok_or(format!(
+        "expected native, statsd, dogstatsd or dogstatsd-distribution, got {name:?}"
+    ))
 }
 
 /// Values recorded, by kind (`Kind as usize`).
@@ -178,7 +161,12 @@ fn record(
     }
 }
 
+/// Draws the progress bar over itself on a terminal; nothing into a pipe
+/// or a file.
 fn progress(done: u64, elapsed: Duration, total: Duration) {
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
     let fraction = (elapsed.as_secs_f64() / total.as_secs_f64()).min(1.0);
     let filled = (fraction * 30.0) as usize;
     let rate = done as f64 / elapsed.as_secs_f64().max(1e-9);
@@ -194,13 +182,8 @@ fn progress(done: u64, elapsed: Duration, total: Duration) {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = Args::parse();
+    let threads = usize::from(args.threads);
     let (target, receiver) = match &args.target {
         Some(t) => (t.clone(), None),
         None => match cli::loopback_receiver() {
@@ -233,8 +216,8 @@ fn main() -> ExitCode {
     let by_kind: Arc<ByKind> = Arc::default();
     let started = Instant::now();
     let until = started + args.duration;
-    let per_thread = args.rate / args.threads as u64;
-    let workers: Vec<_> = (0..args.threads)
+    let per_thread = args.rate / threads as u64;
+    let workers: Vec<_> = (0..threads)
         .map(|t| {
             let (stats, done, by_kind) = (stats.clone(), done.clone(), by_kind.clone());
             thread::spawn(move || record(&stats, t, per_thread, until, &done, &by_kind))
@@ -253,7 +236,9 @@ fn main() -> ExitCode {
     }
     let elapsed = started.elapsed();
     progress(done.load(Ordering::Relaxed), elapsed, args.duration);
-    eprintln!();
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
     let report = match stats.shutdown(Duration::from_secs(5)) {
         Ok(r) => r,
         Err(e) => {

@@ -25,6 +25,7 @@
 //! exits 1 if one fails. `STATS_*` variables configure the pipeline as in
 //! the README (`STATS_AGGREGATION=off|source` picks the mode).
 
+use clap::{Parser, ValueEnum};
 use stats_core::DropReason;
 use stats_pipeline::load::{self, Plan, Profile, Run};
 use stats_pipeline::receiver::{Counts, Receiver};
@@ -33,6 +34,56 @@ use stats_std::Report;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// Runs a load scenario against a real pipeline and judges it.
+#[derive(Parser)]
+struct Cli {
+    /// The scenario: its default rate and duration.
+    #[arg(long, value_enum)]
+    scenario: Scenario,
+    /// How long to run (`30`, `30s`, `10m`, `24h`); the scenario's by
+    /// default.
+    #[arg(long, value_parser = cli::seconds)]
+    duration: Option<Duration>,
+    /// Events offered a second, all threads together; the scenario's by
+    /// default.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Recording threads.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: u16,
+    /// Prints the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Exits 1 when an objective fails.
+    #[arg(long)]
+    check: bool,
+}
+
+/// The scenarios, as the table above gives them.
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum Scenario {
+    Baseline,
+    High,
+    Stress,
+    Burst,
+    Soak,
+}
+
+impl Scenario {
+    /// Its name, its offered rate (events a second) and its duration.
+    fn plan(self) -> (&'static str, u64, Duration) {
+        let (name, rate, seconds) = match self {
+            Scenario::Baseline => ("baseline", 10_000, 30),
+            Scenario::High => ("high", 100_000, 60),
+            Scenario::Stress => ("stress", 500_000, 30),
+            Scenario::Burst => ("burst", 1_000_000, 10),
+            Scenario::Soak => ("soak", 100_000, 24 * 3600),
+        };
+        (name, rate, Duration::from_secs(seconds))
+    }
+}
+
+/// What a run is: the scenario's plan with the command line's changes.
 struct Args {
     scenario: &'static str,
     rate: u64,
@@ -42,79 +93,18 @@ struct Args {
     check: bool,
 }
 
-const USAGE: &str = "usage: load --scenario baseline|high|stress|burst|soak [--duration 30s|10m|24h] [--rate EVENTS_PER_S] [--threads N] [--json] [--check]";
-
-/// `30`, `30s`, `10m`, `24h`.
-fn parse_duration(text: &str) -> Option<Duration> {
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: f64 = number.parse().ok()?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(seconds)
-        .ok()
-        .filter(|d| !d.is_zero())
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut scenario = None;
-    let (mut rate, mut duration, mut threads) = (None, None, 4);
-    let (mut json, mut check) = (false, false);
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--scenario" => scenario = Some(value()?),
-            "--rate" => {
-                let v = value()?;
-                rate = Some(
-                    v.parse()
-                        .map_err(|_| format!("--rate: not a number: {v:?}"))?,
-                );
-            }
-            "--duration" => {
-                let v = value()?;
-                duration = Some(parse_duration(&v).ok_or(format!(
-                    "--duration: expected seconds or 30s, 10m, 24h; got {v:?}"
-                ))?);
-            }
-            "--threads" => {
-                let v = value()?;
-                threads = v
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or(format!("--threads: expected at least 1, got {v:?}"))?;
-            }
-            "--json" => json = true,
-            "--check" => check = true,
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown flag {other}\n{USAGE}")),
+impl From<Cli> for Args {
+    fn from(cli: Cli) -> Args {
+        let (scenario, rate, duration) = cli.scenario.plan();
+        Args {
+            scenario,
+            rate: cli.rate.unwrap_or(rate),
+            duration: cli.duration.unwrap_or(duration),
+            threads: usize::from(cli.threads),
+            json: cli.json,
+            check: cli.check,
         }
     }
-    let scenario = scenario.ok_or(format!("--scenario is required\n{USAGE}"))?;
-    let (name, default_rate, default_duration) = match scenario.as_str() {
-        "baseline" => ("baseline", 10_000, 30),
-        "high" => ("high", 100_000, 60),
-        "stress" => ("stress", 500_000, 30),
-        "burst" => ("burst", 1_000_000, 10),
-        "soak" => ("soak", 100_000, 24 * 3600),
-        other => return Err(format!("unknown scenario {other:?}\n{USAGE}")),
-    };
-    Ok(Args {
-        scenario: name,
-        rate: rate.unwrap_or(default_rate),
-        duration: duration.unwrap_or(Duration::from_secs(default_duration)),
-        threads,
-        json,
-        check,
-    })
 }
 
 /// One objective: its name, the measured value, the limit and whether it
@@ -407,13 +397,7 @@ fn print_json(args: &Args, m: &Summary) {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = Args::from(Cli::parse());
     let receiver = match cli::loopback_receiver() {
         Ok(r) => r,
         Err(code) => return code,
