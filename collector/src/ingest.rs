@@ -1,5 +1,5 @@
 //! Ingest: one datagram at a time, taken whole or not at all. The native
-//! format's events (version 1) and cumulative totals (version 2), and
+//! format's events (version 1) and cumulative totals (versions 2 and 3), and
 //! StatsD or DogStatsD lines for anything else.
 
 use crate::aggregation::{Added, Aggregate, Distribution, Taken};
@@ -200,16 +200,16 @@ impl Collector {
                 return Seen::New;
             }
         };
-        let mut seen = state.observe(header.sequence, header.base_timestamp);
         if header.version == stats_core::wire::SERIES_VERSION {
-            // Totals that start at another time: the sender started again.
-            if state.started.is_some_and(|s| s != header.started) && seen == Seen::New {
-                state.stats.restarts += 1;
-                seen = Seen::Restart;
+            let before = state.started.replace(header.started);
+            if before.is_some_and(|s| s != header.started) {
+                // Totals that start at another time: the sender started
+                // again, and its sequence with it (its numbers are not
+                // the old run's, whatever they repeat).
+                return state.restart(header.sequence, header.base_timestamp);
             }
-            state.started = Some(header.started);
         }
-        seen
+        state.observe(header.sequence, header.base_timestamp)
     }
 
     /// Whether a new sender is tracked: it is when the table has a place

@@ -97,7 +97,7 @@ impl SenderState {
         }
     }
 
-    fn restart(&mut self, sequence: u64, timestamp: u64) -> Seen {
+    pub(crate) fn restart(&mut self, sequence: u64, timestamp: u64) -> Seen {
         self.stats.restarts += 1;
         self.take_from(sequence, timestamp);
         Seen::Restart

@@ -4,8 +4,8 @@ use crate::aggregation::{Aggregate, Series};
 use crate::collector::{Collector, HEALTH_WINDOW, Limits};
 use crate::senders::{MAX_SEQUENCE_JUMP, Seen, SenderState};
 use stats_core::Kind;
-use stats_core::wire::{Encoder, EncoderConfig};
-use stats_core::{Event, KeyId, Priority, Registry};
+use stats_core::wire::{BucketSource, Encoder, EncoderConfig};
+use stats_core::{Event, KeyId, Priority, Registry, Snapshot, Totals};
 
 /// Datagrams from one sender: `events` each of (key, kind, value).
 struct Sender {
@@ -643,6 +643,56 @@ fn a_reboot_with_a_fixed_sender_id_is_a_restart_not_duplicates() {
     assert_eq!(
         (stats.restarts, stats.duplicated, stats.received),
         (1, 1, 13)
+    );
+    assert_eq!(find(&c, "boots").aggregate(), Aggregate::Counter(13.0));
+}
+
+/// Counters have no buckets.
+struct NoBuckets;
+
+impl BucketSource for NoBuckets {
+    fn for_each(&self, _: u32, _: &mut dyn FnMut(u16, u64)) {}
+}
+
+/// Aggregating at the source with a fixed sender id (a device), restarted:
+/// the new run's totals start at another time and its sequence at 0
+/// again, so its first datagrams repeat numbers the old run used. They
+/// are a restart, not duplicates, and the exported total carries on.
+#[test]
+fn a_restart_under_the_same_id_is_told_by_its_start_not_its_numbers() {
+    let mut registry = Registry::<4, 256>::new();
+    let key = registry.register("boots", &[]).unwrap();
+    let mut c = Collector::new(Limits::default());
+    let mut buf = vec![0u8; 1432];
+    let second = 1_000_000_000;
+    let mut run = |started: u64, datagrams: u64, c: &mut Collector| {
+        let mut encoder = Encoder::new(EncoderConfig::new(7)).unwrap();
+        for i in 0..datagrams {
+            let mut w = encoder
+                .begin_series(&mut buf, started + (i + 1) * second, started)
+                .unwrap();
+            let totals = Snapshot {
+                key,
+                kind: Kind::Counter,
+                changes: 1,
+                value: Totals::Counter {
+                    sum: i as i64 + 1,
+                    count: i + 1,
+                },
+            };
+            w.push(&totals, &NoBuckets, |k| registry.get(k)).unwrap();
+            let d = w.finish().to_vec();
+            c.ingest(&d);
+        }
+    };
+    // Ten datagrams (sequences 0 to 9), the last total 10; then a restart
+    // whose clock is later (no step back to tell it by) and three more.
+    run(100 * second, 10, &mut c);
+    run(200 * second, 3, &mut c);
+    let stats = c.senders().next().unwrap().1;
+    assert_eq!(
+        (stats.restarts, stats.duplicated, stats.received),
+        (1, 0, 13)
     );
     assert_eq!(find(&c, "boots").aggregate(), Aggregate::Counter(13.0));
 }

@@ -85,7 +85,7 @@ pub enum DecodeError {
     /// overflows 64 bits.
     BadBuckets,
     /// The datagram's body is not what was asked for: events were read
-    /// from a series datagram (version 2), or series from an events
+    /// from a series datagram (version 2 or 3), or series from an events
     /// datagram (version 1).
     WrongBody {
         /// The datagram's version.
@@ -175,13 +175,13 @@ pub struct Header {
     /// The sender's datagram sequence number.
     pub sequence: u64,
     /// Version 1: the timestamp the first event's delta is relative to;
-    /// version 2: when the totals were read. Nanoseconds on the sender's
+    /// versions 2 and 3: when the totals were read. Nanoseconds on the sender's
     /// clock.
     pub base_timestamp: u64,
-    /// Version 2: when the sender's totals started (nanoseconds); 0 in
+    /// Versions 2 and 3: when the sender's totals started (nanoseconds); 0 in
     /// version 1.
     pub started: u64,
-    /// Events (version 1) or series (version 2) in the datagram.
+    /// Events (version 1) or series (versions 2 and 3) in the datagram.
     pub event_count: u16,
 }
 
@@ -194,7 +194,7 @@ pub struct Datagram<'a> {
 }
 
 impl<'a> Datagram<'a> {
-    /// Whether this is a series datagram (version 2) rather than events.
+    /// Whether this is a series datagram (version 2 or 3) rather than events.
     pub fn is_series(&self) -> bool {
         matches!(self.header.version, SERIES_VERSION | SERIES_VERSION_2)
     }
