@@ -19,7 +19,7 @@
 //!
 //! The telemetry's own datagrams are not counted in it.
 
-use crate::stats::Report;
+use crate::report::Report;
 use crate::transport::Address;
 use stats_core::Kind;
 use stats_core::wire::packer::Packer;

@@ -713,7 +713,7 @@ impl Config {
             "a power of two, 16 to 16777216",
         )?;
         check(
-            e.lane_sets < crate::stats::SETS,
+            e.lane_sets < crate::lanes::SETS,
             "events.lane_sets",
             &e.lane_sets,
             "0 to 64",
@@ -1443,7 +1443,7 @@ mod tests {
     #[test]
     fn the_ranges_named_in_errors_are_the_limits_checked() {
         use stats_core::wire::{MAX_DATAGRAM, MIN_DATAGRAM};
-        let max_sets = crate::stats::SETS - 1;
+        let max_sets = crate::lanes::SETS - 1;
         let cases = [
             (
                 Config::default().with_batch_size(crate::BATCH_CAPACITY),

@@ -26,12 +26,18 @@ mod aggregation;
 mod client_telemetry;
 mod clock;
 pub mod config;
+mod control;
 mod describe;
+mod error;
+mod handles;
 mod http;
 mod keys;
+mod lanes;
 mod metrics_recorder;
 pub mod origin;
 mod prometheus;
+mod report;
+mod shared;
 mod stats;
 pub mod transport;
 pub mod udp;
@@ -39,12 +45,12 @@ mod worker;
 
 pub use aggregation::AggregationStats;
 pub use config::{Aggregation, Config, ConfigError};
+pub use error::{LifecycleError, RecordError, StartError};
+pub use handles::{Counter, Gauge, Histogram, Timer, TimerGuard};
 pub use keys::InternerStats;
 pub use metrics_recorder::MetricsRecorder;
-pub use stats::{
-    AggregationReport, Counter, Gauge, Histogram, LifecycleError, RecordError, Rejected, Report,
-    StartError, Stats, Timer, TimerGuard,
-};
+pub use report::{AggregationReport, Rejected, Report};
+pub use stats::Stats;
 pub use stats_core as core;
 pub use transport::{Address, ClientTransport};
 

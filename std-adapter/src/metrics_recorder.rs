@@ -18,7 +18,8 @@
 //! ([`Stats::describe`]): the client's own `/metrics` shows them (the wire
 //! carries neither).
 
-use crate::stats::{Counter, Gauge, Histogram, Stats};
+use crate::handles::{Counter, Gauge, Histogram};
+use crate::stats::Stats;
 use metrics::{CounterFn, GaugeFn, HistogramFn, Key, KeyName, Level, Metadata, SharedString, Unit};
 use rustc_hash::FxHashMap;
 use stats_core::Priority;

@@ -7,7 +7,8 @@
 
 use crate::describe::Description;
 use crate::http::{Response, text};
-use crate::stats::{Report, Shared};
+use crate::report::Report;
+use crate::shared::Shared;
 use stats_core::prometheus::{
     Bounds, Exponential, Families, Sink, Text, default_bounds, export_scale, family_type, labels,
     write_classic,

@@ -4,10 +4,11 @@
 
 use crate::aggregation::Aggregation;
 use crate::client_telemetry::ClientTelemetry;
+use crate::error::StartError;
 use crate::keys::KeyReader;
-use crate::stats::{
-    AggregationReport, LifecycleError, Pipeline, Report, SETS, Shared, StartError, StdLanes,
-};
+use crate::lanes::{SETS, StdLanes};
+use crate::report::{AggregationReport, Report};
+use crate::shared::{Pipeline, Shared};
 use crate::transport::{self, Address, ClientTransport};
 use stats_core::health::evaluate;
 use stats_core::wire::deltas::{Current, Deltas};
@@ -20,9 +21,9 @@ use stats_core::{
     TelemetrySnapshot, Totals as CoreTotals, Word,
 };
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 /// How often a report is published.
@@ -35,56 +36,6 @@ const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
 /// warnings: one line at most per this long, and drops "stop" after this
 /// long without one.
 const DROP_CHECK_EVERY: Duration = Duration::from_secs(1);
-
-#[derive(Default)]
-struct State {
-    flush_requested: u64,
-    flush_done: u64,
-    shutdown_deadline: Option<Instant>,
-    finished: bool,
-    final_report: Option<Report>,
-}
-
-/// Requests to the worker and its answers.
-#[derive(Default)]
-pub(crate) struct Control {
-    state: Mutex<State>,
-    changed: Condvar,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Control {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn wake_worker(&self) {
-        if let Ok(t) = self.thread.lock()
-            && let Some(t) = t.as_ref()
-        {
-            t.thread().unpark();
-        }
-    }
-
-    /// Waits until `done` holds or `deadline` passes.
-    fn wait(&self, deadline: Instant, done: impl Fn(&State) -> bool) -> bool {
-        let mut state = self.lock();
-        loop {
-            if done(&state) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            state = self
-                .changed
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-}
 
 /// Starts the worker; returns once it has built the exporter and
 /// connected the transport (`supplied`, or the one `address` names).
@@ -113,61 +64,6 @@ pub(crate) fn spawn(
         }
         Err(_) => Err(StartError::WorkerEnded),
     }
-}
-
-pub(crate) fn flush(shared: &Shared, timeout: Duration) -> Result<(), LifecycleError> {
-    let deadline = Instant::now() + timeout;
-    let ticket = {
-        let mut state = shared.control.lock();
-        if state.finished || state.shutdown_deadline.is_some() {
-            return Err(LifecycleError::ShutDown);
-        }
-        state.flush_requested += 1;
-        state.flush_requested
-    };
-    shared.control.wake_worker();
-    if shared
-        .control
-        .wait(deadline, |s| s.flush_done >= ticket || s.finished)
-    {
-        Ok(())
-    } else {
-        Err(LifecycleError::Timeout)
-    }
-}
-
-pub(crate) fn shutdown(shared: &Shared, timeout: Duration) -> Result<Report, LifecycleError> {
-    let deadline = Instant::now() + timeout;
-    shared
-        .stopped
-        .store(true, std::sync::atomic::Ordering::Relaxed);
-    if let Some(a) = shared.aggregation() {
-        a.close();
-    }
-    {
-        let mut state = shared.control.lock();
-        if state.shutdown_deadline.is_none() {
-            state.shutdown_deadline = Some(deadline);
-        }
-    }
-    shared.control.wake_worker();
-    // A little grace past the deadline for the worker's final report.
-    if !shared
-        .control
-        .wait(deadline + Duration::from_millis(100), |s| s.finished)
-    {
-        return Err(LifecycleError::Timeout);
-    }
-    if let Ok(mut join) = shared.control.thread.lock()
-        && let Some(join) = join.take()
-    {
-        let _ = join.join();
-    }
-    shared
-        .control
-        .lock()
-        .final_report
-        .ok_or(LifecycleError::ShutDown)
 }
 
 fn random_sender_id() -> u64 {
