@@ -3,7 +3,6 @@
 //! renders.
 
 use crate::aggregation::Series;
-use crate::forward::ForwardStats;
 use crate::histograms::Histograms;
 use crate::memory::{Memory, MemoryRefused};
 use crate::push::Destination;
@@ -94,7 +93,6 @@ pub struct Collector {
     /// Reused: the canonical key being looked up.
     pub(crate) scratch: String,
     /// Reads what [`Collector::ingest`] is given.
-    pub(crate) reader: crate::ingest::Reader,
     /// Reused: the series of the keys of the datagram being taken in.
     pub(crate) resolved: Vec<usize>,
     /// What forwarding has done, when it is on.
@@ -155,7 +153,6 @@ impl Collector {
             invalid_lines: BTreeMap::new(),
             totals: Totals::default(),
             scratch: String::new(),
-            reader: crate::ingest::Reader::default(),
             resolved: Vec::new(),
             forwarded: None,
             pushes: Vec::new(),
@@ -283,4 +280,23 @@ impl Collector {
     pub fn totals(&self) -> Totals {
         self.totals
     }
+}
+
+/// What forwarding has done so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ForwardStats {
+    /// Intervals forwarded.
+    pub intervals: u64,
+    /// Lines sent.
+    pub lines: u64,
+    /// Datagrams sent.
+    pub datagrams: u64,
+    /// Datagrams the socket refused (their lines are lost).
+    pub send_errors: u64,
+    /// Lines lost with them.
+    pub lines_lost: u64,
+    /// Lines that could not be written: a non-finite value, or a name and
+    /// tags longer than a datagram.
+    pub lines_refused: u64,
 }

@@ -5,7 +5,7 @@
 //! a sample rate), joined by newlines up to the datagram size.
 
 use crate::aggregation::{Aggregate, Series};
-use crate::collector::Collector;
+use crate::collector::{Collector, ForwardStats};
 use serde::Deserialize;
 use stats_core::wire::deltas::{Current, Deltas};
 use stats_core::wire::packer::Packer;
@@ -56,30 +56,11 @@ impl Forward {
 
 fn codec<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Dialect, D::Error> {
     let name = String::deserialize(d)?;
-    crate::settings::dialect(&name).ok_or_else(|| {
+    Dialect::from_name(&name).ok_or_else(|| {
         serde::de::Error::custom(format!(
             "codec: expected statsd, dogstatsd or dogstatsd-distribution, got {name:?}"
         ))
     })
-}
-
-/// What forwarding has done so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ForwardStats {
-    /// Intervals forwarded.
-    pub intervals: u64,
-    /// Lines sent.
-    pub lines: u64,
-    /// Datagrams sent.
-    pub datagrams: u64,
-    /// Datagrams the socket refused (their lines are lost).
-    pub send_errors: u64,
-    /// Lines lost with them.
-    pub lines_lost: u64,
-    /// Lines that could not be written: a non-finite value, or a name and
-    /// tags longer than a datagram.
-    pub lines_refused: u64,
 }
 
 /// Sends a [`Collector`]'s aggregates as StatsD lines.

@@ -136,11 +136,11 @@ impl Reader {
 }
 
 impl Collector {
-    /// Takes in one datagram: [`Reader::read`] and [`Collector::take`].
+    /// Takes in one datagram: [`Reader::read`] and [`Collector::take`]
+    /// (with a reader of its own: a receiving thread keeps one, to reuse
+    /// its buffer).
     pub fn ingest(&mut self, bytes: &[u8]) {
-        let mut reader = std::mem::take(&mut self.reader);
-        self.take(reader.read(bytes));
-        self.reader = reader;
+        self.take(Reader::default().read(bytes));
     }
 
     /// Takes in a datagram read: accounts for it and aggregates its events

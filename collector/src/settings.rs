@@ -34,7 +34,7 @@ use crate::histograms::Histograms;
 use bytesize::ByteSize;
 use clap::Parser;
 use serde::Deserialize;
-use stats_core::wire::{Codec, Dialect};
+use stats_core::wire::Dialect;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -381,15 +381,6 @@ impl Settings {
     }
 }
 
-/// The StatsD dialect called `name` (`statsd`, `dogstatsd` or
-/// `dogstatsd-distribution`).
-pub fn dialect(name: &str) -> Option<Dialect> {
-    match Codec::from_name(name) {
-        Some(Codec::Statsd(dialect)) => Some(dialect),
-        _ => None,
-    }
-}
-
 /// Receives stats datagrams on UDP (and Unix sockets), verifies and
 /// decodes them, keeps per-sender accounting (loss, duplicates,
 /// reordering, restarts) and per-series aggregates, serves GET /metrics
@@ -511,7 +502,7 @@ impl Cli {
             s.forward = Some(f);
         }
         if let (Some(name), Some(f)) = (&self.forward_codec, &mut s.forward) {
-            f.dialect = dialect(name).ok_or_else(|| {
+            f.dialect = Dialect::from_name(name).ok_or_else(|| {
                 error(
                     "forward_codec",
                     format!("expected statsd, dogstatsd or dogstatsd-distribution, got {name:?}"),

@@ -22,7 +22,6 @@
 //! Characters that would break a line (`:` `|` `@` newline, and in tags `,`
 //! `#`) become `_`. NaN and infinities have no StatsD form.
 
-#[cfg(test)]
 use super::Codec;
 use super::as_exact_int;
 pub use super::dogstatsd::{CheckStatus, ParsedEvent, ParsedServiceCheck, tag_pairs};
@@ -46,6 +45,15 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// The dialect whose codec is called `name` (`statsd`, `dogstatsd` or
+    /// `dogstatsd-distribution`, as [`Codec::name`] gives them).
+    pub fn from_name(name: &str) -> Option<Dialect> {
+        match Codec::from_name(name) {
+            Some(Codec::Statsd(dialect)) => Some(dialect),
+            _ => None,
+        }
+    }
+
     /// Whether its lines carry DogStatsD's fields: tags, the container id
     /// (1.2) and a timestamp (1.3). Etsy StatsD's carry none of them.
     fn extended(self) -> bool {
@@ -774,6 +782,18 @@ mod tests {
 
     fn simple(dialect: Dialect, kind: Kind, value: f64) -> String {
         line(dialect, "m", &[], kind, value, false, 1.0).unwrap()
+    }
+
+    #[test]
+    fn dialects_are_found_by_their_codec_names() {
+        assert_eq!(Dialect::from_name("statsd"), Some(Dialect::Etsy));
+        assert_eq!(Dialect::from_name("dogstatsd"), Some(Dialect::DogStatsd));
+        assert_eq!(
+            Dialect::from_name("dogstatsd-distribution"),
+            Some(Dialect::DogStatsdDistribution)
+        );
+        assert_eq!(Dialect::from_name("native"), None);
+        assert_eq!(Dialect::from_name("graphite"), None);
     }
 
     #[test]
