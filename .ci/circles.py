@@ -54,8 +54,49 @@ def owner(path, mods):
     return None
 
 
+def reexports(mods):
+    """(module, name) -> the module that defines what `module` re-exports
+    as `name` (`pub use a::b::Name;`, `pub use a::{B, C};`)."""
+    out = {}
+    for mod, path in mods.items():
+        text = strip(open(path).read())
+        for m in re.finditer(r"pub(?:\([^)]*\))?\s+use\s+([^;]*);", text):
+            tree = re.sub(r"\s+", "", m.group(1))
+            root, _, rest = tree.partition("::{")
+            if rest:
+                names = [n.split("::")[-1] for n in rest.rstrip("}").split(",") if n]
+                prefixes = [(root, n) for n in rest.rstrip("}").split(",") if n]
+            else:
+                prefixes = [(tree.rsplit("::", 1)[0], tree.rsplit("::", 1)[-1])]
+            for base, name in prefixes:
+                full = (base + "::" + name).split("::")
+                if full[0] == "crate":
+                    target = full[1:]
+                elif full[0] == "super":
+                    target = list(mod)[:-1] + full[1:]
+                elif full[0] == "self":
+                    target = list(mod) + full[1:]
+                else:
+                    target = list(mod) + full
+                o = owner(target[:-1], mods)
+                if o is not None and o != mod:
+                    out[(mod, full[-1])] = o
+    return out
+
+
+def resolve(target, mods, again):
+    """The file defining `target`, following re-exports."""
+    o = owner(target, mods)
+    seen = 0
+    while o is not None and len(target) > len(o) and (o, target[len(o)]) in again and seen < 8:
+        o = again[(o, target[len(o)])]
+        seen += 1
+    return o
+
+
 def edges(mods):
     graph = {m: set() for m in mods}
+    again = reexports(mods)
     for mod, path in mods.items():
         text = strip(open(path).read())
         # Drop re-exports.
@@ -76,14 +117,14 @@ def edges(mods):
                     base = base[:-1]
                     parts = parts[1:]
                 target = base + parts
-            o = owner(target, mods)
+            o = resolve(target, mods, again)
             if o is not None and o != mod:
                 graph[mod].add(o)
         # `use super::{a, b}` and `use crate::{a::x, b}`: the names inside.
         for m in re.finditer(r"\b(crate|super)::\{([^;]*)\};", text):
             base = [] if m.group(1) == "crate" else list(mod)[:-1]
             for name in re.findall(r"(?:^|[,{]\s*)(\w+)", m.group(2)):
-                o = owner(base + [name], mods)
+                o = resolve(base + [name], mods, again)
                 if o is not None and o != mod:
                     graph[mod].add(o)
     return graph

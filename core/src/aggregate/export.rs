@@ -24,7 +24,7 @@ use crate::circuit_breaker::{BreakerConfig, CircuitBreaker};
 use crate::exporter::Keys;
 use crate::outbox::Outbox;
 use crate::transport::Transport;
-use crate::wire::{EncodeError, Encoder, EncoderConfig, PushError};
+use crate::wire::{BucketSource, EncodeError, Encoder, EncoderConfig, PushError};
 use core::fmt;
 
 /// Nanoseconds in a second.
@@ -411,6 +411,15 @@ impl<'a, S: Words> AggregateExporter<'a, S> {
     /// Whether a pass is under way or datagrams wait to be sent.
     pub fn is_busy(&self) -> bool {
         self.pass.is_some() || !self.outbox.is_empty()
+    }
+}
+
+/// A series datagram reads a distribution's buckets from its table.
+impl<S: Words> BucketSource for SeriesBuckets<'_, S> {
+    fn for_each(&self, shift: u32, f: &mut dyn FnMut(u16, u64)) {
+        for (id, count) in self.tables.buckets(self.series, shift) {
+            f(id, count);
+        }
     }
 }
 

@@ -1159,14 +1159,6 @@ pub struct SeriesBuckets<'a, S> {
     pub series: SeriesId,
 }
 
-impl<S: Words> crate::wire::BucketSource for SeriesBuckets<'_, S> {
-    fn for_each(&self, shift: u32, f: &mut dyn FnMut(u16, u64)) {
-        for (id, count) in self.tables.buckets(self.series, shift) {
-            f(id, count);
-        }
-    }
-}
-
 /// Iterator over a distribution's buckets (see [`Aggregates::buckets`]).
 pub struct Buckets<'a, S> {
     tables: &'a Aggregates<S>,

@@ -3,7 +3,7 @@
 //! service checks (`_sc|name|status|...`). Lengths are in bytes; an
 //! event's line breaks travel as `\n` (backslash, n).
 
-use super::statsd::ParseError;
+use super::parse_error::ParseError;
 
 /// A DogStatsD event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -27,21 +27,27 @@
 
 mod crc;
 mod decode;
+mod decode_error;
 #[cfg(all(feature = "alloc", feature = "statsd"))]
 pub mod deltas;
 #[cfg(feature = "statsd")]
 mod dogstatsd;
 mod encode;
+mod key_definition;
 #[cfg(all(feature = "alloc", feature = "statsd"))]
 pub mod packer;
+#[cfg(feature = "statsd")]
+mod parse_error;
 mod primitives;
 mod series;
 #[cfg(feature = "statsd")]
 pub mod statsd;
 
 pub use self::crc::crc32;
-pub use decode::{Datagram, DecodeError, DecodedEvent, Events, Header, WireTags, decode};
+pub use decode::{Datagram, DecodedEvent, Events, Header, decode};
+pub use decode_error::DecodeError;
 pub use encode::{EncodeError, Encoder, EncoderConfig, PushError, Writer};
+pub use key_definition::WireTags;
 pub use series::{
     BucketSource, DecodedBuckets, DecodedDistribution, DecodedSeries, DecodedTotals,
     SERIES_VERSION, SeriesIter, SeriesWriter,

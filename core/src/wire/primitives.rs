@@ -9,7 +9,7 @@
 //! 19 ns here. The tests below hold these functions byte for byte to the
 //! `postcard` crate, in both directions, including what each rejects.
 
-use super::DecodeError;
+use super::decode_error::DecodeError;
 
 /// Longest varint of a `u64`.
 pub(super) const MAX_VARINT: usize = 10;

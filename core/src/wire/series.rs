@@ -461,7 +461,8 @@ pub struct SeriesIter<'a> {
     /// The datagram's version ([`SERIES_VERSION`] or [`SERIES_VERSION_2`]).
     pub(super) version: u8,
     pub(super) rest: &'a [u8],
-    pub(super) keys: heapless::Vec<super::decode::KeyEntry<'a>, { super::MAX_KEYS_PER_DATAGRAM }>,
+    pub(super) keys:
+        heapless::Vec<super::key_definition::KeyEntry<'a>, { super::MAX_KEYS_PER_DATAGRAM }>,
     pub(super) left: u16,
     pub(super) failed: bool,
 }
@@ -478,7 +479,7 @@ impl<'a> SeriesIter<'a> {
     fn next_series(&mut self) -> Result<DecodedSeries<'a>, DecodeError> {
         use super::primitives::{take_f64, take_i64, take_u32, take_u64};
         let (index, rest) = take_u32(self.rest)?;
-        let (key, rest) = super::decode::take_key(&mut self.keys, index, rest)?;
+        let (key, rest) = super::key_definition::take_key(&mut self.keys, index, rest)?;
         let (&meta, rest) = rest.split_first().ok_or(DecodeError::Truncated)?;
         let bad = DecodeError::BadMeta { meta };
         let kind = Kind::from_code(meta & KIND_MASK).ok_or(bad)?;
