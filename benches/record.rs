@@ -23,7 +23,7 @@ use cadence::prelude::*;
 use cadence::{BufferedUdpMetricSink, MetricSink, QueuingMetricSink, StatsdClient};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use stats_core::wire::{Codec, Dialect, decode};
-use stats_std::{Aggregation, Config, Stats};
+use stats_std::{AggregationMode, Config, Stats};
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,7 +33,7 @@ const BURST: u64 = 4_096;
 
 /// The event pipeline, which these benchmarks measure.
 fn events() -> Config {
-    Config::default().with_aggregation(Aggregation::Off)
+    Config::default().with_aggregation(AggregationMode::Off)
 }
 const END_TO_END: u64 = 200_000;
 
@@ -184,7 +184,7 @@ fn record(c: &mut Criterion) {
         });
         g.bench_function("stats_std_dynamic", |b| {
             b.iter_custom(|iters| {
-                let record = |_| stats.count("requests", 1, &[("route", "/api")]);
+                let record = |_| stats.counter_add("requests", 1, &[("route", "/api")]);
                 bursts(threads, iters, record, flush)
             })
         });

@@ -134,7 +134,7 @@ fn client(c: &mut Criterion) {
         match kind_of(i, n) {
             0 => {
                 let name = format!("requests.{i}");
-                stats.counter(&name, &tags).unwrap().add(i as i64 % 7 + 1);
+                stats.counter(&name, &tags).unwrap().add(i as u64 % 7 + 1);
                 let key = Key::from_parts(name, labels);
                 prometheus
                     .register_counter(&key, &meta)

@@ -42,7 +42,7 @@ use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterio
 use metrics::{Key, Level, Metadata, Recorder};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
-use stats_std::{Aggregation, Config, Stats};
+use stats_std::{AggregationMode, Config, Stats};
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
@@ -131,7 +131,7 @@ struct Ours {
 }
 
 impl Ours {
-    fn new(mode: Aggregation, address: &str) -> Ours {
+    fn new(mode: AggregationMode, address: &str) -> Ours {
         let stats = Stats::start(
             Config::default()
                 .with_aggregation(mode)
@@ -380,8 +380,8 @@ fn measure<F: Fn(u64) + Sync>(
 
 fn sustained_calls(c: &mut Criterion) {
     let sockets: Vec<(UdpSocket, String)> = (0..4).map(|_| sink()).collect();
-    let source = Ours::new(Aggregation::Source, &sockets[0].1);
-    let events = Ours::new(Aggregation::Off, &sockets[1].1);
+    let source = Ours::new(AggregationMode::Source, &sockets[0].1);
+    let events = Ours::new(AggregationMode::Off, &sockets[1].1);
     let dogstatsd = DogStatsd::new(&sockets[2].1);
     let cadence = Cadence::new(&sockets[3].1);
     let otel = OpenTelemetry::new();

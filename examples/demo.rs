@@ -23,7 +23,7 @@ use stats_core::wire::Codec;
 use stats_core::{DropReason, Kind, Priority};
 use stats_pipeline::cli;
 use stats_pipeline::receiver::Receiver;
-use stats_std::{Aggregation, Report, Stats};
+use stats_std::{AggregationMode, Report, Stats};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ struct Args {
     /// recorded; `off`: every value an event through the lanes (the
     /// configuration's mode when not given).
     #[arg(long, value_parser = aggregation)]
-    aggregation: Option<Aggregation>,
+    aggregation: Option<AggregationMode>,
     /// Recording threads.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     threads: u16,
@@ -59,8 +59,8 @@ struct Args {
     codec: Option<Codec>,
 }
 
-fn aggregation(name: &str) -> Result<Aggregation, String> {
-    Aggregation::from_name(name).ok_or(format!("expected source or off, got {name:?}"))
+fn aggregation(name: &str) -> Result<AggregationMode, String> {
+    AggregationMode::from_name(name).ok_or(format!("expected source or off, got {name:?}"))
 }
 
 fn codec(name: &str) -> Result<Codec, String> {
@@ -141,7 +141,7 @@ fn record(
                 }
                 _ => {
                     let tenant = &tenants[(i >> 36) as usize % tenants.len()];
-                    stats.count("tenant.requests", 1, &[("tenant", tenant)]);
+                    stats.counter_add("tenant.requests", 1, &[("tenant", tenant)]);
                     Kind::Counter
                 }
             };
@@ -247,7 +247,7 @@ fn main() -> ExitCode {
         }
     };
 
-    let code = if mode == Aggregation::Source {
+    let code = if mode == AggregationMode::Source {
         let recorded = by_kind.each_ref().map(|n| n.load(Ordering::Relaxed));
         let code = summarize_totals(
             &report,

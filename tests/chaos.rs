@@ -20,7 +20,7 @@ use stats_collector::{Server, Settings};
 use stats_core::{BreakerState, DropReason, Priority};
 use stats_pipeline::load::{self, Plan, Profile, Run};
 use stats_pipeline::receiver::{Receiver, highest_in, missing_in};
-use stats_std::{Aggregation, Config, Report, Stats};
+use stats_std::{AggregationMode, Config, Report, Stats};
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 /// The event pipeline (`aggregation = "off"`), which these tests are about.
 fn events() -> Config {
-    Config::default().with_aggregation(Aggregation::Off)
+    Config::default().with_aggregation(AggregationMode::Off)
 }
 
 /// One case at a time: each measures the process's memory and CPU, and
@@ -627,7 +627,7 @@ fn nftables_loss_matches_the_receivers_accounting() {
 /// Aggregating at the source, through short intervals.
 fn totals() -> Config {
     Config::default()
-        .with_aggregation(Aggregation::Source)
+        .with_aggregation(AggregationMode::Source)
         .with_interval_ms(20)
         .with_refresh_interval_s(1)
 }

@@ -10,7 +10,7 @@ use stats_core::{
     StaticLanes, Word,
 };
 use stats_pipeline::alloc_counter::CountingAllocator;
-use stats_std::{Aggregation, Report};
+use stats_std::{AggregationMode, Report};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator::new();
@@ -103,9 +103,9 @@ fn a_million_aggregated_records_allocate_nothing() {
 
 /// The values a round of `record` below records, as the report counts
 /// them: in events, or in values aggregated.
-fn recorded(report: &Report, mode: Aggregation) -> u64 {
+fn recorded(report: &Report, mode: AggregationMode) -> u64 {
     match mode {
-        Aggregation::Source => report
+        AggregationMode::Source => report
             .aggregation
             .map_or(0, |a| a.stats.recorded.iter().sum()),
         _ => {
@@ -115,7 +115,7 @@ fn recorded(report: &Report, mode: Aggregation) -> u64 {
     }
 }
 
-fn pipeline(mode: Aggregation) -> (stats_std::Stats, std::net::UdpSocket) {
+fn pipeline(mode: AggregationMode) -> (stats_std::Stats, std::net::UdpSocket) {
     let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let config = stats_std::Config::default()
         .with_address(receiver.local_addr().unwrap().to_string())
@@ -126,7 +126,7 @@ fn pipeline(mode: Aggregation) -> (stats_std::Stats, std::net::UdpSocket) {
 
 #[test]
 fn std_handles_and_the_dynamic_path_allocate_nothing_after_warm_up() {
-    for mode in [Aggregation::Source, Aggregation::Off] {
+    for mode in [AggregationMode::Source, AggregationMode::Off] {
         let (stats, _receiver) = pipeline(mode);
         let counter = stats.counter("requests", &[("route", "/")]).unwrap();
         let gauge = stats.gauge("depth", &[]).unwrap();
@@ -139,7 +139,7 @@ fn std_handles_and_the_dynamic_path_allocate_nothing_after_warm_up() {
             timer.record(std::time::Duration::from_nanos(i));
             histogram.record(i as f64);
             let _guard = timer.start();
-            stats.count("tenant.requests", 1, &[("tenant", tenants[i as usize % 4])]);
+            stats.counter_add("tenant.requests", 1, &[("tenant", tenants[i as usize % 4])]);
             stats.gauge_set(
                 "tenant.load",
                 i as f64,
@@ -164,7 +164,7 @@ fn std_handles_and_the_dynamic_path_allocate_nothing_after_warm_up() {
 
 #[test]
 fn metrics_crate_macros_allocate_nothing_per_call() {
-    for mode in [Aggregation::Source, Aggregation::Off] {
+    for mode in [AggregationMode::Source, AggregationMode::Off] {
         let (stats, _receiver) = pipeline(mode);
         let recorder = stats_std::MetricsRecorder::new(stats.clone());
         metrics::with_local_recorder(&recorder, || {

@@ -37,10 +37,10 @@ impl Default for Limits {
     }
 }
 
-/// Totals over all senders.
+/// What ingest took in, over all senders.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Totals {
+pub struct IngestTotals {
     /// Datagrams that decoded.
     pub datagrams: u64,
     /// Events aggregated.
@@ -89,7 +89,7 @@ pub struct Collector {
     pub(crate) invalid: BTreeMap<&'static str, u64>,
     /// Bad StatsD lines by error kind (their datagram may hold good ones).
     pub(crate) invalid_lines: BTreeMap<&'static str, u64>,
-    pub(crate) totals: Totals,
+    pub(crate) totals: IngestTotals,
     /// Reused: the canonical key being looked up.
     pub(crate) scratch: String,
     /// Reads what [`Collector::ingest`] is given.
@@ -151,7 +151,7 @@ impl Collector {
             overflow: [None, None, None, None],
             invalid: BTreeMap::new(),
             invalid_lines: BTreeMap::new(),
-            totals: Totals::default(),
+            totals: IngestTotals::default(),
             scratch: String::new(),
             resolved: Vec::new(),
             forwarded: None,
@@ -277,7 +277,7 @@ impl Collector {
     }
 
     /// The totals.
-    pub fn totals(&self) -> Totals {
+    pub fn totals(&self) -> IngestTotals {
         self.totals
     }
 }

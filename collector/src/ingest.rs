@@ -8,6 +8,10 @@ use crate::collector::Collector;
 /// The series a DogStatsD service check's status goes into, a gauge
 /// tagged with the check's name (`check`) and its tags.
 pub const SERVICE_CHECK: &str = "service_check.status";
+
+/// A StatsD counter line with a negative value, refused: the counters go
+/// out as monotonic totals.
+pub const NEGATIVE_COUNTER: &str = "statsd_negative_counter";
 use crate::senders::{SENDER_BYTES, Seen, SenderState};
 use stats_core::Kind;
 use stats_core::registry::MAX_TAGS;
@@ -425,6 +429,13 @@ impl Collector {
             let values = line.numbers();
             if line.numbers().any(|v| v.is_none()) || (!several && line.numbers().count() > 1) {
                 *self.invalid_lines.entry("statsd_bad_value").or_default() += 1;
+                continue;
+            }
+            // Counters are exported as totals that only go up (Prometheus
+            // `_total`, OTLP monotonic sums): a decrement is refused and
+            // counted, never taken off a total.
+            if kind == Kind::Counter && line.numbers().flatten().any(|v| v < 0.0) {
+                *self.invalid_lines.entry(NEGATIVE_COUNTER).or_default() += 1;
                 continue;
             }
             let tags: Vec<(&str, &str)> = line.tag_pairs().collect();

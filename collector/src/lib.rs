@@ -75,7 +75,7 @@ pub mod settings;
 mod tests;
 
 pub use aggregation::{Aggregate, Distribution, Series};
-pub use collector::{Collector, ForwardStats, HEALTH_WINDOW, Limits, Totals};
+pub use collector::{Collector, ForwardStats, HEALTH_WINDOW, IngestTotals, Limits};
 pub use histograms::Histograms;
 pub use ingest::{Reader, Reading};
 pub use memory::{Memory, MemoryRefused};

@@ -696,3 +696,17 @@ fn a_restart_under_the_same_id_is_told_by_its_start_not_its_numbers() {
     );
     assert_eq!(find(&c, "boots").aggregate(), Aggregate::Counter(13.0));
 }
+
+/// Counters go out as totals that only go up: a StatsD decrement is
+/// refused and counted, and the total stays what the increments made it.
+#[test]
+fn a_negative_statsd_counter_is_refused_not_taken_off_the_total() {
+    let mut c = Collector::new(Limits::default());
+    c.ingest(b"jobs:5|c\njobs:-2|c\njobs:1|c|@0.5");
+    assert_eq!(find(&c, "jobs").aggregate(), Aggregate::Counter(7.0));
+    assert_eq!(
+        c.invalid_lines().get(crate::ingest::NEGATIVE_COUNTER),
+        Some(&1)
+    );
+    assert!(c.render_metrics().contains("jobs_total 7"));
+}

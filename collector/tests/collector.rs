@@ -6,10 +6,10 @@
 use stats_collector::aggregation::Aggregate;
 use stats_collector::forward::Forward;
 use stats_collector::{Server, Settings};
-use stats_std::core::wire::statsd;
-use stats_std::core::wire::{Codec, Dialect, Encoder, EncoderConfig};
-use stats_std::core::{Event, Kind, Priority, Registry};
-use stats_std::{Aggregation, Config, Stats};
+use stats_std::stats_core::wire::statsd;
+use stats_std::stats_core::wire::{Codec, Dialect, Encoder, EncoderConfig};
+use stats_std::stats_core::{Event, Kind, Priority, Registry};
+use stats_std::{AggregationMode, Config, Stats};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
@@ -60,7 +60,7 @@ fn metrics_with(server: &Server, lines: &[&str]) -> String {
 
 #[test]
 fn client_values_reach_metrics() {
-    for mode in [Aggregation::Source, Aggregation::Off] {
+    for mode in [AggregationMode::Source, AggregationMode::Off] {
         let server = Server::start(&Settings::on_loopback()).unwrap();
         let stats = Stats::start(
             Config::default()
@@ -110,7 +110,7 @@ fn the_client_sends_over_unix_sockets_and_finds_a_new_one() {
     let datagram: Listen = |s, p| s.with_listen_unix(p);
     let stream: Listen = |s, p| s.with_listen_unix_stream(p);
     for (scheme, listen) in [("unixgram", datagram), ("unix", stream)] {
-        for mode in [Aggregation::Source, Aggregation::Off] {
+        for mode in [AggregationMode::Source, AggregationMode::Off] {
             let collector = || {
                 let settings = Settings::on_loopback();
                 Server::start(&listen(settings, &path)).unwrap()
@@ -162,7 +162,10 @@ fn the_client_sends_over_unix_sockets_and_finds_a_new_one() {
                     Some(a) => (
                         a.sent.send_errors,
                         a.sent.passes_abandoned > 0
-                            || matches!(a.breaker, stats_std::core::BreakerState::Open { .. }),
+                            || matches!(
+                                a.breaker,
+                                stats_std::stats_core::BreakerState::Open { .. }
+                            ),
                     ),
                     None => (
                         report.snapshot.counters.send_errors,
@@ -202,7 +205,7 @@ fn the_client_sends_over_unix_sockets_and_finds_a_new_one() {
             let start = Instant::now();
             loop {
                 let got = match mode {
-                    Aggregation::Source => jobs_at(&server),
+                    AggregationMode::Source => jobs_at(&server),
                     _ => first + jobs_at(&server),
                 };
                 if got + lost as f64 == f64::from(recorded) {
@@ -229,8 +232,8 @@ fn the_client_sends_over_unix_sockets_and_finds_a_new_one() {
 fn every_dogstatsd_mode_reaches_the_collector_with_its_values() {
     let dogstatsd = Codec::Statsd(Dialect::DogStatsd);
     let distribution = Codec::Statsd(Dialect::DogStatsdDistribution);
-    let source = Config::default().with_aggregation(Aggregation::Source);
-    let events = Config::default().with_aggregation(Aggregation::Off);
+    let source = Config::default().with_aggregation(AggregationMode::Source);
+    let events = Config::default().with_aggregation(AggregationMode::Off);
     for (what, config) in [
         (
             "distributions, aggregated",
@@ -292,7 +295,7 @@ fn every_dogstatsd_mode_reaches_the_collector_with_its_values() {
 /// sample rate, so a timer's sum is the buckets' midpoints).
 #[test]
 fn statsd_from_the_client_and_forwarded_onwards() {
-    for mode in [Aggregation::Source, Aggregation::Off] {
+    for mode in [AggregationMode::Source, AggregationMode::Off] {
         let agent = UdpSocket::bind("127.0.0.1:0").unwrap();
         agent
             .set_read_timeout(Some(Duration::from_secs(5)))
@@ -442,7 +445,7 @@ fn a_restarted_client_is_a_new_sender() {
     for run in 1..=2u64 {
         let stats = Stats::start(
             Config::default()
-                .with_aggregation(Aggregation::Off)
+                .with_aggregation(AggregationMode::Off)
                 .with_address(server.udp_address().to_string()),
         )
         .unwrap();
@@ -658,7 +661,7 @@ fn a_collector_killed_and_restarted_has_the_exact_totals_after_a_refresh() {
 #[test]
 fn quantiles_at_the_collector_are_within_the_stated_error() {
     use stats_collector::Aggregate;
-    use stats_std::core::aggregate::MAX_RELATIVE_ERROR;
+    use stats_std::stats_core::aggregate::MAX_RELATIVE_ERROR;
     let server = Server::start(&Settings::on_loopback().with_http(None)).unwrap();
     let stats = Stats::start(
         Config::default()

@@ -7,8 +7,8 @@
 //! One test: the allocator's count is the whole process's.
 
 use stats_collector::{Aggregate, Collector, Limits};
-use stats_std::core::wire::{BucketSource, Encoder, EncoderConfig};
-use stats_std::core::{KeyId, Kind, Registry, Snapshot, Totals};
+use stats_std::stats_core::wire::{BucketSource, Encoder, EncoderConfig};
+use stats_std::stats_core::{KeyId, Kind, Registry, Snapshot, Totals};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, Ordering};
 

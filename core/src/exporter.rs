@@ -37,7 +37,7 @@
 use crate::batcher::{AdaptiveBatcher, AdaptiveConfig, Level};
 use crate::circuit_breaker::{BreakerConfig, CircuitBreaker};
 use crate::event::{Event, KeyId, Priority};
-use crate::histogram::Histogram;
+use crate::histogram::LogLinearHistogram;
 use crate::lanes::Consumer;
 pub use crate::outbox::MAX_DATAGRAMS_PER_SEND;
 use crate::outbox::Outbox;
@@ -236,7 +236,7 @@ fn utilization_percent(len: usize, capacity: usize) -> u8 {
 }
 
 /// Drains lanes into datagrams. `BATCH` is the staging capacity (at least
-/// the batch size). The latency histograms are `Histogram<G, N>`: by default
+/// the batch size). The latency histograms are `LogLinearHistogram<G, N>`: by default
 /// the 4 KiB [`LatencyHistogram`](crate::LatencyHistogram) (1.6% error);
 /// a microcontroller may choose a smaller one (for example `G = 2`,
 /// `N = bucket_count(2, 36)`: 560 bytes, 12.5% error).
@@ -271,11 +271,11 @@ pub struct Exporter<
     pressure: Level,
     on_pressure: Option<&'a mut dyn FnMut(Pressure)>,
     /// Record to drain (time in the lane), ns.
-    lane_latency: Histogram<G, N>,
+    lane_latency: LogLinearHistogram<G, N>,
     /// Duration of a transport call, ns.
-    send_latency: Histogram<G, N>,
+    send_latency: LogLinearHistogram<G, N>,
     /// Record to encoded for the transport, ns.
-    end_to_end_latency: Histogram<G, N>,
+    end_to_end_latency: LogLinearHistogram<G, N>,
     /// Events per flushed batch.
     batch_sizes: CountHistogram,
 }
@@ -340,9 +340,9 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
             peaks: [0; 3],
             pressure: Level::Low,
             on_pressure: None,
-            lane_latency: Histogram::new(),
-            send_latency: Histogram::new(),
-            end_to_end_latency: Histogram::new(),
+            lane_latency: LogLinearHistogram::new(),
+            send_latency: LogLinearHistogram::new(),
+            end_to_end_latency: LogLinearHistogram::new(),
             batch_sizes: CountHistogram::new(),
         })
     }
@@ -652,18 +652,18 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
     }
 
     /// Time from record to drain (in the lane), ns.
-    pub fn lane_latency(&self) -> &Histogram<G, N> {
+    pub fn lane_latency(&self) -> &LogLinearHistogram<G, N> {
         &self.lane_latency
     }
 
     /// Duration of each transport call, ns (recorded when the transport has
     /// a clock, see [`Transport::clock_ns`]).
-    pub fn send_latency(&self) -> &Histogram<G, N> {
+    pub fn send_latency(&self) -> &LogLinearHistogram<G, N> {
         &self.send_latency
     }
 
     /// Time from record to being encoded for the transport, ns.
-    pub fn end_to_end_latency(&self) -> &Histogram<G, N> {
+    pub fn end_to_end_latency(&self) -> &LogLinearHistogram<G, N> {
         &self.end_to_end_latency
     }
 
@@ -704,7 +704,7 @@ impl<'a, S: Storage<Event>, const SETS: usize, const BATCH: usize, const G: u32,
 struct Staging<'s, const BATCH: usize, const G: u32, const N: usize> {
     batch: &'s mut heapless::Vec<Event, BATCH>,
     oldest: &'s mut u64,
-    lane_latency: &'s Histogram<G, N>,
+    lane_latency: &'s LogLinearHistogram<G, N>,
 }
 
 impl<const BATCH: usize, const G: u32, const N: usize> Staging<'_, BATCH, G, N> {

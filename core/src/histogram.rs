@@ -3,7 +3,7 @@
 //!
 //! Values below `2^(G+1)` get a bucket each (exact). Above, every power of
 //! two `[2^h, 2^(h+1))` is split into `2^G` equal buckets, so a bucket is never
-//! wider than `2^-G` of the values in it. [`Histogram::percentile`] answers
+//! wider than `2^-G` of the values in it. [`LogLinearHistogram::percentile`] answers
 //! with the bucket's midpoint, so its relative error is at most `2^-(G+1)`
 //! (1.6% for the default `G = 5`), and the tests hold it to that bound against
 //! exact quantiles.
@@ -14,7 +14,7 @@
 //!
 //! Recording is a relaxed load and store of one counter: one writer at a time
 //! (the exporter's worker), any number of readers taking
-//! [`Histogram::snapshot`]s. No 64-bit atomics (32-bit targets have none that
+//! [`LogLinearHistogram::snapshot`]s. No 64-bit atomics (32-bit targets have none that
 //! are cheap), no compare-and-swap (M0 has none), no allocation, no panics.
 
 use crate::sync::{AtomicU32, Ordering};
@@ -27,21 +27,21 @@ pub const fn bucket_count(g: u32, p: u32) -> usize {
 
 /// The histogram the telemetry uses for nanosecond latencies: 3.1% bucket
 /// width (1.6% percentile error), values up to 2^36 ns, 4 KiB.
-pub type LatencyHistogram = Histogram<5, { bucket_count(5, 36) }>;
+pub type LatencyHistogram = LogLinearHistogram<5, { bucket_count(5, 36) }>;
 
 /// A histogram with precision `G` (bucket width at most `2^-G` of its values)
 /// and `N` buckets; `N` must be `bucket_count(G, P)` for some `P > G + 1`, or
 /// 0 for a histogram that records nothing (no RAM; its percentiles are
 /// `None`).
-pub struct Histogram<const G: u32, const N: usize> {
+pub struct LogLinearHistogram<const G: u32, const N: usize> {
     counts: [AtomicU32; N],
     /// Values above the top bucket's range, also counted in the top bucket.
     saturated: AtomicU32,
 }
 
-impl<const G: u32, const N: usize> fmt::Debug for Histogram<G, N> {
+impl<const G: u32, const N: usize> fmt::Debug for LogLinearHistogram<G, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Histogram")
+        f.debug_struct("LogLinearHistogram")
             .field("count", &self.snapshot().count())
             .finish()
     }
@@ -72,13 +72,13 @@ const fn bucket_range<const G: u32>(i: usize) -> (u64, u64) {
     ((1u64 << h) + offset * width, width)
 }
 
-impl<const G: u32, const N: usize> Default for Histogram<G, N> {
+impl<const G: u32, const N: usize> Default for LogLinearHistogram<G, N> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const G: u32, const N: usize> Histogram<G, N> {
+impl<const G: u32, const N: usize> LogLinearHistogram<G, N> {
     /// The highest value recorded exactly in range: anything at or above it
     /// goes to the top bucket.
     pub const LIMIT: u64 = if N == 0 {
@@ -102,7 +102,7 @@ impl<const G: u32, const N: usize> Histogram<G, N> {
                 "range must stay below 2^63"
             );
         };
-        Histogram {
+        LogLinearHistogram {
             counts: [const { AtomicU32::new(0) }; N],
             saturated: AtomicU32::new(0),
         }
@@ -111,7 +111,7 @@ impl<const G: u32, const N: usize> Histogram<G, N> {
     /// An empty histogram.
     #[cfg(loom)]
     pub fn new() -> Self {
-        Histogram {
+        LogLinearHistogram {
             counts: core::array::from_fn(|_| AtomicU32::new(0)),
             saturated: AtomicU32::new(0),
         }
@@ -167,7 +167,7 @@ impl<const G: u32, const N: usize> Histogram<G, N> {
     }
 }
 
-/// The counts of a [`Histogram`] at one moment: plain numbers to read,
+/// The counts of a [`LogLinearHistogram`] at one moment: plain numbers to read,
 /// merge and export.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Snapshot<const G: u32, const N: usize> {
@@ -200,7 +200,7 @@ impl<const G: u32, const N: usize> Snapshot<G, N> {
         self.counts.iter().map(|&c| u64::from(c)).sum()
     }
 
-    /// Values at or above [`Histogram::LIMIT`], counted in the top bucket.
+    /// Values at or above [`LogLinearHistogram::LIMIT`], counted in the top bucket.
     pub fn saturated(&self) -> u64 {
         u64::from(self.saturated)
     }

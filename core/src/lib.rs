@@ -41,7 +41,7 @@ pub use exporter::{
     Exporter, ExporterConfig, ExporterError, Keys, MAX_DATAGRAMS_PER_SEND, Pressure, PressureConfig,
 };
 pub use health::{Health, HealthThresholds, Measurements, Status};
-pub use histogram::{Histogram, LatencyHistogram};
+pub use histogram::{LatencyHistogram, LogLinearHistogram};
 pub use lanes::{Consumer, LaneCapacities, Lanes, LanesError, LanesRef, Producer, StaticLanes};
 pub use registry::{Key, Registry, RegistryError};
 pub use ring::{CapacityError, Ring, Slot, StaticRing, Storage};

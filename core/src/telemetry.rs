@@ -20,7 +20,7 @@ use crate::circuit_breaker::{BreakerState, BreakerTransitions};
 use crate::drop_policy::{DropCounters, DropReason};
 use crate::event::Priority;
 use crate::health::{Health, HealthThresholds, Measurements, evaluate};
-use crate::histogram::{Histogram, bucket_count};
+use crate::histogram::{LogLinearHistogram, bucket_count};
 
 /// The exporter's counters (single writer: the exporter; copy it to export).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,7 +55,7 @@ pub struct Telemetry {
 /// Histogram of small counts (events per batch): exact below 8, then
 /// buckets 25% wide (12.5% error) up to 65,536; 244 bytes (a microcontroller
 /// keeps one in RAM).
-pub type CountHistogram = Histogram<2, { bucket_count(2, 16) }>;
+pub type CountHistogram = LogLinearHistogram<2, { bucket_count(2, 16) }>;
 
 /// A 64-bit running total of a wrapping `usize` counter that started at 0,
 /// kept by reading the counter at least once per wrap. The counter is the
@@ -181,7 +181,9 @@ pub struct Quantiles {
 
 impl Quantiles {
     /// The quantiles of `histogram`, or `None` if it is empty.
-    pub fn of<const G: u32, const N: usize>(histogram: &Histogram<G, N>) -> Option<Quantiles> {
+    pub fn of<const G: u32, const N: usize>(
+        histogram: &LogLinearHistogram<G, N>,
+    ) -> Option<Quantiles> {
         let s = histogram.snapshot();
         Some(Quantiles {
             count: s.count(),
@@ -328,7 +330,7 @@ mod tests {
         assert!((88..=113).contains(&q.max), "{q:?}");
         assert_eq!(core::mem::size_of::<CountHistogram>(), 4 * 61);
         // A histogram of no buckets records nothing.
-        let off: crate::Histogram<2, 0> = crate::Histogram::new();
+        let off: crate::LogLinearHistogram<2, 0> = crate::LogLinearHistogram::new();
         off.record(5);
         assert_eq!(Quantiles::of(&off), None);
         assert_eq!(core::mem::size_of_val(&off), 4);

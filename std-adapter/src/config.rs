@@ -23,7 +23,7 @@ use std::path::Path;
 /// How recorded values travel.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Aggregation {
+pub enum AggregationMode {
     /// Folded into per-series totals where they are recorded; the totals
     /// since the start go out every interval (the default).
     #[default]
@@ -33,26 +33,26 @@ pub enum Aggregation {
     Off,
 }
 
-impl Aggregation {
+impl AggregationMode {
     /// The configuration name: `source` or `off`.
     pub const fn name(self) -> &'static str {
         match self {
-            Aggregation::Source => "source",
-            Aggregation::Off => "off",
+            AggregationMode::Source => "source",
+            AggregationMode::Off => "off",
         }
     }
 
     /// The mode called `name`.
-    pub fn from_name(name: &str) -> Option<Aggregation> {
+    pub fn from_name(name: &str) -> Option<AggregationMode> {
         match name {
-            "source" => Some(Aggregation::Source),
-            "off" => Some(Aggregation::Off),
+            "source" => Some(AggregationMode::Source),
+            "off" => Some(AggregationMode::Off),
             _ => None,
         }
     }
 }
 
-impl fmt::Display for Aggregation {
+impl fmt::Display for AggregationMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
@@ -104,7 +104,7 @@ pub struct AggregationSettings {
     /// `source` (values aggregated where recorded, cumulative totals sent
     /// each interval) or `off` (every value an event).
     #[serde(deserialize_with = "aggregation_from_str")]
-    pub mode: Aggregation,
+    pub mode: AggregationMode,
     /// How often aggregated totals are sent, ms (10 to 3,600,000).
     pub interval_ms: u64,
     /// Every series is sent at least this often, s (at least the interval).
@@ -245,7 +245,7 @@ impl Default for AggregationSettings {
         const MS: u64 = 1_000_000;
         let totals = stats_core::AggregateExporterConfig::new(0, 0);
         AggregationSettings {
-            mode: Aggregation::Source,
+            mode: AggregationMode::Source,
             interval_ms: totals.interval_ns / MS,
             refresh_interval_s: totals.refresh_ns / (1_000 * MS),
             max_series: 10_000,
@@ -421,9 +421,11 @@ fn split_tags(text: &str) -> Vec<String> {
 const POLICIES: &str = "by_priority, newest, oldest or sampled:N:P";
 const AGGREGATIONS: &str = "source or off";
 
-fn aggregation_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Aggregation, D::Error> {
+fn aggregation_from_str<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<AggregationMode, D::Error> {
     let s = String::deserialize(d)?;
-    Aggregation::from_name(&s).ok_or_else(|| {
+    AggregationMode::from_name(&s).ok_or_else(|| {
         serde::de::Error::custom(format!("aggregation {s:?}: expected {AGGREGATIONS}"))
     })
 }
@@ -509,7 +511,7 @@ impl Config {
         num(&var, "STATS_MAX_MEMORY_MB", &mut self.max_memory_mb)?;
         let a = &mut self.aggregation;
         if let Some(v) = var("STATS_AGGREGATION") {
-            a.mode = Aggregation::from_name(v.trim())
+            a.mode = AggregationMode::from_name(v.trim())
                 .ok_or_else(|| invalid("STATS_AGGREGATION", &v, AGGREGATIONS))?;
         }
         num(&var, "STATS_INTERVAL_MS", &mut a.interval_ms)?;
@@ -742,7 +744,7 @@ impl Config {
             &e.sample_one_in,
             "at least 1",
         )?;
-        let statsd_events = a.mode == Aggregation::Off && *codec != Codec::Native;
+        let statsd_events = a.mode == AggregationMode::Off && *codec != Codec::Native;
         check(
             e.sample_one_in == 1 || statsd_events,
             "events.sample_one_in",
@@ -832,7 +834,7 @@ impl Config {
 
     /// The same with another aggregation mode.
     #[must_use]
-    pub fn with_aggregation(mut self, mode: Aggregation) -> Self {
+    pub fn with_aggregation(mut self, mode: AggregationMode) -> Self {
         self.aggregation.mode = mode;
         self
     }
@@ -1226,7 +1228,7 @@ mod tests {
              [dogstatsd]\norigin_detection = false\n",
         )
         .unwrap();
-        assert_eq!(c.aggregation.mode, Aggregation::Off);
+        assert_eq!(c.aggregation.mode, AggregationMode::Off);
         assert_eq!(c.aggregation.interval_ms, 500);
         assert_eq!(c.events.sample_one_in, 4);
         assert_eq!(c.transport.max_datagram, Some(8192));

@@ -58,6 +58,13 @@ impl Handle {
     }
 }
 
+/// A counter's step as the totals hold it (signed, as StatsD counts are):
+/// `n`, or `i64::MAX` above it.
+#[inline(always)]
+pub(crate) fn counter_step(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 macro_rules! priority {
     ($t:ident) => {
         impl $t {
@@ -86,15 +93,18 @@ impl Counter {
         let _ = self.try_add(1);
     }
 
-    /// Adds `n`.
+    /// Adds `n`. A counter only goes up, as the `_total` it is exported
+    /// as must (use a [`Gauge`] for what also goes down); an `n` above
+    /// `i64::MAX` adds `i64::MAX`.
     #[inline(always)]
-    pub fn add(&self, n: i64) {
+    pub fn add(&self, n: u64) {
         let _ = self.try_add(n);
     }
 
     /// Adds `n`, returning why nothing was recorded.
     #[inline(always)]
-    pub fn try_add(&self, n: i64) -> Result<(), RecordError> {
+    pub fn try_add(&self, n: u64) -> Result<(), RecordError> {
+        let n = counter_step(n);
         match self.0.series {
             Some(series) => self.0.aggregate(series, Op::Add(n)),
             None => self.0.event(Kind::Counter, n as f64, false),

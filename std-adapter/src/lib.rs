@@ -13,7 +13,7 @@
 //! let stats = Stats::start(Config::default().with_address("127.0.0.1:8125"))?;
 //! let requests = stats.counter("http.requests", &[("route", "/api")])?;
 //! requests.increment(); // a push into a lock-free lane: no lock, no allocation
-//! stats.count("jobs.done", 1, &[("queue", "mail")]); // names known at run time
+//! stats.counter_add("jobs.done", 1, &[("queue", "mail")]); // names known at run time
 //! stats.flush(Duration::from_secs(1))?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -38,21 +38,23 @@ pub mod origin;
 mod prometheus;
 mod report;
 mod shared;
+mod socket_info;
 mod stats;
 pub mod transport;
 pub mod udp;
 mod worker;
 
 pub use aggregation::AggregationStats;
-pub use config::{Aggregation, Config, ConfigError};
+pub use config::{AggregationMode, Config, ConfigError};
 pub use error::{LifecycleError, RecordError, StartError};
 pub use handles::{Counter, Gauge, Histogram, Timer, TimerGuard};
 pub use keys::InternerStats;
 pub use metrics_recorder::MetricsRecorder;
 pub use report::{AggregationReport, Rejected, Report};
+pub use socket_info::SocketInfo;
 pub use stats::Stats;
-pub use stats_core as core;
+pub use stats_core;
 pub use transport::{Address, ClientTransport};
 
 /// Events the exporter stages per batch at most (the largest `batch_size`).
-pub const BATCH_CAPACITY: usize = 128;
+pub(crate) const BATCH_CAPACITY: usize = 128;

@@ -111,7 +111,7 @@ struct CounterHandle {
 
 impl CounterFn for CounterHandle {
     fn increment(&self, value: u64) {
-        self.counter.add(value as i64);
+        self.counter.add(value);
     }
 
     fn absolute(&self, value: u64) {
@@ -123,7 +123,7 @@ impl CounterFn for CounterHandle {
             value
         };
         if delta > 0 {
-            self.counter.add(delta as i64);
+            self.counter.add(delta);
         }
     }
 }

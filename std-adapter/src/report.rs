@@ -2,7 +2,7 @@
 
 use crate::aggregation::AggregationStats;
 use crate::keys::InternerStats;
-use crate::udp::SocketInfo;
+use crate::socket_info::SocketInfo;
 use stats_core::{AggregateTelemetry, TelemetrySnapshot};
 
 /// Calls that recorded nothing because of an error other than a drop (drops

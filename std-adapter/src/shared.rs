@@ -368,7 +368,7 @@ pub(crate) fn sampled(below: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::PRODUCERS;
-    use crate::config::{Aggregation as Mode, Config};
+    use crate::config::{AggregationMode as Mode, Config};
     use crate::stats::Stats;
 
     fn pipeline(mode: Mode) -> (Stats, std::net::UdpSocket) {

@@ -3,17 +3,18 @@
 
 use crate::aggregation::{Aggregation, Refused};
 use crate::clock::Clock;
-use crate::config::{Aggregation as Mode, Config};
+use crate::config::{AggregationMode as Mode, Config};
 use crate::control::Control;
 use crate::describe::Descriptions;
 use crate::error::{LifecycleError, RecordError, StartError};
-use crate::handles::{Counter, Gauge, Handle, Histogram, Timer};
+use crate::handles::{Counter, Gauge, Handle, Histogram, Timer, counter_step};
 use crate::keys::KeyTable;
 use crate::report::Report;
 use crate::shared::{Life, Pipeline, Shared};
 use crate::transport::ClientTransport;
 use crate::worker;
 use rustc_hash::FxHashMap;
+use stats_core::wire::Codec;
 use stats_core::{CachePadded, Event, Kind, LaneCapacities, Lanes, Priority, SeriesId, Slot};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -230,11 +231,15 @@ impl Stats {
         self.shared.descriptions.set(name, unit, help);
     }
 
+    /// Records `value` into the series `name` with `tags` of `kind`, found
+    /// or made now (dynamic path); for a gauge, `change` moves its value
+    /// by `value` instead of setting it.
     fn dynamic(
         &self,
         kind: Kind,
         name: &str,
         value: f64,
+        change: bool,
         tags: &[(&str, &str)],
     ) -> Result<(), RecordError> {
         let shared = &self.shared;
@@ -245,6 +250,9 @@ impl Stats {
             let series = a
                 .dynamic_series(&shared.keys, name, tags, kind)
                 .map_err(|e| shared.reject(e.into()))?;
+            if change {
+                return shared.aggregate(|a| a.change(series, value));
+            }
             return shared.aggregate(|a| record(a, series, value));
         }
         let key = shared
@@ -253,31 +261,37 @@ impl Stats {
             .map_err(|e| shared.reject(e.into()))?;
         if kind == Kind::Gauge {
             let v = shared.gauge_value(key);
+            let native = shared.config.codec == Codec::Native;
             return shared.gauge_event(&v, key, Priority::Medium, |v| {
-                *v = value;
-                (value, false)
+                if !change {
+                    *v = value;
+                    (value, false)
+                } else {
+                    *v += value;
+                    if native { (*v, false) } else { (value, true) }
+                }
             });
         }
         shared.push(key, kind, value, false, Priority::Medium)
     }
 
-    /// Adds `value` to the counter `name` with `tags` (dynamic path). Errors
-    /// are counted, not returned.
-    pub fn count(&self, name: &str, value: i64, tags: &[(&str, &str)]) {
-        let _ = self.try_count(name, value, tags);
+    /// Adds `n` to the counter `name` with `tags` (dynamic path), as
+    /// [`Counter::add`] does. Errors are counted, not returned.
+    pub fn counter_add(&self, name: &str, n: u64, tags: &[(&str, &str)]) {
+        let _ = self.try_counter_add(name, n, tags);
     }
 
-    /// [`Stats::count`], returning why nothing was recorded.
-    pub fn try_count(
+    /// [`Stats::counter_add`], returning why nothing was recorded.
+    pub fn try_counter_add(
         &self,
         name: &str,
-        value: i64,
+        n: u64,
         tags: &[(&str, &str)],
     ) -> Result<(), RecordError> {
-        self.dynamic(Kind::Counter, name, value as f64, tags)
+        self.dynamic(Kind::Counter, name, counter_step(n) as f64, false, tags)
     }
 
-    /// Sets the gauge `name` (dynamic path).
+    /// Sets the gauge `name` (dynamic path), as [`Gauge::set`] does.
     pub fn gauge_set(&self, name: &str, value: f64, tags: &[(&str, &str)]) {
         let _ = self.try_gauge_set(name, value, tags);
     }
@@ -289,25 +303,44 @@ impl Stats {
         value: f64,
         tags: &[(&str, &str)],
     ) -> Result<(), RecordError> {
-        self.dynamic(Kind::Gauge, name, value, tags)
+        self.dynamic(Kind::Gauge, name, value, false, tags)
     }
 
-    /// Records a duration for the timer `name` (dynamic path).
-    pub fn timing(&self, name: &str, duration: Duration, tags: &[(&str, &str)]) {
-        let _ = self.try_timing(name, duration, tags);
+    /// Moves the gauge `name` by `delta` (dynamic path), as [`Gauge::add`]
+    /// does.
+    pub fn gauge_add(&self, name: &str, delta: f64, tags: &[(&str, &str)]) {
+        let _ = self.try_gauge_add(name, delta, tags);
     }
 
-    /// [`Stats::timing`], returning why nothing was recorded.
-    pub fn try_timing(
+    /// [`Stats::gauge_add`], returning why nothing was recorded.
+    pub fn try_gauge_add(
+        &self,
+        name: &str,
+        delta: f64,
+        tags: &[(&str, &str)],
+    ) -> Result<(), RecordError> {
+        self.dynamic(Kind::Gauge, name, delta, true, tags)
+    }
+
+    /// Records a duration for the timer `name` (dynamic path), as
+    /// [`Timer::record`] does.
+    pub fn timer_record(&self, name: &str, duration: Duration, tags: &[(&str, &str)]) {
+        let _ = self.try_timer_record(name, duration, tags);
+    }
+
+    /// [`Stats::timer_record`], returning why nothing was recorded.
+    pub fn try_timer_record(
         &self,
         name: &str,
         duration: Duration,
         tags: &[(&str, &str)],
     ) -> Result<(), RecordError> {
-        self.dynamic(Kind::Timer, name, duration.as_nanos() as f64, tags)
+        let ns = duration.as_nanos() as f64;
+        self.dynamic(Kind::Timer, name, ns, false, tags)
     }
 
-    /// Records a value for the histogram `name` (dynamic path).
+    /// Records a value for the histogram `name` (dynamic path), as
+    /// [`Histogram::record`] does.
     pub fn histogram_record(&self, name: &str, value: f64, tags: &[(&str, &str)]) {
         let _ = self.try_histogram_record(name, value, tags);
     }
@@ -319,7 +352,7 @@ impl Stats {
         value: f64,
         tags: &[(&str, &str)],
     ) -> Result<(), RecordError> {
-        self.dynamic(Kind::Histogram, name, value, tags)
+        self.dynamic(Kind::Histogram, name, value, false, tags)
     }
 
     /// Waits until everything recorded before the call has been handed to

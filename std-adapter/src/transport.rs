@@ -10,7 +10,8 @@
 //!   with its length ([`UnixStreamTransport`]), as the Datadog agent reads
 //!   one.
 
-use crate::udp::{SocketInfo, UdpTransport};
+use crate::socket_info::SocketInfo;
+use crate::udp::UdpTransport;
 use stats_core::{SendError, Transport};
 use std::fmt;
 use std::io;

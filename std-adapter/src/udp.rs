@@ -2,6 +2,7 @@
 //! datagrams per system call with `sendmmsg` on Linux, and periodic
 //! re-resolution of the destination's host name.
 
+use crate::socket_info::SocketInfo;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use stats_core::{PartialSend, SendError, Transport};
 use std::io;
@@ -10,20 +11,6 @@ use std::time::Instant;
 
 /// `IPTOS_LOWDELAY`.
 const TOS_LOW_DELAY: u32 = 0x10;
-
-/// What the socket got from the kernel.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SocketInfo {
-    /// SO_SNDBUF the kernel granted, bytes (Linux reports double the
-    /// bookkeeping size it uses).
-    pub send_buffer_bytes: usize,
-    /// Whether IP_TOS low-delay was set.
-    pub low_delay: bool,
-    /// A Unix stream: frames lost because the connection broke while they
-    /// were part-written (counted as sent when they were taken in part).
-    pub frames_cut: u64,
-}
 
 /// A connected UDP socket as a [`Transport`].
 pub struct UdpTransport {

@@ -1,10 +1,10 @@
 //! What every series carries beyond its own name and tags: the constant
 //! tags (every codec) and, in DogStatsD lines, the container id.
 
-use stats_std::core::wire::statsd::{ParsedLine, parse};
-use stats_std::core::wire::{Codec, Dialect, decode};
-use stats_std::core::{SendError, Transport};
-use stats_std::{Aggregation, ClientTransport, Config, Stats};
+use stats_std::stats_core::wire::statsd::{ParsedLine, parse};
+use stats_std::stats_core::wire::{Codec, Dialect, decode};
+use stats_std::stats_core::{SendError, Transport};
+use stats_std::{AggregationMode, ClientTransport, Config, Stats};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,7 +62,7 @@ fn run(config: Config) -> Vec<Vec<u8>> {
     sent
 }
 
-fn config(mode: Aggregation) -> Config {
+fn config(mode: AggregationMode) -> Config {
     Config::default()
         .with_aggregation(mode)
         .with_tags(["env:test", "team:core"])
@@ -80,7 +80,7 @@ fn metric(line: &str) -> ParsedLine<'_> {
 
 #[test]
 fn dogstatsd_lines_carry_the_constant_tags_and_the_container_id() {
-    for mode in [Aggregation::Source, Aggregation::Off] {
+    for mode in [AggregationMode::Source, AggregationMode::Off] {
         for detect in [true, false] {
             let dog = config(mode)
                 .with_codec(Codec::Statsd(Dialect::DogStatsd))
@@ -108,7 +108,7 @@ fn dogstatsd_lines_carry_the_constant_tags_and_the_container_id() {
 
 /// `seen` (series name, its tags sorted and joined) is the two series of
 /// [`run`], each with the constant tags and its own.
-fn assert_tagged(mut seen: Vec<(String, String)>, mode: Aggregation) {
+fn assert_tagged(mut seen: Vec<(String, String)>, mode: AggregationMode) {
     seen.sort();
     seen.dedup();
     assert_eq!(
@@ -131,7 +131,7 @@ fn the_detected_container_id_is_the_one_read_from_the_root() {
 
 #[test]
 fn native_series_carry_the_constant_tags() {
-    for mode in [Aggregation::Source, Aggregation::Off] {
+    for mode in [AggregationMode::Source, AggregationMode::Off] {
         let mut seen = Vec::new();
         for datagram in run(config(mode)) {
             let d = decode(&datagram).unwrap();
@@ -212,7 +212,7 @@ fn aggregated_distributions_send_buckets_of_one_count_in_one_line() {
 fn sampled_timers_and_histograms_carry_their_rate_and_the_rest_is_counted() {
     let datagrams = Arc::new(Mutex::new(Vec::new()));
     let config = Config::default()
-        .with_aggregation(Aggregation::Off)
+        .with_aggregation(AggregationMode::Off)
         .with_codec(Codec::Statsd(Dialect::DogStatsd))
         .with_origin_detection(false)
         .with_sample_one_in(10)
@@ -260,10 +260,10 @@ fn sampling_needs_events_in_statsd_lines() {
     for config in [
         Config::default().with_sample_one_in(4),
         Config::default()
-            .with_aggregation(Aggregation::Off)
+            .with_aggregation(AggregationMode::Off)
             .with_sample_one_in(4),
         Config::default()
-            .with_aggregation(Aggregation::Off)
+            .with_aggregation(AggregationMode::Off)
             .with_codec(Codec::Statsd(Dialect::Etsy))
             .with_sample_one_in(0),
     ] {
@@ -284,7 +284,7 @@ fn sampling_needs_events_in_statsd_lines() {
 /// Waits 10 s, the interval datadog-go's telemetry has.
 #[test]
 fn client_telemetry_goes_under_datadog_go_s_names() {
-    let runs: Vec<_> = [Aggregation::Source, Aggregation::Off]
+    let runs: Vec<_> = [AggregationMode::Source, AggregationMode::Off]
         .into_iter()
         .flat_map(|mode| [(mode, 0), (mode, 1)])
         .map(|(mode, refuse)| {
@@ -358,7 +358,7 @@ fn client_telemetry_goes_under_datadog_go_s_names() {
                 "{mode}: {name} in {lines:?}"
             );
         }
-        if mode == Aggregation::Source {
+        if mode == AggregationMode::Source {
             assert!(
                 lines.iter().any(
                     |l| l.starts_with("datadog.dogstatsd.client.metrics_by_type:5|c")

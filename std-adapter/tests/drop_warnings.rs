@@ -1,7 +1,7 @@
 //! The event pipeline warns once when it starts dropping events and once
 //! when it stops, with the counts by reason, through the `log` crate.
 
-use stats_std::{Aggregation, Config, Stats};
+use stats_std::{AggregationMode, Config, Stats};
 use std::net::UdpSocket;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ fn drops_are_warned_once_when_they_start_and_once_when_they_stop() {
     log::set_max_level(log::LevelFilter::Info);
     let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
     let config = Config::default()
-        .with_aggregation(Aggregation::Off)
+        .with_aggregation(AggregationMode::Off)
         .with_buffer_size(16)
         .with_address(receiver.local_addr().unwrap().to_string());
     let stats = Stats::start(config).unwrap();

@@ -1,13 +1,13 @@
 //! Shutdown logs one final telemetry line through the `log` crate.
 
-use stats_std::{Aggregation, Config, Stats};
+use stats_std::{AggregationMode, Config, Stats};
 use std::net::UdpSocket;
 use std::sync::Mutex;
 use std::time::Duration;
 
 /// The event pipeline (`aggregation = "off"`), which these tests are about.
 fn events() -> Config {
-    Config::default().with_aggregation(Aggregation::Off)
+    Config::default().with_aggregation(AggregationMode::Off)
 }
 
 static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());

@@ -2,14 +2,14 @@
 //! text that a Prometheus parser reads, bad requests refused, connections
 //! bounded, the pipeline unharmed.
 
-use stats_std::{Aggregation, Config, Stats};
+use stats_std::{AggregationMode, Config, Stats};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
 /// The event pipeline (`aggregation = "off"`), which these tests are about.
 fn events() -> Config {
-    Config::default().with_aggregation(Aggregation::Off)
+    Config::default().with_aggregation(AggregationMode::Off)
 }
 
 fn start(config: Config) -> (Stats, SocketAddr, UdpSocket) {
@@ -107,7 +107,7 @@ fn metrics_are_prometheus_text_a_parser_reads() {
     for _ in 0..10 {
         c.increment();
     }
-    stats.count("dynamic", 1, &[("k", "v")]);
+    stats.counter_add("dynamic", 1, &[("k", "v")]);
     stats.flush(Duration::from_secs(2)).unwrap();
     let (status, body) = get(address, "/metrics");
     assert_eq!(status, 200);
@@ -170,7 +170,7 @@ fn bad_requests_get_400_and_do_not_hurt_the_pipeline() {
     stats.flush(Duration::from_secs(2)).unwrap();
     let mut buf = [0u8; 2048];
     let n = rx.recv(&mut buf).unwrap();
-    assert!(stats_std::core::wire::decode(&buf[..n]).is_ok());
+    assert!(stats_std::stats_core::wire::decode(&buf[..n]).is_ok());
     assert_eq!(get(address, "/health").0, 200);
 }
 
@@ -257,19 +257,25 @@ fn the_application_series_can_be_scraped_as_recorded() {
     for v in [0.0, 3.0, 3.0, 100.0] {
         sizes.record(v);
     }
+    // The dynamic verbs, as the handles': a gauge set and moved.
+    stats.gauge_set("pool.size", 5.0, &[]);
+    stats.gauge_add("pool.size", -1.5, &[]);
+    stats.counter_add("jobs", 4, &[]);
     let (status, body) = get(address, "/metrics");
     assert_eq!(status, 200, "{body}");
     let has = |line: &str| assert!(body.lines().any(|l| l == line), "{line} in:\n{body}");
     has("# TYPE http_requests_total counter");
     has("http_requests_total{route=\"/a\"} 3");
     has("queue_depth 7.5");
+    has("pool_size 3.5");
+    has("jobs_total 4");
     has("# TYPE db_query_seconds histogram");
     has("db_query_seconds_count{table=\"orders\"} 4");
     has("db_query_seconds_bucket{table=\"orders\",le=\"+Inf\"} 4");
     // Timers' fixed boundaries (powers of 2^(1/2) s, as Prometheus's
     // floats for them: some are an ulp off the correctly rounded power):
     // 1 ms is at or below 2^-9.5 s and above 2^-10; 2 ms below 2^-8.5.
-    let le = |s: f64| stats_std::core::prometheus::number(s);
+    let le = |s: f64| stats_std::stats_core::prometheus::number(s);
     has(&format!(
         "db_query_seconds_bucket{{table=\"orders\",le=\"{}\"}} 0",
         le(2f64.powf(-10.0))

@@ -1,14 +1,14 @@
 //! The pipeline end to end over real loopback UDP.
 
-use stats_std::core::wire::decode;
-use stats_std::core::{DropReason, Kind, Priority};
-use stats_std::{Aggregation, Config, LifecycleError, RecordError, Stats};
+use stats_std::stats_core::wire::decode;
+use stats_std::stats_core::{DropReason, Kind, Priority};
+use stats_std::{AggregationMode, Config, LifecycleError, RecordError, Stats};
 use std::net::UdpSocket;
 use std::time::Duration;
 
 /// The event pipeline (`aggregation = "off"`), which these tests are about.
 fn events() -> Config {
-    Config::default().with_aggregation(Aggregation::Off)
+    Config::default().with_aggregation(AggregationMode::Off)
 }
 
 /// A bound receiver and the config pointing at it.
@@ -64,13 +64,28 @@ fn values_and_tags_arrive_intact() {
     gauge.add(-2.5);
     timer.record(Duration::from_micros(1500));
     histogram.record(512.0);
-    stats.count("jobs.done", 2, &[("queue", "mail"), ("shard", "7")]);
+    stats.counter_add("jobs.done", 2, &[("queue", "mail"), ("shard", "7")]);
+    // The dynamic verbs are the handles': the gauge moves from the value
+    // the handles left.
+    stats.gauge_add("queue.depth", 1.5, &[]);
+    stats.timer_record(
+        "db.query",
+        Duration::from_micros(250),
+        &[("table", "users")],
+    );
     stats.flush(Duration::from_secs(2)).unwrap();
     // A completed flush publishes a report that includes what it sent.
-    assert_eq!(stats.report().unwrap().snapshot.counters.events_sent, 6);
+    assert_eq!(stats.report().unwrap().snapshot.counters.events_sent, 8);
     let mut got = receive(&socket);
     got.sort_by(|a, b| a.0.cmp(&b.0).then(a.3.total_cmp(&b.3)));
     let want: Vec<Got> = vec![
+        (
+            "db.query".into(),
+            Kind::Timer,
+            Priority::Medium,
+            2.5e5,
+            tags(&[("table", "users")]),
+        ),
         (
             "db.query".into(),
             Kind::Timer,
@@ -103,6 +118,13 @@ fn values_and_tags_arrive_intact() {
             "queue.depth".into(),
             Kind::Gauge,
             Priority::Medium,
+            9.0,
+            vec![],
+        ),
+        (
+            "queue.depth".into(),
+            Kind::Gauge,
+            Priority::Medium,
             10.0,
             vec![],
         ),
@@ -117,7 +139,7 @@ fn values_and_tags_arrive_intact() {
     assert_eq!(got, want);
     let report = stats.shutdown(Duration::from_secs(2)).unwrap();
     let s = report.snapshot;
-    assert_eq!((s.events_received, s.counters.events_sent), (6, 6));
+    assert_eq!((s.events_received, s.counters.events_sent), (8, 8));
     assert!(s.is_conserved());
     assert_eq!(report.interner.misses, 1);
     assert!(report.socket.send_buffer_bytes > 0);
@@ -177,7 +199,7 @@ fn a_flood_is_conserved_and_drops_are_typed() {
     let (socket, config) = receiver();
     let config = config
         .with_buffer_size(64)
-        .with_drop_policy(stats_std::core::DropPolicy::DropNewest);
+        .with_drop_policy(stats_std::stats_core::DropPolicy::DropNewest);
     let stats = Stats::start(config).unwrap();
     let c = stats.counter("flood", &[]).unwrap();
     let mut dropped = 0u64;
@@ -208,16 +230,16 @@ fn bad_input_is_typed_and_counted() {
         Err(RecordError::InvalidKey(_))
     ));
     assert!(matches!(
-        stats.try_count("n", 1, &[("k", &long)]),
+        stats.try_counter_add("n", 1, &[("k", &long)]),
         Err(RecordError::InvalidKey(_))
     ));
-    stats.count(&long, 1, &[]);
+    stats.counter_add(&long, 1, &[]);
     stats.flush(Duration::from_secs(1)).unwrap();
     let report = stats.shutdown(Duration::from_secs(1)).unwrap();
     assert_eq!(report.rejected.invalid_key, 3);
     let off = Stats::start(receiver().1.with_interning(false)).unwrap();
     assert_eq!(
-        off.try_count("n", 1, &[]),
+        off.try_counter_add("n", 1, &[]),
         Err(RecordError::DynamicDisabled)
     );
     assert!(matches!(

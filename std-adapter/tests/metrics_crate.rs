@@ -5,9 +5,9 @@
 //! both modes.
 
 use stats_collector::{Aggregate, Collector, Server, Settings};
-use stats_std::core::Priority;
-use stats_std::core::wire::decode;
-use stats_std::{Aggregation, Config, MetricsRecorder, Stats};
+use stats_std::stats_core::Priority;
+use stats_std::stats_core::wire::decode;
+use stats_std::{AggregationMode, Config, MetricsRecorder, Stats};
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ fn metrics_macros_record_through_the_event_pipeline() {
         .unwrap();
     let stats = Stats::start(
         Config::default()
-            .with_aggregation(Aggregation::Off)
+            .with_aggregation(AggregationMode::Off)
             .with_address(receiver.local_addr().unwrap().to_string()),
     )
     .unwrap();
@@ -91,7 +91,7 @@ fn find(c: &Collector, name: &str) -> Option<Aggregate> {
 /// from several call sites and threads compose, in each mode.
 #[test]
 fn series_state_lives_with_the_series_whatever_the_call_site() {
-    for mode in [Aggregation::Source, Aggregation::Off] {
+    for mode in [AggregationMode::Source, AggregationMode::Off] {
         let server = Server::start(&Settings::on_loopback().with_http(None)).unwrap();
         let stats = Stats::start(
             Config::default()

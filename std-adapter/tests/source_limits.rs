@@ -5,8 +5,8 @@
 //! into `stats.overflow{overflow=true}`, with nothing lost.
 
 use stats_collector::{Aggregate, Limits, Server, Settings};
-use stats_std::core::Kind;
-use stats_std::{Aggregation, Config, Stats};
+use stats_std::stats_core::Kind;
+use stats_std::{AggregationMode, Config, Stats};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,7 +71,7 @@ fn sixty_four_threads_into_ten_thousand_series_arrive_exact_within_the_memory_ma
         .with_interval_ms(100)
         .with_refresh_interval_s(1);
     // The defaults this test is about.
-    assert_eq!(config.aggregation.mode, Aggregation::Source);
+    assert_eq!(config.aggregation.mode, AggregationMode::Source);
     assert_eq!(config.aggregation.max_series, SERIES);
     assert_eq!(config.aggregation.threads, THREADS);
     assert_eq!(config.max_memory_mb, 10);

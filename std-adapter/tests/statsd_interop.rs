@@ -9,8 +9,8 @@
 
 use stats_collector::forward::Forward;
 use stats_collector::{Server, Settings};
-use stats_std::core::wire::{Codec, Dialect};
-use stats_std::{Aggregation, Config, Stats};
+use stats_std::stats_core::wire::{Codec, Dialect};
+use stats_std::{AggregationMode, Config, Stats};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -73,10 +73,10 @@ fn expect(admin_address: &str, command: &str, key: &str, want: &str) {
 }
 
 fn client(address: &str, codec: Codec) -> Stats {
-    client_in(Aggregation::Source, address, codec)
+    client_in(AggregationMode::Source, address, codec)
 }
 
-fn client_in(mode: Aggregation, address: &str, codec: Codec) -> Stats {
+fn client_in(mode: AggregationMode, address: &str, codec: Codec) -> Stats {
     Stats::start(
         Config::default()
             .with_aggregation(mode)
@@ -121,7 +121,7 @@ fn expect_timers(admin_address: &str, key: &str, want: &[f64], error: f64) {
 #[ignore = "needs a StatsD server: run .ci/statsd.sh"]
 fn etsy_statsd_lines_arrive_with_their_values() {
     let (udp, mgmt) = addresses();
-    for (mode, error) in [(Aggregation::Source, 0.0), (Aggregation::Off, 0.0)] {
+    for (mode, error) in [(AggregationMode::Source, 0.0), (AggregationMode::Off, 0.0)] {
         let _ = admin(&mgmt, "delcounters interop.requests");
         let _ = admin(&mgmt, "deltimers interop.query interop.size");
         let stats = client_in(mode, &udp, Codec::Statsd(Dialect::Etsy));
@@ -163,7 +163,7 @@ fn etsy_statsd_lines_arrive_with_their_values() {
 #[ignore = "needs a StatsD server: run .ci/statsd.sh"]
 fn dogstatsd_tags_reach_etsy_statsd_as_key_suffixes() {
     let (udp, mgmt) = addresses();
-    for mode in [Aggregation::Source, Aggregation::Off] {
+    for mode in [AggregationMode::Source, AggregationMode::Off] {
         let _ = admin(&mgmt, "delcounters interop.tagged;route=api");
         let _ = admin(&mgmt, "delgauges interop.level;route=api");
         let _ = admin(&mgmt, "deltimers interop.took;route=api");
@@ -187,7 +187,7 @@ fn dogstatsd_tags_reach_etsy_statsd_as_key_suffixes() {
         // Etsy statsd 0.9 folds `|#route:api` into the key.
         expect(&mgmt, "counters", "interop.tagged;route=api", "7");
         expect(&mgmt, "gauges", "interop.level;route=api", "2.5");
-        let error = if mode == Aggregation::Source {
+        let error = if mode == AggregationMode::Source {
             0.032
         } else {
             0.0

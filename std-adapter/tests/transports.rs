@@ -1,9 +1,9 @@
 //! The transport seam: an application's own transport, and the address
 //! URLs.
 
-use stats_std::core::wire::{DecodedTotals, decode};
-use stats_std::core::{SendError, Transport};
-use stats_std::{Aggregation, ClientTransport, Config, StartError, Stats};
+use stats_std::stats_core::wire::{DecodedTotals, decode};
+use stats_std::stats_core::{SendError, Transport};
+use stats_std::{AggregationMode, ClientTransport, Config, StartError, Stats};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,7 +32,7 @@ impl ClientTransport for Spy {
 
 #[test]
 fn an_application_s_transport_carries_everything() {
-    for mode in [Aggregation::Source, Aggregation::Off] {
+    for mode in [AggregationMode::Source, AggregationMode::Off] {
         let datagrams = Arc::new(Mutex::new(Vec::new()));
         let spy = Spy {
             datagrams: datagrams.clone(),
@@ -53,7 +53,7 @@ fn an_application_s_transport_carries_everything() {
 
 /// What `spy.hits` adds up to in `datagrams`: its events summed, or its
 /// latest total.
-fn hits_in(datagrams: &[Vec<u8>], mode: Aggregation) -> f64 {
+fn hits_in(datagrams: &[Vec<u8>], mode: AggregationMode) -> f64 {
     let mut events = 0.0;
     let mut total = 0;
     for d in datagrams.iter() {
@@ -76,7 +76,7 @@ fn hits_in(datagrams: &[Vec<u8>], mode: Aggregation) -> f64 {
             }
         }
     }
-    if mode == Aggregation::Source {
+    if mode == AggregationMode::Source {
         total as f64
     } else {
         events
@@ -92,7 +92,7 @@ fn a_unix_stream_carries_every_value_in_frames() {
     let dir = std::env::temp_dir().join(format!("stats-stream-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("agent.sock");
-    for mode in [Aggregation::Source, Aggregation::Off] {
+    for mode in [AggregationMode::Source, AggregationMode::Off] {
         let _ = std::fs::remove_file(&path);
         let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
         let reader = std::thread::spawn(move || {
@@ -134,12 +134,12 @@ fn a_unix_stream_carries_every_value_in_frames() {
 #[test]
 fn a_full_unix_socket_buffer_loses_nothing_uncounted() {
     const JUNK: &[u8] = b"junk";
-    use stats_std::core::DropReason;
-    use stats_std::{RecordError, core::DropPolicy};
+    use stats_std::stats_core::DropReason;
+    use stats_std::{RecordError, stats_core::DropPolicy};
     let dir = std::env::temp_dir().join(format!("stats-full-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("slow.sock");
-    for mode in [Aggregation::Source, Aggregation::Off] {
+    for mode in [AggregationMode::Source, AggregationMode::Off] {
         let _ = std::fs::remove_file(&path);
         let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
         let filler = std::os::unix::net::UnixDatagram::unbound().unwrap();

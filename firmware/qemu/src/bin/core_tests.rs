@@ -11,7 +11,7 @@ use panic_semihosting as _;
 use stats_core::histogram::bucket_count;
 use stats_core::wire::{Encoder, EncoderConfig, decode};
 use stats_core::{
-    BreakerConfig, BreakerState, DropPolicy, Event, Exporter, ExporterConfig, Histogram, KeyId,
+    BreakerConfig, BreakerState, DropPolicy, Event, Exporter, ExporterConfig, LogLinearHistogram, KeyId,
     Kind, LaneCapacities, Priority, Registry, SendError, StaticLanes, StaticRing, Transport,
 };
 use stats_firmware_qemu::{check, pass};
@@ -160,7 +160,7 @@ fn wire_round_trips_and_rejects_corruption() {
 /// 3.1% error (`G = 4`) up to 2^30: 1.7 KiB, and as much again on the
 /// stack for a snapshot (the 4 KiB server histogram's snapshot would not
 /// fit the micro:bit's stack next to everything else).
-static LATENCY: Histogram<4, { bucket_count(4, 30) }> = Histogram::new();
+static LATENCY: LogLinearHistogram<4, { bucket_count(4, 30) }> = LogLinearHistogram::new();
 
 // Its own frame: the micro:bit's stack is small.
 #[inline(never)]
@@ -182,7 +182,7 @@ fn histogram_stays_within_its_error_bound() {
         max
     );
     // A small one: 12.5% error (the embedded exporter can use this one).
-    let small: Histogram<2, { bucket_count(2, 36) }> = Histogram::new();
+    let small: LogLinearHistogram<2, { bucket_count(2, 36) }> = LogLinearHistogram::new();
     for v in 1..=1_000 {
         small.record(v);
     }
