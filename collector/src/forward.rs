@@ -87,7 +87,14 @@ impl Forwarder {
         socket.set_nonblocking(true)?;
         Ok(Forwarder {
             socket,
-            packer: Packer::new(dialect, max_datagram.clamp(512, 65_507), ""),
+            packer: Packer::new(
+                dialect,
+                max_datagram.clamp(
+                    stats_core::wire::MIN_DATAGRAM,
+                    stats_core::wire::MAX_DATAGRAM,
+                ),
+                "",
+            ),
             deltas: Deltas::default(),
             overflow_deltas: Deltas::default(),
             stats: ForwardStats::default(),

@@ -15,9 +15,10 @@
 use crate::transport::{ADDRESS_FORMS, Address};
 use core::fmt;
 use serde::Deserialize;
-use stats_core::wire::Codec;
+use stats_core::wire::{Codec, MAX_DATAGRAM, MIN_DATAGRAM};
 use stats_core::{DropPolicy, Key};
 use std::num::NonZeroU16;
+use std::ops::RangeInclusive;
 use std::path::Path;
 
 /// How recorded values travel.
@@ -329,7 +330,7 @@ pub enum ConfigError {
         /// The value given.
         value: String,
         /// What it must be.
-        expected: &'static str,
+        expected: String,
     },
     /// The TOML file could not be read or parsed.
     File {
@@ -355,11 +356,11 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn invalid(field: &'static str, value: impl fmt::Display, expected: &'static str) -> ConfigError {
+fn invalid(field: &'static str, value: impl fmt::Display, expected: &str) -> ConfigError {
     ConfigError::Invalid {
         field,
         value: value.to_string(),
-        expected,
+        expected: expected.to_string(),
     }
 }
 
@@ -637,12 +638,17 @@ impl Config {
     /// Checks every field's range. (Whether the whole fits `max_memory_mb`
     /// is checked when the pipeline is built, from the real sizes.)
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let check = |ok: bool, field, value: &dyn fmt::Display, expected| {
+        let check = |ok: bool, field, value: &dyn fmt::Display, expected: &str| {
             if ok {
                 Ok(())
             } else {
                 Err(invalid(field, value, expected))
             }
+        };
+        // A value within a range, the error naming the range checked.
+        let within = |field, value: u64, range: RangeInclusive<u64>| {
+            let expected = format!("{} to {}", range.start(), range.end());
+            check(range.contains(&value), field, &value, &expected)
         };
         let Config {
             address,
@@ -677,18 +683,8 @@ impl Config {
             &tags.join(","),
             "at most 8, each key and value at most 255 bytes, no key twice",
         )?;
-        check(
-            *max_memory_mb > 0 && *max_memory_mb <= 1 << 20,
-            "max_memory_mb",
-            max_memory_mb,
-            "1 to 1048576",
-        )?;
-        check(
-            (10..=3_600_000).contains(&a.interval_ms),
-            "aggregation.interval_ms",
-            &a.interval_ms,
-            "10 to 3600000",
-        )?;
+        within("max_memory_mb", *max_memory_mb as u64, 1..=1 << 20)?;
+        within("aggregation.interval_ms", a.interval_ms, 10..=3_600_000)?;
         check(
             a.refresh_interval_s.saturating_mul(1_000) >= a.interval_ms,
             "aggregation.refresh_interval_s",
@@ -696,48 +692,25 @@ impl Config {
             "at least aggregation.interval_ms / 1000",
         )?;
         // With the overflow series, within the key table's 65,536 slots.
-        check(
-            (1..=50_000).contains(&a.max_series),
-            "aggregation.max_series",
-            &a.max_series,
-            "1 to 50000",
-        )?;
-        check(
-            a.threads <= 4_096,
-            "aggregation.threads",
-            &a.threads,
-            "0 to 4096",
-        )?;
+        within("aggregation.max_series", a.max_series as u64, 1..=50_000)?;
+        within("aggregation.threads", a.threads as u64, 0..=4_096)?;
         check(
             e.buffer_size.is_power_of_two() && (16..=1 << 24).contains(&e.buffer_size),
             "events.buffer_size",
             &e.buffer_size,
             "a power of two, 16 to 16777216",
         )?;
-        check(
-            e.lane_sets < crate::lanes::SETS,
-            "events.lane_sets",
-            &e.lane_sets,
-            "0 to 64",
-        )?;
-        check(
-            (1..=crate::BATCH_CAPACITY).contains(&e.batch_size),
-            "events.batch_size",
-            &e.batch_size,
-            "1 to 128",
-        )?;
+        let sets = crate::lanes::SETS as u64;
+        within("events.lane_sets", e.lane_sets as u64, 0..=sets - 1)?;
+        let batch = crate::BATCH_CAPACITY as u64;
+        within("events.batch_size", e.batch_size as u64, 1..=batch)?;
         check(
             e.max_batch_age_ms > 0,
             "events.max_batch_age_ms",
             &e.max_batch_age_ms,
             "at least 1",
         )?;
-        check(
-            (1..=100).contains(&e.tick_ms),
-            "events.tick_ms",
-            &e.tick_ms,
-            "1 to 100",
-        )?;
+        within("events.tick_ms", e.tick_ms, 1..=100)?;
         check(
             e.sample_one_in > 0,
             "events.sample_one_in",
@@ -752,19 +725,11 @@ impl Config {
             "1 unless aggregation.mode is off and the codec is a StatsD one (aggregated values are exact for less than a sample costs)",
         )?;
         if let Some(size) = t.max_datagram {
-            check(
-                (stats_core::wire::MIN_DATAGRAM..=stats_core::wire::MAX_DATAGRAM).contains(&size),
-                "transport.max_datagram",
-                &size,
-                "512 to 65507",
-            )?;
+            let (min, max) = (MIN_DATAGRAM as u64, MAX_DATAGRAM as u64);
+            within("transport.max_datagram", size as u64, min..=max)?;
         }
-        check(
-            t.send_buffer_bytes > 0 && t.send_buffer_bytes <= i32::MAX as usize,
-            "transport.send_buffer_bytes",
-            &t.send_buffer_bytes,
-            "1 to 2147483647",
-        )?;
+        let buffer = t.send_buffer_bytes as u64;
+        within("transport.send_buffer_bytes", buffer, 1..=i32::MAX as u64)?;
         check(
             t.resolve_interval_s > 0,
             "transport.resolve_interval_s",
@@ -777,12 +742,7 @@ impl Config {
             &breaker.failures,
             "at least 1",
         )?;
-        check(
-            (1..=65_535).contains(&interning.capacity),
-            "interning.capacity",
-            &interning.capacity,
-            "1 to 65535",
-        )?;
+        within("interning.capacity", interning.capacity as u64, 1..=65_535)?;
         check(
             http.address.parse::<std::net::SocketAddr>().is_ok(),
             "http.address",
