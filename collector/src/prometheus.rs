@@ -5,10 +5,10 @@ use crate::aggregation::{Aggregate, Distribution};
 use crate::collector::{Collector, HEALTH_MIN_DATAGRAMS};
 use crate::push::PushCounters;
 use crate::senders::SenderStats;
-use stats_core::Kind;
 use stats_core::prometheus::{
     Bounds, Families, Sink, Text, default_bounds, export_scale, family_type, labels, write_classic,
 };
+use stats_core::{Check, Kind, Status};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
@@ -64,6 +64,15 @@ pub(crate) struct Family {
     pub(crate) source: String,
     pub(crate) kind: Kind,
     pub(crate) sets: Vec<(Vec<(String, String)>, Aggregate)>,
+}
+
+/// The collector's health as `/health` answers it: the worst status, then
+/// each check with its value and limits (the client's `Health` has the
+/// pipeline's checks; these are the collector's own).
+#[derive(serde::Serialize)]
+struct CollectorHealth<'c> {
+    status: Status,
+    checks: &'c [Check],
 }
 
 impl Collector {
@@ -476,39 +485,18 @@ impl Collector {
             }
         };
         let checks = [
-            ("loss_rate", rate(lost, lost + received), LOSS_LIMITS),
-            (
+            Check::judge("loss_rate", rate(lost, lost + received), LOSS_LIMITS),
+            Check::judge(
                 "invalid_rate",
                 rate(invalid, invalid + valid),
                 INVALID_LIMITS,
             ),
         ];
-        let grade = |v: f64, (d, u): (f64, f64)| {
-            if v > u {
-                2
-            } else if v > d {
-                1
-            } else {
-                0
-            }
-        };
-        let worst = checks
-            .iter()
-            .map(|(_, v, l)| grade(*v, *l))
-            .max()
-            .unwrap_or(0);
-        let names = ["healthy", "degraded", "unhealthy"];
-        let mut out = format!("{{\"status\":\"{}\",\"checks\":[", names[worst]);
-        for (i, (name, value, (d, u))) in checks.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(&format!(
-                "{{\"name\":\"{name}\",\"status\":\"{}\",\"value\":{value},\"degraded_above\":{d},\"unhealthy_above\":{u}}}",
-                names[grade(*value, (*d, *u))]
-            ));
-        }
-        out.push_str("]}");
-        (out, worst == 2)
+        let status = Status::worst(&checks);
+        let json = serde_json::to_string(&CollectorHealth {
+            status,
+            checks: &checks,
+        });
+        (json.unwrap_or_default(), status == Status::Unhealthy)
     }
 }

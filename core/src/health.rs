@@ -61,6 +61,11 @@ impl Default for HealthThresholds {
 /// How well the pipeline is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum Status {
     /// Every check within its first limit.
     Healthy,
@@ -79,11 +84,20 @@ impl Status {
             Status::Unhealthy => "unhealthy",
         }
     }
+
+    /// The worst of `checks`' statuses (healthy when there are none).
+    pub fn worst<'c>(checks: impl IntoIterator<Item = &'c Check>) -> Status {
+        (checks.into_iter())
+            .map(|c| c.status)
+            .max()
+            .unwrap_or(Status::Healthy)
+    }
 }
 
 /// One check's result.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Check {
     /// A stable snake_case name.
     pub name: &'static str,
@@ -100,6 +114,7 @@ pub struct Check {
 /// The verdict and every check behind it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Health {
     /// The worst check's status.
     pub status: Status,
@@ -107,20 +122,25 @@ pub struct Health {
     pub checks: [Check; 5],
 }
 
-fn check(name: &'static str, value: f64, (degraded, unhealthy): (f64, f64)) -> Check {
-    let status = if value > unhealthy {
-        Status::Unhealthy
-    } else if value > degraded {
-        Status::Degraded
-    } else {
-        Status::Healthy
-    };
-    Check {
-        name,
-        value,
-        degraded_above: degraded,
-        unhealthy_above: unhealthy,
-        status,
+impl Check {
+    /// Judges `value` against its limits, `(degraded above, unhealthy
+    /// above)`: the one rule every health check follows, in the client and
+    /// the collector.
+    pub fn judge(name: &'static str, value: f64, (degraded, unhealthy): (f64, f64)) -> Check {
+        let status = if value > unhealthy {
+            Status::Unhealthy
+        } else if value > degraded {
+            Status::Degraded
+        } else {
+            Status::Healthy
+        };
+        Check {
+            name,
+            value,
+            degraded_above: degraded,
+            unhealthy_above: unhealthy,
+            status,
+        }
     }
 }
 
@@ -134,6 +154,7 @@ fn rate(part: u64, whole: u64) -> f64 {
 
 /// Judges `m` against `t`.
 pub fn evaluate(m: &Measurements, t: &HealthThresholds) -> Health {
+    let check = Check::judge;
     let checks = [
         check(
             "lane_utilization_percent",
@@ -161,11 +182,7 @@ pub fn evaluate(m: &Measurements, t: &HealthThresholds) -> Health {
             (0.5, 0.5),
         ),
     ];
-    let status = checks
-        .iter()
-        .map(|c| c.status)
-        .max()
-        .unwrap_or(Status::Healthy);
+    let status = Status::worst(&checks);
     Health { status, checks }
 }
 

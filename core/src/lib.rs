@@ -40,7 +40,7 @@ pub use event::{Event, KeyId, Kind, Priority};
 pub use exporter::{
     Exporter, ExporterConfig, ExporterError, Keys, MAX_DATAGRAMS_PER_SEND, Pressure, PressureConfig,
 };
-pub use health::{Health, HealthThresholds, Measurements, Status};
+pub use health::{Check, Health, HealthThresholds, Measurements, Status};
 pub use histogram::{LatencyHistogram, LogLinearHistogram};
 pub use lanes::{Consumer, LaneCapacities, Lanes, LanesError, LanesRef, Producer, StaticLanes};
 pub use registry::{Key, Registry, RegistryError};

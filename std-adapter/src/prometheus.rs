@@ -16,7 +16,6 @@ use stats_core::prometheus::{
 use stats_core::{BreakerState, DropReason, Level, Priority, Quantiles, Status};
 use stats_core::{Kind, SeriesId, Totals};
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 fn priority_name(p: Priority) -> &'static str {
     match p {
@@ -420,35 +419,10 @@ fn quantiles(t: &mut Text, name: &str, stage: &str, q: Option<Quantiles>, scale:
     }
 }
 
-/// A JSON number, or `null` where JSON has none.
-fn json_number(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v}")
-    } else {
-        "null".into()
-    }
-}
-
-/// Health as JSON: the status and every check with its value and limits.
+/// Health as JSON: the status and every check with its value and limits
+/// (a value JSON cannot hold, `null`).
 pub(crate) fn health(report: &Report) -> String {
-    let h = &report.health;
-    let mut out = format!("{{\"status\":\"{}\",\"checks\":[", h.status.as_str());
-    for (i, c) in h.checks.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(
-            out,
-            "{{\"name\":\"{}\",\"status\":\"{}\",\"value\":{},\"degraded_above\":{},\"unhealthy_above\":{}}}",
-            c.name,
-            c.status.as_str(),
-            json_number(c.value),
-            json_number(c.degraded_above),
-            json_number(c.unhealthy_above)
-        );
-    }
-    out.push_str("]}");
-    out
+    serde_json::to_string(&report.health).unwrap_or_default()
 }
 
 /// The client's endpoint: `/health` (503 when unhealthy) and `/metrics`.
