@@ -2,7 +2,7 @@
 
 use super::layout::{CELL_WORDS, ENTRY_WORDS, PAGE_SERIES};
 
-/// Sizes of an [`Aggregates`] table.
+/// Sizes of an [`Aggregates`](super::Aggregates) table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-/// Why an [`Aggregates`] table could not be made or a series added.
+/// Why an [`Aggregates`](super::Aggregates) table could not be made or a series added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]

@@ -3,7 +3,7 @@
 use super::buckets::{bucket_of, timer_bucket_of};
 use crate::event::Kind;
 
-/// A series in an [`Aggregates`] table: its index and its kind. Only the
+/// A series in an [`Aggregates`](super::Aggregates) table: its index and its kind. Only the
 /// table issues them, so a handle's calls always match its series' kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -11,7 +11,7 @@ use super::word::Words;
 use crate::event::Kind;
 
 impl<S: Words> Aggregates<S> {
-    /// Adds `n` to counter `series` (a read-modify-write; see [`Shard`]
+    /// Adds `n` to counter `series` (a read-modify-write; see [`Shard`](super::Shard)
     /// for the owned path).
     #[inline]
     pub fn add(&self, series: SeriesId, n: i64) {

@@ -3,7 +3,7 @@
 
 use crate::event::{KeyId, Kind};
 
-/// A series' totals at one moment (see [`Aggregates::snapshot`]).
+/// A series' totals at one moment (see [`Aggregates::snapshot`](super::Aggregates::snapshot)).
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Snapshot {
@@ -36,7 +36,7 @@ pub enum Totals {
         value: f64,
     },
     /// A timer's or histogram's distribution (its buckets through
-    /// [`Aggregates::buckets`]).
+    /// [`Aggregates::buckets`](super::Aggregates::buckets)).
     Distribution {
         /// Values recorded.
         count: u64,
@@ -51,7 +51,7 @@ pub enum Totals {
     },
 }
 
-/// Counters of a table (see [`Aggregates::stats`]).
+/// Counters of a table (see [`Aggregates::stats`](super::Aggregates::stats)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]

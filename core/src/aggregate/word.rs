@@ -188,7 +188,7 @@ pub(super) mod sealed {
     pub trait Sealed {}
 }
 
-/// Storage for [`Aggregates`]: an array, a `&mut` slice or (with `alloc`)
+/// Storage for [`Aggregates`](super::Aggregates): an array, a `&mut` slice or (with `alloc`)
 /// a boxed slice of [`Word`]s.
 pub trait Words: sealed::Sealed {
     /// The words.

@@ -57,7 +57,7 @@ pub enum DecodeError {
     },
     /// More than [`MAX_KEYS_PER_DATAGRAM`] keys are defined.
     TooManyKeys,
-    /// A key definition has more than [`MAX_TAGS`] tags, or a name or tag
+    /// A key definition has more than [`MAX_TAGS`](crate::registry::MAX_TAGS) tags, or a name or tag
     /// longer than 255 bytes.
     KeyTooLarge,
     /// A key definition names the same tag key twice.

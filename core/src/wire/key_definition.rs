@@ -133,7 +133,7 @@ fn split_short(text: &str) -> Option<(&str, &str)> {
     Some((text.get(1..1 + len)?, text.get(1 + len..)?))
 }
 
-/// Iterator over the tags of a [`DecodedEvent`] (already checked when the key
+/// Iterator over the tags of a [`DecodedEvent`](super::DecodedEvent) (already checked when the key
 /// definition was read).
 #[derive(Clone, Debug)]
 pub struct WireTags<'a> {

@@ -3,8 +3,8 @@
 //!
 //! [`write_line`] renders one event as a line in a [`Dialect`]; the
 //! [`Encoder`] joins lines with `\n` up to the datagram
-//! limit when its [`Codec`](super::Codec) is
-//! [`Codec::Statsd`](super::Codec::Statsd). [`parse`] reads such a datagram
+//! limit when its [`Codec`] is
+//! [`Codec::Statsd`]. [`parse`] reads such a datagram
 //! back, for receivers and tests. Neither allocates.
 //!
 //! | event | Etsy `statsd` | DogStatsD |
