@@ -101,14 +101,14 @@ impl Status {
 pub struct Check {
     /// A stable snake_case name.
     pub name: &'static str,
+    /// This check's verdict.
+    pub status: Status,
     /// The measured value.
     pub value: f64,
     /// The degraded limit.
     pub degraded_above: f64,
     /// The unhealthy limit.
     pub unhealthy_above: f64,
-    /// This check's verdict.
-    pub status: Status,
 }
 
 /// The verdict and every check behind it.
