@@ -276,44 +276,11 @@ impl Encoder {
         }
         self.keys = keys;
     }
-
-    /// Starts a datagram in `buf` (at least `max_datagram` bytes) whose
-    /// timestamps are relative to `base_timestamp`.
-    pub fn begin<'b>(
-        &'b mut self,
-        buf: &'b mut [u8],
-        base_timestamp: u64,
-    ) -> Result<Writer<'b>, EncodeError> {
-        let max = self.config.max_datagram;
-        if buf.len() < max {
-            return Err(EncodeError::BufferTooSmall {
-                needed: max,
-                got: buf.len(),
-            });
-        }
-        self.forget_keys_from(0);
-        // Consumed by `finish`: a datagram never finished leaves no gap.
-        let sequence = self.next_sequence;
-        let buf = &mut buf[..max];
-        let mut writer = Writer {
-            encoder: self,
-            buf,
-            len: 0,
-            count: 0,
-            previous_timestamp: base_timestamp,
-            sequence,
-            #[cfg(feature = "statsd")]
-            last_line: None,
-        };
-        with_format!(writer.encoder.config.codec, f => f.begin(&mut writer));
-        Ok(writer)
-    }
 }
 
 /// What a datagram format does: the native format ([`Native`]) and the
 /// StatsD lines (`statsd::LineFormat`) each implement it, and a [`Writer`]
-/// hands every step to the format its codec names (`with_format!`).
-/// Adding a format is a [`Codec`] variant, an implementation and an arm.
+/// hands every step to the format its codec names (`format.rs`).
 pub(super) trait Format {
     /// Writes what comes before the events (from `w.len == 0`).
     fn begin(&self, w: &mut Writer<'_>);
@@ -332,24 +299,6 @@ pub(super) trait Format {
     /// Seals the datagram; its length.
     fn finish(&self, w: &mut Writer<'_>) -> usize;
 }
-
-/// Runs `$body` with `$f` bound to the format of `$codec`.
-macro_rules! with_format {
-    ($codec:expr, $f:ident => $body:expr) => {
-        match $codec {
-            Codec::Native => {
-                let $f = Native;
-                $body
-            }
-            #[cfg(feature = "statsd")]
-            Codec::Statsd(dialect) => {
-                let $f = super::statsd::LineFormat(dialect);
-                $body
-            }
-        }
-    };
-}
-pub(super) use with_format;
 
 /// This crate's binary format (`WIRE.md`): a header with the sender id and
 /// sequence, events with their keys defined on first use, a CRC.
@@ -486,23 +435,6 @@ impl<'b> Writer<'b> {
         self.count == 0
     }
 
-    /// Bytes the datagram would have if finished now (CRC included).
-    pub fn len(&self) -> usize {
-        self.len + with_format!(self.encoder.config.codec, f => f.trailer_len())
-    }
-
-    /// Appends `event`. `key` looks up its metric's name and tags (for
-    /// example `|id| registry.get(id)`); it is called only when the metric is
-    /// new to this datagram. On error the datagram is left as it was.
-    #[inline]
-    pub fn push<'k>(
-        &mut self,
-        event: &Event,
-        key: impl FnOnce(KeyId) -> Option<Key<'k>>,
-    ) -> Result<(), PushError> {
-        with_format!(self.encoder.config.codec, f => f.push(self, event, key))
-    }
-
     #[inline]
     fn try_push<'k>(
         &mut self,
@@ -560,13 +492,5 @@ impl<'b> Writer<'b> {
             event.timestamp.wrapping_sub(self.previous_timestamp) as i64,
         ));
         header + 1 + definition + 1 + delta + value
-    }
-
-    /// Seals the datagram and returns it: the native format writes the
-    /// event count and the CRC, and the datagram takes the next sequence
-    /// number; StatsD lines are returned as they are.
-    pub fn finish(mut self) -> &'b [u8] {
-        let len = with_format!(self.encoder.config.codec, f => f.finish(&mut self));
-        &self.buf[..len]
     }
 }

@@ -33,6 +33,7 @@ pub mod deltas;
 #[cfg(feature = "statsd")]
 mod dogstatsd;
 mod encode;
+mod format;
 mod key_definition;
 #[cfg(all(feature = "alloc", feature = "statsd"))]
 pub mod packer;
