@@ -14,7 +14,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use metrics::{Key, Label, Level, Metadata, Recorder};
-use stats_collector::{Collector, Histograms, Limits};
+use stats_collector::outputs::{otlp, prometheus, remote_write};
+use stats_collector::{Collector, Histograms, Limits, View};
 use stats_std::{Config, Stats};
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -74,20 +75,32 @@ fn collector(c: &mut Criterion) {
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));
     g.bench_function("render_metrics", |b| {
-        b.iter(|| black_box(collector.render_metrics()))
+        b.iter(|| black_box(prometheus::render_metrics(View::of(&collector))))
     });
     g.bench_function("remote_write_le_buckets", |b| {
-        b.iter(|| black_box(collector.remote_write_requests(&labels, 1_700_000_000_000)))
+        b.iter(|| {
+            black_box(remote_write::requests(
+                View::of(&collector),
+                &labels,
+                1_700_000_000_000,
+            ))
+        })
     });
     g.bench_function("otlp", |b| {
-        b.iter(|| black_box(collector.otlp_requests(&labels, 1, 2)))
+        b.iter(|| black_box(otlp::requests(View::of(&collector), &labels, 1, 2)))
     });
     collector.set_histograms(Histograms {
         native: true,
         ..Histograms::default()
     });
     g.bench_function("remote_write_native_histograms", |b| {
-        b.iter(|| black_box(collector.remote_write_requests(&labels, 1_700_000_000_000)))
+        b.iter(|| {
+            black_box(remote_write::requests(
+                View::of(&collector),
+                &labels,
+                1_700_000_000_000,
+            ))
+        })
     });
     g.finish();
 }

@@ -25,7 +25,8 @@
 //! collector itself costs.
 
 use clap::{Parser, ValueEnum};
-use stats_collector::{Server, Settings};
+use stats_collector::outputs::prometheus;
+use stats_collector::{Server, Settings, View};
 use stats_core::wire::{DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig};
 use stats_pipeline::{procfs, workload};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -200,7 +201,7 @@ fn series(a: &Args) -> Result<(), String> {
     let c = server.collector().lock().map_err(|_| "poisoned")?;
     let counted = c.memory().tables() as f64 / (1 << 20) as f64;
     let render = Instant::now();
-    let text = c.render_metrics();
+    let text = prometheus::render_metrics(View::of(&c));
     let render = render.elapsed();
     println!("series: {} series held", c.series().count());
     println!(
@@ -283,7 +284,7 @@ fn remote_write(a: &Args) -> Result<(), String> {
         let text = server
             .collector()
             .lock()
-            .map_or(String::new(), |c| c.render_metrics());
+            .map_or(String::new(), |c| prometheus::render_metrics(View::of(&c)));
         (
             own(&text, "stats_collector_push_samples_sent_total"),
             own(&text, "stats_collector_push_requests_total"),

@@ -16,7 +16,8 @@
 //! full-lane case for two minutes). The nftables cases need root and a
 //! network namespace: `.ci/chaos.sh` runs them.
 
-use stats_collector::{Server, Settings};
+use stats_collector::outputs::prometheus;
+use stats_collector::{Server, Settings, View};
 use stats_core::{BreakerState, DropReason, Priority};
 use stats_pipeline::load::{self, Plan, Profile, Run};
 use stats_pipeline::receiver::{Receiver, highest_in, missing_in};
@@ -320,7 +321,7 @@ fn delay_reordering_and_duplication_are_told_apart_and_not_double_counted() {
     assert_eq!(sender.lost, 0, "late datagrams are not losses: {sender:?}");
     assert_eq!(sender.reordered, reordered, "{sender:?}");
     // Duplicates were not aggregated twice.
-    let text = server.collector().lock().unwrap().render_metrics();
+    let text = prometheus::render_metrics(View::of(&server.collector().lock().unwrap()));
     assert!(text.contains(&format!("chaos_hits_total {n}\n")), "{text}");
 }
 

@@ -5,7 +5,7 @@
 use crate::aggregation::Series;
 use crate::histograms::Histograms;
 use crate::memory::{Memory, MemoryRefused};
-use crate::push::Destination;
+use crate::outputs::push::Destination;
 use crate::senders::{SenderState, SenderStats};
 use crate::sets::Sets;
 use rustc_hash::FxHashMap;

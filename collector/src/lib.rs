@@ -35,13 +35,14 @@
 //!   A byte budget (`max_memory`, [`memory`]) bounds what the series, their
 //!   buckets, each sender's totals, the sender table and the pushed
 //!   outputs' queues hold together.
-//! * **Outputs**: Prometheus text and OpenMetrics
-//!   ([`Collector::render_metrics`]; distributions as histograms whose
-//!   `le` counts are exact, [`histograms`]), health
-//!   ([`Collector::render_health`]),
-//!   Prometheus remote write ([`remote_write`]) and OTLP/HTTP ([`otlp`]),
-//!   each through [`push`]'s bounded, retrying queue, StatsD forwarding
-//!   ([`forward`]).
+//! * **Outputs** ([`outputs`]), each reading the collector through a
+//!   [`View`]: Prometheus text and OpenMetrics
+//!   ([`outputs::prometheus::render_metrics`]; distributions as histograms
+//!   whose `le` counts are exact, [`histograms`]), health
+//!   ([`outputs::prometheus::render_health`]), Prometheus remote write
+//!   ([`outputs::remote_write`]) and OTLP/HTTP ([`outputs::otlp`]), each
+//!   through [`outputs::push`]'s bounded, retrying queue, StatsD forwarding
+//!   ([`outputs::forward`]).
 //! * **The server** ([`Server`]): UDP receiving threads, the HTTP endpoint
 //!   and the pushed outputs, started from [`Settings`] (the command line
 //!   and a TOML file, [`settings`]).
@@ -59,20 +60,17 @@
 
 pub mod aggregation;
 mod collector;
-pub mod forward;
 pub mod histograms;
 pub mod ingest;
 pub mod memory;
-pub mod otlp;
-mod prometheus;
-pub mod push;
-pub mod remote_write;
+pub mod outputs;
 pub mod senders;
 pub mod server;
 pub mod sets;
 pub mod settings;
 #[cfg(test)]
 mod tests;
+pub mod view;
 
 pub use aggregation::{Aggregate, Distribution, Series};
 pub use collector::{Collector, ForwardStats, HEALTH_WINDOW, IngestTotals, Limits};
@@ -82,3 +80,4 @@ pub use memory::{Memory, MemoryRefused};
 pub use senders::{MAX_SEQUENCE_JUMP, SenderStats};
 pub use server::Server;
 pub use settings::Settings;
+pub use view::View;

@@ -14,11 +14,12 @@
 //! `/metrics` does not hold up the other connections.
 
 use crate::collector::Collector;
-use crate::forward::Forwarder;
 use crate::ingest::{Reader, Reading};
-use crate::push::Destination;
+use crate::outputs::forward::Forwarder;
+use crate::outputs::push::Destination;
+use crate::outputs::{otlp, prometheus, remote_write};
 use crate::settings::Settings;
-use crate::{otlp, remote_write};
+use crate::view::View;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -592,12 +593,12 @@ impl Outputs {
         let now = unix_ns();
         let wants = |output: &str| self.destinations.iter().any(|d| d.output == output);
         let remote_write = if wants("remote_write") {
-            c.remote_write_requests(&self.labels, (now / 1_000_000) as i64)
+            remote_write::requests(View::of(&c), &self.labels, (now / 1_000_000) as i64)
         } else {
             Vec::new()
         };
         let otlp = if wants("otlp") {
-            c.otlp_requests(&self.labels, self.started_ns, now)
+            otlp::requests(View::of(&c), &self.labels, self.started_ns, now)
         } else {
             Vec::new()
         };
@@ -756,9 +757,9 @@ async fn answer(
     let rendered = tokio::task::spawn_blocking(move || {
         let c = collector.lock().ok()?;
         Some(match path.as_str() {
-            "/metrics" => Page::Metrics(c.render_metrics_as(openmetrics)),
+            "/metrics" => Page::Metrics(prometheus::render_metrics_as(View::of(&c), openmetrics)),
             "/health" => {
-                let (body, unhealthy) = c.render_health();
+                let (body, unhealthy) = prometheus::render_health(View::of(&c));
                 Page::Health(body, unhealthy)
             }
             _ => Page::NotFound,

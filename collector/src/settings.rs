@@ -29,8 +29,8 @@
 //! ```
 
 use crate::collector::Limits;
-use crate::forward::Forward;
 use crate::histograms::Histograms;
+use crate::outputs::forward::Forward;
 use bytesize::ByteSize;
 use clap::Parser;
 use serde::Deserialize;
@@ -184,10 +184,10 @@ impl Settings {
             ));
         }
         for url in &self.remote_write {
-            crate::push::check_url(url).map_err(|e| error("remote_write", e))?;
+            crate::outputs::push::check_url(url).map_err(|e| error("remote_write", e))?;
         }
         for url in &self.otlp {
-            crate::push::check_url(url).map_err(|e| error("otlp", e))?;
+            crate::outputs::push::check_url(url).map_err(|e| error("otlp", e))?;
         }
         for name in self.labels.keys() {
             let mut chars = name.chars();

@@ -2,7 +2,9 @@
 
 use crate::aggregation::{Aggregate, Series};
 use crate::collector::{Collector, HEALTH_WINDOW, Limits};
+use crate::outputs::prometheus;
 use crate::senders::{MAX_SEQUENCE_JUMP, Seen, SenderState};
+use crate::view::View;
 use stats_core::Kind;
 use stats_core::wire::{BucketSource, Encoder, EncoderConfig};
 use stats_core::{Event, KeyId, Priority, Registry, Snapshot, Totals};
@@ -122,7 +124,7 @@ fn health_judges_a_recent_window_and_not_too_few_datagrams() {
     let k = s.key("k", &[]);
     let mut c = Collector::new(Limits::default());
     let status = |c: &Collector| {
-        let (json, unhealthy) = c.render_health();
+        let (json, unhealthy) = prometheus::render_health(View::of(c));
         (json.split('"').nth(3).unwrap_or("").to_string(), unhealthy)
     };
     // Two garbage datagrams on a fresh collector: too few to judge.
@@ -180,7 +182,7 @@ fn series_that_sanitise_to_one_name_render_as_one_sample_set() {
     c.ingest(b"db.query:1|ms|#table:orders\ndb/query:2|ms|#table:orders\nhits.a:1|c\nhits/a:2|c");
     c.ingest(b"q.depth:5|g\nq/depth:3|g");
     c.ingest(b"q.depth:4|g");
-    let text = c.render_metrics();
+    let text = prometheus::render_metrics(View::of(&c));
     let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
     let mut unique = samples.clone();
     unique.sort_unstable();
@@ -234,7 +236,7 @@ fn values_that_are_not_finite_or_would_make_a_total_infinite_are_refused() {
     c.ingest(b"r3:1|c|@1e-300\nr3:1|c|@0.5");
     assert_eq!(c.invalid_lines().get("statsd_bad_sample_rate"), Some(&1));
     assert_eq!(find(&c, "r3").aggregate(), Aggregate::Counter(2.0));
-    let text = c.render_metrics();
+    let text = prometheus::render_metrics(View::of(&c));
     assert!(
         text.contains("stats_collector_non_finite_refused_total 4"),
         "{text}"
@@ -346,7 +348,7 @@ fn metrics_render_series_as_prometheus_families() {
         (lat, Kind::Timer, 2e6),
         (g, Kind::Gauge, 1.5),
     ]));
-    let text = c.render_metrics();
+    let text = prometheus::render_metrics(View::of(&c));
     assert!(
         text.contains("# TYPE http_requests_total counter"),
         "{text}"
@@ -372,7 +374,7 @@ fn metrics_render_series_as_prometheus_families() {
     assert!(text.contains("db_query_seconds_bucket{le=\"+Inf\"} 1"));
     assert!(text.contains("_9lives 1.5"));
     assert!(text.contains("stats_collector_sender_datagrams_total{sender=\"00000000000000ab\"} 1"));
-    let (health, unhealthy) = c.render_health();
+    let (health, unhealthy) = prometheus::render_health(View::of(&c));
     assert!(health.starts_with("{\"status\":\"healthy\""), "{health}");
     assert!(!unhealthy);
 }
@@ -424,7 +426,7 @@ fn what_the_memory_budget_has_no_room_for_is_refused_and_counted() {
         "the counter's value is still counted"
     );
     assert_eq!(c.memory().tables(), 0);
-    let text = c.render_metrics();
+    let text = prometheus::render_metrics(View::of(&c));
     for line in [
         "stats_collector_memory_refused_total{what=\"series\"} 2",
         "stats_collector_memory_refused_total{what=\"sender\"} 1",
@@ -511,7 +513,7 @@ fn sets_events_and_service_checks_are_read() {
         (Kind::Gauge, Aggregate::Gauge(2.0))
     );
     assert_eq!(users.tags, [("env".to_string(), "prod".to_string())]);
-    let text = c.render_metrics();
+    let text = prometheus::render_metrics(View::of(&c));
     for line in [
         "py_users{env=\"prod\"} 2",
         "service_check_status{check=\"db.can_connect\",env=\"prod\"} 2",
@@ -530,7 +532,7 @@ fn sets_events_and_service_checks_are_read() {
     assert_eq!(find(&c, "py.users").aggregate(), Aggregate::Gauge(1.0));
     c.close_sets();
     assert_eq!(find(&c, "py.users").aggregate(), Aggregate::Gauge(0.0));
-    let text = c.render_metrics();
+    let text = prometheus::render_metrics(View::of(&c));
     assert!(
         text.contains("service_check_status{check=\"web.up\"} 1"),
         "{text}"
@@ -586,7 +588,7 @@ fn statsd_lines_are_aggregated_and_bad_lines_counted() {
     assert_eq!(c.totals().datagrams, 1);
     assert_eq!(c.invalid_lines().get("statsd_invalid_utf8"), Some(&1));
     assert_eq!(c.invalid().get("statsd_no_valid_line"), Some(&1));
-    let text = c.render_metrics();
+    let text = prometheus::render_metrics(View::of(&c));
     assert!(
         text.contains("stats_collector_invalid_datagrams_total{error=\"statsd_no_valid_line\"} 1"),
         "{text}"
@@ -708,5 +710,5 @@ fn a_negative_statsd_counter_is_refused_not_taken_off_the_total() {
         c.invalid_lines().get(crate::ingest::NEGATIVE_COUNTER),
         Some(&1)
     );
-    assert!(c.render_metrics().contains("jobs_total 7"));
+    assert!(prometheus::render_metrics(View::of(&c)).contains("jobs_total 7"));
 }

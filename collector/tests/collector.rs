@@ -4,7 +4,7 @@
 //! and ignored; the binary's flags.
 
 use stats_collector::aggregation::Aggregate;
-use stats_collector::forward::Forward;
+use stats_collector::outputs::forward::Forward;
 use stats_collector::{Server, Settings};
 use stats_std::stats_core::wire::statsd;
 use stats_std::stats_core::wire::{Codec, Dialect, Encoder, EncoderConfig};

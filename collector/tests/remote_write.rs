@@ -6,8 +6,9 @@
 //! Prometheus and VictoriaMetrics themselves.)
 
 use prost::Message;
-use stats_collector::remote_write::WriteRequest;
-use stats_collector::{Server, Settings};
+use stats_collector::outputs::prometheus;
+use stats_collector::outputs::remote_write::WriteRequest;
+use stats_collector::{Server, Settings, View};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -130,7 +131,7 @@ fn send(server: &Server, lines: &str) {
 
 /// A counter from `/metrics`.
 fn metric(server: &Server, line_start: &str) -> f64 {
-    let text = server.collector().lock().unwrap().render_metrics();
+    let text = prometheus::render_metrics(View::of(&server.collector().lock().unwrap()));
     text.lines()
         .find_map(|l| l.strip_prefix(line_start))
         .and_then(|v| v.trim().parse().ok())

@@ -7,7 +7,7 @@
 //! it, starts it on loopback and runs this with `STATSD_ADDRESS` (its UDP
 //! port) and `STATSD_ADMIN` (its management TCP port).
 
-use stats_collector::forward::Forward;
+use stats_collector::outputs::forward::Forward;
 use stats_collector::{Server, Settings};
 use stats_std::stats_core::wire::{Codec, Dialect};
 use stats_std::{AggregationMode, Config, Stats};

@@ -16,8 +16,8 @@
 //! so the build needs no `protoc`.
 
 use crate::aggregation::{Aggregate, Distribution, Series};
-use crate::collector::Collector;
-use crate::push::{Batch, Protocol};
+use crate::outputs::push::{Batch, Protocol};
+use crate::view::View;
 use bytes::Bytes;
 use prost::Message;
 use stats_core::Kind;
@@ -301,132 +301,130 @@ fn exponential_point(
     }
 }
 
-impl Collector {
-    /// Every series as OTLP requests of at most
-    /// [`MAX_POINTS_PER_REQUEST`] data points, at `now_ns`, cumulative
-    /// since `start_ns`, with `labels` as resource attributes.
-    pub fn otlp_requests(
-        &self,
-        labels: &BTreeMap<String, String>,
-        start_ns: u64,
-        now_ns: u64,
-    ) -> Vec<Batch> {
-        // Metrics by name; a name used by two kinds gets the kind.
-        let mut metrics: BTreeMap<(String, u8), Vec<&Series>> = BTreeMap::new();
-        let mut kinds: BTreeMap<&str, Kind> = BTreeMap::new();
-        for s in self.series() {
-            let first = *kinds.entry(s.name.as_str()).or_insert(s.kind);
-            let name = if first == s.kind {
-                s.name.clone()
-            } else {
-                format!("{}.{}", s.name, s.kind.as_str())
-            };
-            metrics.entry((name, s.kind as u8)).or_default().push(s);
-        }
-        let mut resource = vec![attribute("service.name", "stats-collector")];
-        resource.extend(labels.iter().map(|(k, v)| attribute(k, v)));
-        let mut out = Vec::new();
-        let mut current: Vec<Metric> = Vec::new();
-        let mut points = 0;
-        let cut = |current: &mut Vec<Metric>, points: &mut usize, out: &mut Vec<Batch>| {
-            if current.is_empty() {
-                return;
-            }
-            let request = ExportMetricsServiceRequest {
-                resource_metrics: vec![ResourceMetrics {
-                    resource: Some(Resource {
-                        attributes: resource.clone(),
-                    }),
-                    scope_metrics: vec![ScopeMetrics {
-                        scope: Some(InstrumentationScope {
-                            name: "stats-collector".into(),
-                            version: env!("CARGO_PKG_VERSION").into(),
-                        }),
-                        metrics: std::mem::take(current),
-                    }],
-                }],
-            };
-            out.push(Batch {
-                body: Bytes::from(request.encode_to_vec()),
-                samples: *points as u64,
-            });
-            *points = 0;
+/// Every series as OTLP requests of at most
+/// [`MAX_POINTS_PER_REQUEST`] data points, at `now_ns`, cumulative
+/// since `start_ns`, with `labels` as resource attributes.
+pub fn requests(
+    view: View<'_>,
+    labels: &BTreeMap<String, String>,
+    start_ns: u64,
+    now_ns: u64,
+) -> Vec<Batch> {
+    // Metrics by name; a name used by two kinds gets the kind.
+    let mut metrics: BTreeMap<(String, u8), Vec<&Series>> = BTreeMap::new();
+    let mut kinds: BTreeMap<&str, Kind> = BTreeMap::new();
+    for s in view.series() {
+        let first = *kinds.entry(s.name.as_str()).or_insert(s.kind);
+        let name = if first == s.kind {
+            s.name.clone()
+        } else {
+            format!("{}.{}", s.name, s.kind.as_str())
         };
-        for ((name, _), members) in metrics {
-            let kind = members[0].kind;
-            let number = |s: &Series, value: f64| NumberDataPoint {
-                attributes: attributes(s),
-                start_time_unix_nano: start_ns,
-                time_unix_nano: now_ns,
-                as_double: Some(value),
-            };
-            let value = |s: &Series| match s.aggregate() {
-                Aggregate::Counter(v) | Aggregate::Gauge(v) => v,
-                Aggregate::Distribution(d) => d.count as f64,
-            };
-            let data = match kind {
-                Kind::Counter => Data::Sum(Sum {
-                    data_points: members.iter().map(|s| number(s, value(s))).collect(),
-                    aggregation_temporality: CUMULATIVE,
-                    is_monotonic: true,
-                }),
-                Kind::Gauge => Data::Gauge(Gauge {
-                    data_points: members.iter().map(|s| number(s, value(s))).collect(),
-                }),
-                Kind::Timer | Kind::Histogram => {
-                    let scale = export_scale(kind);
-                    Data::ExponentialHistogram(ExponentialHistogram {
-                        data_points: members
-                            .iter()
-                            .filter_map(|s| match s.aggregate() {
-                                Aggregate::Distribution(d) => Some(exponential_point(
-                                    &d,
-                                    scale,
-                                    ExponentialHistogramDataPoint {
-                                        attributes: attributes(s),
-                                        start_time_unix_nano: start_ns,
-                                        time_unix_nano: now_ns,
-                                        ..ExponentialHistogramDataPoint::default()
-                                    },
-                                )),
-                                _ => None,
-                            })
-                            .collect(),
-                        aggregation_temporality: CUMULATIVE,
-                    })
-                }
-            };
-            points += members.len();
-            current.push(Metric {
-                name,
-                description: String::new(),
-                unit: if kind == Kind::Timer {
-                    "s".into()
-                } else {
-                    String::new()
-                },
-                data: Some(data),
-            });
-            if points >= MAX_POINTS_PER_REQUEST {
-                cut(&mut current, &mut points, &mut out);
-            }
-        }
-        cut(&mut current, &mut points, &mut out);
-        out
+        metrics.entry((name, s.kind as u8)).or_default().push(s);
     }
+    let mut resource = vec![attribute("service.name", "stats-collector")];
+    resource.extend(labels.iter().map(|(k, v)| attribute(k, v)));
+    let mut out = Vec::new();
+    let mut current: Vec<Metric> = Vec::new();
+    let mut points = 0;
+    let cut = |current: &mut Vec<Metric>, points: &mut usize, out: &mut Vec<Batch>| {
+        if current.is_empty() {
+            return;
+        }
+        let request = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(Resource {
+                    attributes: resource.clone(),
+                }),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: Some(InstrumentationScope {
+                        name: "stats-collector".into(),
+                        version: env!("CARGO_PKG_VERSION").into(),
+                    }),
+                    metrics: std::mem::take(current),
+                }],
+            }],
+        };
+        out.push(Batch {
+            body: Bytes::from(request.encode_to_vec()),
+            samples: *points as u64,
+        });
+        *points = 0;
+    };
+    for ((name, _), members) in metrics {
+        let kind = members[0].kind;
+        let number = |s: &Series, value: f64| NumberDataPoint {
+            attributes: attributes(s),
+            start_time_unix_nano: start_ns,
+            time_unix_nano: now_ns,
+            as_double: Some(value),
+        };
+        let value = |s: &Series| match s.aggregate() {
+            Aggregate::Counter(v) | Aggregate::Gauge(v) => v,
+            Aggregate::Distribution(d) => d.count as f64,
+        };
+        let data = match kind {
+            Kind::Counter => Data::Sum(Sum {
+                data_points: members.iter().map(|s| number(s, value(s))).collect(),
+                aggregation_temporality: CUMULATIVE,
+                is_monotonic: true,
+            }),
+            Kind::Gauge => Data::Gauge(Gauge {
+                data_points: members.iter().map(|s| number(s, value(s))).collect(),
+            }),
+            Kind::Timer | Kind::Histogram => {
+                let scale = export_scale(kind);
+                Data::ExponentialHistogram(ExponentialHistogram {
+                    data_points: members
+                        .iter()
+                        .filter_map(|s| match s.aggregate() {
+                            Aggregate::Distribution(d) => Some(exponential_point(
+                                &d,
+                                scale,
+                                ExponentialHistogramDataPoint {
+                                    attributes: attributes(s),
+                                    start_time_unix_nano: start_ns,
+                                    time_unix_nano: now_ns,
+                                    ..ExponentialHistogramDataPoint::default()
+                                },
+                            )),
+                            _ => None,
+                        })
+                        .collect(),
+                    aggregation_temporality: CUMULATIVE,
+                })
+            }
+        };
+        points += members.len();
+        current.push(Metric {
+            name,
+            description: String::new(),
+            unit: if kind == Kind::Timer {
+                "s".into()
+            } else {
+                String::new()
+            },
+            data: Some(data),
+        });
+        if points >= MAX_POINTS_PER_REQUEST {
+            cut(&mut current, &mut points, &mut out);
+        }
+    }
+    cut(&mut current, &mut points, &mut out);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::Limits;
+    use crate::collector::{Collector, Limits};
 
     #[test]
     fn counters_gauges_and_distributions_as_otlp_kinds() {
         let mut c = Collector::new(Limits::default());
         c.ingest(b"http.requests:3|c|#route:/a\nqueue.depth:7|g\nwork:2|ms\nwork:4|ms\nsize:-5|h");
         let labels = [("collector".to_string(), "a".to_string())].into();
-        let batches = c.otlp_requests(&labels, 1, 2);
+        let batches = requests(View::of(&c), &labels, 1, 2);
         assert_eq!(batches.len(), 1);
         let r = ExportMetricsServiceRequest::decode(batches[0].body.clone()).unwrap();
         let rm = &r.resource_metrics[0];

@@ -13,9 +13,9 @@
 //! receive and Cortex all take it.
 
 use crate::aggregation::Distribution;
-use crate::collector::Collector;
-use crate::prometheus::{Output, classic};
-use crate::push::{Batch, Protocol};
+use crate::outputs::prometheus::{Output, classic, write_families};
+use crate::outputs::push::{Batch, Protocol};
+use crate::view::View;
 use bytes::Bytes;
 use prost::Message;
 use stats_core::aggregate::ZERO_THRESHOLD;
@@ -259,32 +259,29 @@ impl Requests<'_> {
     }
 }
 
-impl Collector {
-    /// Every family `/metrics` serves as remote write requests (encoded
-    /// and compressed), stamped `timestamp_ms`, with `labels` on every
-    /// series.
-    pub fn remote_write_requests(
-        &self,
-        labels: &BTreeMap<String, String>,
-        timestamp_ms: i64,
-    ) -> Vec<Batch> {
-        let mut requests = Requests {
-            labels,
-            timestamp: timestamp_ms,
-            native: self.histograms.native,
-            current: Vec::new(),
-            done: Vec::new(),
-        };
-        self.write_families(&mut requests);
-        requests.cut();
-        requests.done
-    }
+/// Every family `/metrics` serves as remote write requests (encoded and
+/// compressed), stamped `timestamp_ms`, with `labels` on every series.
+pub fn requests(
+    view: View<'_>,
+    labels: &BTreeMap<String, String>,
+    timestamp_ms: i64,
+) -> Vec<Batch> {
+    let mut requests = Requests {
+        labels,
+        timestamp: timestamp_ms,
+        native: view.histograms().native,
+        current: Vec::new(),
+        done: Vec::new(),
+    };
+    write_families(view, &mut requests);
+    requests.cut();
+    requests.done
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::Limits;
+    use crate::collector::{Collector, Limits};
 
     #[test]
     fn requests_carry_every_sample_with_sorted_labels() {
@@ -295,7 +292,7 @@ mod tests {
             ("zone".into(), "x".into()),
         ]
         .into();
-        let batches = c.remote_write_requests(&labels, 1_700_000_000_000);
+        let batches = requests(View::of(&c), &labels, 1_700_000_000_000);
         assert_eq!(batches.len(), 1);
         let raw = snap::raw::Decoder::new()
             .decompress_vec(&batches[0].body)
@@ -340,7 +337,7 @@ mod tests {
         for i in 0..5_000 {
             c.ingest(format!("c{i}:1|c").as_bytes());
         }
-        let batches = c.remote_write_requests(&BTreeMap::new(), 0);
+        let batches = requests(View::of(&c), &BTreeMap::new(), 0);
         assert!(batches.len() >= 3);
         assert!(
             batches
@@ -349,7 +346,7 @@ mod tests {
         );
         let total: u64 = batches.iter().map(|b| b.samples).sum();
         let mut t = stats_core::prometheus::Text::new();
-        c.write_families(&mut t);
+        write_families(View::of(&c), &mut t);
         let text = t.finish();
         let samples = text.lines().filter(|l| !l.starts_with('#')).count();
         assert_eq!(total as usize, samples);
