@@ -300,3 +300,119 @@ pub struct ForwardStats {
     /// tags longer than a datagram.
     pub lines_refused: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::aggregation::Aggregate;
+    use crate::collector::{Collector, Limits};
+    use crate::outputs::prometheus;
+
+    use crate::view::View;
+    use stats_core::Kind;
+
+    use crate::test_support::{Sender, find};
+    use stats_core::KeyId;
+
+    /// A metric is its name and its set of tags, whatever their order.
+    #[test]
+    fn tags_in_another_order_are_the_same_series() {
+        let mut c = Collector::new(Limits::default());
+        c.ingest(b"hits:1|c|#a:1,b:2\nhits:2|c|#b:2,a:1");
+        let mut s = Sender::new(5);
+        let k = s.key("hits", &[("b", "2"), ("a", "1")]);
+        c.ingest(&s.datagram(&[(k, Kind::Counter, 4.0)]));
+        assert_eq!(c.series().count(), 1);
+        assert_eq!(find(&c, "hits").aggregate(), Aggregate::Counter(7.0));
+    }
+
+    #[test]
+    fn series_and_senders_are_capped() {
+        let mut s = Sender::new(1);
+        let keys: Vec<KeyId> = (0..5).map(|i| s.key(&format!("m{i}"), &[])).collect();
+        let mut c = Collector::new(Limits {
+            max_series: 3,
+            max_senders: 1,
+            ..Limits::default()
+        });
+        let events: Vec<_> = keys.iter().map(|&k| (k, Kind::Counter, 1.0)).collect();
+        c.ingest(&s.datagram(&events));
+        assert_eq!(c.series().count(), 4, "three series and the overflow");
+        assert_eq!(
+            find(&c, "stats_collector_overflow").aggregate(),
+            Aggregate::Counter(2.0)
+        );
+        assert_eq!(c.totals().overflowed_events, 2);
+        // A second datagram: the sender has proven itself and keeps its place.
+        c.ingest(&s.datagram(&[(keys[0], Kind::Counter, 1.0)]));
+        let mut other = Sender::new(2);
+        let k = other.key("m0", &[]);
+        c.ingest(&other.datagram(&[(k, Kind::Counter, 1.0)]));
+        assert_eq!(c.senders().map(|(id, _)| id).collect::<Vec<_>>(), [1]);
+        assert_eq!(c.totals().untracked_datagrams, 1);
+        assert_eq!(find(&c, "m0").aggregate(), Aggregate::Counter(3.0));
+    }
+
+    #[test]
+    fn what_the_memory_budget_has_no_room_for_is_refused_and_counted() {
+        let mut s = Sender::new(1);
+        let (a, b) = (s.key("a", &[]), s.key("b", &[]));
+        let mut c = Collector::new(Limits {
+            max_memory: 0,
+            ..Limits::default()
+        });
+        c.ingest(&s.datagram(&[(a, Kind::Counter, 2.0), (b, Kind::Histogram, 1.0)]));
+        let refused = c.totals().memory_refused;
+        assert_eq!((refused.series, refused.senders), (2, 1));
+        assert_eq!(refused.values, 1, "the histogram value needed a bucket");
+        assert_eq!(c.senders().count(), 0);
+        assert_eq!(c.totals().untracked_datagrams, 1);
+        assert_eq!(
+            find(&c, "stats_collector_overflow").aggregate(),
+            Aggregate::Counter(2.0),
+            "the counter's value is still counted"
+        );
+        assert_eq!(c.memory().tables(), 0);
+        let text = prometheus::render_metrics(View::of(&c));
+        for line in [
+            "stats_collector_memory_refused_total{what=\"series\"} 2",
+            "stats_collector_memory_refused_total{what=\"sender\"} 1",
+            "stats_collector_memory_limit_bytes 0",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
+
+    #[test]
+    fn a_flood_of_one_datagram_senders_cannot_push_out_real_ones() {
+        let mut c = Collector::new(Limits {
+            max_series: 100,
+            max_senders: 4,
+            ..Limits::default()
+        });
+        let mut real = Sender::new(1);
+        let k = real.key("requests", &[]);
+        let d: Vec<Vec<u8>> = (0..4)
+            .map(|_| real.datagram(&[(k, Kind::Counter, 1.0)]))
+            .collect();
+        c.ingest(&d[0]);
+        c.ingest(&d[1]);
+        // 10,000 ids that send one datagram each.
+        for id in 0..10_000u64 {
+            let mut bogus = Sender::new(1_000 + id);
+            let b = bogus.key("requests", &[]);
+            c.ingest(&bogus.datagram(&[(b, Kind::Counter, 1.0)]));
+        }
+        assert_eq!(c.totals().senders_evicted, 10_000 - 3);
+        assert_eq!(c.senders().count(), 4);
+        // The real sender is still accounted: sequence 2 lost, 3 arrives.
+        c.ingest(&d[3]);
+        let stats = c.senders().find(|(id, _)| *id == 1).unwrap().1;
+        assert_eq!((stats.received, stats.lost), (3, 1));
+        // A new real sender after the flood is tracked too.
+        let mut late = Sender::new(2);
+        let l = late.key("requests", &[]);
+        c.ingest(&late.datagram(&[(l, Kind::Counter, 1.0)]));
+        assert!(c.senders().any(|(id, _)| id == 2));
+        assert_eq!(c.totals().untracked_datagrams, 0);
+    }
+}

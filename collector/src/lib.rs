@@ -69,7 +69,7 @@ pub mod server;
 pub mod sets;
 pub mod settings;
 #[cfg(test)]
-mod tests;
+mod test_support;
 pub mod view;
 
 pub use aggregation::{Aggregate, Distribution, Series};

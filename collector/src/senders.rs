@@ -174,3 +174,111 @@ impl SenderState {
         Seen::New
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::aggregation::Aggregate;
+    use crate::collector::{Collector, Limits};
+
+    use crate::senders::{MAX_SEQUENCE_JUMP, Seen, SenderState};
+
+    use stats_core::Kind;
+
+    use crate::test_support::{Sender, find};
+
+    #[test]
+    fn sequences_tell_loss_duplicates_reordering_and_restarts() {
+        let mut s = Sender::new(7);
+        let k = s.key("k", &[]);
+        let d: Vec<Vec<u8>> = (0..10)
+            .map(|_| s.datagram(&[(k, Kind::Counter, 1.0)]))
+            .collect();
+        let mut c = Collector::new(Limits::default());
+        // 0, 1, 3, 2 (late), 3 again (duplicate), 6 (4 and 5 lost), 9 (7, 8 lost).
+        for i in [0, 1, 3, 2, 3, 6, 9] {
+            c.ingest(&d[i]);
+        }
+        let (id, stats) = c.senders().next().unwrap();
+        assert_eq!(id, 7);
+        assert_eq!(
+            (
+                stats.received,
+                stats.lost,
+                stats.duplicated,
+                stats.reordered
+            ),
+            (6, 4, 1, 1)
+        );
+        assert_eq!(stats.events, 6);
+        // The duplicate was not aggregated twice.
+        assert_eq!(find(&c, "k").aggregate(), Aggregate::Counter(6.0));
+        // The sender restarts: a fresh encoder with the same id.
+        let mut again = Sender::new(7);
+        let k2 = again.key("k", &[]);
+        let mut far = Sender::new(7);
+        let kf = far.key("k", &[]);
+        for _ in 0..100 {
+            far.datagram(&[(kf, Kind::Counter, 1.0)]);
+        }
+        c.ingest(&far.datagram(&[(kf, Kind::Counter, 1.0)])); // sequence 100
+        c.ingest(&again.datagram(&[(k2, Kind::Counter, 1.0)])); // sequence 0
+        let stats = c.senders().next().unwrap().1;
+        assert_eq!(stats.restarts, 1);
+    }
+
+    #[test]
+    fn a_sequence_jump_no_sender_makes_is_suspect_not_loss() {
+        let mut state = SenderState::first(5, 1_000);
+        // One forged datagram with the highest sequence there is.
+        assert_eq!(state.observe(u64::MAX, 1_000), Seen::Suspect);
+        assert_eq!((state.stats.lost, state.stats.suspect), (0, 1));
+        // The real sender carries on, its loss accounted as before.
+        assert_eq!(state.observe(6, 1_001), Seen::New);
+        assert_eq!(state.observe(8, 1_002), Seen::New);
+        assert_eq!((state.stats.lost, state.stats.received), (1, 3));
+        // The largest jump a sender may make is loss, not suspect.
+        assert_eq!(state.observe(8 + MAX_SEQUENCE_JUMP, 1_003), Seen::New);
+        assert_eq!(state.stats.lost, MAX_SEQUENCE_JUMP);
+        // A sender that really jumped further: its second datagram after
+        // the jump resynchronises, and what follows is accounted from it.
+        let far = 8 + 3 * MAX_SEQUENCE_JUMP;
+        assert_eq!(state.observe(far, 1_004), Seen::Suspect);
+        assert_eq!(state.observe(far + 1, 1_005), Seen::New);
+        assert_eq!(state.observe(far + 3, 1_006), Seen::New);
+        assert_eq!(
+            (state.stats.suspect, state.stats.restarts, state.stats.lost),
+            (2, 0, MAX_SEQUENCE_JUMP + 1)
+        );
+    }
+
+    #[test]
+    fn a_reboot_with_a_fixed_sender_id_is_a_restart_not_duplicates() {
+        let second = 1_000_000_000;
+        let mut before = Sender::new(9);
+        let k = before.key("boots", &[]);
+        let mut c = Collector::new(Limits::default());
+        let sent: Vec<Vec<u8>> = (0..10)
+            .map(|i| before.datagram_at(&[(k, Kind::Counter, 1.0)], 30 * second + i * 1_000))
+            .collect();
+        for d in &sent[..9] {
+            c.ingest(d);
+        }
+        // Reordered by the network: older sequence, a clock a little behind.
+        c.ingest(&sent[9]);
+        c.ingest(&sent[4]);
+        let stats = c.senders().next().unwrap().1;
+        assert_eq!((stats.duplicated, stats.restarts), (1, 0));
+        // The device reboots: sequence and clock start again.
+        let mut after = Sender::new(9);
+        let k2 = after.key("boots", &[]);
+        for i in 0..3 {
+            c.ingest(&after.datagram_at(&[(k2, Kind::Counter, 1.0)], i * 1_000));
+        }
+        let stats = c.senders().next().unwrap().1;
+        assert_eq!(
+            (stats.restarts, stats.duplicated, stats.received),
+            (1, 1, 13)
+        );
+        assert_eq!(find(&c, "boots").aggregate(), Aggregate::Counter(13.0));
+    }
+}

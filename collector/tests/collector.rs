@@ -3,6 +3,9 @@
 //! carry on; datagrams lost on purpose show as loss; garbage is counted
 //! and ignored; the binary's flags.
 
+mod common;
+
+use common::get;
 use stats_collector::aggregation::Aggregate;
 use stats_collector::outputs::forward::Forward;
 use stats_collector::{Server, Settings};
@@ -10,25 +13,8 @@ use stats_std::stats_core::wire::statsd;
 use stats_std::stats_core::wire::{Codec, Dialect, Encoder, EncoderConfig};
 use stats_std::stats_core::{Event, Kind, Priority, Registry};
 use stats_std::{AggregationMode, Config, Stats};
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
-
-fn get(address: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
-    (
-        status,
-        response.split_once("\r\n\r\n").unwrap().1.to_string(),
-    )
-}
 
 fn wait_for(server: &Server, events: u64) {
     let start = Instant::now();

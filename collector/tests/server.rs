@@ -2,32 +2,17 @@
 //! several UDP receiving threads, the Unix datagram socket, and draining on
 //! SIGTERM.
 
+mod common;
+
+use common::get_with;
 use stats_collector::outputs::prometheus;
 use stats_collector::{Server, Settings, View};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 fn loopback() -> Settings {
     Settings::on_loopback().with_ingest_threads(1)
-}
-
-/// `GET path` with `headers`: status, headers and body.
-fn get(address: SocketAddr, path: &str, headers: &str) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    (status, head.to_string(), body.to_string())
 }
 
 fn events(server: &Server) -> u64 {
@@ -68,7 +53,7 @@ fn trickling_clients_neither_hold_the_endpoint_nor_stay_connected() {
             let _ = s.write_all(b"i");
         }
         let started = Instant::now();
-        let (status, _, body) = get(http, "/metrics", "");
+        let (status, _, body) = get_with(http, "/metrics", "");
         assert_eq!(status, 200);
         assert!(body.contains("stats_collector_datagrams_total 0"), "{body}");
         assert!(started.elapsed() < Duration::from_secs(1));
@@ -103,7 +88,7 @@ fn openmetrics_when_asked_and_plain_text_otherwise() {
         .unwrap();
     wait_for(&server, 1);
     let http = server.http_address().unwrap();
-    let (status, head, text) = get(http, "/metrics", "");
+    let (status, head, text) = get_with(http, "/metrics", "");
     assert_eq!(status, 200);
     assert!(
         head.contains("content-type: text/plain; version=0.0.4"),
@@ -116,7 +101,7 @@ fn openmetrics_when_asked_and_plain_text_otherwise() {
     );
     assert!(!text.contains("# EOF"));
     let accept = "Accept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5\r\n";
-    let (status, head, om) = get(http, "/metrics", accept);
+    let (status, head, om) = get_with(http, "/metrics", accept);
     assert_eq!(status, 200);
     assert!(
         head.contains("content-type: application/openmetrics-text; version=1.0.0"),
@@ -137,8 +122,8 @@ fn openmetrics_when_asked_and_plain_text_otherwise() {
 fn other_paths_and_methods_are_refused() {
     let server = Server::start(&loopback()).unwrap();
     let http = server.http_address().unwrap();
-    assert_eq!(get(http, "/nothing", "").0, 404);
-    let (status, _, body) = get(http, "/health", "");
+    assert_eq!(get_with(http, "/nothing", "").0, 404);
+    let (status, _, body) = get_with(http, "/health", "");
     assert_eq!(status, 200);
     assert!(body.starts_with("{\"status\":\"healthy\""), "{body}");
     let mut stream = TcpStream::connect(http).unwrap();

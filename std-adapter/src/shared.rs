@@ -366,12 +366,14 @@ pub(crate) fn sampled(below: u64) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::PRODUCERS;
     use crate::config::{AggregationMode as Mode, Config};
     use crate::stats::Stats;
 
-    fn pipeline(mode: Mode) -> (Stats, std::net::UdpSocket) {
+    /// A pipeline in `mode` sending to a loopback socket of its own
+    /// (returned, so that it stays bound).
+    pub(crate) fn pipeline(mode: Mode) -> (Stats, std::net::UdpSocket) {
         let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let address = receiver.local_addr().unwrap().to_string();
         let config = Config::default()

@@ -410,15 +410,7 @@ fn record(a: &Aggregation, series: SeriesId, value: f64) -> Result<(), Refused> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pipeline(mode: Mode) -> (Stats, std::net::UdpSocket) {
-        let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let address = receiver.local_addr().unwrap().to_string();
-        let config = Config::default()
-            .with_address(address)
-            .with_aggregation(mode);
-        (Stats::start(config).unwrap(), receiver)
-    }
+    use crate::shared::tests::pipeline;
 
     #[test]
     fn a_thread_lets_go_of_the_shards_of_pipelines_that_are_gone() {

@@ -1,39 +1,18 @@
 //! The event pipeline warns once when it starts dropping events and once
 //! when it stops, with the counts by reason, through the `log` crate.
 
-use stats_std::{AggregationMode, Config, Stats};
+mod common;
+
+use common::{capture_logs, events, lines_with};
+use stats_std::Stats;
 use std::net::UdpSocket;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        if let Ok(mut lines) = LINES.lock() {
-            lines.push(format!("{} {}", record.level(), record.args()));
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn lines_with(text: &str) -> Vec<String> {
-    let lines = LINES.lock().unwrap();
-    lines.iter().filter(|l| l.contains(text)).cloned().collect()
-}
 
 #[test]
 fn drops_are_warned_once_when_they_start_and_once_when_they_stop() {
-    log::set_logger(&Capture).unwrap();
-    log::set_max_level(log::LevelFilter::Info);
+    capture_logs();
     let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let config = Config::default()
-        .with_aggregation(AggregationMode::Off)
+    let config = events()
         .with_buffer_size(16)
         .with_address(receiver.local_addr().unwrap().to_string());
     let stats = Stats::start(config).unwrap();

@@ -2,15 +2,13 @@
 //! text that a Prometheus parser reads, bad requests refused, connections
 //! bounded, the pipeline unharmed.
 
-use stats_std::{AggregationMode, Config, Stats};
-use std::io::{Read, Write};
+mod common;
+
+use common::{events, exchange, get};
+use stats_std::{Config, Stats};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
-
-/// The event pipeline (`aggregation = "off"`), which these tests are about.
-fn events() -> Config {
-    Config::default().with_aggregation(AggregationMode::Off)
-}
 
 fn start(config: Config) -> (Stats, SocketAddr, UdpSocket) {
     let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -20,34 +18,6 @@ fn start(config: Config) -> (Stats, SocketAddr, UdpSocket) {
     let stats = Stats::start(config).unwrap();
     let address = stats.http_address().unwrap();
     (stats, address, receiver)
-}
-
-/// Sends `request` raw; returns (status, body).
-fn exchange(address: SocketAddr, request: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    stream.write_all(request).unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn get(address: SocketAddr, path: &str) -> (u16, String) {
-    exchange(
-        address,
-        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
-    )
 }
 
 #[test]

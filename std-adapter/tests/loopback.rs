@@ -1,15 +1,13 @@
 //! The pipeline end to end over real loopback UDP.
 
+mod common;
+
+use common::events;
 use stats_std::stats_core::wire::decode;
 use stats_std::stats_core::{DropReason, Kind, Priority};
-use stats_std::{AggregationMode, Config, LifecycleError, RecordError, Stats};
+use stats_std::{Config, LifecycleError, RecordError, Stats};
 use std::net::UdpSocket;
 use std::time::Duration;
-
-/// The event pipeline (`aggregation = "off"`), which these tests are about.
-fn events() -> Config {
-    Config::default().with_aggregation(AggregationMode::Off)
-}
 
 /// A bound receiver and the config pointing at it.
 fn receiver() -> (UdpSocket, Config) {

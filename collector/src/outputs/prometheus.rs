@@ -498,3 +498,134 @@ pub fn render_health(view: View<'_>) -> (String, bool) {
     });
     (json.unwrap_or_default(), status == Status::Unhealthy)
 }
+
+#[cfg(test)]
+mod tests {
+
+    use crate::collector::{Collector, HEALTH_WINDOW, Limits};
+    use crate::outputs::prometheus;
+
+    use crate::view::View;
+    use stats_core::Kind;
+
+    use crate::test_support::Sender;
+
+    #[test]
+    fn health_judges_a_recent_window_and_not_too_few_datagrams() {
+        let mut s = Sender::new(8);
+        let k = s.key("k", &[]);
+        let mut c = Collector::new(Limits::default());
+        let status = |c: &Collector| {
+            let (json, unhealthy) = prometheus::render_health(View::of(c));
+            (json.split('"').nth(3).unwrap_or("").to_string(), unhealthy)
+        };
+        // Two garbage datagrams on a fresh collector: too few to judge.
+        c.ingest(b"x:y|c");
+        c.ingest(b"\x00garbage");
+        assert_eq!(status(&c), ("healthy".into(), false));
+        // A burst of garbage: unhealthy.
+        for _ in 0..300 {
+            c.ingest(b"x:y|c");
+        }
+        for _ in 0..100 {
+            c.ingest(&s.datagram(&[(k, Kind::Counter, 1.0)]));
+        }
+        assert_eq!(status(&c), ("unhealthy".into(), true));
+        // Good datagrams for a window's worth of ticks: healthy again,
+        // although the garbage is still most of everything since the start.
+        for _ in 0..HEALTH_WINDOW {
+            c.tick();
+            for _ in 0..2 {
+                c.ingest(&s.datagram(&[(k, Kind::Counter, 1.0)]));
+            }
+        }
+        assert_eq!(status(&c), ("healthy".into(), false));
+        assert!(c.invalid().values().sum::<u64>() > c.totals().datagrams);
+    }
+
+    #[test]
+    fn series_that_sanitise_to_one_name_render_as_one_sample_set() {
+        let mut c = Collector::new(Limits::default());
+        c.ingest(
+            b"db.query:1|ms|#table:orders\ndb/query:2|ms|#table:orders\nhits.a:1|c\nhits/a:2|c",
+        );
+        c.ingest(b"q.depth:5|g\nq/depth:3|g");
+        c.ingest(b"q.depth:4|g");
+        let text = prometheus::render_metrics(View::of(&c));
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        let mut unique = samples.clone();
+        unique.sort_unstable();
+        unique.dedup_by(|a, b| a.split(' ').next() == b.split(' ').next());
+        assert_eq!(
+            unique.len(),
+            samples.len(),
+            "one sample per identity: {text}"
+        );
+        assert!(
+            samples.contains(&"db_query_seconds_count{table=\"orders\"} 2"),
+            "{text}"
+        );
+        assert!(
+            samples.contains(&"db_query_seconds_sum{table=\"orders\"} 0.003"),
+            "{text}"
+        );
+        assert!(samples.contains(&"hits_a_total 3"), "{text}");
+        // The gauge that changed last.
+        assert!(samples.contains(&"q_depth 4"), "{text}");
+        assert_eq!(text.matches("# TYPE db_query_seconds histogram").count(), 1);
+        assert!(
+            samples.contains(&"db_query_seconds_bucket{table=\"orders\",le=\"+Inf\"} 2"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn metrics_render_series_as_prometheus_families() {
+        let mut s = Sender::new(0xAB);
+        let req = s.key(
+            "http.requests",
+            &[("route", "/a\"b"), ("quantile", "x"), ("le", "y")],
+        );
+        let lat = s.key("db-query", &[]);
+        let g = s.key("9lives", &[]);
+        let mut c = Collector::new(Limits::default());
+        c.ingest(&s.datagram(&[
+            (req, Kind::Counter, 3.0),
+            (lat, Kind::Timer, 2e6),
+            (g, Kind::Gauge, 1.5),
+        ]));
+        let text = prometheus::render_metrics(View::of(&c));
+        assert!(
+            text.contains("# TYPE http_requests_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "http_requests_total{tag_le=\"y\",tag_quantile=\"x\",route=\"/a\\\"b\"} 3"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE db_query_seconds histogram"));
+        assert!(text.contains("db_query_seconds_sum 0.002"), "{text}");
+        assert!(text.contains("db_query_seconds_count 1"));
+        // 2 ms: above 2^-9 s, at or below the next timer boundary, 2^-8.5 s.
+        assert!(
+            text.contains("db_query_seconds_bucket{le=\"0.001953125\"} 0"),
+            "{text}"
+        );
+        // Prometheus's own float for it (`exponentialBounds`), one ulp below
+        // the correctly rounded power.
+        assert!(
+            text.contains("db_query_seconds_bucket{le=\"0.002762135864009951\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("db_query_seconds_bucket{le=\"+Inf\"} 1"));
+        assert!(text.contains("_9lives 1.5"));
+        assert!(
+            text.contains("stats_collector_sender_datagrams_total{sender=\"00000000000000ab\"} 1")
+        );
+        let (health, unhealthy) = prometheus::render_health(View::of(&c));
+        assert!(health.starts_with("{\"status\":\"healthy\""), "{health}");
+        assert!(!unhealthy);
+    }
+}
