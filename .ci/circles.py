@@ -40,7 +40,7 @@ def strip(text):
     text = re.sub(r"//[^\n]*", "", text)
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     text = re.sub(r'"(\\.|[^"\\])*"', '""', text)
-    m = re.search(r"#\[cfg\((all\()?test[^\]]*\]\s*mod \w+\s*\{", text)
+    m = re.search(r"#\[cfg\((all\()?test[^\]]*\]\s*(pub(\([^)]*\))?\s+)?mod \w+\s*\{", text)
     if m:
         text = text[: m.start()]
     return text
