@@ -261,6 +261,22 @@ impl Encoder {
         Some((index, true))
     }
 
+    /// Readies a new datagram in `buf`: its first `max_datagram` bytes (an
+    /// error if it has fewer) and the sequence number it will carry, with
+    /// no key defined yet.
+    pub(super) fn claim<'b>(
+        &mut self,
+        buf: &'b mut [u8],
+    ) -> Result<(&'b mut [u8], u64), EncodeError> {
+        let max = self.config.max_datagram;
+        let got = buf.len();
+        let Some(buf) = buf.get_mut(..max) else {
+            return Err(EncodeError::BufferTooSmall { needed: max, got });
+        };
+        self.forget_keys_from(0);
+        Ok((buf, self.next_sequence))
+    }
+
     /// Drops the key definitions from the `keys`-th on from the
     /// per-datagram table (all of them for a new datagram, or those of a push
     /// that did not fit).

@@ -36,17 +36,9 @@ impl Encoder {
         buf: &'b mut [u8],
         base_timestamp: u64,
     ) -> Result<Writer<'b>, EncodeError> {
-        let max = self.config.max_datagram;
-        if buf.len() < max {
-            return Err(EncodeError::BufferTooSmall {
-                needed: max,
-                got: buf.len(),
-            });
-        }
-        self.forget_keys_from(0);
-        // Consumed by `finish`: a datagram never finished leaves no gap.
-        let sequence = self.next_sequence;
-        let buf = &mut buf[..max];
+        // The sequence is consumed by `finish`: a datagram never finished
+        // leaves no gap.
+        let (buf, sequence) = self.claim(buf)?;
         let mut writer = Writer {
             encoder: self,
             buf,

@@ -117,16 +117,7 @@ impl Encoder {
         timestamp: u64,
         started: u64,
     ) -> Result<SeriesWriter<'b>, EncodeError> {
-        let max = self.config.max_datagram;
-        if buf.len() < max {
-            return Err(EncodeError::BufferTooSmall {
-                needed: max,
-                got: buf.len(),
-            });
-        }
-        self.forget_keys_from(0);
-        let sequence = self.next_sequence;
-        let buf = &mut buf[..max];
+        let (buf, sequence) = self.claim(buf)?;
         buf[..2].copy_from_slice(&MAGIC);
         buf[2] = SERIES_VERSION;
         buf[3] = 0;

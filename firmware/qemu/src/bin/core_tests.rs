@@ -11,8 +11,9 @@ use panic_semihosting as _;
 use stats_core::histogram::bucket_count;
 use stats_core::wire::{Encoder, EncoderConfig, decode};
 use stats_core::{
-    BreakerConfig, BreakerState, DropPolicy, Event, Exporter, ExporterConfig, LogLinearHistogram, KeyId,
-    Kind, LaneCapacities, Priority, Registry, SendError, StaticLanes, StaticRing, Transport,
+    BreakerConfig, BreakerState, DropPolicy, Event, Exporter, ExporterConfig, KeyId, Kind,
+    LaneCapacities, LogLinearHistogram, Priority, Registry, SendError, StaticLanes, StaticRing,
+    Transport,
 };
 use stats_firmware_qemu::{check, pass};
 
