@@ -10,7 +10,7 @@ use crate::http::{Response, text};
 use crate::report::Report;
 use crate::shared::Shared;
 use stats_core::prometheus::{
-    Bounds, Exponential, Families, Sink, Text, default_bounds, export_scale, family_type, labels,
+    DefaultBounds, Exponential, Families, Sink, Text, export_scale, family_type, labels,
     write_classic,
 };
 use stats_core::{BreakerState, DropReason, Level, Priority, Quantiles, Status};
@@ -94,6 +94,7 @@ pub(crate) fn series(shared: &Shared, t: &mut Text) {
             families.add(&name, snapshot.kind, member);
         }
     }
+    let mut defaults = DefaultBounds::new();
     for (family, kind, members) in families.into_families() {
         let help = (members.first())
             .and_then(|m| descriptions.get(&m.0))
@@ -116,13 +117,14 @@ pub(crate) fn series(shared: &Shared, t: &mut Text) {
                 _ => {}
             }
         }
-        let exponentials: Vec<Exponential> = (sets.values())
-            .filter_map(|m| match m {
-                Merged::Distribution(_, _, b) => Some(Exponential::of(b.iter().copied())),
-                Merged::Value(_) => None,
-            })
-            .collect();
-        let bounds = Bounds::new(default_bounds(kind, exponentials.iter()));
+        let bounds = defaults.of(kind, || {
+            (sets.values())
+                .filter_map(|m| match m {
+                    Merged::Distribution(_, _, b) => Some(Exponential::of(b.iter().copied())),
+                    Merged::Value(_) => None,
+                })
+                .collect()
+        });
         let scale = export_scale(kind);
         for (labels, merged) in &sets {
             let labels: Vec<(&str, &str)> = labels

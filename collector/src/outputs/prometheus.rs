@@ -7,9 +7,10 @@ use crate::outputs::push::PushCounters;
 use crate::senders::SenderStats;
 use crate::view::View;
 use stats_core::prometheus::{
-    Bounds, Families, Sink, Text, default_bounds, export_scale, family_type, labels, write_classic,
+    Bounds, DefaultBounds, Families, Sink, Text, export_scale, family_type, labels, write_classic,
 };
 use stats_core::{Check, Kind, Status};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
@@ -106,6 +107,7 @@ pub fn render_metrics_as(view: View<'_>, openmetrics: bool) -> String {
 ///
 /// [`render_metrics`]: render_metrics
 pub(crate) fn write_families(view: View<'_>, sink: &mut dyn Output) {
+    let mut defaults = DefaultBounds::new();
     for family in families(view) {
         let help = match family.kind {
             Kind::Counter => "Total of the counter since its senders started.",
@@ -115,18 +117,17 @@ pub(crate) fn write_families(view: View<'_>, sink: &mut dyn Output) {
         };
         let name = family.name.as_str();
         sink.family(name, family_type(family.kind), help);
-        let bounds = Bounds::new(match view.histograms().buckets.get(&family.source) {
-            Some(configured) => configured.clone(),
-            None => {
-                let exponentials: Vec<_> = (family.sets.iter())
+        let bounds = match view.histograms().buckets.get(&family.source) {
+            Some(configured) => Cow::Owned(Bounds::new(configured.clone())),
+            None => defaults.of(family.kind, || {
+                (family.sets.iter())
                     .filter_map(|(_, a)| match a {
                         Aggregate::Distribution(d) => Some(d.exponential()),
                         _ => None,
                     })
-                    .collect();
-                default_bounds(family.kind, exponentials.iter())
-            }
-        });
+                    .collect()
+            }),
+        };
         for (labels, aggregate) in &family.sets {
             let base: Vec<(&str, &str)> = labels
                 .iter()

@@ -36,6 +36,7 @@ use crate::aggregate::{
     SCALE, bucket_range, exponential_bound, exponential_index, is_negative, is_zero_bucket,
 };
 use crate::event::Kind;
+use alloc::borrow::Cow;
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
@@ -228,6 +229,37 @@ pub fn default_bounds<'a>(
     range.bounds(scale)
 }
 
+/// The default boundaries of one rendering's families, their labels
+/// written: a timer family's are fixed, so they are made once and lent to
+/// every timer family; any other family's are made for it.
+#[derive(Debug, Default)]
+pub struct DefaultBounds {
+    timers: Option<Bounds>,
+}
+
+impl DefaultBounds {
+    /// None made yet.
+    pub fn new() -> DefaultBounds {
+        DefaultBounds::default()
+    }
+
+    /// The default boundaries of a family of `kind` whose label sets hold
+    /// what `histograms` gives (asked for only when the kind's boundaries
+    /// depend on them).
+    pub fn of(
+        &mut self,
+        kind: Kind,
+        histograms: impl FnOnce() -> Vec<Exponential>,
+    ) -> Cow<'_, Bounds> {
+        if kind == Kind::Timer {
+            let timers = (self.timers)
+                .get_or_insert_with(|| Bounds::new(default_bounds(kind, core::iter::empty())));
+            return Cow::Borrowed(timers);
+        }
+        Cow::Owned(Bounds::new(default_bounds(kind, histograms().iter())))
+    }
+}
+
 /// A family's `le` boundaries (ascending) and their labels as written,
 /// spelled once for all its label sets.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -352,6 +384,27 @@ mod tests {
         assert_eq!(counts[at(0.25)], 2);
         assert_eq!(export_scale(Kind::Timer), 1e-9);
         assert_eq!(export_scale(Kind::Histogram), 1.0);
+    }
+
+    #[test]
+    fn a_rendering_makes_the_timers_bounds_once() {
+        let mut defaults = DefaultBounds::new();
+        let first = defaults.of(Kind::Timer, || unreachable!()).into_owned();
+        assert_eq!(
+            first.values(),
+            default_bounds(Kind::Timer, core::iter::empty())
+        );
+        assert!(matches!(
+            defaults.of(Kind::Timer, || unreachable!()),
+            Cow::Borrowed(_)
+        ));
+        let b = buckets(&[bucket_of(3.0)]);
+        let e = Exponential::of(b.iter().copied());
+        let histogram = defaults.of(Kind::Histogram, || vec![e.clone()]);
+        assert_eq!(
+            histogram.values(),
+            default_bounds(Kind::Histogram, [&e].into_iter())
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@ mod names;
 mod text;
 
 pub use histogram::{
-    Bounds, Exponential, MAX_DEFAULT_BOUNDS, cumulative, default_bounds, export_scale,
-    spans_and_deltas, write_classic,
+    Bounds, DefaultBounds, Exponential, MAX_DEFAULT_BOUNDS, cumulative, default_bounds,
+    export_scale, spans_and_deltas, write_classic,
 };
 pub use names::{Families, family_name, family_type, labels};
 pub use text::{Sink, Text, number, sanitize};
