@@ -367,6 +367,36 @@ fn bench<S: System>(
     }
 }
 
+/// The CPU time this process has used, in clock ticks (Linux's
+/// `/proc/self/stat`, user and system); 0 where it cannot be read.
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command's closing parenthesis, field 3 (the state) on:
+    // utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let field = |n: usize| -> u64 {
+        rest.split_whitespace()
+            .nth(n - 3)
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(0)
+    };
+    field(14) + field(15)
+}
+
+/// Waits (up to 60 s) until the process's threads use less than a fifth
+/// of a core over a quarter of a second.
+fn settle() {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let before = cpu_ticks();
+        std::thread::sleep(Duration::from_millis(250));
+        // 100 ticks a second: 5 ticks is 50 ms of CPU in 250 ms.
+        if cpu_ticks().saturating_sub(before) < 5 {
+            return;
+        }
+    }
+}
+
 fn measure<F: Fn(u64) + Sync>(
     g: &mut BenchmarkGroup<'_, WallTime>,
     name: &str,
@@ -389,11 +419,21 @@ fn sustained_calls(c: &mut Criterion) {
         for threads in [1, 2] {
             let mut g = c.benchmark_group(format!("sustained_{op_name}_{threads}_threads"));
             g.throughput(Throughput::Elements(1));
+            // Each system measured once the process is quiet: the peers'
+            // background threads (dogstatsd's forwarder going through a
+            // run's values, cadence's queue) keep a core busy for a while
+            // after their run, which the next measurement would share.
+            settle();
             bench(&mut g, "harness", &Harness, op, threads);
+            settle();
             bench(&mut g, "stats_std_source", &source, op, threads);
+            settle();
             bench(&mut g, "stats_std_events", &events, op, threads);
+            settle();
             bench(&mut g, "metrics_dogstatsd", &dogstatsd, op, threads);
+            settle();
             bench(&mut g, "cadence", &cadence, op, threads);
+            settle();
             bench(&mut g, "opentelemetry", &otel, op, threads);
             g.finish();
         }

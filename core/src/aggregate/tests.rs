@@ -304,6 +304,55 @@ fn a_shard_table_grows_to_hold_a_wide_distribution() {
 }
 
 #[test]
+fn a_run_of_neighbouring_buckets_sits_each_at_its_home_slot() {
+    let t = table(AggregatesConfig::new(4, 1), 2048);
+    let d = t.insert(key(0), Kind::Histogram).unwrap();
+    let mut shard = Shard::claim(&t).unwrap();
+    // About 110 buckets each side of zero: positive and negative runs of
+    // the same magnitudes.
+    let mut x = 1.0;
+    while x < 1e3 {
+        shard.record(d, x).unwrap();
+        shard.record(d, -x).unwrap();
+        x *= 1.03;
+    }
+    let (_, (table, slots)) = t.shard_state(0, d.index()).unwrap();
+    assert_eq!(slots, 512);
+    let mut held = 0;
+    for slot in 0..slots {
+        let v = t.at(table + slot).unwrap().load();
+        if v != 0 {
+            assert_eq!(
+                slot,
+                home((v >> 48) as u16, slots),
+                "bucket {} moved",
+                v >> 48
+            );
+            held += 1;
+        }
+    }
+    assert!(held > 200, "{held} buckets");
+}
+
+#[test]
+fn powers_of_two_do_not_collide_in_the_first_table() {
+    let t = table(AggregatesConfig::new(4, 1), 256);
+    let d = t.insert(key(0), Kind::Histogram).unwrap();
+    let mut shard = Shard::claim(&t).unwrap();
+    // Sizes of 1 B to 1 MiB: bucket ids 16 apart.
+    for p in 0..21 {
+        shard.record(d, f64::from(1u32 << p)).unwrap();
+    }
+    let (_, (table, slots)) = t.shard_state(0, d.index()).unwrap();
+    assert_eq!(slots, 32, "not grown");
+    for p in 0..21 {
+        let id = bucket_of(f64::from(1u32 << p));
+        let v = t.at(table + home(id, slots)).unwrap().load();
+        assert_eq!(v, u64::from(id) << 48 | 1, "2^{p} at its home");
+    }
+}
+
+#[test]
 fn a_word_at_its_count_limit_makes_way_for_another() {
     let t = table(AggregatesConfig::new(4, 1), 256);
     let d = t.insert(key(0), Kind::Histogram).unwrap();
