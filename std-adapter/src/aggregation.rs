@@ -497,43 +497,14 @@ impl Aggregation {
         shards.current = Some(mine);
     }
 
-    /// Adds `n` to counter `series`.
+    /// Applies `op` to `series`: on this thread's fast path when it can,
+    /// else through the pipeline's shards and shared state.
     #[inline(always)]
-    pub(crate) fn add(&self, series: SeriesId, n: i64) -> Result<(), Refused> {
-        if fast(self.pipeline, series, Op::Add(n)) {
+    pub(crate) fn apply(&self, series: SeriesId, op: Op) -> Result<(), Refused> {
+        if fast(self.pipeline, series, op) {
             return Ok(());
         }
-        let (code, bits) = Op::Add(n).to_parts();
-        self.slow(series, code, bits)
-    }
-
-    /// Sets gauge `series`.
-    #[inline(always)]
-    pub(crate) fn set(&self, series: SeriesId, value: f64) -> Result<(), Refused> {
-        if fast(self.pipeline, series, Op::Set(value)) {
-            return Ok(());
-        }
-        let (code, bits) = Op::Set(value).to_parts();
-        self.slow(series, code, bits)
-    }
-
-    /// Moves gauge `series` by `delta`.
-    #[inline(always)]
-    pub(crate) fn change(&self, series: SeriesId, delta: f64) -> Result<(), Refused> {
-        if fast(self.pipeline, series, Op::Change(delta)) {
-            return Ok(());
-        }
-        let (code, bits) = Op::Change(delta).to_parts();
-        self.slow(series, code, bits)
-    }
-
-    /// Records `value` into distribution `series`.
-    #[inline(always)]
-    pub(crate) fn record(&self, series: SeriesId, value: f64) -> Result<(), Refused> {
-        if fast(self.pipeline, series, Op::Record(value)) {
-            return Ok(());
-        }
-        let (code, bits) = Op::Record(value).to_parts();
+        let (code, bits) = op.to_parts();
         self.slow(series, code, bits)
     }
 

@@ -4,7 +4,6 @@
 use crate::aggregation::{self, Op};
 use crate::error::RecordError;
 use crate::shared::{GaugeValue, Life, Shared};
-use stats_core::wire::Codec;
 use stats_core::{KeyId, Kind, Priority, SeriesId};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,12 +39,7 @@ impl Handle {
     #[inline(never)]
     fn aggregate_slow(&self, series: SeriesId, code: u8, bits: u64) -> Result<(), RecordError> {
         let op = Op::from_parts(code, bits);
-        self.shared.aggregate(|a| match op {
-            Op::Add(n) => a.add(series, n),
-            Op::Set(v) => a.set(series, v),
-            Op::Change(d) => a.change(series, d),
-            Op::Record(v) => a.record(series, v),
-        })
+        self.shared.aggregate(|a| a.apply(series, op))
     }
 
     /// Records an event (`aggregation = "off"`): `value`, or for a gauge
@@ -140,10 +134,7 @@ impl Gauge {
             (Some(series), _) => self.handle.aggregate(series, Op::Set(value)),
             (None, Some(v)) => {
                 let h = &self.handle;
-                h.shared.gauge_event(v, h.key, h.priority, |v| {
-                    *v = value;
-                    (value, false)
-                })
+                h.shared.gauge_event(v, h.key, h.priority, value, false)
             }
             (None, None) => Ok(()),
         }
@@ -172,12 +163,7 @@ impl Gauge {
         match (handle.series, &self.value) {
             (Some(series), _) => handle.aggregate(series, Op::Change(delta)),
             (None, Some(value)) => {
-                let shared = &handle.shared;
-                let native = shared.config.codec == Codec::Native;
-                shared.gauge_event(value, handle.key, handle.priority, |v| {
-                    *v += delta;
-                    if native { (*v, false) } else { (delta, true) }
-                })
+                (handle.shared).gauge_event(value, handle.key, handle.priority, delta, true)
             }
             (None, None) => Ok(()),
         }

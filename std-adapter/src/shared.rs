@@ -13,6 +13,7 @@ use crate::keys::KeyTable;
 use crate::lanes::StdLanes;
 use crate::report::{Rejected, Report};
 use rustc_hash::FxHashMap;
+use stats_core::wire::Codec;
 use stats_core::{CachePadded, Event, KeyId, Kind, Priority, Producer};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -199,20 +200,34 @@ impl Shared {
         map.entry(key).or_default().clone()
     }
 
-    /// Event mode: moves `key`'s gauge value by `update` and records the
-    /// event it makes, both under the value's lock and through the shared
-    /// lane set, so that the events of one gauge leave in the order its
-    /// value moved whichever threads moved it (each thread's own set is
-    /// drained in turn, which would send a later value first).
+    /// Event mode: sets `key`'s gauge `gauge` to `value`, or with `change`
+    /// moves it by `value`, and records the event it makes: the new value
+    /// with the native codec (a lost datagram costs no drift), the change
+    /// with a StatsD codec (`+N|g`, as StatsD agents expect). Both under
+    /// the value's lock and through the shared lane set, so that the
+    /// events of one gauge leave in the order its value moved whichever
+    /// threads moved it (each thread's own set is drained in turn, which
+    /// would send a later value first).
     pub(crate) fn gauge_event(
         &self,
-        value: &GaugeValue,
+        gauge: &GaugeValue,
         key: KeyId,
         priority: Priority,
-        update: impl FnOnce(&mut f64) -> (f64, bool),
+        value: f64,
+        change: bool,
     ) -> Result<(), RecordError> {
-        let mut v = value.lock().unwrap_or_else(|e| e.into_inner());
-        let (sent, relative) = update(&mut v);
+        let mut v = gauge.lock().unwrap_or_else(|e| e.into_inner());
+        let (sent, relative) = if !change {
+            *v = value;
+            (value, false)
+        } else {
+            *v += value;
+            if self.config.codec == Codec::Native {
+                (*v, false)
+            } else {
+                (value, true)
+            }
+        };
         self.push_to(key, Kind::Gauge, sent, relative, priority, true)
     }
 

@@ -1,7 +1,7 @@
 //! The client, [`Stats`]: starting the pipeline, making handles, the
 //! dynamic API (names known at run time), flush and shutdown.
 
-use crate::aggregation::{Aggregation, Refused};
+use crate::aggregation::{Aggregation, Op};
 use crate::clock::Clock;
 use crate::config::{AggregationMode as Mode, Config};
 use crate::control::Control;
@@ -14,8 +14,7 @@ use crate::shared::{Life, Pipeline, Shared};
 use crate::transport::ClientTransport;
 use crate::worker;
 use rustc_hash::FxHashMap;
-use stats_core::wire::Codec;
-use stats_core::{CachePadded, Event, Kind, LaneCapacities, Lanes, Priority, SeriesId, Slot};
+use stats_core::{CachePadded, Event, Kind, LaneCapacities, Lanes, Priority, Slot};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -250,27 +249,21 @@ impl Stats {
             let series = a
                 .dynamic_series(&shared.keys, name, tags, kind)
                 .map_err(|e| shared.reject(e.into()))?;
-            if change {
-                return shared.aggregate(|a| a.change(series, value));
-            }
-            return shared.aggregate(|a| record(a, series, value));
+            let op = match kind {
+                Kind::Counter => Op::Add(value as i64),
+                Kind::Gauge if change => Op::Change(value),
+                Kind::Gauge => Op::Set(value),
+                Kind::Timer | Kind::Histogram => Op::Record(value),
+            };
+            return shared.aggregate(|a| a.apply(series, op));
         }
         let key = shared
             .keys
             .intern(name, tags, shared.clock.coarse_ticks())
             .map_err(|e| shared.reject(e.into()))?;
         if kind == Kind::Gauge {
-            let v = shared.gauge_value(key);
-            let native = shared.config.codec == Codec::Native;
-            return shared.gauge_event(&v, key, Priority::Medium, |v| {
-                if !change {
-                    *v = value;
-                    (value, false)
-                } else {
-                    *v += value;
-                    if native { (*v, false) } else { (value, true) }
-                }
-            });
+            let gauge = shared.gauge_value(key);
+            return shared.gauge_event(&gauge, key, Priority::Medium, value, change);
         }
         shared.push(key, kind, value, false, Priority::Medium)
     }
@@ -394,16 +387,6 @@ impl Stats {
     /// When the pipeline started, on the `Instant` clock.
     pub fn started(&self) -> Instant {
         self.shared.clock.origin().0
-    }
-}
-
-/// Records `value` into `series` by its kind (source mode).
-#[inline]
-fn record(a: &Aggregation, series: SeriesId, value: f64) -> Result<(), Refused> {
-    match series.kind() {
-        Kind::Counter => a.add(series, value as i64),
-        Kind::Gauge => a.set(series, value),
-        Kind::Timer | Kind::Histogram => a.record(series, value),
     }
 }
 

@@ -8,6 +8,7 @@
 use super::decode_error::DecodeError;
 use super::key_definition::{KeyEntry, WireTags, take_key};
 use super::primitives::{take_f64, take_i64, take_u32, take_u64};
+use super::records;
 use super::series::{SERIES_VERSION, SERIES_VERSION_2, SeriesIter};
 use super::{
     CRC_LEN, ENCODING_SHIFT, FIXED_HEADER_LEN, KIND_MASK, MAGIC, MAX_KEYS_PER_DATAGRAM,
@@ -214,26 +215,16 @@ impl<'a> Iterator for Events<'a> {
     type Item = Result<DecodedEvent<'a>, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
+        if let Some(instead) = records::before_record(&mut self.left, &mut self.failed, self.rest) {
+            return instead;
         }
-        if self.left == 0 {
-            if self.rest.is_empty() {
-                return None;
-            }
-            self.failed = true;
-            return Some(Err(DecodeError::TrailingBytes {
-                len: self.rest.len(),
-            }));
-        }
-        self.left -= 1;
         let event = self.next_event();
         self.failed = event.is_err();
         Some(event)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(usize::from(self.left) + 1))
+        records::size_hint(self.left)
     }
 }
 

@@ -40,6 +40,7 @@ pub mod packer;
 #[cfg(feature = "statsd")]
 mod parse_error;
 mod primitives;
+mod records;
 mod series;
 #[cfg(feature = "statsd")]
 pub mod statsd;

@@ -11,6 +11,7 @@
 
 use super::encode::{Encoder, key_len, put_key};
 use super::primitives::{MAX_VARINT, put_varint, put_varint_cold, varint_len, zigzag};
+use super::records;
 use super::{
     CRC_LEN, Codec, DecodeError, EncodeError, FIXED_HEADER_LEN, KIND_MASK, MAGIC, PushError,
     as_exact_int, crc32,
@@ -573,26 +574,16 @@ impl<'a> Iterator for SeriesIter<'a> {
     type Item = Result<DecodedSeries<'a>, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
+        if let Some(instead) = records::before_record(&mut self.left, &mut self.failed, self.rest) {
+            return instead;
         }
-        if self.left == 0 {
-            if self.rest.is_empty() {
-                return None;
-            }
-            self.failed = true;
-            return Some(Err(DecodeError::TrailingBytes {
-                len: self.rest.len(),
-            }));
-        }
-        self.left -= 1;
         let series = self.next_series();
         self.failed = series.is_err();
         Some(series)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(usize::from(self.left) + 1))
+        records::size_hint(self.left)
     }
 }
 
