@@ -1,6 +1,6 @@
 //! Where the client sends, and the one seam between the worker and a
 //! socket: an [`Address`] URL picks the transport, each a
-//! [`ClientTransport`] (the core's [`Transport`] and what the worker needs
+//! [`ClientTransport`] (the core's [`Transport`](stats_core::Transport) and what the worker needs
 //! of a socket besides).
 //!
 //! * `udp://host:port`, or a bare `host:port`: UDP ([`UdpTransport`]);
@@ -19,7 +19,7 @@ mod unix_peer;
 #[cfg(unix)]
 mod unix_stream;
 
-pub use address::{ADDRESS_FORMS, Address};
+pub use address::{ADDRESS_FORMS, Address, UNIX_MAX_DATAGRAM};
 pub use client::ClientTransport;
 #[cfg(unix)]
 pub use unix_datagram::UnixDatagramTransport;

@@ -23,7 +23,7 @@ pub struct UnixDatagramTransport {
 impl UnixDatagramTransport {
     /// A transport to the socket at `path` (connected now if it can be, at
     /// the first send otherwise). `clock` is `(started, epoch)`, as for
-    /// [`UdpTransport::connect`].
+    /// [`UdpTransport::connect`](crate::udp::UdpTransport::connect).
     pub fn connect(
         path: PathBuf,
         max_datagram: usize,

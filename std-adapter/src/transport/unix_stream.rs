@@ -15,7 +15,7 @@ use std::time::Instant;
 /// finished before the next one starts (the next waits, as on a full
 /// buffer); a connection that breaks with a frame part-written loses that
 /// frame, counted ([`SocketInfo::frames_cut`]). It connects again with
-/// backoff, as [`UnixDatagramTransport`] does.
+/// backoff, as [`UnixDatagramTransport`](super::UnixDatagramTransport) does.
 #[cfg(unix)]
 pub struct UnixStreamTransport {
     peer: UnixPeer,
@@ -29,7 +29,7 @@ pub struct UnixStreamTransport {
 impl UnixStreamTransport {
     /// A transport to the listening socket at `path` (connected now if it
     /// can be, at a later send otherwise). `clock` as for
-    /// [`UdpTransport::connect`].
+    /// [`UdpTransport::connect`](crate::udp::UdpTransport::connect).
     pub fn connect(
         path: PathBuf,
         max_datagram: usize,
