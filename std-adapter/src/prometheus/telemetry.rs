@@ -1,22 +1,11 @@
-//! The client's endpoint in Prometheus text format 0.0.4: the
-//! application's own series, aggregated at the source, rendered as the
-//! collector renders them (the core's `stats_core::prometheus`: names,
-//! `_total`, timers and histograms as `le` histograms, tags as labels),
-//! with their descriptions (`# HELP`, units in names); then the
-//! pipeline's telemetry; and health as JSON.
+//! The pipeline's own telemetry as Prometheus families: counters, lanes,
+//! drops by reason, the breaker, latency quantiles and health.
 
-use crate::describe::Description;
-use crate::http::{Response, text};
 use crate::report::Report;
-use crate::shared::Shared;
-use stats_core::prometheus::{
-    DefaultBounds, Exponential, Families, Sink, Text, export_scale, family_type, labels,
-    write_classic,
-};
+use stats_core::prometheus::{Sink, Text};
 use stats_core::{BreakerState, DropReason, Level, Priority, Quantiles, Status};
-use stats_core::{Kind, SeriesId, Totals};
-use std::collections::BTreeMap;
 
+/// A priority's label value.
 fn priority_name(p: Priority) -> &'static str {
     match p {
         Priority::Low => "low",
@@ -27,131 +16,6 @@ fn priority_name(p: Priority) -> &'static str {
 
 /// Reads one number of a lane's statistics.
 type LaneField = fn(&stats_core::LaneStats) -> usize;
-
-/// One label set's totals in a family (series that sanitise to one name
-/// and label set are merged, as the collector merges them).
-enum Merged {
-    /// A counter's sum, or a gauge's value (the later series').
-    Value(f64),
-    /// A distribution: count, sum, and buckets as (shift, id, count).
-    Distribution(u64, f64, Vec<(u32, u16, u64)>),
-}
-
-/// A series in a family: its name as recorded, its labels, the series
-/// and its totals.
-type Member = (String, Vec<(String, String)>, SeriesId, Totals);
-
-/// What a family has no description for says.
-fn default_help(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Counter => "Total of the counter since the process started.",
-        Kind::Gauge => "The gauge's value.",
-        Kind::Timer => "Timer values since the process started, in seconds.",
-        Kind::Histogram => "Histogram values since the process started.",
-    }
-}
-
-/// The name a series' family is made from: with a described unit at its
-/// end (unless it ends so already, or is a timer's `seconds`).
-fn named(name: &str, kind: Kind, description: Option<&Description>) -> String {
-    match description.and_then(|d| d.unit.as_deref()) {
-        Some(unit) if !(name.ends_with(unit) || kind == Kind::Timer && unit == "seconds") => {
-            format!("{name}_{unit}")
-        }
-        _ => name.to_string(),
-    }
-}
-
-/// The application's series (aggregated at the source) as families into
-/// `t`; nothing with events (`aggregation = "off"`), whose values leave
-/// one by one.
-pub(crate) fn series(shared: &Shared, t: &mut Text) {
-    let Some(aggregation) = shared.aggregation() else {
-        return;
-    };
-    let tables = &aggregation.tables;
-    let descriptions = shared.descriptions.read();
-    let mut families: Families<Member> = Families::new();
-    {
-        let keys = shared.keys.reader();
-        for index in 0..tables.len() {
-            let Some(series) = tables.series_at(index) else {
-                continue;
-            };
-            let Some(snapshot) = tables.snapshot(series) else {
-                continue;
-            };
-            let Some(key) = stats_core::Keys::key(&keys, snapshot.key) else {
-                continue;
-            };
-            let name = named(key.name(), snapshot.kind, descriptions.get(key.name()));
-            let member = (
-                key.name().to_string(),
-                labels(key.tags()),
-                series,
-                snapshot.value,
-            );
-            families.add(&name, snapshot.kind, member);
-        }
-    }
-    let mut defaults = DefaultBounds::new();
-    for (family, kind, members) in families.into_families() {
-        let help = (members.first())
-            .and_then(|m| descriptions.get(&m.0))
-            .map_or(default_help(kind), |d| d.help.as_str());
-        t.family(&family, family_type(kind), help);
-        let mut sets: BTreeMap<Vec<(String, String)>, Merged> = BTreeMap::new();
-        for (_, labels, series, totals) in members {
-            let merged = sets.entry(labels).or_insert(match totals {
-                Totals::Distribution { .. } => Merged::Distribution(0, 0.0, Vec::new()),
-                Totals::Counter { .. } | Totals::Gauge { .. } => Merged::Value(0.0),
-            });
-            match (merged, totals) {
-                (Merged::Value(v), Totals::Counter { sum, .. }) => *v += sum as f64,
-                (Merged::Value(v), Totals::Gauge { value }) => *v = value,
-                (Merged::Distribution(n, s, b), Totals::Distribution { count, sum, .. }) => {
-                    *n += count;
-                    *s += sum;
-                    b.extend(tables.buckets(series, 0).map(|(id, c)| (0, id, c)));
-                }
-                _ => {}
-            }
-        }
-        let bounds = defaults.of(kind, || {
-            (sets.values())
-                .filter_map(|m| match m {
-                    Merged::Distribution(_, _, b) => Some(Exponential::of(b.iter().copied())),
-                    Merged::Value(_) => None,
-                })
-                .collect()
-        });
-        let scale = export_scale(kind);
-        for (labels, merged) in &sets {
-            let labels: Vec<(&str, &str)> = labels
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            match merged {
-                Merged::Value(v) => t.sample(&family, &labels, *v),
-                Merged::Distribution(count, sum, buckets) => {
-                    let buckets = buckets.iter().copied();
-                    write_classic(t, &family, &labels, &bounds, buckets, *count, sum * scale);
-                }
-            }
-        }
-    }
-}
-
-/// The application's series, then (given a `report`) the pipeline's
-/// telemetry: what `GET /metrics` serves.
-pub(crate) fn render(shared: &Shared, report: Option<&Report>) -> String {
-    let mut t = Text::new();
-    series(shared, &mut t);
-    if let Some(report) = report {
-        metrics(report, &mut t);
-    }
-    t.finish()
-}
 
 /// The pipeline's own telemetry from `report`, into `t`.
 pub(crate) fn metrics(report: &Report, t: &mut Text) {
@@ -419,34 +283,4 @@ fn quantiles(t: &mut Text, name: &str, stage: &str, q: Option<Quantiles>, scale:
             v as f64 * scale,
         );
     }
-}
-
-/// Health as JSON: the status and every check with its value and limits
-/// (a value JSON cannot hold, `null`).
-pub(crate) fn health(report: &Report) -> String {
-    serde_json::to_string(&report.health).unwrap_or_default()
-}
-
-/// The client's endpoint: `/health` (503 when unhealthy) and `/metrics`.
-pub(crate) fn answer(shared: &Shared, path: &str) -> Option<Response> {
-    if path != "/health" && path != "/metrics" {
-        return None;
-    }
-    let Some(report) = shared.report() else {
-        return Some(text(503, "starting\n"));
-    };
-    Some(if path == "/health" {
-        let unhealthy = report.health.status == Status::Unhealthy;
-        Response {
-            status: if unhealthy { 503 } else { 200 },
-            content_type: "application/json",
-            body: health(&report),
-        }
-    } else {
-        Response {
-            status: 200,
-            content_type: "text/plain; version=0.0.4; charset=utf-8",
-            body: render(shared, Some(&report)),
-        }
-    })
 }
