@@ -353,18 +353,10 @@ fn summarize_events(report: &Report, elapsed: Duration, receiver: Option<Receive
     let sender_conserved = s.is_conserved();
     println!(
         "\nsender:   recorded = sent + dropped + send failed + refused + buffered: {}",
-        if sender_conserved {
-            "holds"
-        } else {
-            "VIOLATED"
-        }
+        verdict(sender_conserved)
     );
     let Some(receiver) = receiver else {
-        return if sender_conserved {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        };
+        return exit_code(sender_conserved);
     };
     // Let the receiver take the last datagrams.
     let received = receiver.settle(Duration::from_millis(100), Duration::from_secs(2));
@@ -398,11 +390,7 @@ fn summarize_events(report: &Report, elapsed: Duration, receiver: Option<Receive
             format!("does not hold ({lost_in_network} events lost between socket and receiver)")
         }
     );
-    if holds {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    exit_code(holds)
 }
 
 const KINDS: [&str; 4] = ["counters", "gauges", "timers", "histograms"];
@@ -469,14 +457,10 @@ fn summarize_totals(
     let sender_holds = a.stats.recorded == recorded;
     println!(
         "\nsender:   recorded = aggregated, by kind: {}",
-        if sender_holds { "holds" } else { "VIOLATED" }
+        verdict(sender_holds)
     );
     let Some(receiver) = receiver else {
-        return if sender_holds {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        };
+        return exit_code(sender_holds);
     };
     let got = receiver.settle(Duration::from_millis(200), Duration::from_secs(3));
     println!(
@@ -500,6 +484,16 @@ fn summarize_totals(
         by_kind_text(&received),
         if holds { "holds" } else { "does not hold" }
     );
+    exit_code(holds)
+}
+
+/// How a conservation check reads in the summary.
+fn verdict(holds: bool) -> &'static str {
+    if holds { "holds" } else { "VIOLATED" }
+}
+
+/// The process's exit: success when the checks hold.
+fn exit_code(holds: bool) -> ExitCode {
     if holds {
         ExitCode::SUCCESS
     } else {

@@ -48,7 +48,7 @@ impl Handle {
     #[inline(never)]
     fn event(&self, kind: Kind, value: f64, relative: bool) -> Result<(), RecordError> {
         self.shared
-            .push(self.key, kind, value, relative, self.priority)
+            .push(self.key, kind, value, relative, self.priority, false)
     }
 }
 

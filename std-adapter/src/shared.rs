@@ -228,7 +228,7 @@ impl Shared {
                 (value, true)
             }
         };
-        self.push_to(key, Kind::Gauge, sent, relative, priority, true)
+        self.push(key, Kind::Gauge, sent, relative, priority, true)
     }
 
     /// Records into the series' totals (source mode) through `f`; after
@@ -250,23 +250,11 @@ impl Shared {
         }
     }
 
-    /// Records `value`; for a gauge, `relative` makes it a change.
+    /// Records `value` as an event (for a gauge, `relative` makes it a
+    /// change): into the shared lane set if `shared_set` (events that must
+    /// stay in order across threads), else the thread's own.
     #[inline]
     pub(crate) fn push(
-        &self,
-        key: KeyId,
-        kind: Kind,
-        value: f64,
-        relative: bool,
-        priority: Priority,
-    ) -> Result<(), RecordError> {
-        self.push_to(key, kind, value, relative, priority, false)
-    }
-
-    /// [`Shared::push`], into the shared lane set if `shared_set` (events
-    /// that must stay in order across threads), else the thread's own.
-    #[inline]
-    pub(crate) fn push_to(
         &self,
         key: KeyId,
         kind: Kind,

@@ -265,7 +265,7 @@ impl Stats {
             let gauge = shared.gauge_value(key);
             return shared.gauge_event(&gauge, key, Priority::Medium, value, change);
         }
-        shared.push(key, kind, value, false, Priority::Medium)
+        shared.push(key, kind, value, false, Priority::Medium, false)
     }
 
     /// Adds `n` to the counter `name` with `tags` (dynamic path), as

@@ -1,7 +1,7 @@
 //! Priority lanes with a drop policy: where recorded events wait.
 //!
 //! The lanes are organised in *sets*: each set has one lock-free ring per
-//! [`Priority`] (see `ring.rs`), and every set's rings live in one slot
+//! [`Priority`] (see `ring/`), and every set's rings live in one slot
 //! storage, so a `static` can hold them all and the std adapter can size them
 //! at run time.
 //!
@@ -127,7 +127,7 @@ impl<S: Storage<Event>, const SETS: usize> fmt::Debug for Lanes<S, SETS> {
 }
 
 // SAFETY: slot values are only accessed by the thread that claimed the slot
-// through a ring's indices, ordered by the slot stamps (see `ring.rs`); an
+// through a ring's indices, ordered by the slot stamps (see `ring/`); an
 // owned set is pushed to only by the one `Producer` that claimed it.
 unsafe impl<S: Send, const SETS: usize> Sync for Lanes<S, SETS> {}
 
