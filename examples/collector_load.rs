@@ -5,6 +5,7 @@
 //! cargo run --release --example collector_load -- ingest [--ingest-threads N] [--senders K] [--seconds S]
 //! cargo run --release --example collector_load -- series [--series 100000]
 //! cargo run --release --example collector_load -- remote-write [--series 100000] [--seconds S]
+//! cargo run --release --example collector_load -- statsd [--rate 6000000] [--seconds S] [--collectd /usr/sbin/collectd] [--check]
 //! ```
 //!
 //! * `ingest`: K sender threads encode the reference workload (ten
@@ -19,6 +20,15 @@
 //!   engine stand-in on loopback that reads each request and answers 200;
 //!   samples sent per second, and how long building one export holds the
 //!   collector's state (ingest waits meanwhile).
+//!
+//! * `statsd`: StatsD counter lines (100 names, about 100 lines to a
+//!   1,400-byte datagram) offered at `--rate` lines a second by one paced
+//!   sending thread, to the collector and then, with `--collectd`, to
+//!   collectd's statsd plugin (read back through its `write_prometheus`
+//!   plugin): each receiver's share of the lines accounted for, and its
+//!   CPU a line (the collector's threads; collectd's whole process).
+//!   `--check` fails unless the collector accounts for at least 99% and
+//!   spends no more CPU a line than collectd.
 //!
 //! Both sides share the machine's cores: on a 2-core machine the senders
 //! take CPU the receivers would have. The CPU-time figures say what the
@@ -51,9 +61,19 @@ struct Args {
     /// Series (series, remote-write).
     #[arg(long, default_value_t = 100_000)]
     series: usize,
-    /// Seconds to run (ingest, remote-write).
+    /// Seconds to run (ingest, remote-write, statsd).
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
+    /// StatsD lines a second offered (statsd).
+    #[arg(long, default_value_t = 6_000_000.0)]
+    rate: f64,
+    /// collectd's binary, to measure it after the collector (statsd).
+    #[arg(long, value_name = "PATH")]
+    collectd: Option<std::path::PathBuf>,
+    /// Fail unless the collector accounts for 99% of the lines and spends
+    /// no more CPU a line than collectd (statsd).
+    #[arg(long)]
+    check: bool,
 }
 
 /// The measurements, as the list above gives them.
@@ -62,6 +82,7 @@ enum Mode {
     Ingest,
     Series,
     RemoteWrite,
+    Statsd,
 }
 
 fn main() -> ExitCode {
@@ -70,6 +91,7 @@ fn main() -> ExitCode {
         Mode::Ingest => ingest(&a),
         Mode::Series => series(&a),
         Mode::RemoteWrite => remote_write(&a),
+        Mode::Statsd => statsd(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -312,4 +334,232 @@ fn remote_write(a: &Args) -> Result<(), String> {
         held * 1e3
     );
     Ok(())
+}
+
+/// The StatsD comparison's datagrams: 100 counter names, one count each
+/// line, as many lines as fit in 1,400 bytes; and the lines in each.
+fn statsd_datagrams() -> (Vec<Vec<u8>>, usize) {
+    let mut datagrams = Vec::new();
+    let mut current = Vec::new();
+    let mut lines = 0;
+    let mut per = 0;
+    for i in 0.. {
+        // Every line as long as the others: every datagram holds as many.
+        let line = format!("load.c{:02}:1|c", i % 100);
+        if current.len() + line.len() + 1 > 1_400 {
+            per = lines;
+            datagrams.push(std::mem::take(&mut current));
+            lines = 0;
+            // Each datagram holds the same lines, in another order.
+            if datagrams.len() == 100 {
+                break;
+            }
+        }
+        if !current.is_empty() {
+            current.push(b'\n');
+        }
+        current.extend_from_slice(line.as_bytes());
+        lines += 1;
+    }
+    (datagrams, per)
+}
+
+/// Sends `total` of `datagrams` (cycled) to `target`, paced at `per_second`
+/// datagrams a second; the datagrams sent, and the seconds it took.
+fn paced(target: &str, datagrams: &[Vec<u8>], total: u64, per_second: f64) -> (u64, f64) {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+    socket.connect(target).expect("the receiver's address");
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < total {
+        let due = ((start.elapsed().as_secs_f64() * per_second) as u64).min(total);
+        while sent < due {
+            // A refused send (nobody there yet) is a line not accounted.
+            let _ = socket.send(&datagrams[sent as usize % datagrams.len()]);
+            sent += 1;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    (sent, start.elapsed().as_secs_f64())
+}
+
+/// One receiver's figures in the comparison.
+struct Measured {
+    accounted: f64,
+    cpu_s: f64,
+}
+
+fn statsd(a: &Args) -> Result<(), String> {
+    let (datagrams, per) = statsd_datagrams();
+    let per_second = a.rate / per as f64;
+    let total = (per_second * a.seconds) as u64;
+    let lines = (total * per as u64) as f64;
+    println!(
+        "statsd: {:.2}M counter lines a second offered for {:.1} s: {:.1}M lines in {total} datagrams of {per} lines",
+        a.rate / 1e6,
+        a.seconds,
+        lines / 1e6
+    );
+    let ours = {
+        let server = start(Settings::on_loopback().with_ingest_threads(a.ingest_threads))?;
+        let target = server.udp_address().to_string();
+        let cpu =
+            || procfs::tasks_cpu_ns("self", |name| name.starts_with("collector-")).unwrap_or(0);
+        let (cpu_0, events_0) = (
+            cpu(),
+            server.collector().lock().map_or(0, |c| c.totals().events),
+        );
+        let (_, took) = paced(&target, &datagrams, total, per_second);
+        // What is still in the socket buffers, taken in.
+        std::thread::sleep(Duration::from_millis(500));
+        let events = server.collector().lock().map_or(0, |c| c.totals().events) - events_0;
+        let m = Measured {
+            accounted: events as f64,
+            cpu_s: (cpu() - cpu_0) as f64 / 1e9,
+        };
+        report("stats-collector", &m, lines, took);
+        m
+    };
+    let Some(binary) = &a.collectd else {
+        return Ok(());
+    };
+    let peer = collectd(binary, &datagrams, total, per_second, lines)?;
+    if a.check {
+        let (share, ns) = (ours.accounted / lines, ours.cpu_s * 1e9 / ours.accounted);
+        let peer_ns = peer.cpu_s * 1e9 / peer.accounted.max(1.0);
+        if share < 0.99 || ns > peer_ns {
+            return Err(format!(
+                "the collector accounted for {:.1}% of the lines at {ns:.0} ns of CPU a line (wanted 99% and at most collectd's {peer_ns:.0} ns)",
+                share * 100.0
+            ));
+        }
+        println!(
+            "check: the collector accounts for 99% or more, at no more CPU a line than collectd"
+        );
+    }
+    Ok(())
+}
+
+fn report(who: &str, m: &Measured, lines: f64, took: f64) {
+    println!(
+        "  {who:<16} {:6.2}% of the lines accounted for; {:.2} CPU-s, {:.0} ns of CPU a line (sending took {took:.2} s)",
+        100.0 * m.accounted / lines,
+        m.cpu_s,
+        m.cpu_s * 1e9 / m.accounted.max(1.0)
+    );
+}
+
+/// The same lines to collectd's statsd plugin (a process of its own, its
+/// values read back from `write_prometheus`: the counters' totals).
+fn collectd(
+    binary: &std::path::Path,
+    datagrams: &[Vec<u8>],
+    total: u64,
+    per_second: f64,
+    lines: f64,
+) -> Result<Measured, String> {
+    let free_port = |proto_udp: bool| -> Result<u16, String> {
+        let port = if proto_udp {
+            UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr())
+        } else {
+            TcpListener::bind("127.0.0.1:0").and_then(|s| s.local_addr())
+        };
+        port.map(|a| a.port()).map_err(|e| e.to_string())
+    };
+    let (statsd_port, http_port) = (free_port(true)?, free_port(false)?);
+    let dir = std::env::temp_dir().join(format!("collectd-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let config = dir.join("collectd.conf");
+    std::fs::write(
+        &config,
+        format!(
+            r#"Hostname "load"
+FQDNLookup false
+Interval 1
+BaseDir "{dir}"
+PIDFile "{dir}/collectd.pid"
+PluginDir "/usr/lib/collectd"
+TypesDB "/usr/share/collectd/types.db"
+LoadPlugin statsd
+LoadPlugin write_prometheus
+<Plugin statsd>
+  Host "127.0.0.1"
+  Port "{statsd_port}"
+</Plugin>
+<Plugin write_prometheus>
+  Port "{http_port}"
+</Plugin>
+"#,
+            dir = dir.display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut child = std::process::Command::new(binary)
+        .args(["-f", "-C"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let pid = child.id().to_string();
+    let result = (|| {
+        let counted = || -> Option<f64> {
+            let text = http_get(http_port, "/metrics").ok()?;
+            Some(
+                text.lines()
+                    .filter(|l| l.starts_with("collectd_statsd_derive_total{"))
+                    .filter_map(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                    .sum(),
+            )
+        };
+        // Up when its endpoint answers.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while counted().is_none() {
+            if Instant::now() > deadline {
+                return Err("collectd did not start (is write_prometheus there?)".to_string());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let cpu = || procfs::tasks_cpu_ns(&pid, |_| true).unwrap_or(0);
+        let cpu_0 = cpu();
+        let target = format!("127.0.0.1:{statsd_port}");
+        let (_, took) = paced(&target, datagrams, total, per_second);
+        // Its totals go out every second: read until they stop moving.
+        let mut last = -1.0;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            std::thread::sleep(Duration::from_millis(1_500));
+            let now = counted().unwrap_or(0.0);
+            if now == last || Instant::now() > deadline {
+                break;
+            }
+            last = now;
+        }
+        let m = Measured {
+            accounted: last.max(0.0),
+            cpu_s: (cpu() - cpu_0) as f64 / 1e9,
+        };
+        report("collectd", &m, lines, took);
+        Ok(m)
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// The body of `GET path` on loopback `port`.
+fn http_get(port: u16, path: &str) -> Result<String, String> {
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    let (_, body) = text.split_once("\r\n\r\n").ok_or("no HTTP response")?;
+    Ok(body.to_string())
 }

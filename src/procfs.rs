@@ -13,13 +13,21 @@ pub fn rss_bytes() -> Option<u64> {
 /// CPU time, ns, of this process's threads named `name` (their `comm`), from
 /// the scheduler's own accounting (`schedstat`, nanosecond resolution).
 pub fn thread_cpu_ns(name: &str) -> Option<u64> {
+    tasks_cpu_ns("self", |comm| comm == name)
+}
+
+/// CPU time, ns, of the threads of process `pid` (a number, or `self`)
+/// whose name (`comm`) `wanted` accepts, from `schedstat`; `None` when
+/// there are none (or the process is gone). Threads that have ended are
+/// not counted.
+pub fn tasks_cpu_ns(pid: &str, wanted: impl Fn(&str) -> bool) -> Option<u64> {
     let mut total = None;
-    for task in fs::read_dir("/proc/self/task").ok()?.flatten() {
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
         let path = task.path();
         let Ok(comm) = fs::read_to_string(path.join("comm")) else {
             continue;
         };
-        if comm.trim_end() != name {
+        if !wanted(comm.trim_end()) {
             continue;
         }
         let Ok(schedstat) = fs::read_to_string(path.join("schedstat")) else {

@@ -5,17 +5,9 @@
 use crate::aggregation::{Added, Aggregate, Distribution, Taken};
 use crate::collector::Collector;
 
-/// The series a DogStatsD service check's status goes into, a gauge
-/// tagged with the check's name (`check`) and its tags.
-pub const SERVICE_CHECK: &str = "service_check.status";
-
-/// A StatsD counter line with a negative value, refused: the counters go
-/// out as monotonic totals.
-pub const NEGATIVE_COUNTER: &str = "statsd_negative_counter";
 use crate::senders::{SENDER_BYTES, Seen, SenderState};
 use stats_core::Kind;
 use stats_core::registry::MAX_TAGS;
-use stats_core::wire::statsd::{self, MetricType, Parsed};
 use stats_core::wire::{
     Datagram, DecodeError, DecodedEvent, DecodedTotals, Header, MAGIC, MAX_KEYS_PER_DATAGRAM,
     decode,
@@ -331,7 +323,14 @@ impl Collector {
         taken
     }
 
-    fn aggregate(&mut self, series: usize, kind: Kind, value: f64, relative: bool, weight: f64) {
+    pub(crate) fn aggregate(
+        &mut self,
+        series: usize,
+        kind: Kind,
+        value: f64,
+        relative: bool,
+        weight: f64,
+    ) {
         let arrival = self.totals.datagrams;
         let added = match self.series.get_mut(series) {
             Some(s) if s.kind == kind => {
@@ -361,117 +360,6 @@ impl Collector {
     /// its connection is closed (nothing after it can be framed).
     pub(crate) fn count_frame_too_large(&mut self) {
         *self.invalid.entry("frame_too_large").or_default() += 1;
-    }
-
-    /// StatsD lines: counters (scaled by their sample rate), gauges (`+N` /
-    /// `-N` move them), timers (milliseconds, kept as nanoseconds like the
-    /// pipeline's), histograms and distributions, sets (distinct members
-    /// per export interval, a gauge: [`crate::sets`]); DogStatsD events
-    /// (counted by alert type) and service checks (a gauge
-    /// `service_check.status` of the status, 0 to 3, tagged with the
-    /// check's name as `check` and its tags). Bad lines are counted by
-    /// kind and skipped.
-    fn ingest_statsd(&mut self, bytes: &[u8]) {
-        let mut events = 0;
-        let mut others = 0;
-        for line in statsd::parse(bytes) {
-            let line = match line {
-                Ok(Parsed::Metric(l)) => l,
-                Ok(Parsed::Event(e)) => {
-                    let alert = match e.alert_type {
-                        "error" => "error",
-                        "warning" => "warning",
-                        "success" => "success",
-                        _ => "info",
-                    };
-                    *self.statsd_events.entry(alert).or_default() += 1;
-                    others += 1;
-                    continue;
-                }
-                Ok(Parsed::ServiceCheck(c)) => {
-                    let mut tags: Vec<(&str, &str)> = vec![("check", c.name)];
-                    tags.extend(statsd::tag_pairs(c.tags).filter(|t| t.0 != "check"));
-                    let series = self.series_for(SERVICE_CHECK, &tags, Kind::Gauge);
-                    let status = f64::from(c.status as u8);
-                    self.aggregate(series, Kind::Gauge, status, false, 1.0);
-                    self.totals.statsd_service_checks += 1;
-                    others += 1;
-                    continue;
-                }
-                Err(e) => {
-                    *self.invalid_lines.entry(e.kind()).or_default() += 1;
-                    continue;
-                }
-            };
-            let (kind, scale) = match line.metric_type {
-                MetricType::Counter => (Kind::Counter, 1.0),
-                MetricType::Gauge => (Kind::Gauge, 1.0),
-                MetricType::Timer => (Kind::Timer, 1e6),
-                MetricType::Histogram | MetricType::Distribution => (Kind::Histogram, 1.0),
-                MetricType::Set => {
-                    let tags: Vec<(&str, &str)> = line.tag_pairs().collect();
-                    let series = self.series_for(line.name, &tags, Kind::Gauge);
-                    if self
-                        .series
-                        .get(series)
-                        .is_some_and(|s| s.kind == Kind::Gauge)
-                    {
-                        self.sets.add(series, line.value, &self.memory);
-                    } else {
-                        self.totals.overflowed_events += 1;
-                    }
-                    events += 1;
-                    continue;
-                }
-            };
-            // DogStatsD 1.1 sends several values in a line: all or none.
-            let several = kind != Kind::Counter && kind != Kind::Gauge;
-            let values = line.numbers();
-            if line.numbers().any(|v| v.is_none()) || (!several && line.numbers().count() > 1) {
-                *self.invalid_lines.entry("statsd_bad_value").or_default() += 1;
-                continue;
-            }
-            // Counters are exported as totals that only go up (Prometheus
-            // `_total`, OTLP monotonic sums): a decrement is refused and
-            // counted, never taken off a total.
-            if kind == Kind::Counter && line.numbers().flatten().any(|v| v < 0.0) {
-                *self.invalid_lines.entry(NEGATIVE_COUNTER).or_default() += 1;
-                continue;
-            }
-            let tags: Vec<(&str, &str)> = line.tag_pairs().collect();
-            let series = self.series_for(line.name, &tags, kind);
-            for value in values.flatten() {
-                self.aggregate(
-                    series,
-                    kind,
-                    value * scale,
-                    line.is_change(),
-                    1.0 / line.sample_rate,
-                );
-                events += 1;
-            }
-        }
-        if events + others > 0 {
-            self.totals.datagrams += 1;
-            self.totals.statsd_datagrams += 1;
-            self.totals.bytes += bytes.len() as u64;
-            self.totals.events += events;
-        } else {
-            *self.invalid.entry("statsd_no_valid_line").or_default() += 1;
-        }
-    }
-
-    /// Ends a StatsD set interval (the server calls it every export
-    /// interval, before the exports): each set's gauge becomes the number
-    /// of distinct members it received since the last call.
-    pub fn close_sets(&mut self) {
-        let arrival = self.totals.datagrams;
-        for (series, count) in self.sets.close(&self.memory) {
-            if let Some(s) = self.series.get_mut(series) {
-                s.events = Aggregate::Gauge(count as f64);
-                s.events_arrival = arrival;
-            }
-        }
     }
 }
 
@@ -646,137 +534,6 @@ mod tests {
         assert_eq!(find(&c, "depth").aggregate(), Aggregate::Gauge(7.5));
     }
 
-    /// Every DogStatsD type, in lines as Datadog's clients (datadog-go,
-    /// datadogpy) write them: sets count distinct members per export
-    /// interval as a gauge, events are counted by alert type, service checks
-    /// set a status gauge per check and tags; none is malformed.
-    #[test]
-    fn sets_events_and_service_checks_are_read() {
-        let mut c = Collector::new(Limits::default());
-        c.ingest(
-            b"py.users:user7|s|#env:prod\npy.users:user8|s|#env:prod\npy.users:user7|s|#env:prod\n\
-              _e{6,14}:Deploy|v2 rolled\\nout|d:1700000000|h:web-1|p:low|t:warning|#env:prod\n\
-              _e{4,2}:Oops|Hi|t:error\n_e{4,2}:Note|Hi\n\
-              _sc|db.can_connect|2|d:1700000000|h:db-1|#env:prod|m:refused\n\
-              _sc|web.up|0",
-        );
-        assert!(c.invalid_lines().is_empty(), "{:?}", c.invalid_lines());
-        assert!(c.invalid().is_empty(), "{:?}", c.invalid());
-        // The interval closes: two distinct users.
-        c.close_sets();
-        let users = find(&c, "py.users");
-        assert_eq!(
-            (users.kind, users.aggregate()),
-            (Kind::Gauge, Aggregate::Gauge(2.0))
-        );
-        assert_eq!(users.tags, [("env".to_string(), "prod".to_string())]);
-        let text = prometheus::render_metrics(View::of(&c));
-        for line in [
-            "py_users{env=\"prod\"} 2",
-            "service_check_status{check=\"db.can_connect\",env=\"prod\"} 2",
-            "service_check_status{check=\"web.up\"} 0",
-            "stats_collector_statsd_events_total{alert_type=\"error\"} 1",
-            "stats_collector_statsd_events_total{alert_type=\"info\"} 1",
-            "stats_collector_statsd_events_total{alert_type=\"warning\"} 1",
-            "stats_collector_statsd_service_checks_total 2",
-            "stats_collector_set_members_capped_total 0",
-        ] {
-            assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
-        }
-        // The next interval: one user; then none, which reads 0.
-        c.ingest(b"py.users:user9|s|#env:prod\n_sc|web.up|1");
-        c.close_sets();
-        assert_eq!(find(&c, "py.users").aggregate(), Aggregate::Gauge(1.0));
-        c.close_sets();
-        assert_eq!(find(&c, "py.users").aggregate(), Aggregate::Gauge(0.0));
-        let text = prometheus::render_metrics(View::of(&c));
-        assert!(
-            text.contains("service_check_status{check=\"web.up\"} 1"),
-            "{text}"
-        );
-        // Bad events and service checks are counted under their own kinds.
-        c.ingest(b"_e{9,2}:short|ab\n_sc|x|7\nok:1|c");
-        assert_eq!(c.invalid_lines().get("statsd_bad_event"), Some(&1));
-        assert_eq!(c.invalid_lines().get("statsd_bad_service_check"), Some(&1));
-    }
-
-    #[test]
-    fn statsd_lines_are_aggregated_and_bad_lines_counted() {
-        let mut c = Collector::new(Limits::default());
-        c.ingest(
-            b"hits:1|c\nhits:2|c|@0.5\nq:7|g\nq:-2|g\nq:+0.5|g\nt:1.5|ms|#route:/a\n\
-              h:42|h\nd:40|d\nu:alice|s\nbad line\nx:1|zz\nn:abc|c",
-        );
-        assert_eq!(find(&c, "hits").aggregate(), Aggregate::Counter(5.0));
-        assert_eq!(find(&c, "q").aggregate(), Aggregate::Gauge(5.5));
-        let t = find(&c, "t");
-        assert_eq!(
-            (t.kind, &t.tags[..]),
-            (Kind::Timer, &[("route".into(), "/a".into())][..])
-        );
-        let Aggregate::Distribution(d) = t.aggregate() else {
-            panic!("a distribution");
-        };
-        assert_eq!(
-            (d.count, d.sum),
-            (1, 1.5e6),
-            "milliseconds kept as nanoseconds"
-        );
-        assert_eq!(find(&c, "h").kind, Kind::Histogram);
-        assert_eq!(find(&c, "d").kind, Kind::Histogram);
-        let invalid = c.invalid_lines();
-        for kind in [
-            "statsd_malformed",
-            "statsd_unknown_type",
-            "statsd_bad_value",
-        ] {
-            assert_eq!(invalid.get(kind), Some(&1), "{kind}: {invalid:?}");
-        }
-        let totals = c.totals();
-        assert_eq!(
-            (totals.datagrams, totals.statsd_datagrams, totals.events),
-            (1, 1, 9)
-        );
-        assert_eq!(c.senders().count(), 0, "no sender accounting for StatsD");
-        // Lines and datagrams are counted apart: that datagram was valid.
-        assert!(c.invalid().is_empty(), "{:?}", c.invalid());
-        // A datagram of nothing but bad lines is not a valid datagram.
-        c.ingest(b"\xff\xfe:1|c\nx:y|c");
-        assert_eq!(c.totals().datagrams, 1);
-        assert_eq!(c.invalid_lines().get("statsd_invalid_utf8"), Some(&1));
-        assert_eq!(c.invalid().get("statsd_no_valid_line"), Some(&1));
-        let text = prometheus::render_metrics(View::of(&c));
-        assert!(
-            text.contains(
-                "stats_collector_invalid_datagrams_total{error=\"statsd_no_valid_line\"} 1"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "stats_collector_invalid_statsd_lines_total{error=\"statsd_invalid_utf8\"} 1"
-            ),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn dogstatsd_lines_of_several_values_count_each_value() {
-        let mut c = Collector::new(Limits::default());
-        c.ingest(b"d:1:2:3|d|@0.5|#k:v|c:abc\nt:1.5:2.5|ms\nn:1:2|c\nm:1:x|d");
-        let Aggregate::Distribution(d) = find(&c, "d").aggregate() else {
-            panic!("a distribution");
-        };
-        assert_eq!((d.count, d.sum), (6, 12.0), "each value stands for two");
-        let Aggregate::Distribution(t) = find(&c, "t").aggregate() else {
-            panic!("a distribution");
-        };
-        assert_eq!((t.count, t.sum), (2, 4e6));
-        // Several values for a counter, or one bad value: the line is refused.
-        assert_eq!(c.invalid_lines().get("statsd_bad_value"), Some(&2));
-        assert_eq!(c.totals().events, 5);
-    }
-
     /// Aggregating at the source with a fixed sender id (a device), restarted:
     /// the new run's totals start at another time and its sequence at 0
     /// again, so its first datagrams repeat numbers the old run used. They
@@ -818,19 +575,5 @@ mod tests {
             (1, 0, 13)
         );
         assert_eq!(find(&c, "boots").aggregate(), Aggregate::Counter(13.0));
-    }
-
-    /// Counters go out as totals that only go up: a StatsD decrement is
-    /// refused and counted, and the total stays what the increments made it.
-    #[test]
-    fn a_negative_statsd_counter_is_refused_not_taken_off_the_total() {
-        let mut c = Collector::new(Limits::default());
-        c.ingest(b"jobs:5|c\njobs:-2|c\njobs:1|c|@0.5");
-        assert_eq!(find(&c, "jobs").aggregate(), Aggregate::Counter(7.0));
-        assert_eq!(
-            c.invalid_lines().get(crate::ingest::NEGATIVE_COUNTER),
-            Some(&1)
-        );
-        assert!(prometheus::render_metrics(View::of(&c)).contains("jobs_total 7"));
     }
 }

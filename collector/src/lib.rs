@@ -62,6 +62,7 @@ pub mod aggregation;
 mod collector;
 pub mod histograms;
 pub mod ingest;
+pub mod lines;
 pub mod memory;
 pub mod outputs;
 pub mod senders;

@@ -57,15 +57,13 @@ impl ParsedLine<'_> {
     /// The value as a number, `None` for a set member, a malformed value
     /// or several values.
     pub fn number(&self) -> Option<f64> {
-        self.value.parse().ok().filter(|v: &f64| v.is_finite())
+        number(self.value)
     }
 
     /// Each value of the line (DogStatsD 1.1 sends several, `name:1:2:3`),
     /// `None` for one that is not a finite number.
     pub fn numbers(&self) -> impl Iterator<Item = Option<f64>> + '_ {
-        self.value
-            .split(':')
-            .map(|v| v.parse().ok().filter(|v: &f64| v.is_finite()))
+        self.value.split(':').map(number)
     }
 
     /// For a gauge, whether the value is a signed change (`+N` or `-N`).
@@ -150,10 +148,11 @@ pub(super) fn parse_line(line: &[u8]) -> Result<Parsed<'_>, ParseError> {
 }
 
 pub(super) fn parse_metric(line: &str) -> Result<ParsedLine<'_>, ParseError> {
-    let (name, rest) = line.split_once(':').ok_or(ParseError::Malformed)?;
-    let mut fields = rest.split('|');
-    let value = fields.next().ok_or(ParseError::Malformed)?;
-    let code = fields.next().ok_or(ParseError::Malformed)?;
+    // Byte searches: the separators are ASCII, so every cut is at a char
+    // boundary (and a line is a few dozen bytes: a loop beats `memchr`).
+    let (name, rest) = split_at_byte(line, b':').ok_or(ParseError::Malformed)?;
+    let (value, rest) = split_at_byte(rest, b'|').ok_or(ParseError::Malformed)?;
+    let (code, mut fields) = split_at_byte(rest, b'|').unwrap_or((rest, ""));
     if name.is_empty() || value.is_empty() {
         return Err(ParseError::Malformed);
     }
@@ -166,7 +165,9 @@ pub(super) fn parse_metric(line: &str) -> Result<ParsedLine<'_>, ParseError> {
         tags: "",
         container_id: "",
     };
-    for field in fields {
+    while !fields.is_empty() {
+        let (field, next) = split_at_byte(fields, b'|').unwrap_or((fields, ""));
+        fields = next;
         if let Some(rate) = field.strip_prefix('@') {
             parsed.sample_rate = rate
                 .parse()
@@ -181,4 +182,28 @@ pub(super) fn parse_metric(line: &str) -> Result<ParsedLine<'_>, ParseError> {
         // Other fields (a timestamp) are not ours to read.
     }
     Ok(parsed)
+}
+
+/// `text` cut at its first `byte` (an ASCII separator): before, after.
+#[inline]
+fn split_at_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
+    let at = text.bytes().position(|b| b == byte)?;
+    Some((text.get(..at)?, text.get(at + 1..)?))
+}
+
+/// A value's text as a finite number. Integers of up to 15 digits (what
+/// counters and most gauges send) are read directly, exactly; anything
+/// else by the standard library's parser.
+#[inline]
+pub(super) fn number(text: &str) -> Option<f64> {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if (1..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        let n = digits
+            .bytes()
+            .fold(0u64, |n, b| n * 10 + u64::from(b - b'0'));
+        // Below 10^15 < 2^53: exact.
+        let n = n as f64;
+        return Some(if text.starts_with('-') { -n } else { n });
+    }
+    text.parse().ok().filter(|v: &f64| v.is_finite())
 }

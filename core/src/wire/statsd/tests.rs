@@ -365,3 +365,19 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn a_value_reads_as_the_standard_parser_reads_it(
+        text in "[+-]?[0-9]{0,18}(\\.[0-9]{0,4})?([eE][+-]?[0-9]{1,3})?|[+-]?[0-9a-z.]{0,6}"
+    ) {
+        let line = std::format!("x:{text}|g");
+        let want = text.parse::<f64>().ok().filter(|v| v.is_finite());
+        let got = match parse(line.as_bytes()).next() {
+            Some(Ok(Parsed::Metric(l))) => l.number(),
+            _ => None,
+        };
+        // Both refuse, or both read the same bits (-0 stays -0).
+        prop_assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{}", text);
+    }
+}
