@@ -375,4 +375,39 @@ mod tests {
         assert_eq!(c.invalid_lines().get(super::NEGATIVE_COUNTER), Some(&1));
         assert!(prometheus::render_metrics(View::of(&c)).contains("jobs_total 7"));
     }
+
+    /// A line's key text finds its series: tags in another order are
+    /// another key text for the same series, and both add to it.
+    #[test]
+    fn key_texts_find_their_series_whatever_the_tags_order() {
+        let mut c = Collector::new(Limits::default());
+        c.ingest(b"a:1|c|#x:1,y:2\na:2|c|#y:2,x:1\na:4|c|#x:1,y:2");
+        assert_eq!(c.series().count(), 1);
+        assert_eq!(find(&c, "a").aggregate(), Aggregate::Counter(7.0));
+        assert_eq!(c.line_keys.map.len(), 2);
+    }
+
+    /// The key texts remembered are at most the series kept, and each is
+    /// counted against the memory budget.
+    #[test]
+    fn key_texts_are_bounded_and_counted_against_the_budget() {
+        let limits = Limits {
+            max_series: 3,
+            ..Limits::default()
+        };
+        let mut c = Collector::new(limits);
+        let before = c.memory.tables();
+        for i in 0..5 {
+            for order in ["#k:1,j:2", "#j:2,k:1"] {
+                c.ingest(format!("m{i}:1|c|{order}").as_bytes());
+            }
+        }
+        assert_eq!(c.line_keys.map.len(), 3, "one key text a series, at most 3");
+        let (kept, overflowed) = (c.series().filter(|s| s.name.starts_with('m')).count(), 4);
+        assert_eq!(kept, 3);
+        assert_eq!(c.totals().overflowed_events, overflowed);
+        assert!(c.memory.tables() > before);
+        // Every line counted: in its series or in the overflow.
+        assert_eq!(c.totals().events, 10);
+    }
 }
