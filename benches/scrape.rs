@@ -75,19 +75,19 @@ fn collector(c: &mut Criterion) {
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));
     g.bench_function("render_metrics", |b| {
-        b.iter(|| black_box(prometheus::render_metrics(View::of(&collector))))
+        b.iter(|| black_box(prometheus::render_metrics(&View::of(&collector))))
     });
     g.bench_function("remote_write_le_buckets", |b| {
         b.iter(|| {
             black_box(remote_write::requests(
-                View::of(&collector),
+                &View::of(&collector),
                 &labels,
                 1_700_000_000_000,
             ))
         })
     });
     g.bench_function("otlp", |b| {
-        b.iter(|| black_box(otlp::requests(View::of(&collector), &labels, 1, 2)))
+        b.iter(|| black_box(otlp::requests(&View::of(&collector), &labels, 1, 2)))
     });
     collector.set_histograms(Histograms {
         native: true,
@@ -96,7 +96,7 @@ fn collector(c: &mut Criterion) {
     g.bench_function("remote_write_native_histograms", |b| {
         b.iter(|| {
             black_box(remote_write::requests(
-                View::of(&collector),
+                &View::of(&collector),
                 &labels,
                 1_700_000_000_000,
             ))

@@ -322,7 +322,7 @@ fn delay_reordering_and_duplication_are_told_apart_and_not_double_counted() {
     assert_eq!(sender.lost, 0, "late datagrams are not losses: {sender:?}");
     assert_eq!(sender.reordered, reordered, "{sender:?}");
     // Duplicates were not aggregated twice.
-    let text = prometheus::render_metrics(View::of(&server.collector().lock().unwrap()));
+    let text = prometheus::render_metrics(&View::of(&server.collector().lock().unwrap()));
     assert!(text.contains(&format!("chaos_hits_total {n}\n")), "{text}");
 }
 

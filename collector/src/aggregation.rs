@@ -356,6 +356,21 @@ impl Series {
         }
     }
 
+    /// The series as it stands, for an export: its name, tags and kind,
+    /// and its [`Series::aggregate`] and [`Series::arrival`] as its
+    /// events' (no sender's totals apart).
+    pub(crate) fn frozen(&self) -> Series {
+        Series {
+            name: self.name.clone(),
+            tags: self.tags.clone(),
+            kind: self.kind,
+            events: self.aggregate(),
+            events_arrival: self.arrival(),
+            cumulative: Vec::new(),
+            retired: Aggregate::new(self.kind),
+        }
+    }
+
     /// When its value last changed (the collector's datagram count): what
     /// orders gauges that render as one.
     pub(crate) fn arrival(&self) -> u64 {

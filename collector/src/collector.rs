@@ -105,8 +105,9 @@ pub struct Collector {
     pub(crate) health_window: VecDeque<HealthCounts>,
     /// The byte budget, shared with the pushed destinations' queues.
     pub(crate) memory: Arc<Memory>,
-    /// How long the last run of the pushed outputs held the state
-    /// (forwarding, building every request): ingest waits that long.
+    /// The longest the last run of the pushed outputs held the state at
+    /// once (taking its view a chunk of series at a time): ingest waited
+    /// that long at most.
     pub(crate) export_held: Duration,
     /// How distributions leave as histograms.
     pub(crate) histograms: Histograms,
@@ -233,11 +234,6 @@ impl Collector {
     /// Every series, overflow ones last.
     pub fn series(&self) -> impl Iterator<Item = &Series> {
         self.series.iter().chain(self.overflow.iter().flatten())
-    }
-
-    /// The regular series, and the overflow series by kind.
-    pub(crate) fn series_parts(&self) -> (&[Series], &[Option<Series>; 4]) {
-        (&self.series, &self.overflow)
     }
 
     /// Moves health's window on: the server calls it every second, and
@@ -376,7 +372,7 @@ mod tests {
             "the counter's value is still counted"
         );
         assert_eq!(c.memory().tables(), 0);
-        let text = prometheus::render_metrics(View::of(&c));
+        let text = prometheus::render_metrics(&View::of(&c));
         for line in [
             "stats_collector_memory_refused_total{what=\"series\"} 2",
             "stats_collector_memory_refused_total{what=\"sender\"} 1",

@@ -455,7 +455,7 @@ mod tests {
         c.ingest(b"r3:1|c|@1e-300\nr3:1|c|@0.5");
         assert_eq!(c.invalid_lines().get("statsd_bad_sample_rate"), Some(&1));
         assert_eq!(find(&c, "r3").aggregate(), Aggregate::Counter(2.0));
-        let text = prometheus::render_metrics(View::of(&c));
+        let text = prometheus::render_metrics(&View::of(&c));
         assert!(
             text.contains("stats_collector_non_finite_refused_total 4"),
             "{text}"

@@ -258,7 +258,7 @@ mod tests {
             (Kind::Gauge, Aggregate::Gauge(2.0))
         );
         assert_eq!(users.tags, [("env".to_string(), "prod".to_string())]);
-        let text = prometheus::render_metrics(View::of(&c));
+        let text = prometheus::render_metrics(&View::of(&c));
         for line in [
             "py_users{env=\"prod\"} 2",
             "service_check_status{check=\"db.can_connect\",env=\"prod\"} 2",
@@ -277,7 +277,7 @@ mod tests {
         assert_eq!(find(&c, "py.users").aggregate(), Aggregate::Gauge(1.0));
         c.close_sets();
         assert_eq!(find(&c, "py.users").aggregate(), Aggregate::Gauge(0.0));
-        let text = prometheus::render_metrics(View::of(&c));
+        let text = prometheus::render_metrics(&View::of(&c));
         assert!(
             text.contains("service_check_status{check=\"web.up\"} 1"),
             "{text}"
@@ -333,7 +333,7 @@ mod tests {
         assert_eq!(c.totals().datagrams, 1);
         assert_eq!(c.invalid_lines().get("statsd_invalid_utf8"), Some(&1));
         assert_eq!(c.invalid().get("statsd_no_valid_line"), Some(&1));
-        let text = prometheus::render_metrics(View::of(&c));
+        let text = prometheus::render_metrics(&View::of(&c));
         assert!(
             text.contains(
                 "stats_collector_invalid_datagrams_total{error=\"statsd_no_valid_line\"} 1"
@@ -373,7 +373,7 @@ mod tests {
         c.ingest(b"jobs:5|c\njobs:-2|c\njobs:1|c|@0.5");
         assert_eq!(find(&c, "jobs").aggregate(), Aggregate::Counter(7.0));
         assert_eq!(c.invalid_lines().get(super::NEGATIVE_COUNTER), Some(&1));
-        assert!(prometheus::render_metrics(View::of(&c)).contains("jobs_total 7"));
+        assert!(prometheus::render_metrics(&View::of(&c)).contains("jobs_total 7"));
     }
 
     /// A line's key text finds its series: tags in another order are

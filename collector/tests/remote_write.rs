@@ -131,7 +131,7 @@ fn send(server: &Server, lines: &str) {
 
 /// A counter from `/metrics`.
 fn metric(server: &Server, line_start: &str) -> f64 {
-    let text = prometheus::render_metrics(View::of(&server.collector().lock().unwrap()));
+    let text = prometheus::render_metrics(&View::of(&server.collector().lock().unwrap()));
     text.lines()
         .find_map(|l| l.strip_prefix(line_start))
         .and_then(|v| v.trim().parse().ok())

@@ -166,7 +166,7 @@ fn several_receiving_threads_share_one_port_and_lose_nothing() {
         }
     });
     wait_for(&server, 3_200);
-    let text = prometheus::render_metrics(View::of(&server.collector().lock().unwrap()));
+    let text = prometheus::render_metrics(&View::of(&server.collector().lock().unwrap()));
     assert!(text.contains("\nspread_total 3200\n"), "{text}");
 }
 
@@ -185,7 +185,7 @@ fn a_unix_datagram_socket_receives_and_is_removed_at_stop() {
         client.send_to(b"over.unix:2|c", &path).unwrap();
     }
     wait_for(&server, 10);
-    let text = prometheus::render_metrics(View::of(&server.collector().lock().unwrap()));
+    let text = prometheus::render_metrics(&View::of(&server.collector().lock().unwrap()));
     assert!(text.contains("\nover_unix_total 20\n"), "{text}");
     server.stop(Duration::from_secs(1));
     assert!(!path.exists(), "removed at stop");
@@ -235,7 +235,7 @@ fn a_unix_stream_socket_reads_frames_and_is_removed_at_stop() {
     }
     whole.write_all(&bytes).unwrap();
     wait_for(&server, 200);
-    let text = prometheus::render_metrics(View::of(&server.collector().lock().unwrap()));
+    let text = prometheus::render_metrics(&View::of(&server.collector().lock().unwrap()));
     assert!(text.contains("\nover_stream_total 398\n"), "{text}");
     // A frame longer than any datagram: counted, and that connection
     // closed; the other reads on.

@@ -5,7 +5,8 @@
 //! a sample rate), joined by newlines up to the datagram size.
 
 use crate::aggregation::{Aggregate, Series};
-use crate::collector::{Collector, ForwardStats};
+use crate::collector::ForwardStats;
+use crate::view::View;
 use serde::Deserialize;
 use stats_core::wire::deltas::{Current, Deltas};
 use stats_core::wire::packer::Packer;
@@ -63,7 +64,7 @@ fn codec<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Dialect, D::Error> {
     })
 }
 
-/// Sends a [`Collector`]'s aggregates as StatsD lines.
+/// Sends a collector's aggregates (a [`View`] of them) as StatsD lines.
 pub struct Forwarder {
     socket: UdpSocket,
     packer: Packer,
@@ -102,8 +103,8 @@ impl Forwarder {
     }
 
     /// Sends what changed since the previous call; the totals so far.
-    pub fn forward(&mut self, collector: &Collector) -> ForwardStats {
-        let (series, overflow) = collector.series_parts();
+    pub fn forward(&mut self, view: &View) -> ForwardStats {
+        let (series, overflow) = view.series_parts();
         for (index, s) in series.iter().enumerate() {
             self.series(false, index, s);
         }
@@ -180,7 +181,7 @@ fn send(socket: &UdpSocket, stats: &mut ForwardStats, datagram: &[u8], lines: u6
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::Limits;
+    use crate::collector::{Collector, Limits};
     use stats_core::wire::statsd::{MetricType, parse};
 
     /// Forwards `c` once to a local socket; the lines received, as
@@ -191,7 +192,7 @@ mod tests {
         c: &Collector,
     ) -> Vec<(String, String, MetricType, f64, String)> {
         let before = f.stats().datagrams;
-        let stats = f.forward(c);
+        let stats = f.forward(&View::of(c));
         let mut out = Vec::new();
         let mut buf = [0u8; 65_536];
         for _ in before..stats.datagrams {
@@ -299,7 +300,7 @@ mod tests {
         let mut c = Collector::new(Limits::default());
         for round in 0..5 {
             c.ingest(format!("g:{round}|g").as_bytes());
-            f.forward(&c);
+            f.forward(&View::of(&c));
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         let stats = f.stats();

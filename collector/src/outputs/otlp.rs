@@ -305,7 +305,7 @@ fn exponential_point(
 /// [`MAX_POINTS_PER_REQUEST`] data points, at `now_ns`, cumulative
 /// since `start_ns`, with `labels` as resource attributes.
 pub fn requests(
-    view: View<'_>,
+    view: &View,
     labels: &BTreeMap<String, String>,
     start_ns: u64,
     now_ns: u64,
@@ -424,7 +424,7 @@ mod tests {
         let mut c = Collector::new(Limits::default());
         c.ingest(b"http.requests:3|c|#route:/a\nqueue.depth:7|g\nwork:2|ms\nwork:4|ms\nsize:-5|h");
         let labels = [("collector".to_string(), "a".to_string())].into();
-        let batches = requests(View::of(&c), &labels, 1, 2);
+        let batches = requests(&View::of(&c), &labels, 1, 2);
         assert_eq!(batches.len(), 1);
         let r = ExportMetricsServiceRequest::decode(batches[0].body.clone()).unwrap();
         let rm = &r.resource_metrics[0];

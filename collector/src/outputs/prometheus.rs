@@ -85,14 +85,14 @@ struct CollectorHealth<'c> {
 /// Series that sanitise to one name and label set (`db.query` and
 /// `db/query`) render as one sample set, merged: counters and
 /// distributions summed, a gauge the one that changed last.
-pub fn render_metrics(view: View<'_>) -> String {
+pub fn render_metrics(view: &View) -> String {
     render_metrics_as(view, false)
 }
 
 /// [`render_metrics`], or with `openmetrics` the
 /// same families in OpenMetrics 1.0 (counter families named without
 /// `_total`, ending with `# EOF`).
-pub fn render_metrics_as(view: View<'_>, openmetrics: bool) -> String {
+pub fn render_metrics_as(view: &View, openmetrics: bool) -> String {
     let mut t = if openmetrics {
         Text::openmetrics()
     } else {
@@ -106,7 +106,7 @@ pub fn render_metrics_as(view: View<'_>, openmetrics: bool) -> String {
 /// them), then the collector's own, into `sink`.
 ///
 /// [`render_metrics`]: render_metrics
-pub(crate) fn write_families(view: View<'_>, sink: &mut dyn Output) {
+pub(crate) fn write_families(view: &View, sink: &mut dyn Output) {
     let mut defaults = DefaultBounds::new();
     for family in families(view) {
         let help = match family.kind {
@@ -150,7 +150,7 @@ pub(crate) fn write_families(view: View<'_>, sink: &mut dyn Output) {
 /// gets the kind), tags as labels, and series that sanitise to one
 /// name and label set merged (counters and distributions summed, a
 /// gauge the one that changed last). Sorted by name and labels.
-pub(crate) fn families(view: View<'_>) -> Vec<Family> {
+pub(crate) fn families(view: &View) -> Vec<Family> {
     let mut families = Families::new();
     for series in view.series() {
         families.add(&series.name, series.kind, series);
@@ -188,7 +188,7 @@ pub(crate) fn families(view: View<'_>) -> Vec<Family> {
         .collect()
 }
 
-fn render_own(view: View<'_>, t: &mut dyn Output) {
+fn render_own(view: &View, t: &mut dyn Output) {
     let totals = view.totals();
     for (name, help, value) in [
         (
@@ -295,8 +295,9 @@ fn render_own(view: View<'_>, t: &mut dyn Output) {
     t.single(
         "stats_collector_export_held_seconds",
         "gauge",
-        "How long the last run of the pushed outputs held the collector's state \
-         (forwarding, building every request), during which ingest waits.",
+        "The longest the last run of the pushed outputs held the collector's \
+         state at once (its view is taken a chunk of series at a time): ingest \
+         waited that long at most.",
         view.export_held().as_secs_f64(),
     );
     t.single(
@@ -379,7 +380,7 @@ fn render_own(view: View<'_>, t: &mut dyn Output) {
 }
 
 /// The memory budget, what holds it, and what it refused.
-fn render_memory(view: View<'_>, t: &mut dyn Sink) {
+fn render_memory(view: &View, t: &mut dyn Sink) {
     let m = view.memory();
     t.single(
         "stats_collector_memory_limit_bytes",
@@ -414,7 +415,7 @@ fn render_memory(view: View<'_>, t: &mut dyn Sink) {
 }
 
 /// Each pushed destination's counters, labelled by output and URL.
-fn render_pushes(view: View<'_>, t: &mut dyn Sink) {
+fn render_pushes(view: &View, t: &mut dyn Sink) {
     if view.pushes().is_empty() {
         return;
     }
@@ -470,7 +471,7 @@ fn render_pushes(view: View<'_>, t: &mut dyn Sink) {
 /// [`HEALTH_WINDOW`](crate::HEALTH_WINDOW) ticks against their limits (1% degraded, 10%
 /// unhealthy; fewer than 100 datagrams are too few to judge), and
 /// whether it is unhealthy.
-pub fn render_health(view: View<'_>) -> (String, bool) {
+pub fn render_health(view: &View) -> (String, bool) {
     let (now, then) = view.health_counts();
     // Saturating: a late datagram takes a loss back.
     let lost = now.lost.saturating_sub(then.lost);
@@ -517,7 +518,7 @@ mod tests {
         let k = s.key("k", &[]);
         let mut c = Collector::new(Limits::default());
         let status = |c: &Collector| {
-            let (json, unhealthy) = prometheus::render_health(View::of(c));
+            let (json, unhealthy) = prometheus::render_health(&View::of(c));
             (json.split('"').nth(3).unwrap_or("").to_string(), unhealthy)
         };
         // Two garbage datagrams on a fresh collector: too few to judge.
@@ -552,7 +553,7 @@ mod tests {
         );
         c.ingest(b"q.depth:5|g\nq/depth:3|g");
         c.ingest(b"q.depth:4|g");
-        let text = prometheus::render_metrics(View::of(&c));
+        let text = prometheus::render_metrics(&View::of(&c));
         let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         let mut unique = samples.clone();
         unique.sort_unstable();
@@ -595,7 +596,7 @@ mod tests {
             (lat, Kind::Timer, 2e6),
             (g, Kind::Gauge, 1.5),
         ]));
-        let text = prometheus::render_metrics(View::of(&c));
+        let text = prometheus::render_metrics(&View::of(&c));
         assert!(
             text.contains("# TYPE http_requests_total counter"),
             "{text}"
@@ -625,7 +626,7 @@ mod tests {
         assert!(
             text.contains("stats_collector_sender_datagrams_total{sender=\"00000000000000ab\"} 1")
         );
-        let (health, unhealthy) = prometheus::render_health(View::of(&c));
+        let (health, unhealthy) = prometheus::render_health(&View::of(&c));
         assert!(health.starts_with("{\"status\":\"healthy\""), "{health}");
         assert!(!unhealthy);
     }

@@ -261,11 +261,7 @@ impl Requests<'_> {
 
 /// Every family `/metrics` serves as remote write requests (encoded and
 /// compressed), stamped `timestamp_ms`, with `labels` on every series.
-pub fn requests(
-    view: View<'_>,
-    labels: &BTreeMap<String, String>,
-    timestamp_ms: i64,
-) -> Vec<Batch> {
+pub fn requests(view: &View, labels: &BTreeMap<String, String>, timestamp_ms: i64) -> Vec<Batch> {
     let mut requests = Requests {
         labels,
         timestamp: timestamp_ms,
@@ -292,7 +288,7 @@ mod tests {
             ("zone".into(), "x".into()),
         ]
         .into();
-        let batches = requests(View::of(&c), &labels, 1_700_000_000_000);
+        let batches = requests(&View::of(&c), &labels, 1_700_000_000_000);
         assert_eq!(batches.len(), 1);
         let raw = snap::raw::Decoder::new()
             .decompress_vec(&batches[0].body)
@@ -337,7 +333,7 @@ mod tests {
         for i in 0..5_000 {
             c.ingest(format!("c{i}:1|c").as_bytes());
         }
-        let batches = requests(View::of(&c), &BTreeMap::new(), 0);
+        let batches = requests(&View::of(&c), &BTreeMap::new(), 0);
         assert!(batches.len() >= 3);
         assert!(
             batches
@@ -346,7 +342,7 @@ mod tests {
         );
         let total: u64 = batches.iter().map(|b| b.samples).sum();
         let mut t = stats_core::prometheus::Text::new();
-        write_families(View::of(&c), &mut t);
+        write_families(&View::of(&c), &mut t);
         let text = t.finish();
         let samples = text.lines().filter(|l| !l.starts_with('#')).count();
         assert_eq!(total as usize, samples);

@@ -111,11 +111,16 @@ async fn answer(
         .any(|v| v.contains("application/openmetrics-text"));
     let path = request.uri().path().to_string();
     let rendered = tokio::task::spawn_blocking(move || {
-        let c = collector.lock().ok()?;
         Some(match path.as_str() {
-            "/metrics" => Page::Metrics(prometheus::render_metrics_as(View::of(&c), openmetrics)),
+            // Taken a chunk of series at a time: the render stops ingest
+            // for no longer than one chunk's copy.
+            "/metrics" => {
+                let view = View::taken(&collector)?;
+                Page::Metrics(prometheus::render_metrics_as(&view, openmetrics))
+            }
             "/health" => {
-                let (body, unhealthy) = prometheus::render_health(View::of(&c));
+                let view = View::counters(&*collector.lock().ok()?);
+                let (body, unhealthy) = prometheus::render_health(&view);
                 Page::Health(body, unhealthy)
             }
             _ => Page::NotFound,

@@ -9,7 +9,7 @@ use crate::outputs::{otlp, remote_write};
 use crate::view::View;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
 /// What runs every export interval.
@@ -29,15 +29,25 @@ pub(super) fn unix_ns() -> u64 {
 }
 
 impl Outputs {
-    /// One run: forwards, and queues every series for each destination.
+    /// One run: closes the StatsD sets' interval, takes a view of the
+    /// collector a chunk of series at a time ([`View::taken`]), then,
+    /// with the lock let go, forwards and queues every series for each
+    /// destination.
     fn run(&mut self, collector: &Mutex<Collector>) {
-        let Ok(mut c) = collector.lock() else {
+        match collector.lock() {
+            Ok(mut c) => c.close_sets(),
+            Err(_) => return,
+        }
+        if self.forwarder.is_none() && self.destinations.is_empty() {
+            return;
+        }
+        let Some(view) = View::taken(collector) else {
             return;
         };
-        let held = Instant::now();
-        c.close_sets();
-        if let Some(f) = &mut self.forwarder {
-            c.forwarded = Some(f.forward(&c));
+        let forwarded = self.forwarder.as_mut().map(|f| f.forward(&view));
+        if let Ok(mut c) = collector.lock() {
+            c.forwarded = forwarded.or(c.forwarded);
+            c.export_held = view.longest_hold();
         }
         if self.destinations.is_empty() {
             return;
@@ -45,17 +55,15 @@ impl Outputs {
         let now = unix_ns();
         let wants = |output: &str| self.destinations.iter().any(|d| d.output == output);
         let remote_write = if wants("remote_write") {
-            remote_write::requests(View::of(&c), &self.labels, (now / 1_000_000) as i64)
+            remote_write::requests(&view, &self.labels, (now / 1_000_000) as i64)
         } else {
             Vec::new()
         };
         let otlp = if wants("otlp") {
-            otlp::requests(View::of(&c), &self.labels, self.started_ns, now)
+            otlp::requests(&view, &self.labels, self.started_ns, now)
         } else {
             Vec::new()
         };
-        c.export_held = held.elapsed();
-        drop(c);
         for d in &self.destinations {
             let requests = if d.output == "otlp" {
                 &otlp
@@ -94,9 +102,9 @@ pub(super) async fn export(
             _ = every.tick() => false,
             _ = stopped.changed() => true,
         };
-        // Building the requests takes the state's lock and time in
-        // proportion to the series (0.2 s at 100,000): off the runtime's
-        // thread, so that the senders and the HTTP endpoint go on.
+        // Taking the view and building the requests take time in
+        // proportion to the series: off the runtime's thread, so that the
+        // senders and the HTTP endpoint go on.
         let c = collector.clone();
         outputs = match tokio::task::spawn_blocking(move || {
             outputs.run(&c);
