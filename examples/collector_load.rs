@@ -5,6 +5,7 @@
 //! cargo run --release --example collector_load -- ingest [--ingest-threads N] [--senders K] [--seconds S]
 //! cargo run --release --example collector_load -- series [--series 100000]
 //! cargo run --release --example collector_load -- remote-write [--series 100000] [--seconds S]
+//! cargo run --release --example collector_load -- records [--ingest-threads N] [--senders K] [--series S] [--seconds S]
 //! cargo run --release --example collector_load -- statsd [--rate 6000000] [--seconds S] [--collectd /usr/sbin/collectd] [--check]
 //! ```
 //!
@@ -22,6 +23,12 @@
 //!   state at once, and the longest a probe taking the lock as a receiving
 //!   thread does (every 100 µs) waited for it: the longest pause ingest saw.
 //!
+//! * `records`: the default mode's datagrams: K sender threads each
+//!   refreshing `--series` series (counters and gauges, two tags) as
+//!   series records, every one of them in each pass, as fast as they can,
+//!   to N receiving threads; records taken in a second and per CPU-second
+//!   of the receiving threads, datagrams the kernel dropped, and the
+//!   collector's resident memory per series held.
 //! * `statsd`: StatsD counter lines (100 names, about 100 lines to a
 //!   1,400-byte datagram) offered at `--rate` lines a second by one paced
 //!   sending thread, to the collector and then, with `--collectd`, to
@@ -38,10 +45,12 @@
 use clap::{Parser, ValueEnum};
 use stats_collector::outputs::prometheus;
 use stats_collector::{Server, Settings, View};
-use stats_core::wire::{DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig};
+use stats_core::registry::Key;
+use stats_core::wire::{BucketSource, DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig};
+use stats_core::{KeyId, Kind, Snapshot, Totals};
 use stats_pipeline::{procfs, workload};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -53,13 +62,13 @@ struct Args {
     /// What to measure.
     #[arg(value_enum)]
     mode: Mode,
-    /// The collector's receiving threads (ingest).
+    /// The collector's receiving threads (ingest, records, statsd).
     #[arg(long, default_value_t = 1)]
     ingest_threads: usize,
-    /// Sending threads (ingest).
+    /// Sending threads (ingest, records).
     #[arg(long, default_value_t = 1)]
     senders: usize,
-    /// Series (series, remote-write).
+    /// Series (series, remote-write; records: each sender's).
     #[arg(long, default_value_t = 100_000)]
     series: usize,
     /// Seconds to run (ingest, remote-write, statsd).
@@ -83,6 +92,7 @@ enum Mode {
     Ingest,
     Series,
     RemoteWrite,
+    Records,
     Statsd,
 }
 
@@ -92,6 +102,7 @@ fn main() -> ExitCode {
         Mode::Ingest => ingest(&a),
         Mode::Series => series(&a),
         Mode::RemoteWrite => remote_write(&a),
+        Mode::Records => records(&a),
         Mode::Statsd => statsd(&a),
     };
     match result {
@@ -584,4 +595,133 @@ fn http_get(port: u16, path: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     let (_, body) = text.split_once("\r\n\r\n").ok_or("no HTTP response")?;
     Ok(body.to_string())
+}
+
+/// One sender of the `records` mode: refreshes `series` series (even ones
+/// counters, odd ones gauges) as series records, every one in each pass,
+/// until `stop`; counts the datagrams it sent into `sent`.
+fn refresh(id: u64, target: SocketAddr, series: usize, stop: &AtomicBool, sent: &AtomicU64) {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+    socket.connect(target).expect("the collector's address");
+    let keys: Vec<String> = (0..series)
+        .map(|j| {
+            let mut record = String::new();
+            let (sender, shard) = (id.to_string(), (j % 10).to_string());
+            let tags = [("sender", sender.as_str()), ("shard", shard.as_str())];
+            Key::write_record(&format!("load.s{j}"), &tags, &mut record).expect("a valid key");
+            record
+        })
+        .collect();
+    let key = |k: KeyId| Key::from_record(keys.get(k.get() as usize)?);
+    let mut encoder = Encoder::new(EncoderConfig::new(id)).expect("config");
+    let mut buf = vec![0u8; DEFAULT_MAX_DATAGRAM];
+    let started = 1_700_000_000_000_000_000;
+    let mut pass = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        pass += 1;
+        let mut j = 0;
+        while j < series {
+            let Ok(mut w) = encoder.begin_series(&mut buf, started + pass * 1_000_000, started) else {
+                return;
+            };
+            while j < series {
+                let snapshot = Snapshot {
+                    key: KeyId::from_raw(j as u32),
+                    kind: if j % 2 == 0 { Kind::Counter } else { Kind::Gauge },
+                    changes: pass,
+                    value: if j % 2 == 0 {
+                        Totals::Counter {
+                            sum: pass as i64,
+                            count: pass,
+                        }
+                    } else {
+                        Totals::Gauge {
+                            value: pass as f64,
+                        }
+                    },
+                };
+                match w.push(&snapshot, &NoBuckets, key) {
+                    Ok(()) => j += 1,
+                    Err(_) => break,
+                }
+            }
+            if !w.is_empty() {
+                let n = u64::from(socket.send(w.finish()).is_ok());
+                sent.fetch_add(n, Ordering::Relaxed);
+            } else {
+                // A record that fits no datagram: nothing to send.
+                j += 1;
+            }
+        }
+    }
+}
+
+/// Counters and gauges have no buckets.
+struct NoBuckets;
+
+impl BucketSource for NoBuckets {
+    fn for_each(&self, _: u32, _: &mut dyn FnMut(u16, u64)) {}
+}
+
+fn records(a: &Args) -> Result<(), String> {
+    let rss = || procfs::rss_bytes().unwrap_or(0) as f64;
+    let held = a.senders * a.series;
+    let rss_0 = rss();
+    let server = start(
+        Settings::on_loopback()
+            .with_ingest_threads(a.ingest_threads)
+            .with_limits(limits_for(held)),
+    )?;
+    let target = server.udp_address();
+    let stop = AtomicBool::new(false);
+    let sent = AtomicU64::new(0);
+    let records = || server.collector().lock().map_or(0, |c| c.totals().records);
+    std::thread::scope(|s| {
+        for i in 0..a.senders {
+            let (stop, sent) = (&stop, &sent);
+            s.spawn(move || refresh(100 + i as u64, target, a.series, stop, sent));
+        }
+        // Every series there before the timing starts.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while server.collector().lock().map_or(0, |c| c.series().count()) < held
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (records_0, cpu_0, start) = (records(), receivers_cpu(a.ingest_threads), Instant::now());
+        std::thread::sleep(Duration::from_secs_f64(a.seconds));
+        let (records_1, cpu_1, elapsed) = (records(), receivers_cpu(a.ingest_threads), start.elapsed());
+        stop.store(true, Ordering::Relaxed);
+        let c = server.collector().lock().map_err(|_| "poisoned")?;
+        let (received, lost) = c
+            .senders()
+            .fold((0, 0), |(r, l), (_, s)| (r + s.received, l + s.lost));
+        let taken = (records_1 - records_0) as f64;
+        let cpu = cpu_1 - cpu_0;
+        let series = c.series().count();
+        println!(
+            "records: {} receiving threads, {} senders refreshing {} series each, {:.1} s",
+            a.ingest_threads,
+            a.senders,
+            a.series,
+            elapsed.as_secs_f64()
+        );
+        println!(
+            "  {:.2}M series records/s taken in; {:.2}M per CPU-second of the receiving threads ({:.0} ns a record); their CPU {:.0}% of a core",
+            taken / elapsed.as_secs_f64() / 1e6,
+            taken / cpu / 1e6,
+            cpu * 1e9 / taken,
+            100.0 * cpu / elapsed.as_secs_f64()
+        );
+        println!(
+            "  datagrams: {} sent, {received} received, {lost} dropped by the kernel ({:.1}%)",
+            sent.load(Ordering::Relaxed),
+            100.0 * lost as f64 / (received + lost).max(1) as f64
+        );
+        println!(
+            "  {series} series held, {:.0} bytes of resident memory a series",
+            (rss() - rss_0) / series.max(1) as f64
+        );
+        Ok(())
+    })
 }
