@@ -8,13 +8,17 @@
 //! take it in), without the sockets. Then StatsD lines (`statsd_lines`):
 //! the line parser alone, and whole datagrams through `Collector::ingest`,
 //! as Etsy counters (100 names, about 100 lines to a 1,400-byte datagram,
-//! the collectd comparison's load) and as DogStatsD lines with tags.
+//! the collectd comparison's load) and as DogStatsD lines with tags. And
+//! the default mode's series records (`collector_records`): senders of
+//! 5,000 series each, every series' totals in each pass, through one
+//! thread and two as the receiving threads take them.
 
 mod common;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use stats_collector::{Collector, Limits, Reader};
 use stats_core::wire::{DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig};
+use stats_pipeline::series_load::SeriesSender;
 use stats_pipeline::workload::{self, JsonEvent};
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -104,20 +108,7 @@ fn collector(c: &mut Criterion) {
                     std::thread::scope(|scope| {
                         for datagrams in &batches {
                             let shared = &shared;
-                            scope.spawn(move || {
-                                let mut readers: Vec<Reader> =
-                                    (0..batch).map(|_| Reader::default()).collect();
-                                for chunk in datagrams.chunks(batch) {
-                                    let readings: Vec<_> = (readers.iter_mut())
-                                        .zip(chunk)
-                                        .map(|(r, d)| r.read(d))
-                                        .collect();
-                                    let mut c = shared.lock().unwrap();
-                                    for reading in readings {
-                                        c.take(reading);
-                                    }
-                                }
-                            });
+                            scope.spawn(move || take_in(shared, datagrams, batch));
                         }
                     })
                 },
@@ -196,9 +187,72 @@ fn statsd_lines(c: &mut Criterion) {
     g.finish();
 }
 
+/// `senders` passes of 5,000 series records, each sender's datagrams
+/// apart; the records in each.
+fn record_passes(senders: &mut [SeriesSender]) -> (Vec<Vec<Vec<u8>>>, usize) {
+    let mut buf = vec![0u8; DEFAULT_MAX_DATAGRAM];
+    let mut records = 0;
+    let passes = senders
+        .iter_mut()
+        .map(|sender| {
+            let mut datagrams = Vec::new();
+            records = sender.pass(&mut buf, |d| datagrams.push(d.to_vec()));
+            datagrams
+        })
+        .collect();
+    (passes, records)
+}
+
+fn records(c: &mut Criterion) {
+    const SERIES: usize = 5_000;
+    let mut senders: Vec<SeriesSender> =
+        (0..2).map(|i| SeriesSender::new(100 + i, SERIES)).collect();
+    let mut g = c.benchmark_group("collector_records");
+    let shared = Mutex::new(Collector::new(Limits::default()));
+    for threads in [1, 2] {
+        g.throughput(Throughput::Elements((threads * SERIES) as u64));
+        g.bench_function(format!("{threads}_threads_{BATCH}_a_lock"), |b| {
+            b.iter_batched(
+                || record_passes(&mut senders[..threads]).0,
+                |passes| {
+                    std::thread::scope(|scope| {
+                        for datagrams in &passes {
+                            let shared = &shared;
+                            scope.spawn(move || take_in(shared, datagrams, BATCH));
+                        }
+                    })
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+    // Every record taken in, none refused.
+    let c = shared.lock().unwrap();
+    let totals = c.totals();
+    assert_eq!(totals.overflowed_records, 0, "{totals:?}");
+    assert!(totals.records > 0);
+}
+
+/// Takes `datagrams` into `shared` as a receiving thread does: read
+/// outside the lock, taken in under it `batch` at a time.
+fn take_in(shared: &Mutex<Collector>, datagrams: &[Vec<u8>], batch: usize) {
+    let mut readers: Vec<Reader> = (0..batch).map(|_| Reader::default()).collect();
+    for chunk in datagrams.chunks(batch) {
+        let readings: Vec<_> = (readers.iter_mut())
+            .zip(chunk)
+            .map(|(r, d)| r.read(d))
+            .collect();
+        let mut c = shared.lock().unwrap();
+        for reading in readings {
+            c.take(reading);
+        }
+    }
+}
+
 criterion_group! {
     name = benches;
     config = common::config(3);
-    targets = collector, statsd_lines
+    targets = collector, statsd_lines, records
 }
 criterion_main!(benches);

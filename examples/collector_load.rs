@@ -45,9 +45,8 @@
 use clap::{Parser, ValueEnum};
 use stats_collector::outputs::prometheus;
 use stats_collector::{Server, Settings, View};
-use stats_core::registry::Key;
-use stats_core::wire::{BucketSource, DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig};
-use stats_core::{KeyId, Kind, Snapshot, Totals};
+use stats_core::wire::{DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig};
+use stats_pipeline::series_load::SeriesSender;
 use stats_pipeline::{procfs, workload};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -597,70 +596,18 @@ fn http_get(port: u16, path: &str) -> Result<String, String> {
     Ok(body.to_string())
 }
 
-/// One sender of the `records` mode: refreshes `series` series (even ones
-/// counters, odd ones gauges) as series records, every one in each pass,
-/// until `stop`; counts the datagrams it sent into `sent`.
+/// One sender of the `records` mode, until `stop`; counts the datagrams
+/// it sent into `sent`.
 fn refresh(id: u64, target: SocketAddr, series: usize, stop: &AtomicBool, sent: &AtomicU64) {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
     socket.connect(target).expect("the collector's address");
-    let keys: Vec<String> = (0..series)
-        .map(|j| {
-            let mut record = String::new();
-            let (sender, shard) = (id.to_string(), (j % 10).to_string());
-            let tags = [("sender", sender.as_str()), ("shard", shard.as_str())];
-            Key::write_record(&format!("load.s{j}"), &tags, &mut record).expect("a valid key");
-            record
-        })
-        .collect();
-    let key = |k: KeyId| Key::from_record(keys.get(k.get() as usize)?);
-    let mut encoder = Encoder::new(EncoderConfig::new(id)).expect("config");
+    let mut sender = SeriesSender::new(id, series);
     let mut buf = vec![0u8; DEFAULT_MAX_DATAGRAM];
-    let started = 1_700_000_000_000_000_000;
-    let mut pass = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        pass += 1;
-        let mut j = 0;
-        while j < series {
-            let Ok(mut w) = encoder.begin_series(&mut buf, started + pass * 1_000_000, started) else {
-                return;
-            };
-            while j < series {
-                let snapshot = Snapshot {
-                    key: KeyId::from_raw(j as u32),
-                    kind: if j % 2 == 0 { Kind::Counter } else { Kind::Gauge },
-                    changes: pass,
-                    value: if j % 2 == 0 {
-                        Totals::Counter {
-                            sum: pass as i64,
-                            count: pass,
-                        }
-                    } else {
-                        Totals::Gauge {
-                            value: pass as f64,
-                        }
-                    },
-                };
-                match w.push(&snapshot, &NoBuckets, key) {
-                    Ok(()) => j += 1,
-                    Err(_) => break,
-                }
-            }
-            if !w.is_empty() {
-                let n = u64::from(socket.send(w.finish()).is_ok());
-                sent.fetch_add(n, Ordering::Relaxed);
-            } else {
-                // A record that fits no datagram: nothing to send.
-                j += 1;
-            }
-        }
+        sender.pass(&mut buf, |d| {
+            sent.fetch_add(u64::from(socket.send(d).is_ok()), Ordering::Relaxed);
+        });
     }
-}
-
-/// Counters and gauges have no buckets.
-struct NoBuckets;
-
-impl BucketSource for NoBuckets {
-    fn for_each(&self, _: u32, _: &mut dyn FnMut(u16, u64)) {}
 }
 
 fn records(a: &Args) -> Result<(), String> {
@@ -688,9 +635,11 @@ fn records(a: &Args) -> Result<(), String> {
         {
             std::thread::sleep(Duration::from_millis(50));
         }
-        let (records_0, cpu_0, start) = (records(), receivers_cpu(a.ingest_threads), Instant::now());
+        let (records_0, cpu_0, start) =
+            (records(), receivers_cpu(a.ingest_threads), Instant::now());
         std::thread::sleep(Duration::from_secs_f64(a.seconds));
-        let (records_1, cpu_1, elapsed) = (records(), receivers_cpu(a.ingest_threads), start.elapsed());
+        let (records_1, cpu_1, elapsed) =
+            (records(), receivers_cpu(a.ingest_threads), start.elapsed());
         stop.store(true, Ordering::Relaxed);
         let c = server.collector().lock().map_err(|_| "poisoned")?;
         let (received, lost) = c

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod load;
 pub mod procfs;
 pub mod receiver;
+pub mod series_load;
 pub mod workload;
 
 /// The README's code examples, run as doctests.

@@ -4,7 +4,7 @@
 
 use crate::aggregation::Series;
 use crate::histograms::Histograms;
-use crate::lines::LineKeys;
+use crate::key_texts::KeyTexts;
 use crate::memory::{Memory, MemoryRefused};
 use crate::outputs::push::Destination;
 use crate::senders::{SenderState, SenderStats};
@@ -113,8 +113,8 @@ pub struct Collector {
     pub(crate) histograms: Histograms,
     /// StatsD sets' members this interval.
     pub(crate) sets: Sets,
-    /// StatsD lines' series by their key text as sent.
-    pub(crate) line_keys: LineKeys,
+    /// Series by their key text as sent (StatsD lines, series records).
+    pub(crate) key_texts: KeyTexts,
     /// DogStatsD events by alert type.
     pub(crate) statsd_events: BTreeMap<&'static str, u64>,
 }
@@ -165,7 +165,7 @@ impl Collector {
             export_held: Duration::ZERO,
             histograms: Histograms::default(),
             sets: Sets::default(),
-            line_keys: LineKeys::default(),
+            key_texts: KeyTexts::default(),
             statsd_events: BTreeMap::new(),
         }
     }

@@ -9,8 +9,8 @@ use crate::senders::{SENDER_BYTES, Seen, SenderState};
 use stats_core::Kind;
 use stats_core::registry::MAX_TAGS;
 use stats_core::wire::{
-    Datagram, DecodeError, DecodedEvent, DecodedTotals, Header, MAGIC, MAX_KEYS_PER_DATAGRAM,
-    decode,
+    Datagram, DecodeError, DecodedEvent, DecodedSeries, DecodedTotals, Header, MAGIC,
+    MAX_KEYS_PER_DATAGRAM, decode,
 };
 
 /// An event read from a datagram and not yet aggregated: the datagram is
@@ -22,19 +22,6 @@ struct Pending {
     kind: Kind,
     value: f64,
     relative: bool,
-}
-
-/// The event's tags in `into`, as the slice of them.
-fn tags_of<'a, 't>(
-    event: &DecodedEvent<'a>,
-    into: &'t mut [(&'a str, &'a str); MAX_TAGS],
-) -> &'t [(&'a str, &'a str)] {
-    let mut n = 0;
-    for (slot, tag) in into.iter_mut().zip(event.tags()) {
-        *slot = tag;
-        n += 1;
-    }
-    &into[..n]
 }
 
 /// Reads datagrams before [`Collector::take`] takes them in: decoding and
@@ -59,8 +46,12 @@ enum Read<'a> {
     /// lock (each line makes or finds its series as it is read).
     Statsd,
     Invalid(DecodeError),
-    /// Cumulative totals, checked whole.
-    Series(Datagram<'a>),
+    /// Cumulative totals, each record read (once: the reading checks
+    /// them whole).
+    Series {
+        header: Header,
+        records: Vec<DecodedSeries<'a>>,
+    },
     /// Events, checked whole: each key (and kind) once, and the events.
     Events {
         header: Header,
@@ -78,8 +69,11 @@ impl Reader {
         } else {
             match decode(bytes) {
                 Err(e) => Read::Invalid(e),
-                Ok(d) if d.is_series() => match d.check() {
-                    Ok(()) => Read::Series(d),
+                Ok(d) if d.is_series() => match d.series().collect() {
+                    Ok(records) => Read::Series {
+                        header: d.header,
+                        records,
+                    },
                     Err(e) => Read::Invalid(e),
                 },
                 Ok(d) => match self.read_events(&d) {
@@ -151,7 +145,7 @@ impl Collector {
         let header = match &reading.read {
             Read::Statsd => return self.ingest_statsd(reading.bytes),
             Read::Invalid(e) => return self.count_invalid(e),
-            Read::Series(d) => d.header,
+            Read::Series { header, .. } => *header,
             Read::Events { header, .. } => *header,
         };
         let tracked = self.senders.contains_key(&header.sender_id) || self.admit_sender();
@@ -171,7 +165,7 @@ impl Collector {
         self.totals.datagrams += 1;
         self.totals.bytes += reading.bytes.len() as u64;
         let taken = match reading.read {
-            Read::Series(d) => self.take_series(&header, d.series(), tracked),
+            Read::Series { records, .. } => self.take_series(&header, records, tracked),
             Read::Events { keys, events, .. } => self.take_events(&keys, events),
             Read::Statsd | Read::Invalid(_) => 0,
         };
@@ -262,15 +256,42 @@ impl Collector {
         }
     }
 
+    /// The series of `kind`, `name` and `tags` as a datagram's key
+    /// definition gives them: by their key text when it came before
+    /// ([`KeyTexts`](crate::key_texts::KeyTexts)), else found or made by
+    /// the canonical key (and the key text remembered). `usize::MAX` (the
+    /// overflow) when no series can be made.
+    fn keyed_series<'t>(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        tags: impl Iterator<Item = (&'t str, &'t str)> + Clone,
+    ) -> usize {
+        if let Some(at) = self.key_texts.find_record(kind, name, tags.clone()) {
+            return at;
+        }
+        // A key definition holds at most MAX_TAGS (the decoder checks).
+        let mut slots = [("", ""); MAX_TAGS];
+        let mut n = 0;
+        for (slot, tag) in slots.iter_mut().zip(tags) {
+            *slot = tag;
+            n += 1;
+        }
+        let at = self.series_for(name, &slots[..n], kind);
+        if at != usize::MAX {
+            let most = self.limits.max_series;
+            self.key_texts.remember(at, most, &self.memory);
+        }
+        at
+    }
+
     /// Aggregates `events`, each into the series of its key: found, or
     /// made now.
     fn take_events(&mut self, keys: &[DecodedEvent<'_>], events: &[Pending]) -> u64 {
         let mut resolved = std::mem::take(&mut self.resolved);
         resolved.clear();
-        let mut tags = [("", ""); MAX_TAGS];
         for key in keys {
-            let tags = tags_of(key, &mut tags);
-            resolved.push(self.series_for(key.name, tags, key.kind));
+            resolved.push(self.keyed_series(key.kind, key.name, key.tags()));
         }
         for p in events {
             if let Some(&series) = resolved.get(p.slot as usize) {
@@ -286,15 +307,13 @@ impl Collector {
     fn take_series(
         &mut self,
         header: &Header,
-        records: stats_core::wire::SeriesIter<'_>,
+        records: Vec<DecodedSeries<'_>>,
         tracked: bool,
     ) -> u64 {
         let arrival = self.totals.datagrams;
         let mut taken = 0;
-        // Checked whole before: every record reads.
-        for record in records.flatten() {
-            let tags: Vec<(&str, &str)> = record.tags().collect();
-            let at = self.series_for(record.name, &tags, record.kind);
+        for record in records {
+            let at = self.keyed_series(record.kind, record.name, record.tags());
             let totals = match &record.totals {
                 DecodedTotals::Counter { sum, .. } => Aggregate::Counter(*sum as f64),
                 DecodedTotals::Gauge { value, .. } => Aggregate::Gauge(*value),

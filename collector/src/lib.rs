@@ -62,6 +62,7 @@ pub mod aggregation;
 mod collector;
 pub mod histograms;
 pub mod ingest;
+mod key_texts;
 pub mod lines;
 pub mod memory;
 pub mod outputs;

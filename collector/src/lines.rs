@@ -3,8 +3,6 @@
 //! service checks as their own.
 
 use crate::collector::Collector;
-use crate::memory::{ALLOCATION_BYTES, Memory};
-use rustc_hash::FxHashMap;
 use stats_core::Kind;
 use stats_core::registry::MAX_TAGS;
 use stats_core::wire::statsd::{self, MetricType, Parsed, ParsedLine};
@@ -16,48 +14,6 @@ pub const SERVICE_CHECK: &str = "service_check.status";
 /// A StatsD counter line with a negative value, refused: the counters go
 /// out as monotonic totals.
 pub const NEGATIVE_COUNTER: &str = "statsd_negative_counter";
-
-/// StatsD lines' series by the key text of the line as sent (its kind, its
-/// name and its tags as written): a line whose key text came before finds
-/// its series without its tags being read, ordered and written as the
-/// series' canonical key. At most as many entries as the collector keeps
-/// series (tags sent in another order are another entry for one series),
-/// each counted against the memory budget; past either, lines go the
-/// canonical way.
-#[derive(Debug, Default)]
-pub(crate) struct LineKeys {
-    map: FxHashMap<Box<[u8]>, usize>,
-    /// The key text being looked up.
-    scratch: Vec<u8>,
-}
-
-impl LineKeys {
-    /// The series of `kind`, `name` and `tags` (as sent), if known; the
-    /// key text stays in the scratch for [`LineKeys::remember`].
-    fn find(&mut self, kind: Kind, name: &str, tags: &str) -> Option<usize> {
-        let s = &mut self.scratch;
-        s.clear();
-        s.push(kind as u8);
-        s.extend_from_slice(name.as_bytes());
-        // A name cannot hold `|`: it ends the name.
-        s.push(b'|');
-        s.extend_from_slice(tags.as_bytes());
-        self.map.get(s.as_slice()).copied()
-    }
-
-    /// Remembers the key text last looked up as `series`', when there is
-    /// room (`most` entries) and the budget allows it.
-    fn remember(&mut self, series: usize, most: usize, memory: &Memory) {
-        if self.map.len() >= most {
-            return;
-        }
-        let place = (size_of::<(Box<[u8]>, usize)>() + 1) * 8 / 7;
-        let bytes = (self.scratch.len() + place) as u64 + ALLOCATION_BYTES;
-        if memory.grow(bytes) {
-            self.map.insert(self.scratch.as_slice().into(), series);
-        }
-    }
-}
 
 /// A line's values, read once: the first, how many, and whether every
 /// one read as a finite number and any is below zero.
@@ -188,12 +144,12 @@ impl Collector {
         }
     }
 
-    /// The series of a line of `kind`: by its key text when that came
-    /// before, else found or made by its canonical key (and its key text
+    /// The series of a line of `kind`: by its key text as sent
+    /// ([`KeyTexts`](crate::key_texts::KeyTexts)) when that came before, else found or made by its canonical key (and its key text
     /// remembered). `usize::MAX` (no series: the overflow) when it has
     /// more tags than a key holds or no series can be made.
     fn line_series(&mut self, line: &ParsedLine<'_>, kind: Kind) -> usize {
-        if let Some(at) = self.line_keys.find(kind, line.name, line.tags) {
+        if let Some(at) = self.key_texts.find_line(kind, line.name, line.tags) {
             return at;
         }
         let mut tags = [("", ""); MAX_TAGS + 1];
@@ -206,7 +162,7 @@ impl Collector {
         let at = self.series_for(line.name, &tags[..n], kind);
         if at != usize::MAX {
             let most = self.limits.max_series;
-            self.line_keys.remember(at, most, &self.memory);
+            self.key_texts.remember(at, most, &self.memory);
         }
         at
     }
@@ -384,7 +340,7 @@ mod tests {
         c.ingest(b"a:1|c|#x:1,y:2\na:2|c|#y:2,x:1\na:4|c|#x:1,y:2");
         assert_eq!(c.series().count(), 1);
         assert_eq!(find(&c, "a").aggregate(), Aggregate::Counter(7.0));
-        assert_eq!(c.line_keys.map.len(), 2);
+        assert_eq!(c.key_texts.len(), 2);
     }
 
     /// The key texts remembered are at most the series kept, and each is
@@ -402,7 +358,7 @@ mod tests {
                 c.ingest(format!("m{i}:1|c|{order}").as_bytes());
             }
         }
-        assert_eq!(c.line_keys.map.len(), 3, "one key text a series, at most 3");
+        assert_eq!(c.key_texts.len(), 3, "one key text a series, at most 3");
         let (kept, overflowed) = (c.series().filter(|s| s.name.starts_with('m')).count(), 4);
         assert_eq!(kept, 3);
         assert_eq!(c.totals().overflowed_events, overflowed);
