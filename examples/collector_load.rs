@@ -171,19 +171,30 @@ fn ingest(a: &Args) -> Result<(), String> {
         a.senders,
         elapsed.as_secs_f64()
     );
+    let secs = elapsed.as_secs_f64();
+    let datagrams = (sent.load(Ordering::Relaxed), received, lost);
+    intake(("events", "an event"), aggregated, cpu, secs, datagrams);
+    Ok(())
+}
+
+/// Prints what the receiving threads took in: `taken` of `what` (plural,
+/// and one) in `secs`, with `cpu` seconds of their CPU, and the datagrams
+/// sent, received and dropped by the kernel.
+fn intake(what: (&str, &str), taken: f64, cpu: f64, secs: f64, datagrams: (u64, u64, u64)) {
+    let (sent, received, lost) = datagrams;
     println!(
-        "  {:.2}M events/s aggregated; {:.2}M events per CPU-second of the receiving threads ({:.0} ns an event); their CPU {:.0}% of a core",
-        aggregated / elapsed.as_secs_f64() / 1e6,
-        aggregated / cpu / 1e6,
-        cpu * 1e9 / aggregated,
-        100.0 * cpu / elapsed.as_secs_f64()
+        "  {:.2}M {}/s taken in; {:.2}M per CPU-second of the receiving threads ({:.0} ns {}); their CPU {:.0}% of a core",
+        taken / secs / 1e6,
+        what.0,
+        taken / cpu / 1e6,
+        cpu * 1e9 / taken,
+        what.1,
+        100.0 * cpu / secs
     );
     println!(
-        "  datagrams: {} sent, {received} received, {lost} dropped by the kernel ({:.1}%)",
-        sent.load(Ordering::Relaxed),
+        "  datagrams: {sent} sent, {received} received, {lost} dropped by the kernel ({:.1}%)",
         100.0 * lost as f64 / (received + lost).max(1) as f64
     );
-    Ok(())
 }
 
 /// Sends `n` counter series as StatsD lines, 20 to a datagram, and waits
@@ -655,18 +666,9 @@ fn records(a: &Args) -> Result<(), String> {
             a.series,
             elapsed.as_secs_f64()
         );
-        println!(
-            "  {:.2}M series records/s taken in; {:.2}M per CPU-second of the receiving threads ({:.0} ns a record); their CPU {:.0}% of a core",
-            taken / elapsed.as_secs_f64() / 1e6,
-            taken / cpu / 1e6,
-            cpu * 1e9 / taken,
-            100.0 * cpu / elapsed.as_secs_f64()
-        );
-        println!(
-            "  datagrams: {} sent, {received} received, {lost} dropped by the kernel ({:.1}%)",
-            sent.load(Ordering::Relaxed),
-            100.0 * lost as f64 / (received + lost).max(1) as f64
-        );
+        let secs = elapsed.as_secs_f64();
+        let datagrams = (sent.load(Ordering::Relaxed), received, lost);
+        intake(("series records", "a record"), taken, cpu, secs, datagrams);
         println!(
             "  {series} series held, {:.0} bytes of resident memory a series",
             (rss() - rss_0) / series.max(1) as f64
