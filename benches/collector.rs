@@ -104,14 +104,7 @@ fn collector(c: &mut Criterion) {
                         })
                         .collect::<Vec<_>>()
                 },
-                |batches| {
-                    std::thread::scope(|scope| {
-                        for datagrams in &batches {
-                            let shared = &shared;
-                            scope.spawn(move || take_in(shared, datagrams, batch));
-                        }
-                    })
-                },
+                |batches| each_thread(&shared, &batches, batch),
                 BatchSize::LargeInput,
             )
         });
@@ -214,14 +207,7 @@ fn records(c: &mut Criterion) {
         g.bench_function(format!("{threads}_threads_{BATCH}_a_lock"), |b| {
             b.iter_batched(
                 || record_passes(&mut senders[..threads]).0,
-                |passes| {
-                    std::thread::scope(|scope| {
-                        for datagrams in &passes {
-                            let shared = &shared;
-                            scope.spawn(move || take_in(shared, datagrams, BATCH));
-                        }
-                    })
-                },
+                |passes| each_thread(&shared, &passes, BATCH),
                 BatchSize::LargeInput,
             )
         });
@@ -232,6 +218,15 @@ fn records(c: &mut Criterion) {
     let totals = c.totals();
     assert_eq!(totals.overflowed_records, 0, "{totals:?}");
     assert!(totals.records > 0);
+}
+
+/// Each of `batches` taken into `shared` by a thread of its own.
+fn each_thread(shared: &Mutex<Collector>, batches: &[Vec<Vec<u8>>], batch: usize) {
+    std::thread::scope(|scope| {
+        for datagrams in batches {
+            scope.spawn(move || take_in(shared, datagrams, batch));
+        }
+    })
 }
 
 /// Takes `datagrams` into `shared` as a receiving thread does: read
