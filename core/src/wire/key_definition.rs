@@ -27,6 +27,7 @@ impl<'a> KeyEntry<'a> {
 
 /// The key at datagram index `index`: defined before, or defined now at
 /// the front of `rest` (then added to `keys`).
+#[inline]
 pub(super) fn take_key<'a>(
     keys: &mut heapless::Vec<KeyEntry<'a>, MAX_KEYS_PER_DATAGRAM>,
     index: u32,

@@ -165,6 +165,7 @@ impl fmt::Debug for SeriesIter<'_> {
 }
 
 impl<'a> SeriesIter<'a> {
+    #[inline]
     fn next_series(&mut self) -> Result<DecodedSeries<'a>, DecodeError> {
         use crate::wire::primitives::{take_f64, take_i64, take_u32, take_u64};
         let (index, rest) = take_u32(self.rest)?;
@@ -270,6 +271,7 @@ impl<'a> SeriesIter<'a> {
 impl<'a> Iterator for SeriesIter<'a> {
     type Item = Result<DecodedSeries<'a>, DecodeError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(instead) = records::before_record(&mut self.left, &mut self.failed, self.rest) {
             return instead;
