@@ -158,7 +158,7 @@ impl<S: Words> Aggregates<S> {
         }
         // The pool starts on a cache line.
         let misaligned = words.words().as_ptr().addr() / size_of::<Word>() + needed;
-        let pool_at = (needed + (LINE_WORDS - misaligned % LINE_WORDS) % LINE_WORDS).min(got);
+        let pool_at = (needed + misaligned.next_multiple_of(LINE_WORDS) - misaligned).min(got);
         Ok(Aggregates {
             words,
             config,
