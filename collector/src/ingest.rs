@@ -270,8 +270,22 @@ impl Collector {
         if let Some(at) = self.key_texts.find_record(kind, name, tags.clone()) {
             return at;
         }
-        // A key definition holds at most MAX_TAGS (the decoder checks).
-        let mut slots = [("", ""); MAX_TAGS];
+        self.series_remembered(kind, name, tags)
+    }
+
+    /// The series of `kind`, `name` and `tags`, found or made by its
+    /// canonical key, and the key text last looked up in
+    /// [`KeyTexts`](crate::key_texts::KeyTexts) remembered as its own.
+    /// `usize::MAX` (the overflow) when no series can be made, or `tags`
+    /// are more than a key holds.
+    pub(crate) fn series_remembered<'t>(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        tags: impl Iterator<Item = (&'t str, &'t str)>,
+    ) -> usize {
+        // One more than a key holds: the canonical key refuses it.
+        let mut slots = [("", ""); MAX_TAGS + 1];
         let mut n = 0;
         for (slot, tag) in slots.iter_mut().zip(tags) {
             *slot = tag;

@@ -4,7 +4,6 @@
 
 use crate::collector::Collector;
 use stats_core::Kind;
-use stats_core::registry::MAX_TAGS;
 use stats_core::wire::statsd::{self, MetricType, Parsed, ParsedLine};
 
 /// The series a DogStatsD service check's status goes into, a gauge
@@ -152,19 +151,7 @@ impl Collector {
         if let Some(at) = self.key_texts.find_line(kind, line.name, line.tags) {
             return at;
         }
-        let mut tags = [("", ""); MAX_TAGS + 1];
-        let mut n = 0;
-        for (slot, tag) in tags.iter_mut().zip(line.tag_pairs()) {
-            *slot = tag;
-            n += 1;
-        }
-        // One more than a key holds: the canonical key refuses it.
-        let at = self.series_for(line.name, &tags[..n], kind);
-        if at != usize::MAX {
-            let most = self.limits.max_series;
-            self.key_texts.remember(at, most, &self.memory);
-        }
-        at
+        self.series_remembered(kind, line.name, line.tag_pairs())
     }
 
     /// Ends a StatsD set interval (the server calls it every export
