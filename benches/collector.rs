@@ -4,25 +4,28 @@
 //! per-series aggregation), next to the same events as JSON lines parsed
 //! by serde_json and summed into a `HashMap` by series; then one and two
 //! threads taking datagrams in as the server's receiving threads do (each
-//! reads a datagram on its own, then takes the shared collector's lock to
-//! take it in), without the sockets. Then StatsD lines (`statsd_lines`):
+//! reads a batch on its own, then takes it into its shard under that
+//! shard's lock), without the sockets, and two threads sharing one shard
+//! for comparison. Then StatsD lines (`statsd_lines`):
 //! the line parser alone, and whole datagrams through `Collector::ingest`,
 //! as Etsy counters (100 names, about 100 lines to a 1,400-byte datagram,
 //! the collectd comparison's load) and as DogStatsD lines with tags. And
 //! the default mode's series records (`collector_records`): senders of
 //! 5,000 series each, every series' totals in each pass, through one
-//! thread and two as the receiving threads take them.
+//! thread and two as the receiving threads take them. Each group checks
+//! that every event or record was taken in.
 
 mod common;
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use stats_collector::{Collector, Limits, Reader};
+use criterion::{BatchSize, Bencher, Criterion, Throughput, criterion_group, criterion_main};
+use stats_collector::{Collector, Limits, Reader, Shards};
 use stats_core::wire::{DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig};
 use stats_pipeline::series_load::SeriesSender;
 use stats_pipeline::workload::{self, JsonEvent};
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 const EVENTS: usize = 10_000;
 
@@ -81,36 +84,39 @@ fn collector(c: &mut Criterion) {
     black_box((collector.totals(), sums.len()));
 
     // Threads taking in datagrams as the server's do: each its own
-    // sender's (so none is a duplicate of another's).
+    // sender's (so none is a duplicate of another's), the same series.
     let mut g = c.benchmark_group("collector_ingest_threads");
-    let shared = Mutex::new(Collector::new(Limits::default()));
     let mut encoders: Vec<Encoder> = (0..2)
         .map(|i| Encoder::new(EncoderConfig::new(100 + i)).unwrap())
         .collect();
     let many = workload::events(&ids, 5 * EVENTS, 1_700_000_000_000_000_000);
-    // Two threads taking the lock for each datagram, for comparison.
-    for (threads, batch) in [(1, BATCH), (2, BATCH), (2, 1)] {
+    // Two threads sharing one shard's lock, for comparison.
+    for (threads, shards) in [(1, 1), (2, 2), (2, 1)] {
+        let state = Shards::new(Limits::default(), shards);
+        let mut sent = 0;
         g.throughput(Throughput::Elements((threads * many.len()) as u64));
-        g.bench_function(format!("{threads}_threads_{batch}_a_lock"), |b| {
-            b.iter_batched(
-                || {
-                    (encoders.iter_mut().take(threads))
-                        .map(|encoder| {
-                            let mut datagrams = Vec::new();
-                            workload::encode_all(encoder, &registry, &many, &mut buf, |d| {
-                                datagrams.push(d.to_vec())
-                            });
-                            datagrams
-                        })
-                        .collect::<Vec<_>>()
-                },
-                |batches| each_thread(&shared, &batches, batch),
-                BatchSize::LargeInput,
-            )
+        g.bench_function(format!("{threads}_threads_{shards}_shards"), |b| {
+            let (registry, many) = (&registry, &many);
+            let mut sources: Vec<_> = (encoders.iter_mut().take(threads))
+                .map(|encoder| {
+                    let mut buf = vec![0u8; DEFAULT_MAX_DATAGRAM];
+                    move || {
+                        let mut datagrams = Vec::new();
+                        workload::encode_all(encoder, registry, many, &mut buf, |d| {
+                            datagrams.push(d.to_vec())
+                        });
+                        (datagrams, many.len())
+                    }
+                })
+                .collect();
+            sustained(b, &state, &mut sources, &mut sent);
         });
+        // Every event taken in, exactly.
+        let totals = state.totals();
+        assert_eq!(totals.events, sent as u64, "{totals:?}");
+        assert_eq!(totals.overflowed_events + totals.duplicates_ignored, 0);
     }
     g.finish();
-    black_box(shared.lock().unwrap().totals());
 }
 
 /// StatsD datagrams of at most 1,400 bytes, of `lines` lines made by
@@ -180,68 +186,129 @@ fn statsd_lines(c: &mut Criterion) {
     g.finish();
 }
 
-/// `senders` passes of 5,000 series records, each sender's datagrams
-/// apart; the records in each.
-fn record_passes(senders: &mut [SeriesSender]) -> (Vec<Vec<Vec<u8>>>, usize) {
-    let mut buf = vec![0u8; DEFAULT_MAX_DATAGRAM];
-    let mut records = 0;
-    let passes = senders
-        .iter_mut()
-        .map(|sender| {
-            let mut datagrams = Vec::new();
-            records = sender.pass(&mut buf, |d| datagrams.push(d.to_vec()));
-            datagrams
-        })
-        .collect();
-    (passes, records)
-}
-
 fn records(c: &mut Criterion) {
     const SERIES: usize = 5_000;
     let mut senders: Vec<SeriesSender> =
         (0..2).map(|i| SeriesSender::new(100 + i, SERIES)).collect();
     let mut g = c.benchmark_group("collector_records");
-    let shared = Mutex::new(Collector::new(Limits::default()));
-    for threads in [1, 2] {
+    for (threads, shards) in [(1, 1), (2, 2), (2, 1)] {
+        let mut limits = Limits::default();
+        limits.max_series = 2 * SERIES;
+        let state = Shards::new(limits, shards);
+        let mut sent = 0;
         g.throughput(Throughput::Elements((threads * SERIES) as u64));
-        g.bench_function(format!("{threads}_threads_{BATCH}_a_lock"), |b| {
-            b.iter_batched(
-                || record_passes(&mut senders[..threads]).0,
-                |passes| each_thread(&shared, &passes, BATCH),
-                BatchSize::LargeInput,
-            )
+        g.bench_function(format!("{threads}_threads_{shards}_shards"), |b| {
+            let mut sources: Vec<_> = (senders.iter_mut().take(threads))
+                .map(|sender| {
+                    let mut buf = vec![0u8; DEFAULT_MAX_DATAGRAM];
+                    move || {
+                        let mut datagrams = Vec::new();
+                        let records = sender.pass(&mut buf, |d| datagrams.push(d.to_vec()));
+                        (datagrams, records)
+                    }
+                })
+                .collect();
+            sustained(b, &state, &mut sources, &mut sent);
         });
+        // Every record taken in, none refused; each sender's latest
+        // totals held.
+        let totals = state.totals();
+        assert_eq!(totals.records, sent as u64, "{totals:?}");
+        assert_eq!(totals.overflowed_records + totals.duplicates_ignored, 0);
+        assert_eq!(state.named(), if sent > 0 { threads * SERIES } else { 0 });
     }
     g.finish();
-    // Every record taken in, none refused.
-    let c = shared.lock().unwrap();
-    let totals = c.totals();
-    assert_eq!(totals.overflowed_records, 0, "{totals:?}");
-    assert!(totals.records > 0);
 }
 
-/// Each of `batches` taken into `shared` by a thread of its own.
-fn each_thread(shared: &Mutex<Collector>, batches: &[Vec<Vec<u8>>], batch: usize) {
-    std::thread::scope(|scope| {
-        for datagrams in batches {
-            scope.spawn(move || take_in(shared, datagrams, batch));
+/// A barrier that spins: the threads measured wait for each other on
+/// cores of their own, without the scheduler's wake-up in the time.
+struct SpinBarrier {
+    threads: usize,
+    arrived: AtomicUsize,
+    round: AtomicUsize,
+}
+
+impl SpinBarrier {
+    fn new(threads: usize) -> Self {
+        SpinBarrier {
+            threads,
+            arrived: AtomicUsize::new(0),
+            round: AtomicUsize::new(0),
         }
+    }
+
+    fn wait(&self) {
+        let round = self.round.load(Ordering::Acquire);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
+            self.arrived.store(0, Ordering::Relaxed);
+            self.round.fetch_add(1, Ordering::Release);
+        } else {
+            while self.round.load(Ordering::Acquire) == round {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// Receiving threads taking batches in, sustained: thread `i` (the
+/// bench's own thread first) takes what `sources[i]` makes into shard `i`
+/// of `shards` (the last when fewer), each iteration. The threads live
+/// through every iteration of a sample, as a server's do (one started
+/// afresh would find its shard's state in the other core's cache); a
+/// batch is made before the clock starts, and the time is from all
+/// starting to the last finishing. `sent` counts what the sources made.
+fn sustained<S>(b: &mut Bencher<'_>, shards: &Shards, sources: &mut [S], sent: &mut usize)
+where
+    S: FnMut() -> (Vec<Vec<u8>>, usize) + Send,
+{
+    b.iter_custom(|iters| {
+        let barrier = SpinBarrier::new(sources.len());
+        let (first, rest) = sources.split_first_mut().unwrap();
+        let (time, made) = std::thread::scope(|scope| {
+            let others: Vec<_> = (rest.iter_mut().enumerate())
+                .map(|(i, source)| {
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        let mut made = 0;
+                        for _ in 0..iters {
+                            let (datagrams, n) = source();
+                            made += n;
+                            barrier.wait();
+                            take_in(shards, i + 1, &datagrams);
+                            barrier.wait();
+                        }
+                        made
+                    })
+                })
+                .collect();
+            let (mut time, mut made) = (Duration::ZERO, 0);
+            for _ in 0..iters {
+                let (datagrams, n) = first();
+                made += n;
+                barrier.wait();
+                let start = Instant::now();
+                take_in(shards, 0, &datagrams);
+                barrier.wait();
+                time += start.elapsed();
+            }
+            let others: usize = others.into_iter().map(|t| t.join().unwrap()).sum();
+            (time, made + others)
+        });
+        *sent += made;
+        time
     })
 }
 
-/// Takes `datagrams` into `shared` as a receiving thread does: read
-/// outside the lock, taken in under it `batch` at a time.
-fn take_in(shared: &Mutex<Collector>, datagrams: &[Vec<u8>], batch: usize) {
-    let mut readers: Vec<Reader> = (0..batch).map(|_| Reader::default()).collect();
-    for chunk in datagrams.chunks(batch) {
+/// Takes `datagrams` into shard `shard` as a receiving thread does: read
+/// before the lock, taken in under it [`BATCH`] at a time.
+fn take_in(shards: &Shards, shard: usize, datagrams: &[Vec<u8>]) {
+    let mut readers: Vec<Reader> = (0..BATCH).map(|_| Reader::default()).collect();
+    for chunk in datagrams.chunks(BATCH) {
         let readings: Vec<_> = (readers.iter_mut())
             .zip(chunk)
             .map(|(r, d)| r.read(d))
             .collect();
-        let mut c = shared.lock().unwrap();
-        for reading in readings {
-            c.take(reading);
-        }
+        shards.take(shard, readings);
     }
 }
 

@@ -44,7 +44,7 @@
 
 use clap::{Parser, ValueEnum};
 use stats_collector::outputs::prometheus;
-use stats_collector::{Server, Settings, View};
+use stats_collector::{Server, Settings};
 use stats_core::wire::{DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig};
 use stats_pipeline::series_load::SeriesSender;
 use stats_pipeline::{procfs, workload};
@@ -150,7 +150,7 @@ fn ingest(a: &Args) -> Result<(), String> {
             })
         })
         .collect();
-    let events = || server.collector().lock().map_or(0, |c| c.totals().events);
+    let events = || server.shards().totals().events;
     let (events_0, cpu_0, start) = (events(), receivers_cpu(a.ingest_threads), Instant::now());
     std::thread::sleep(Duration::from_secs_f64(a.seconds));
     let (events_1, cpu_1, elapsed) = (events(), receivers_cpu(a.ingest_threads), start.elapsed());
@@ -159,7 +159,7 @@ fn ingest(a: &Args) -> Result<(), String> {
         let _ = s.join();
     }
     std::thread::sleep(Duration::from_millis(200));
-    let c = server.collector().lock().map_err(|_| "poisoned")?;
+    let c = server.shards().view();
     let (received, lost) = c
         .senders()
         .fold((0, 0), |(r, l), (_, s)| (r + s.received, l + s.lost));
@@ -212,7 +212,7 @@ fn fill(server: &Server, n: usize) -> Result<(), String> {
             )
         })
         .collect();
-    let series = || server.collector().lock().map_or(0, |c| c.series().count());
+    let series = || server.shards().named();
     let deadline = Instant::now() + Duration::from_secs(60);
     // Resent until every series is there (UDP may drop some on the way).
     while series() < n {
@@ -242,12 +242,13 @@ fn series(a: &Args) -> Result<(), String> {
     let started = rss();
     fill(&server, a.series)?;
     let after = rss();
-    let c = server.collector().lock().map_err(|_| "poisoned")?;
-    let counted = c.memory().tables() as f64 / (1 << 20) as f64;
+    let shards = server.shards();
+    let counted = shards.memory().tables() as f64 / (1 << 20) as f64;
     let render = Instant::now();
-    let text = prometheus::render_metrics(&View::of(&c));
+    let view = shards.view();
+    let text = prometheus::render_metrics(&view);
     let render = render.elapsed();
-    println!("series: {} series held", c.series().count());
+    println!("series: {} series held", view.series_held());
     println!(
         "  RSS {before:.1} MiB before, {started:.1} MiB started, {after:.1} MiB holding them: {:.0} bytes a series; counted against --max-memory: {counted:.1} MiB",
         (after - started) * (1 << 20) as f64 / a.series as f64
@@ -325,27 +326,28 @@ fn remote_write(a: &Args) -> Result<(), String> {
     )?;
     fill(&server, a.series)?;
     let sent = || {
-        let text = View::taken(server.collector())
-            .map_or(String::new(), |view| prometheus::render_metrics(&view));
+        let text = prometheus::render_metrics(&server.shards().view());
         (
             own(&text, "stats_collector_push_samples_sent_total"),
             own(&text, "stats_collector_push_requests_total"),
             own(&text, "stats_collector_export_held_seconds"),
         )
     };
-    // A probe that takes the collector's lock as a receiving thread does,
-    // every 100 µs: the longest it waited is the longest pause ingest saw.
+    // A probe that takes the receiving thread's shard's lock as that
+    // thread does, every 100 µs: the longest it waited is the longest
+    // pause ingest saw.
     let probing = Arc::new(AtomicBool::new(true));
     let probe = {
-        let (collector, probing) = (server.collector().clone(), probing.clone());
+        let (shards, probing) = (server.shards().clone(), probing.clone());
         std::thread::spawn(move || {
             let mut longest = Duration::ZERO;
+            let shard = shards.shard(0);
             while probing.load(Ordering::Relaxed) {
                 // Only a lock held by another counts (a probe that is not
                 // scheduled for a while, on busy cores, would count too).
-                if collector.try_lock().is_err() {
+                if shard.try_lock().is_err() {
                     let asked = Instant::now();
-                    drop(collector.lock());
+                    drop(shard.lock());
                     longest = longest.max(asked.elapsed());
                 }
                 std::thread::sleep(Duration::from_micros(100));
@@ -448,14 +450,11 @@ fn statsd(a: &Args) -> Result<(), String> {
         let target = server.udp_address().to_string();
         let cpu =
             || procfs::tasks_cpu_ns("self", |name| name.starts_with("collector-")).unwrap_or(0);
-        let (cpu_0, events_0) = (
-            cpu(),
-            server.collector().lock().map_or(0, |c| c.totals().events),
-        );
+        let (cpu_0, events_0) = (cpu(), server.shards().totals().events);
         let (_, took) = paced(&target, &datagrams, total, per_second);
         // What is still in the socket buffers, taken in.
         std::thread::sleep(Duration::from_millis(500));
-        let events = server.collector().lock().map_or(0, |c| c.totals().events) - events_0;
+        let events = server.shards().totals().events - events_0;
         let m = Measured {
             accounted: events as f64,
             cpu_s: (cpu() - cpu_0) as f64 / 1e9,
@@ -633,7 +632,7 @@ fn records(a: &Args) -> Result<(), String> {
     let target = server.udp_address();
     let stop = AtomicBool::new(false);
     let sent = AtomicU64::new(0);
-    let records = || server.collector().lock().map_or(0, |c| c.totals().records);
+    let records = || server.shards().totals().records;
     std::thread::scope(|s| {
         for i in 0..a.senders {
             let (stop, sent) = (&stop, &sent);
@@ -641,9 +640,7 @@ fn records(a: &Args) -> Result<(), String> {
         }
         // Every series there before the timing starts.
         let deadline = Instant::now() + Duration::from_secs(60);
-        while server.collector().lock().map_or(0, |c| c.series().count()) < held
-            && Instant::now() < deadline
-        {
+        while server.shards().named() < held && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
         let (records_0, cpu_0, start) =
@@ -652,7 +649,7 @@ fn records(a: &Args) -> Result<(), String> {
         let (records_1, cpu_1, elapsed) =
             (records(), receivers_cpu(a.ingest_threads), start.elapsed());
         stop.store(true, Ordering::Relaxed);
-        let c = server.collector().lock().map_err(|_| "poisoned")?;
+        let c = server.shards().view();
         let (received, lost) = c
             .senders()
             .fold((0, 0), |(r, l), (_, s)| (r + s.received, l + s.lost));

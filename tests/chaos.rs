@@ -18,7 +18,7 @@
 //! network namespace: `.ci/chaos.sh` runs them.
 
 use stats_collector::outputs::prometheus;
-use stats_collector::{Server, Settings, View};
+use stats_collector::{Server, Settings};
 use stats_core::{BreakerState, DropReason, Priority};
 use stats_pipeline::load::{self, Plan, Profile, Run};
 use stats_pipeline::receiver::{Receiver, highest_in, missing_in};
@@ -299,7 +299,7 @@ fn delay_reordering_and_duplication_are_told_apart_and_not_double_counted() {
     let sent = report.snapshot.counters.datagrams_sent;
     let start = Instant::now();
     let sender = loop {
-        let c = server.collector().lock().unwrap();
+        let c = server.shards().view();
         let s = c.senders().next().map(|(_, s)| s);
         if let Some(s) = s
             && s.received == sent
@@ -322,7 +322,7 @@ fn delay_reordering_and_duplication_are_told_apart_and_not_double_counted() {
     assert_eq!(sender.lost, 0, "late datagrams are not losses: {sender:?}");
     assert_eq!(sender.reordered, reordered, "{sender:?}");
     // Duplicates were not aggregated twice.
-    let text = prometheus::render_metrics(&View::of(&server.collector().lock().unwrap()));
+    let text = prometheus::render_metrics(&server.shards().view());
     assert!(text.contains(&format!("chaos_hits_total {n}\n")), "{text}");
 }
 
@@ -614,7 +614,7 @@ fn totals() -> Config {
 /// What a collector holds of every series: counter totals and
 /// distribution counts, summed over the series.
 fn collected(server: &Server) -> (f64, u64) {
-    let c = server.collector().lock().unwrap();
+    let c = server.shards().view();
     let mut counters = 0.0;
     let mut values = 0;
     for s in c.series() {
@@ -671,7 +671,7 @@ fn totals_are_exact_through_duplication_and_reordering() {
     stats.flush(Duration::from_secs(2)).unwrap();
     let report = stats.shutdown(Duration::from_secs(2)).unwrap();
     assert!(collector_matches(&server, &report));
-    let c = server.collector().lock().unwrap();
+    let c = server.shards().view();
     let sender = c.senders().next().unwrap().1;
     assert!(
         proxy.duplicated.load(Ordering::Relaxed) > 0 && proxy.reordered.load(Ordering::Relaxed) > 0,
@@ -797,7 +797,7 @@ fn a_peer_that_sends_deltas_loses_what_the_network_loses() {
     // The peer has no flush: wait past two of its intervals.
     std::thread::sleep(Duration::from_millis(2_500));
     let total = |prefix: &str| -> f64 {
-        let c = server.collector().lock().unwrap();
+        let c = server.shards().view();
         c.series()
             .filter(|s| s.name.starts_with(prefix))
             .map(|s| match s.aggregate() {

@@ -3,6 +3,7 @@
 //! exponential buckets), and the cumulative totals of senders that
 //! aggregate at the source, kept per sender.
 
+use crate::gauges::GaugeCell;
 use crate::memory::{ALLOCATION_BYTES, Memory};
 use rustc_hash::FxHashMap;
 use stats_core::Kind;
@@ -10,6 +11,7 @@ use stats_core::aggregate::{NANOS_PER_SECOND, bucket_of_kind, bucket_value};
 use stats_core::prometheus::Exponential;
 use stats_core::wire::DecodedDistribution;
 use std::mem::size_of;
+use std::sync::Arc;
 
 /// The bytes a distribution's map of `capacity` buckets holds: each
 /// place's key, count and control byte, at 7/8 of the places used at
@@ -292,16 +294,27 @@ pub(crate) struct Cumulative {
 /// A series: its name, tags, kind, and what has been aggregated.
 #[derive(Clone, Debug)]
 pub struct Series {
+    /// Its id, the same in every shard ([`crate::shared`]; `usize::MAX`
+    /// for an overflow series).
+    pub(crate) id: usize,
     /// The metric name as sent.
     pub name: String,
     /// Its tags as sent.
     pub tags: Vec<(String, String)>,
     /// Its kind.
     pub kind: Kind,
-    /// From events (version 1 datagrams, StatsD lines).
+    /// From events (version 1 datagrams, StatsD lines); a gauge's are in
+    /// its cell.
     pub(crate) events: Aggregate,
-    /// When the events' gauge value last changed (arrival count).
+    /// When the events' value last changed (arrival count): a frozen
+    /// gauge's.
     pub(crate) events_arrival: u64,
+    /// A gauge's events, shared by every shard ([`crate::gauges`]);
+    /// `None` once frozen.
+    pub(crate) gauge: Option<Arc<GaugeCell>>,
+    /// The shard that holds it named it: its name and tags (in the order
+    /// first sent) are the ones shown.
+    pub(crate) first: bool,
     /// Each sender's latest totals (version 2 datagrams).
     pub(crate) cumulative: Vec<Cumulative>,
     /// Final totals of senders that started again.
@@ -323,12 +336,11 @@ pub(crate) enum Taken {
 
 impl Series {
     /// The bytes a new series of `name` and `tags` holds on the heap: its
-    /// strings and its key in the collector's index (`key_len` bytes); its
-    /// place in the tables is counted with theirs.
-    pub(crate) fn cost(name: &str, tags: &[(&str, &str)], key_len: usize) -> u64 {
+    /// strings; its place in the tables is counted with theirs.
+    pub(crate) fn cost(name: &str, tags: &[(&str, &str)]) -> u64 {
         let strings: usize = tags.iter().map(|(k, v)| k.len() + v.len()).sum();
-        let allocations = 2 + 2 * tags.len() as u64 + u64::from(!tags.is_empty());
-        (key_len + name.len() + tags.len() * size_of::<(String, String)>() + strings) as u64
+        let allocations = 1 + 2 * tags.len() as u64 + u64::from(!tags.is_empty());
+        (name.len() + tags.len() * size_of::<(String, String)>() + strings) as u64
             + allocations * ALLOCATION_BYTES
     }
 
@@ -341,8 +353,16 @@ impl Series {
         self.events.bytes() + self.retired.bytes() + senders
     }
 
-    pub(crate) fn new(name: &str, tags: &[(&str, &str)], kind: Kind) -> Self {
+    /// Series `id`, empty; a gauge's events go to `gauge`.
+    pub(crate) fn new(
+        id: usize,
+        name: &str,
+        tags: &[(&str, &str)],
+        kind: Kind,
+        gauge: Option<Arc<GaugeCell>>,
+    ) -> Self {
         Series {
+            id,
             name: name.to_string(),
             tags: tags
                 .iter()
@@ -351,6 +371,8 @@ impl Series {
             kind,
             events: Aggregate::new(kind),
             events_arrival: 0,
+            gauge,
+            first: false,
             cumulative: Vec::new(),
             retired: Aggregate::new(kind),
         }
@@ -360,31 +382,81 @@ impl Series {
     /// and its [`Series::aggregate`] and [`Series::arrival`] as its
     /// events' (no sender's totals apart).
     pub(crate) fn frozen(&self) -> Series {
+        let (events_arrival, events) = self.latest();
         Series {
+            id: self.id,
             name: self.name.clone(),
             tags: self.tags.clone(),
             kind: self.kind,
-            events: self.aggregate(),
-            events_arrival: self.arrival(),
+            events,
+            events_arrival,
+            gauge: None,
+            first: self.first,
             cumulative: Vec::new(),
             retired: Aggregate::new(self.kind),
         }
     }
 
-    /// When its value last changed (the collector's datagram count): what
+    /// Adds `other`, the same series as another shard holds it: its
+    /// events' and retired totals, and each sender's latest totals (of a
+    /// sender's totals in both, the ones of the higher sequence number;
+    /// of the same, the first to arrive, as one collector keeps them).
+    pub(crate) fn absorb(&mut self, other: Series) {
+        if other.first {
+            (self.name, self.tags, self.first) = (other.name, other.tags, true);
+        }
+        self.events.merge(&other.events);
+        self.events_arrival = self.events_arrival.max(other.events_arrival);
+        self.retired.merge(&other.retired);
+        for c in other.cumulative {
+            match self.cumulative.iter_mut().find(|m| m.sender == c.sender) {
+                Some(mine)
+                    if mine.sequence < c.sequence
+                        || (mine.sequence == c.sequence && c.arrival < mine.arrival) =>
+                {
+                    *mine = c
+                }
+                Some(_) => {}
+                None => self.cumulative.push(c),
+            }
+        }
+    }
+
+    /// When its value last changed (the collector's arrival count): what
     /// orders gauges that render as one.
     pub(crate) fn arrival(&self) -> u64 {
-        self.cumulative
-            .iter()
-            .map(|c| c.arrival)
-            .fold(self.events_arrival, u64::max)
+        self.latest().0
+    }
+
+    /// Its events' value when last changed: a gauge's from its cell.
+    fn events(&self) -> (u64, Aggregate) {
+        match &self.gauge {
+            Some(cell) => {
+                let g = cell.get();
+                (g.arrival, Aggregate::Gauge(g.value))
+            }
+            None => (self.events_arrival, self.events.clone()),
+        }
+    }
+
+    /// What the series stands at, and when it last changed.
+    fn latest(&self) -> (u64, Aggregate) {
+        let events = self.events();
+        let arrival = (self.cumulative.iter().map(|c| c.arrival)).fold(events.0, u64::max);
+        (arrival, self.aggregate_of(events))
     }
 
     /// What the series stands at: its events' aggregate, every sender's
     /// latest totals and the retired ones (a gauge: the latest value).
     pub fn aggregate(&self) -> Aggregate {
+        self.aggregate_of(self.events())
+    }
+
+    /// [`Series::aggregate`], its events' value being `events` (and when
+    /// it last changed).
+    fn aggregate_of(&self, (arrival, events): (u64, Aggregate)) -> Aggregate {
         if self.kind == Kind::Gauge {
-            let mut latest = (self.events_arrival, &self.events);
+            let mut latest = (arrival, &events);
             for c in &self.cumulative {
                 if c.arrival > latest.0 {
                     latest = (c.arrival, &c.totals);
@@ -392,7 +464,7 @@ impl Series {
             }
             return latest.1.clone();
         }
-        let mut out = self.events.clone();
+        let mut out = events;
         out.merge(&self.retired);
         for c in &self.cumulative {
             out.merge(&c.totals);

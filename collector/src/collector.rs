@@ -3,17 +3,17 @@
 //! renders.
 
 use crate::aggregation::Series;
+use crate::gauges::Pending;
 use crate::histograms::Histograms;
 use crate::key_texts::KeyTexts;
 use crate::memory::{Memory, MemoryRefused};
-use crate::outputs::push::Destination;
 use crate::senders::{SenderState, SenderStats};
 use crate::sets::Sets;
+use crate::shared::{Shared, Unnamed, growth};
 use rustc_hash::FxHashMap;
 use stats_core::{Key, Kind};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Limits on what the collector keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,17 +73,44 @@ pub struct IngestTotals {
     pub memory_refused: MemoryRefused,
 }
 
-/// Everything the collector keeps.
+impl IngestTotals {
+    /// Adds `other`'s counts in (another shard's).
+    pub(crate) fn add(&mut self, other: &IngestTotals) {
+        self.datagrams += other.datagrams;
+        self.events += other.events;
+        self.records += other.records;
+        self.bytes += other.bytes;
+        self.overflowed_events += other.overflowed_events;
+        self.overflowed_records += other.overflowed_records;
+        self.untracked_datagrams += other.untracked_datagrams;
+        self.duplicates_ignored += other.duplicates_ignored;
+        self.statsd_datagrams += other.statsd_datagrams;
+        self.statsd_service_checks += other.statsd_service_checks;
+        self.non_finite_refused += other.non_finite_refused;
+        self.senders_evicted += other.senders_evicted;
+        self.memory_refused.add(&other.memory_refused);
+    }
+}
+
+/// What one receiving thread's collector keeps: the aggregates of what it
+/// took in, the senders it accounts for, its counters. A collector stands
+/// alone ([`Collector::new`]) or is one of a server's shards
+/// ([`crate::shards`]), which share each series' id and gauge, and which
+/// shard accounts for each sender ([`crate::shared`]).
 pub struct Collector {
+    pub(crate) shared: Arc<Shared>,
+    /// Its place among the shards.
+    pub(crate) lane: usize,
     pub(crate) limits: Limits,
     pub(crate) senders: FxHashMap<u64, SenderState>,
     /// Sender ids in the order they were first seen: where a new sender
     /// looks for one to take the place of (ids since proven or gone are
     /// skipped).
     pub(crate) probation: VecDeque<u64>,
-    /// Series by canonical key (kind, name, tags as a key record).
-    pub(crate) index: FxHashMap<Box<str>, usize>,
+    /// The series it has taken values in for, in the order it first did.
     pub(crate) series: Vec<Series>,
+    /// Each series id's place in `series`, plus one (0: none yet).
+    slots: Vec<u32>,
     /// One overflow series per kind, by `Kind as usize`.
     pub(crate) overflow: [Option<Series>; 4],
     /// Invalid datagrams by error kind.
@@ -93,24 +120,16 @@ pub struct Collector {
     pub(crate) totals: IngestTotals,
     /// Reused: the canonical key being looked up.
     pub(crate) scratch: String,
-    /// Reads what [`Collector::ingest`] is given.
     /// Reused: the series of the keys of the datagram being taken in.
     pub(crate) resolved: Vec<usize>,
-    /// What forwarding has done, when it is on.
-    pub(crate) forwarded: Option<ForwardStats>,
-    /// The pushed destinations, for their counters.
-    pub(crate) pushes: Vec<Arc<Destination>>,
-    /// The counts health judges, at each of the last [`HEALTH_WINDOW`]
-    /// ticks, oldest first.
-    pub(crate) health_window: VecDeque<HealthCounts>,
+    /// The arrival number of the datagram being taken in.
+    pub(crate) arrival: u64,
+    /// Gauge values of the batch being taken in, by series (`usize::MAX`:
+    /// the overflow), applied to their cells at its end
+    /// ([`Collector::flush`]).
+    pub(crate) pending: FxHashMap<usize, Pending>,
     /// The byte budget, shared with the pushed destinations' queues.
     pub(crate) memory: Arc<Memory>,
-    /// The longest the last run of the pushed outputs held the state at
-    /// once (taking its view a chunk of series at a time): ingest waited
-    /// that long at most.
-    pub(crate) export_held: Duration,
-    /// How distributions leave as histograms.
-    pub(crate) histograms: Histograms,
     /// StatsD sets' members this interval.
     pub(crate) sets: Sets,
     /// Series by their key text as sent (StatsD lines, series records).
@@ -119,12 +138,19 @@ pub struct Collector {
     pub(crate) statsd_events: BTreeMap<&'static str, u64>,
 }
 
-/// The bytes `series` more places in the series table and `index` more in
-/// the index hold (a map's place: its entry and control byte, at 7/8 of
-/// its slots used at most).
-fn table_bytes(series: usize, index: usize) -> u64 {
-    let index_place = (std::mem::size_of::<(Box<str>, usize)>() + 1) * 8 / 7;
-    (series * std::mem::size_of::<Series>() + index * index_place) as u64
+impl std::fmt::Debug for Collector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collector")
+            .field("lane", &self.lane)
+            .field("series", &self.series.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The bytes `series` more places in a collector's series table and
+/// `slots` more in its slots hold.
+fn table_bytes(series: usize, slots: usize) -> u64 {
+    (series * size_of::<Series>() + slots * size_of::<u32>()) as u64
 }
 
 /// Ticks (seconds, as the server ticks) that health looks back over.
@@ -143,27 +169,41 @@ pub(crate) struct HealthCounts {
     pub(crate) valid: u64,
 }
 
+impl HealthCounts {
+    /// Adds `other`'s counts in.
+    pub(crate) fn add(&mut self, other: HealthCounts) {
+        self.lost += other.lost;
+        self.received += other.received;
+        self.invalid += other.invalid;
+        self.valid += other.valid;
+    }
+}
+
 impl Collector {
-    /// An empty collector with `limits`.
+    /// An empty collector with `limits`, standing alone.
     pub fn new(limits: Limits) -> Self {
+        Collector::lane(Arc::new(Shared::new(limits)), 0)
+    }
+
+    /// An empty collector, `lane`-th of the shards that share `shared`.
+    pub(crate) fn lane(shared: Arc<Shared>, lane: usize) -> Self {
         Collector {
-            limits,
+            limits: shared.limits,
+            memory: shared.memory.clone(),
+            shared,
+            lane,
             senders: FxHashMap::default(),
             probation: VecDeque::new(),
-            index: FxHashMap::default(),
             series: Vec::new(),
+            slots: Vec::new(),
             overflow: [None, None, None, None],
             invalid: BTreeMap::new(),
             invalid_lines: BTreeMap::new(),
             totals: IngestTotals::default(),
             scratch: String::new(),
             resolved: Vec::new(),
-            forwarded: None,
-            pushes: Vec::new(),
-            health_window: VecDeque::with_capacity(HEALTH_WINDOW + 1),
-            memory: Arc::new(Memory::new(limits.max_memory)),
-            export_held: Duration::ZERO,
-            histograms: Histograms::default(),
+            arrival: 0,
+            pending: FxHashMap::default(),
             sets: Sets::default(),
             key_texts: KeyTexts::default(),
             statsd_events: BTreeMap::new(),
@@ -173,7 +213,7 @@ impl Collector {
     /// Exports distributions as `histograms` says (configured `le`
     /// boundaries, native histograms by remote write).
     pub fn set_histograms(&mut self, histograms: Histograms) {
-        self.histograms = histograms;
+        self.shared.outward().histograms = histograms;
     }
 
     /// The byte budget and what holds it.
@@ -181,43 +221,57 @@ impl Collector {
         &self.memory
     }
 
-    /// The index of the series for (`name`, `tags`, `kind`), made if new;
-    /// `usize::MAX` (the overflow series) once the cap is reached or the
-    /// memory budget has no room for it.
+    /// The place in its series of the series for (`name`, `tags`,
+    /// `kind`), made if new; `usize::MAX` (the overflow series) once the
+    /// cap is reached or the memory budget has no room for it.
     pub(crate) fn series_for(&mut self, name: &str, tags: &[(&str, &str)], kind: Kind) -> usize {
         self.scratch.clear();
         self.scratch.push(char::from(kind as u8));
         if Key::write_record(name, tags, &mut self.scratch).is_err() {
             return usize::MAX;
         }
-        if let Some(&at) = self.index.get(self.scratch.as_str()) {
-            return at;
-        }
-        if self.series.len() >= self.limits.max_series {
-            return usize::MAX;
+        let named = match self.shared.name(&self.scratch, kind) {
+            Ok(named) => named,
+            Err(Unnamed::Full) => return usize::MAX,
+            Err(Unnamed::NoRoom) => {
+                self.totals.memory_refused.series += 1;
+                return usize::MAX;
+            }
+        };
+        let id = named.id;
+        if let Some(&slot) = self.slots.get(id)
+            && slot != 0
+        {
+            return slot as usize - 1;
         }
         // Its strings, and the tables' growth when they are full (they
         // double): counted before it is made, so the budget holds.
-        let (series_room, index_room) = (self.series.capacity(), self.index.capacity());
-        let grows = |len: usize, room: usize| if len == room { room.max(4) } else { 0 };
-        let own = Series::cost(name, tags, self.scratch.len());
-        let growth = table_bytes(
-            grows(self.series.len(), series_room),
-            grows(self.index.len(), index_room),
+        let (series_room, slots_room) = (self.series.capacity(), self.slots.capacity());
+        let slots_to = (id + 1).next_power_of_two().max(slots_room);
+        let own = Series::cost(name, tags);
+        let grows = table_bytes(
+            growth(self.series.len(), series_room),
+            slots_to - slots_room,
         );
-        if !self.memory.grow(own + growth) {
+        if !self.memory.grow(own + grows) {
             self.totals.memory_refused.series += 1;
             return usize::MAX;
         }
         let at = self.series.len();
-        self.series.push(Series::new(name, tags, kind));
-        self.index.insert(self.scratch.as_str().into(), at);
-        // What the tables really grew by (a map's growth is its own).
+        let mut series = Series::new(id, name, tags, kind, named.gauge);
+        series.first = named.first;
+        self.series.push(series);
+        if id >= self.slots.len() {
+            self.slots.reserve_exact(slots_to - self.slots.len());
+            self.slots.resize(id + 1, 0);
+        }
+        self.slots[id] = at as u32 + 1;
+        // What the tables really grew by.
         let grown = table_bytes(
             self.series.capacity() - series_room,
-            self.index.capacity().saturating_sub(index_room),
+            self.slots.capacity() - slots_room,
         );
-        self.memory.changed(growth, grown);
+        self.memory.changed(grows, grown);
         at
     }
 
@@ -225,8 +279,10 @@ impl Collector {
     /// add to it; counts the event it is for.
     pub(crate) fn overflow(&mut self, kind: Kind) -> (&mut Series, &Memory) {
         self.totals.overflowed_events += 1;
+        let gauge = (kind == Kind::Gauge).then(|| self.shared.overflow_gauge.clone());
         let series = self.overflow[kind as usize].get_or_insert_with(|| {
-            Series::new("stats_collector_overflow", &[("kind", kind.as_str())], kind)
+            let tags = [("kind", kind.as_str())];
+            Series::new(usize::MAX, "stats_collector_overflow", &tags, kind, gauge)
         });
         (series, &self.memory)
     }
@@ -241,10 +297,7 @@ impl Collector {
     /// before that many).
     pub fn tick(&mut self) {
         let counts = self.health_counts();
-        self.health_window.push_back(counts);
-        if self.health_window.len() > HEALTH_WINDOW {
-            self.health_window.pop_front();
-        }
+        self.shared.tick(counts);
     }
 
     pub(crate) fn health_counts(&self) -> HealthCounts {

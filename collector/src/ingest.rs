@@ -6,12 +6,27 @@ use crate::aggregation::{Added, Aggregate, Distribution, Taken};
 use crate::collector::Collector;
 
 use crate::senders::{SENDER_BYTES, Seen, SenderState};
+use rustc_hash::FxHashMap;
 use stats_core::Kind;
 use stats_core::registry::MAX_TAGS;
 use stats_core::wire::{
     Datagram, DecodeError, DecodedEvent, DecodedSeries, DecodedTotals, Header, MAGIC,
     MAX_KEYS_PER_DATAGRAM, decode,
 };
+
+/// Gauges whose pending values' room a collector keeps between batches,
+/// at most.
+const MAX_PENDING_KEPT: usize = 1_024;
+
+/// Where a new sender is accounted for.
+enum Admitted {
+    /// In this shard.
+    Here,
+    /// In another: the datagram goes there.
+    Elsewhere(usize),
+    /// Nowhere: its datagrams are taken in, not accounted.
+    Untracked,
+}
 
 /// An event read from a datagram and not yet aggregated: the datagram is
 /// read (and checked) whole first, and aggregated once it all reads.
@@ -142,26 +157,52 @@ impl Collector {
     /// read as StatsD or DogStatsD lines: the collector is also a StatsD
     /// server.
     pub fn take(&mut self, reading: Reading<'_>) {
+        // Standing alone, the collector accounts for every sender it can.
+        let _ = self.offer(reading, false);
+        self.flush();
+    }
+
+    /// [`Collector::take`] without [`Collector::flush`], or, when its
+    /// sender is another shard's and `hand_over`, the datagram back with
+    /// that shard's place, to take in there.
+    pub(crate) fn offer<'a>(
+        &mut self,
+        reading: Reading<'a>,
+        hand_over: bool,
+    ) -> Result<(), (usize, Reading<'a>)> {
         let header = match &reading.read {
-            Read::Statsd => return self.ingest_statsd(reading.bytes),
-            Read::Invalid(e) => return self.count_invalid(e),
+            Read::Statsd => {
+                self.arrival = self.shared.arrival();
+                self.ingest_statsd(reading.bytes);
+                return Ok(());
+            }
+            Read::Invalid(e) => {
+                self.count_invalid(e);
+                return Ok(());
+            }
             Read::Series { header, .. } => *header,
             Read::Events { header, .. } => *header,
         };
-        let tracked = self.senders.contains_key(&header.sender_id) || self.admit_sender();
+        let tracked = self.senders.contains_key(&header.sender_id)
+            || match self.admit_sender(header.sender_id) {
+                Admitted::Here => true,
+                Admitted::Elsewhere(lane) if hand_over => return Err((lane, reading)),
+                Admitted::Elsewhere(_) | Admitted::Untracked => false,
+            };
         if tracked {
             match self.observe(&header) {
                 Seen::Duplicate => {
                     self.totals.duplicates_ignored += 1;
-                    return;
+                    return Ok(());
                 }
-                Seen::Suspect => return,
+                Seen::Suspect => return Ok(()),
                 Seen::Restart => self.retire_sender(header.sender_id),
                 Seen::New => {}
             }
         } else {
             self.totals.untracked_datagrams += 1;
         }
+        self.arrival = self.shared.arrival();
         self.totals.datagrams += 1;
         self.totals.bytes += reading.bytes.len() as u64;
         let taken = match reading.read {
@@ -171,6 +212,27 @@ impl Collector {
         };
         if tracked && let Some(state) = self.senders.get_mut(&header.sender_id) {
             state.stats.events += taken;
+        }
+        Ok(())
+    }
+
+    /// Applies the gauge values taken in since the last call to their
+    /// cells ([`crate::gauges`]): [`Collector::take`] does at once, a
+    /// shard at the end of each batch.
+    pub(crate) fn flush(&mut self) {
+        for (&at, pending) in &mut self.pending {
+            let cell = if at == usize::MAX {
+                Some(&self.shared.overflow_gauge)
+            } else {
+                self.series.get(at).and_then(|s| s.gauge.as_ref())
+            };
+            if let Some(cell) = cell {
+                self.totals.non_finite_refused += pending.apply(cell);
+            }
+        }
+        // What a burst of many gauges left is not kept.
+        if self.pending.len() > MAX_PENDING_KEPT {
+            self.pending = FxHashMap::default();
         }
     }
 
@@ -202,27 +264,34 @@ impl Collector {
         state.observe(header.sequence, header.base_timestamp)
     }
 
-    /// Whether a new sender is tracked: it is when the table has a place
-    /// and the memory budget room for it, or when an unproven sender can
-    /// be forgotten to make them. Its bytes are counted.
-    fn admit_sender(&mut self) -> bool {
-        let place = self.senders.len() < self.limits.max_senders;
-        if place && self.memory.grow(SENDER_BYTES) {
-            return true;
+    /// Whether a new sender is accounted for here: it is when no other
+    /// shard does, the table has a place and the memory budget room for
+    /// it, or when an unproven sender of this shard's can be forgotten to
+    /// make them. Its bytes are counted.
+    fn admit_sender(&mut self, id: u64) -> Admitted {
+        let shared = self.shared.clone();
+        let mut owners = shared.owners();
+        match owners.get(&id) {
+            Some(&lane) if lane != self.lane => return Admitted::Elsewhere(lane),
+            _ => {}
         }
-        if self.evict_unproven() && self.memory.grow(SENDER_BYTES) {
-            return true;
+        let place = owners.len() < self.limits.max_senders;
+        let admitted = (place && self.memory.grow(SENDER_BYTES))
+            || (self.evict_unproven(&mut owners) && self.memory.grow(SENDER_BYTES));
+        if admitted {
+            owners.insert(id, self.lane);
+            return Admitted::Here;
         }
         if place {
             self.totals.memory_refused.senders += 1;
         }
-        false
+        Admitted::Untracked
     }
 
-    /// Makes room for a new sender: forgets the oldest one that has sent a
-    /// single datagram (its totals with it: a cumulative sender that comes
-    /// back sends them again); whether there was one.
-    fn evict_unproven(&mut self) -> bool {
+    /// Makes room for a new sender: forgets the oldest one of this shard's
+    /// that has sent a single datagram (its totals with it: a cumulative
+    /// sender that comes back sends them again); whether there was one.
+    fn evict_unproven(&mut self, owners: &mut FxHashMap<u64, usize>) -> bool {
         while let Some(id) = self.probation.pop_front() {
             let Some(state) = self.senders.get(&id) else {
                 continue;
@@ -236,6 +305,7 @@ impl Collector {
                         series.forget(id, &self.memory);
                     }
                 }
+                owners.remove(&id);
                 self.memory.shrink(SENDER_BYTES);
             }
             self.totals.senders_evicted += 1;
@@ -324,7 +394,7 @@ impl Collector {
         records: Vec<DecodedSeries<'_>>,
         tracked: bool,
     ) -> u64 {
-        let arrival = self.totals.datagrams;
+        let arrival = self.arrival;
         let mut taken = 0;
         for record in records {
             let at = self.keyed_series(record.kind, record.name, record.tags());
@@ -356,6 +426,9 @@ impl Collector {
         taken
     }
 
+    /// Takes `value` into the series at `series` (the overflow of `kind`
+    /// when it is not one of `kind`): a change to a gauge if `relative`,
+    /// standing for `weight` values.
     pub(crate) fn aggregate(
         &mut self,
         series: usize,
@@ -364,15 +437,26 @@ impl Collector {
         relative: bool,
         weight: f64,
     ) {
-        let arrival = self.totals.datagrams;
-        let added = match self.series.get_mut(series) {
-            Some(s) if s.kind == kind => {
-                let added = s.events.add(value, relative, weight, &self.memory);
-                if added == Added::Taken {
-                    s.events_arrival = arrival;
-                }
-                added
+        let here = self.series.get(series).is_some_and(|s| s.kind == kind);
+        if kind == Kind::Gauge {
+            if !value.is_finite() {
+                self.totals.non_finite_refused += 1;
+                return;
             }
+            let at = if here {
+                series
+            } else {
+                self.overflow(kind);
+                usize::MAX
+            };
+            self.pending
+                .entry(at)
+                .or_default()
+                .push(value, relative, self.arrival);
+            return;
+        }
+        let added = match self.series.get_mut(series) {
+            Some(s) if here => s.events.add(value, relative, weight, &self.memory),
             _ => {
                 let (overflow, memory) = self.overflow(kind);
                 overflow.events.add(value, relative, weight, memory)

@@ -8,8 +8,11 @@
 //! * **Ingest** ([`Collector::ingest`]): a datagram is taken whole or not
 //!   at all; invalid ones are counted by error kind. Receiving threads
 //!   read (decode and check) datagrams with a [`Reader`] of their own, and
-//!   take the collector's lock once for a batch of them
-//!   ([`Collector::take`]).
+//!   take a batch of them into a collector of their own ([`Shards::take`]),
+//!   under a lock no other receiving thread takes: the [`shards`] share
+//!   each series' id and gauge, and which one accounts for each sender
+//!   (a datagram from a sender another shard accounts for is handed over
+//!   to it), and are merged when exporting and rendering ([`View`]).
 //! * **Per-sender accounting** ([`senders`]) from each datagram's sender id
 //!   and sequence number: datagrams received, lost (sequence gaps),
 //!   duplicated, reordered, restarts; a 64-datagram window tells duplicates
@@ -60,6 +63,7 @@
 
 pub mod aggregation;
 mod collector;
+mod gauges;
 pub mod histograms;
 pub mod ingest;
 mod key_texts;
@@ -70,6 +74,8 @@ pub mod senders;
 pub mod server;
 pub mod sets;
 pub mod settings;
+pub mod shards;
+mod shared;
 #[cfg(test)]
 mod test_support;
 pub mod view;
@@ -82,4 +88,5 @@ pub use memory::{Memory, MemoryRefused};
 pub use senders::{MAX_SEQUENCE_JUMP, SenderStats};
 pub use server::Server;
 pub use settings::Settings;
+pub use shards::Shards;
 pub use view::View;

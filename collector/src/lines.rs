@@ -3,8 +3,12 @@
 //! service checks as their own.
 
 use crate::collector::Collector;
+use crate::gauges::GaugeCell;
+use crate::shared::Shared;
+use rustc_hash::{FxHashMap, FxHashSet};
 use stats_core::Kind;
 use stats_core::wire::statsd::{self, MetricType, Parsed, ParsedLine};
+use std::sync::Arc;
 
 /// The series a DogStatsD service check's status goes into, a gauge
 /// tagged with the check's name (`check`) and its tags.
@@ -158,15 +162,41 @@ impl Collector {
     /// interval, before the exports): each set's gauge becomes the number
     /// of distinct members it received since the last call.
     pub fn close_sets(&mut self) {
-        let arrival = self.totals.datagrams;
-        for (series, count) in self.sets.close(&self.memory) {
-            if let Some(s) = self.series.get_mut(series) {
-                s.events = crate::aggregation::Aggregate::Gauge(count as f64);
-                s.events_arrival = arrival;
+        let mut closed = ClosedSets::default();
+        self.closed_sets(&mut closed);
+        closed.apply(&self.shared);
+    }
+
+    /// Ends this collector's StatsD set interval: each set's members into
+    /// `closed`, with those other shards had.
+    pub(crate) fn closed_sets(&mut self, closed: &mut ClosedSets) {
+        for (at, members) in self.sets.close(&self.memory) {
+            if let Some(s) = self.series.get(at)
+                && let Some(cell) = &s.gauge
+            {
+                let (_, all) =
+                    (closed.0.entry(s.id)).or_insert_with(|| (cell.clone(), FxHashSet::default()));
+                all.extend(members);
             }
         }
     }
 }
+
+/// The members each set received in an interval, by series id, from
+/// every shard, and the set's gauge.
+#[derive(Default)]
+pub(crate) struct ClosedSets(FxHashMap<usize, (Arc<GaugeCell>, FxHashSet<u64>)>);
+
+impl ClosedSets {
+    /// Sets each set's gauge to its count of distinct members.
+    pub(crate) fn apply(self, shared: &Shared) {
+        let arrival = shared.arrival();
+        for (cell, members) in self.0.into_values() {
+            cell.set(arrival, members.len() as f64);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::aggregation::Aggregate;

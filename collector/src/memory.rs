@@ -45,6 +45,16 @@ pub struct MemoryRefused {
     pub senders: u64,
 }
 
+impl MemoryRefused {
+    /// Adds `other`'s counts in.
+    pub(crate) fn add(&mut self, other: &MemoryRefused) {
+        self.series += other.series;
+        self.values += other.values;
+        self.records += other.records;
+        self.senders += other.senders;
+    }
+}
+
 impl Memory {
     /// A budget of `limit` bytes, nothing held.
     pub fn new(limit: u64) -> Self {

@@ -28,11 +28,13 @@ pub struct SenderStats {
     pub suspect: u64,
 }
 
-/// The bytes a tracked sender holds: its state, its entry in the table
-/// and its place in the eviction order.
-pub(crate) const SENDER_BYTES: u64 =
-    (std::mem::size_of::<(u64, SenderState)>() + 1 + std::mem::size_of::<u64>()) as u64
-        + crate::memory::ALLOCATION_BYTES;
+/// The bytes a tracked sender holds: its state, its entry in the table,
+/// its place in the eviction order and in the shards' owners.
+pub(crate) const SENDER_BYTES: u64 = (std::mem::size_of::<(u64, SenderState)>()
+    + std::mem::size_of::<u64>()
+    + std::mem::size_of::<(u64, usize)>()
+    + 2) as u64
+    + crate::memory::ALLOCATION_BYTES;
 
 /// Sequence window and counts for one sender.
 #[derive(Clone, Debug, Default)]

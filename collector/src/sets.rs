@@ -39,24 +39,30 @@ impl Sets {
         members.insert(hash);
     }
 
-    /// Ends the interval: each set's count of distinct members, by
-    /// series (every set seen so far, 0 for one that received none), and
-    /// the members forgotten.
-    pub(crate) fn close(&mut self, memory: &Memory) -> Vec<(usize, usize)> {
-        let mut counts = Vec::with_capacity(self.members.len());
+    /// Ends the interval: each set's distinct members, by series (every
+    /// set seen so far, none for one that received none), forgotten here.
+    pub(crate) fn close(&mut self, memory: &Memory) -> Vec<(usize, FxHashSet<u64>)> {
+        let mut closed = Vec::with_capacity(self.members.len());
         for (&series, members) in &mut self.members {
-            counts.push((series, members.len()));
             memory.shrink(members.len() as u64 * MEMBER_BYTES);
-            members.clear();
-            members.shrink_to_fit();
+            closed.push((series, std::mem::take(members)));
         }
-        counts
+        closed
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each set's count of members, by series.
+    fn counts(sets: &mut Sets, memory: &Memory) -> Vec<(usize, usize)> {
+        let mut counts: Vec<_> = (sets.close(memory).into_iter())
+            .map(|(series, members)| (series, members.len()))
+            .collect();
+        counts.sort_unstable();
+        counts
+    }
 
     #[test]
     fn distinct_members_per_interval_capped_and_counted() {
@@ -66,14 +72,10 @@ mod tests {
             sets.add(7, member, &memory);
         }
         sets.add(9, "x", &memory);
-        let mut counts = sets.close(&memory);
-        counts.sort_unstable();
-        assert_eq!(counts, [(7, 3), (9, 1)]);
+        assert_eq!(counts(&mut sets, &memory), [(7, 3), (9, 1)]);
         // A new interval: a set that received nothing reports 0.
         sets.add(7, "a", &memory);
-        let mut counts = sets.close(&memory);
-        counts.sort_unstable();
-        assert_eq!(counts, [(7, 1), (9, 0)]);
+        assert_eq!(counts(&mut sets, &memory), [(7, 1), (9, 0)]);
         // Past the cap, members are counted and not kept.
         for i in 0..MAX_SET_MEMBERS + 5 {
             sets.add(1, &i.to_string(), &memory);
@@ -86,6 +88,6 @@ mod tests {
             tight.add(1, &i.to_string(), &small);
         }
         assert!(tight.capped > 0);
-        assert_eq!(tight.close(&small)[0].1 as u64 + tight.capped, 10);
+        assert_eq!(counts(&mut tight, &small)[0].1 as u64 + tight.capped, 10);
     }
 }

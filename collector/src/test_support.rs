@@ -4,6 +4,8 @@
 
 use crate::aggregation::Series;
 use crate::collector::Collector;
+use crate::ingest::Reader;
+use crate::shards::Shards;
 use stats_core::wire::{BucketSource, Encoder, EncoderConfig};
 use stats_core::{Event, KeyId, Kind, Priority, Registry};
 
@@ -41,6 +43,12 @@ impl Sender {
         buf.truncate(n);
         buf
     }
+}
+
+/// Takes `bytes` in on shard `shard` of `shards`, as a receiving thread
+/// does.
+pub(crate) fn ingest(shards: &Shards, shard: usize, bytes: &[u8]) {
+    shards.take(shard, [Reader::default().read(bytes)]);
 }
 
 pub(crate) fn find<'c>(c: &'c Collector, name: &str) -> &'c Series {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 fn wait_for(server: &Server, events: u64) {
     let start = Instant::now();
-    while server.collector().lock().unwrap().totals().events < events {
+    while server.shards().totals().events < events {
         assert!(
             start.elapsed() < Duration::from_secs(5),
             "events did not arrive"
@@ -102,7 +102,7 @@ fn the_client_sends_over_unix_sockets_and_finds_a_new_one() {
                 Server::start(&listen(settings, &path)).unwrap()
             };
             let jobs_at = |server: &Server| {
-                let c = server.collector().lock().unwrap();
+                let c = server.shards().view();
                 let jobs = c.series().find(|s| s.name == "unix.jobs");
                 match jobs.map(|s| s.aggregate()) {
                     Some(Aggregate::Counter(n)) => n,
@@ -169,7 +169,7 @@ fn the_client_sends_over_unix_sockets_and_finds_a_new_one() {
             // A collector on the same path again: found within the backoff.
             let server = collector();
             let start = Instant::now();
-            while server.collector().lock().unwrap().totals().datagrams == 0 {
+            while server.shards().totals().datagrams == 0 {
                 jobs.increment();
                 recorded += 1;
                 let _ = stats.flush(Duration::from_millis(200));
@@ -408,7 +408,7 @@ fn lost_datagrams_show_as_loss_and_garbage_is_ignored() {
         "{text}"
     );
     assert!(text.contains("k_total 160"), "{text}");
-    let invalid: u64 = server.collector().lock().unwrap().invalid().values().sum();
+    let invalid: u64 = server.shards().view().invalid().values().sum();
     assert_eq!(invalid, 5);
     assert!(
         text.contains("stats_collector_invalid_datagrams_total{error=\"crc_mismatch\"} 2"),
@@ -442,7 +442,7 @@ fn a_restarted_client_is_a_new_sender() {
         stats.shutdown(Duration::from_secs(2)).unwrap();
     }
     wait_for(&server, 30);
-    let c = server.collector().lock().unwrap();
+    let c = server.shards().view();
     let mut events: Vec<u64> = c.senders().map(|(_, s)| s.events).collect();
     events.sort();
     assert_eq!(events, [10, 20]);
@@ -468,7 +468,7 @@ fn a_restarted_client_s_totals_carry_on() {
         stats.shutdown(Duration::from_secs(2)).unwrap();
     }
     metrics_with(&server, &["runs_total 60", "work_seconds_count 60"]);
-    let c = server.collector().lock().unwrap();
+    let c = server.shards().view();
     assert_eq!(c.senders().count(), 3);
     assert!(
         c.senders().all(|(_, s)| s.duplicated == 0 && s.lost == 0),
@@ -680,7 +680,7 @@ fn quantiles_at_the_collector_are_within_the_stated_error() {
     exact.sort_by(f64::total_cmp);
     let start = Instant::now();
     let distribution = loop {
-        let collector = server.collector().lock().unwrap();
+        let collector = server.shards().view();
         let found = collector
             .series()
             .find(|s| s.name == "response.bytes")

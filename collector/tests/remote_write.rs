@@ -8,7 +8,7 @@
 use prost::Message;
 use stats_collector::outputs::prometheus;
 use stats_collector::outputs::remote_write::WriteRequest;
-use stats_collector::{Server, Settings, View};
+use stats_collector::{Server, Settings};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -131,7 +131,7 @@ fn send(server: &Server, lines: &str) {
 
 /// A counter from `/metrics`.
 fn metric(server: &Server, line_start: &str) -> f64 {
-    let text = prometheus::render_metrics(&View::of(&server.collector().lock().unwrap()));
+    let text = prometheus::render_metrics(&server.shards().view());
     text.lines()
         .find_map(|l| l.strip_prefix(line_start))
         .and_then(|v| v.trim().parse().ok())
@@ -336,9 +336,7 @@ fn stopping_sends_the_last_export() {
     let server =
         Server::start(&collector(&url).with_export_interval(Duration::from_secs(3_600))).unwrap();
     send(&server, "last:4|c");
-    wait("received", || {
-        server.collector().lock().unwrap().totals().events == 1
-    });
+    wait("received", || server.shards().totals().events == 1);
     assert_eq!(
         latest(&engine, "last_total"),
         None,

@@ -6,7 +6,7 @@ mod common;
 
 use common::get_with;
 use stats_collector::outputs::prometheus;
-use stats_collector::{Server, Settings, View};
+use stats_collector::{Server, Settings};
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ fn loopback() -> Settings {
 }
 
 fn events(server: &Server) -> u64 {
-    server.collector().lock().unwrap().totals().events
+    server.shards().totals().events
 }
 
 fn wait_for(server: &Server, want: u64) {
@@ -166,7 +166,7 @@ fn several_receiving_threads_share_one_port_and_lose_nothing() {
         }
     });
     wait_for(&server, 3_200);
-    let text = prometheus::render_metrics(&View::of(&server.collector().lock().unwrap()));
+    let text = prometheus::render_metrics(&server.shards().view());
     assert!(text.contains("\nspread_total 3200\n"), "{text}");
 }
 
@@ -185,7 +185,7 @@ fn a_unix_datagram_socket_receives_and_is_removed_at_stop() {
         client.send_to(b"over.unix:2|c", &path).unwrap();
     }
     wait_for(&server, 10);
-    let text = prometheus::render_metrics(&View::of(&server.collector().lock().unwrap()));
+    let text = prometheus::render_metrics(&server.shards().view());
     assert!(text.contains("\nover_unix_total 20\n"), "{text}");
     server.stop(Duration::from_secs(1));
     assert!(!path.exists(), "removed at stop");
@@ -235,7 +235,7 @@ fn a_unix_stream_socket_reads_frames_and_is_removed_at_stop() {
     }
     whole.write_all(&bytes).unwrap();
     wait_for(&server, 200);
-    let text = prometheus::render_metrics(&View::of(&server.collector().lock().unwrap()));
+    let text = prometheus::render_metrics(&server.shards().view());
     assert!(text.contains("\nover_stream_total 398\n"), "{text}");
     // A frame longer than any datagram: counted, and that connection
     // closed; the other reads on.
@@ -245,7 +245,7 @@ fn a_unix_stream_socket_reads_frames_and_is_removed_at_stop() {
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     assert_eq!(pieces.read(&mut end).unwrap(), 0, "closed by the collector");
-    let invalid = server.collector().lock().unwrap().invalid().clone();
+    let invalid = server.shards().view().invalid().clone();
     assert_eq!(invalid.get("frame_too_large"), Some(&1), "{invalid:?}");
     whole.write_all(&frame(b"over.stream:2|c")).unwrap();
     wait_for(&server, 201);

@@ -4,7 +4,7 @@
 //! lives with the series, not with the handle one macro call returns, in
 //! both modes.
 
-use stats_collector::{Aggregate, Collector, Server, Settings};
+use stats_collector::{Aggregate, Server, Settings, View};
 use stats_std::stats_core::Priority;
 use stats_std::stats_core::wire::decode;
 use stats_std::{AggregationMode, Config, MetricsRecorder, Stats};
@@ -67,7 +67,7 @@ fn aggregate_of(server: &Server, name: &str, expect: impl Fn(&Aggregate) -> bool
     let start = Instant::now();
     loop {
         let found = {
-            let c = server.collector().lock().unwrap();
+            let c = server.shards().view();
             find(&c, name)
         };
         if let Some(a) = &found
@@ -83,7 +83,7 @@ fn aggregate_of(server: &Server, name: &str, expect: impl Fn(&Aggregate) -> bool
     }
 }
 
-fn find(c: &Collector, name: &str) -> Option<Aggregate> {
+fn find(c: &View, name: &str) -> Option<Aggregate> {
     c.series().find(|s| s.name == name).map(|s| s.aggregate())
 }
 

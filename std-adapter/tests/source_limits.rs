@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 /// The collector's counter totals by (name, sorted tags).
 fn counters(server: &Server) -> HashMap<(String, Vec<(String, String)>), f64> {
-    let collector = server.collector().lock().unwrap();
+    let collector = server.shards().view();
     collector
         .series()
         .filter(|s| s.kind == Kind::Counter)

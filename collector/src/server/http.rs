@@ -1,8 +1,8 @@
 //! The HTTP endpoint: `/metrics` and `/health` served by hyper, at most
 //! 256 connections open, each with 2 s to send its request head.
 
-use crate::collector::Collector;
 use crate::outputs::prometheus;
+use crate::shards::Shards;
 use crate::view::View;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -29,7 +29,7 @@ const MAX_CONNECTIONS: usize = 256;
 /// [`HEADER_DEADLINE`].
 pub(super) async fn serve(
     listener: tokio::net::TcpListener,
-    collector: Arc<Mutex<Collector>>,
+    collector: Arc<Shards>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let open: Arc<Mutex<VecDeque<(u64, AbortHandle)>>> = Arc::default();
@@ -83,10 +83,7 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// OpenMetrics 1.0, when the client's `Accept` asks for it.
 const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-async fn answer(
-    collector: Arc<Mutex<Collector>>,
-    request: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+async fn answer(collector: Arc<Shards>, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let respond = |status: StatusCode, content_type: &str, body: String| {
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = status;
@@ -115,11 +112,11 @@ async fn answer(
             // Taken a chunk of series at a time: the render stops ingest
             // for no longer than one chunk's copy.
             "/metrics" => {
-                let view = View::taken(&collector)?;
+                let view = View::taken(&collector);
                 Page::Metrics(prometheus::render_metrics_as(&view, openmetrics))
             }
             "/health" => {
-                let view = View::counters(&*collector.lock().ok()?);
+                let view = View::counters(&collector);
                 let (body, unhealthy) = prometheus::render_health(&view);
                 Page::Health(body, unhealthy)
             }

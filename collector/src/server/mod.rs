@@ -1,12 +1,12 @@
 //! The running collector: UDP receiving threads (and Unix datagram and
-//! stream sockets) feeding one [`Collector`], the HTTP endpoint, the
-//! health clock and the pushed outputs (remote write, forwarding) every
-//! export interval.
+//! stream sockets) feeding its [`Shards`], one a thread, the HTTP
+//! endpoint, the health clock and the pushed outputs (remote write,
+//! forwarding) every export interval.
 //!
 //! Receiving stays on plain threads blocked in `recv` (the hot path: a
-//! datagram in, decoded under the collector's lock, nothing else); a Unix
-//! stream connection gets a thread of its own that reads its frames the
-//! same way. The HTTP endpoint is hyper's HTTP/1 server on a small tokio
+//! batch of datagrams in, decoded, then taken in under its shard's lock,
+//! nothing else); a Unix stream connection gets a thread of its own that
+//! reads its frames the same way, into the Unix streams' shard. The HTTP endpoint is hyper's HTTP/1 server on a small tokio
 //! runtime: a connection costs a task, not a thread, so idle or trickling
 //! clients cannot take the endpoint's capacity; the request head must
 //! arrive within 2 s, and past 256 open connections a new one takes the
@@ -19,19 +19,19 @@ mod receive;
 mod sockets;
 mod streams;
 
-use crate::collector::Collector;
 use crate::outputs::forward::Forwarder;
 use crate::outputs::push::Destination;
 use crate::outputs::{otlp, remote_write};
 use crate::settings::Settings;
+use crate::shards::Shards;
 use pushed::{Outputs, export, unix_ns};
 use receive::receive;
 use sockets::{context, udp_socket, unix_listener, unix_socket};
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use streams::accept_streams;
@@ -42,7 +42,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A running collector. Stops when dropped, or with [`Server::stop`].
 pub struct Server {
-    collector: Arc<Mutex<Collector>>,
+    shards: Arc<Shards>,
     udp: SocketAddr,
     http: Option<SocketAddr>,
     /// The Unix socket files it made, removed at stop.
@@ -106,7 +106,10 @@ impl Server {
             }
             None => None,
         };
-        let mut state = Collector::new(settings.limits());
+        // A shard for each UDP socket, the Unix datagram socket, and the
+        // Unix stream connections together.
+        let shards = threads + usize::from(unix.is_some()) + usize::from(stream.is_some());
+        let state = Shards::new(settings.limits(), shards);
         state.set_histograms(settings.histograms());
         let memory = state.memory().clone();
         let remote_writes = (settings.remote_write.iter())
@@ -118,8 +121,8 @@ impl Server {
             .map(|d| d.map(Arc::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        state.pushes = destinations.clone();
-        let collector = Arc::new(Mutex::new(state));
+        state.set_pushes(destinations.clone());
+        let collector = Arc::new(state);
         let stopping = Arc::new(AtomicBool::new(false));
         let mut receivers = Vec::new();
         for (i, socket) in sockets.into_iter().enumerate() {
@@ -129,11 +132,12 @@ impl Server {
                     .name(format!("collector-rx-{i}"))
                     .spawn(move || {
                         let ready = |on| socket.set_nonblocking(on);
-                        receive(&c, &s, |buf| socket.recv(buf), ready)
+                        receive(&c, i, &s, |buf| socket.recv(buf), ready)
                     })?,
             );
         }
         let mut unix_paths = Vec::new();
+        let mut shard = threads;
         if let Some((path, socket)) = unix {
             let (c, s) = (collector.clone(), stopping.clone());
             receivers.push(
@@ -141,17 +145,18 @@ impl Server {
                     .name("collector-unix".into())
                     .spawn(move || {
                         let ready = |on| socket.set_nonblocking(on);
-                        receive(&c, &s, |buf| socket.recv(buf), ready)
+                        receive(&c, shard, &s, |buf| socket.recv(buf), ready)
                     })?,
             );
             unix_paths.push(path);
+            shard += 1;
         }
         if let Some((path, listener)) = stream {
             let (c, s) = (collector.clone(), stopping.clone());
             receivers.push(
                 std::thread::Builder::new()
                     .name("collector-uds".into())
-                    .spawn(move || accept_streams(&listener, &c, &s))?,
+                    .spawn(move || accept_streams(&listener, &c, shard, &s))?,
             );
             unix_paths.push(path);
         }
@@ -189,7 +194,7 @@ impl Server {
         });
         drop(_in_runtime);
         Ok(Server {
-            collector,
+            shards: collector,
             udp,
             http,
             unix: unix_paths,
@@ -212,9 +217,9 @@ impl Server {
         self.http
     }
 
-    /// The collector (lock it to read).
-    pub fn collector(&self) -> &Arc<Mutex<Collector>> {
-        &self.collector
+    /// The collector's shards ([`Shards::view`] reads them).
+    pub fn shards(&self) -> &Arc<Shards> {
+        &self.shards
     }
 
     /// Stops receiving, runs the pushed outputs a last time and waits up
@@ -255,16 +260,14 @@ impl Drop for Server {
 }
 
 /// Moves health's window on every second.
-async fn tick(collector: Arc<Mutex<Collector>>, mut stopped: watch::Receiver<bool>) {
+async fn tick(collector: Arc<Shards>, mut stopped: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;
     loop {
         tokio::select! {
             _ = every.tick() => {
-                if let Ok(mut c) = collector.lock() {
-                    c.tick();
-                }
+                collector.tick();
             }
             _ = stopped.changed() => return,
         }

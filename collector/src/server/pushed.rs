@@ -2,13 +2,13 @@
 //! forwarder run, and remote-write and OTLP requests queued for each
 //! destination.
 
-use crate::collector::Collector;
 use crate::outputs::forward::Forwarder;
 use crate::outputs::push::Destination;
 use crate::outputs::{otlp, remote_write};
+use crate::shards::Shards;
 use crate::view::View;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
@@ -30,24 +30,20 @@ pub(super) fn unix_ns() -> u64 {
 
 impl Outputs {
     /// One run: closes the StatsD sets' interval, takes a view of the
-    /// collector a chunk of series at a time ([`View::taken`]), then,
+    /// shards a chunk of series at a time ([`View::taken`]), then,
     /// with the lock let go, forwards and queues every series for each
     /// destination.
-    fn run(&mut self, collector: &Mutex<Collector>) {
-        match collector.lock() {
-            Ok(mut c) => c.close_sets(),
-            Err(_) => return,
-        }
+    fn run(&mut self, collector: &Shards) {
+        collector.close_sets();
         if self.forwarder.is_none() && self.destinations.is_empty() {
             return;
         }
-        let Some(view) = View::taken(collector) else {
-            return;
-        };
+        let view = View::taken(collector);
         let forwarded = self.forwarder.as_mut().map(|f| f.forward(&view));
-        if let Ok(mut c) = collector.lock() {
-            c.forwarded = forwarded.or(c.forwarded);
-            c.export_held = view.longest_hold();
+        {
+            let mut outward = collector.shared.outward();
+            outward.forwarded = forwarded.or(outward.forwarded);
+            outward.export_held = view.longest_hold();
         }
         if self.destinations.is_empty() {
             return;
@@ -81,7 +77,7 @@ impl Outputs {
 /// stops; then waits for every destination's queue to be sent.
 pub(super) async fn export(
     mut outputs: Outputs,
-    collector: Arc<Mutex<Collector>>,
+    collector: Arc<Shards>,
     interval: Duration,
     mut stopped: watch::Receiver<bool>,
 ) {

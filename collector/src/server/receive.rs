@@ -1,10 +1,9 @@
-//! A receiving thread: datagrams read in batches, decoded before the
-//! collector's lock, taken in under one lock a batch.
+//! A receiving thread: datagrams read in batches, decoded before its
+//! shard's lock, taken in under one lock a batch.
 
-use crate::collector::Collector;
 use crate::ingest::{Reader, Reading};
+use crate::shards::Shards;
 use std::io;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -15,26 +14,25 @@ pub(super) const RECV_WAKE: Duration = Duration::from_millis(50);
 /// The largest datagram a receiving thread takes (UDP's own limit).
 pub(super) const MAX_DATAGRAM_BYTES: usize = 65_536;
 
-/// Datagrams a receiving thread reads before it takes the collector's lock,
-/// at most: taking the lock once for many is what lets several threads
-/// share it (two threads on two cores, a datagram a lock: half of one
-/// thread's rate; 32 a lock: 1.7 times it, `cargo bench --bench collector
-/// -- threads`).
+/// Datagrams a receiving thread reads before it takes its shard's lock,
+/// at most: taking the lock (and the shared arrival count, and each gauge
+/// written) once for many.
 const BATCH: usize = 32;
 
 /// The bytes a receiving thread reads a batch into: a datagram is read
 /// while the largest still fits.
 const BATCH_BYTES: usize = 256 << 10;
 
-/// A receiving thread: datagrams from `recv` into the collector until the
-/// server stops. It waits for one (up to [`RECV_WAKE`]), takes what else
+/// A receiving thread: datagrams from `recv` into shard `shard` of
+/// `shards` until the server stops. It waits for one (up to [`RECV_WAKE`]), takes what else
 /// has arrived (`nonblocking` turns waiting off and on again), up to
 /// [`BATCH`], decodes and checks them, then takes the lock once to take
 /// them all in. A `recv` error `UnexpectedEof` (a stream's peer gone) or
 /// `InvalidData` (a frame longer than any datagram, counted: nothing
 /// after it can be framed) ends it.
 pub(super) fn receive(
-    collector: &Mutex<Collector>,
+    shards: &Shards,
+    shard: usize,
     stopping: &AtomicBool,
     mut recv: impl FnMut(&mut [u8]) -> io::Result<usize>,
     mut nonblocking: impl FnMut(bool) -> io::Result<()>,
@@ -47,9 +45,7 @@ pub(super) fn receive(
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return,
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                if let Ok(mut c) = collector.lock() {
-                    c.count_frame_too_large();
-                }
+                shards.count_frame_too_large(shard);
                 return;
             }
             Err(_) => continue,
@@ -71,18 +67,12 @@ pub(super) fn receive(
         }
         // Decoded and checked before the lock.
         let mut start = 0;
-        let readings: Vec<Reading<'_>> = (readers.iter_mut())
-            .zip(&ends)
-            .map(|(reader, &end)| {
-                let datagram = &buf[start..end];
-                start = end;
-                reader.read(datagram)
-            })
-            .collect();
-        if let Ok(mut c) = collector.lock() {
-            for reading in readings {
-                c.take(reading);
-            }
-        }
+        let readings = (readers.iter_mut()).zip(&ends).map(|(reader, &end)| {
+            let datagram = &buf[start..end];
+            start = end;
+            reader.read(datagram)
+        });
+        let readings: Vec<Reading<'_>> = readings.collect();
+        shards.take(shard, readings);
     }
 }

@@ -2,10 +2,10 @@
 //! frames on a thread of its own.
 
 use super::receive::{MAX_DATAGRAM_BYTES, RECV_WAKE, receive};
-use crate::collector::Collector;
+use crate::shards::Shards;
 use std::io;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// Unix stream connections read at once; one more is closed as it comes
@@ -18,7 +18,8 @@ const MAX_STREAMS: usize = 64;
 #[cfg(unix)]
 pub(super) fn accept_streams(
     listener: &std::os::unix::net::UnixListener,
-    collector: &Arc<Mutex<Collector>>,
+    collector: &Arc<Shards>,
+    shard: usize,
     stopping: &Arc<AtomicBool>,
 ) {
     let mut connections: Vec<JoinHandle<()>> = Vec::new();
@@ -38,7 +39,7 @@ pub(super) fn accept_streams(
         accepted += 1;
         let spawned = std::thread::Builder::new()
             .name(name)
-            .spawn(move || receive_frames(stream, &c, &s));
+            .spawn(move || receive_frames(stream, &c, shard, &s));
         if let Ok(connection) = spawned {
             connections.push(connection);
         }
@@ -55,7 +56,8 @@ pub(super) fn accept_streams(
 #[cfg(unix)]
 fn receive_frames(
     stream: std::os::unix::net::UnixStream,
-    collector: &Mutex<Collector>,
+    collector: &Shards,
+    shard: usize,
     stopping: &AtomicBool,
 ) {
     if (stream.set_nonblocking(false))
@@ -67,6 +69,7 @@ fn receive_frames(
     let frames = std::cell::RefCell::new(Frames::new(stream));
     receive(
         collector,
+        shard,
         stopping,
         |buf| frames.borrow_mut().next(buf),
         |on| frames.borrow().stream.set_nonblocking(on),
