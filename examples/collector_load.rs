@@ -44,7 +44,7 @@
 
 use clap::{Parser, ValueEnum};
 use stats_collector::outputs::prometheus;
-use stats_collector::{Server, Settings};
+use stats_collector::{Server, Settings, View};
 use stats_core::wire::{DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig};
 use stats_pipeline::series_load::SeriesSender;
 use stats_pipeline::{procfs, workload};
@@ -159,7 +159,7 @@ fn ingest(a: &Args) -> Result<(), String> {
         let _ = s.join();
     }
     std::thread::sleep(Duration::from_millis(200));
-    let c = server.shards().view();
+    let c = View::counters(server.shards());
     let (received, lost) = c
         .senders()
         .fold((0, 0), |(r, l), (_, s)| (r + s.received, l + s.lost));
@@ -326,7 +326,7 @@ fn remote_write(a: &Args) -> Result<(), String> {
     )?;
     fill(&server, a.series)?;
     let sent = || {
-        let text = prometheus::render_metrics(&server.shards().view());
+        let text = prometheus::render_metrics(&View::counters(server.shards()));
         (
             own(&text, "stats_collector_push_samples_sent_total"),
             own(&text, "stats_collector_push_requests_total"),
@@ -649,13 +649,13 @@ fn records(a: &Args) -> Result<(), String> {
         let (records_1, cpu_1, elapsed) =
             (records(), receivers_cpu(a.ingest_threads), start.elapsed());
         stop.store(true, Ordering::Relaxed);
-        let c = server.shards().view();
+        let c = View::counters(server.shards());
         let (received, lost) = c
             .senders()
             .fold((0, 0), |(r, l), (_, s)| (r + s.received, l + s.lost));
         let taken = (records_1 - records_0) as f64;
         let cpu = cpu_1 - cpu_0;
-        let series = c.series().count();
+        let series = server.shards().named();
         println!(
             "records: {} receiving threads, {} senders refreshing {} series each, {:.1} s",
             a.ingest_threads,
