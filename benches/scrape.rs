@@ -86,7 +86,7 @@ fn collector(c: &mut Criterion) {
     // What an export takes from ingest's lock: the series copied a
     // thousand at a time (the outputs below each include a copy whole).
     g.bench_function("view_taken", |b| {
-        b.iter(|| black_box(View::taken(&shards).series_held()))
+        b.iter(|| black_box(shards.view().series_held()))
     });
     g.bench_function("render_metrics", |b| {
         b.iter(|| black_box(prometheus::render_metrics(&View::of(&collector))))

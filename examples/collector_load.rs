@@ -5,7 +5,7 @@
 //! cargo run --release --example collector_load -- ingest [--ingest-threads N] [--senders K] [--seconds S]
 //! cargo run --release --example collector_load -- series [--series 100000]
 //! cargo run --release --example collector_load -- remote-write [--series 100000] [--seconds S]
-//! cargo run --release --example collector_load -- records [--ingest-threads N] [--senders K] [--series S] [--seconds S]
+//! cargo run --release --example collector_load -- records [--ingest-threads N] [--senders K] [--series S] [--seconds S] [--collectd /usr/sbin/collectd --rate R]
 //! cargo run --release --example collector_load -- statsd [--rate 6000000] [--seconds S] [--collectd /usr/sbin/collectd] [--check]
 //! ```
 //!
@@ -28,7 +28,11 @@
 //!   series records, every one of them in each pass, as fast as they can,
 //!   to N receiving threads; records taken in a second and per CPU-second
 //!   of the receiving threads, datagrams the kernel dropped, and the
-//!   collector's resident memory per series held.
+//!   collector's resident memory per series held. With `--collectd`, the
+//!   peer in the same run: the same series as StatsD counter lines (no
+//!   StatsD server reads series records), every one in each pass, at
+//!   `--rate` lines a second, to collectd's statsd plugin: its share of
+//!   the lines, CPU a line, and resident memory per series.
 //! * `statsd`: StatsD counter lines (100 names, about 100 lines to a
 //!   1,400-byte datagram) offered at `--rate` lines a second by one paced
 //!   sending thread, to the collector and then, with `--collectd`, to
@@ -44,7 +48,7 @@
 
 use clap::{Parser, ValueEnum};
 use stats_collector::outputs::prometheus;
-use stats_collector::{Server, Settings, View};
+use stats_collector::{Server, Settings};
 use stats_core::wire::{DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig};
 use stats_pipeline::series_load::SeriesSender;
 use stats_pipeline::{procfs, workload};
@@ -73,10 +77,11 @@ struct Args {
     /// Seconds to run (ingest, remote-write, statsd).
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
-    /// StatsD lines a second offered (statsd).
+    /// StatsD lines a second offered (statsd; records: to collectd).
     #[arg(long, default_value_t = 6_000_000.0)]
     rate: f64,
-    /// collectd's binary, to measure it after the collector (statsd).
+    /// collectd's binary, to measure it after the collector (statsd,
+    /// records).
     #[arg(long, value_name = "PATH")]
     collectd: Option<std::path::PathBuf>,
     /// Fail unless the collector accounts for 99% of the lines and spends
@@ -159,7 +164,7 @@ fn ingest(a: &Args) -> Result<(), String> {
         let _ = s.join();
     }
     std::thread::sleep(Duration::from_millis(200));
-    let c = View::counters(server.shards());
+    let c = server.shards().counters();
     let (received, lost) = c
         .senders()
         .fold((0, 0), |(r, l), (_, s)| (r + s.received, l + s.lost));
@@ -236,7 +241,7 @@ fn limits_for(series: usize) -> stats_collector::Limits {
 }
 
 fn series(a: &Args) -> Result<(), String> {
-    let rss = || procfs::rss_bytes().unwrap_or(0) as f64 / (1 << 20) as f64;
+    let rss = || procfs::rss_bytes("self").unwrap_or(0) as f64 / (1 << 20) as f64;
     let before = rss();
     let server = start(Settings::on_loopback().with_limits(limits_for(a.series)))?;
     let started = rss();
@@ -326,7 +331,7 @@ fn remote_write(a: &Args) -> Result<(), String> {
     )?;
     fill(&server, a.series)?;
     let sent = || {
-        let text = prometheus::render_metrics(&View::counters(server.shards()));
+        let text = prometheus::render_metrics(&server.shards().counters());
         (
             own(&text, "stats_collector_push_samples_sent_total"),
             own(&text, "stats_collector_push_requests_total"),
@@ -432,6 +437,9 @@ fn paced(target: &str, datagrams: &[Vec<u8>], total: u64, per_second: f64) -> (u
 struct Measured {
     accounted: f64,
     cpu_s: f64,
+    /// What its resident memory grew by (collectd's; 0 for ours, measured
+    /// apart).
+    rss_grown: f64,
 }
 
 fn statsd(a: &Args) -> Result<(), String> {
@@ -458,6 +466,7 @@ fn statsd(a: &Args) -> Result<(), String> {
         let m = Measured {
             accounted: events as f64,
             cpu_s: (cpu() - cpu_0) as f64 / 1e9,
+            rss_grown: 0.0,
         };
         report("stats-collector", &m, lines, took);
         m
@@ -563,7 +572,8 @@ LoadPlugin write_prometheus
             std::thread::sleep(Duration::from_millis(100));
         }
         let cpu = || procfs::tasks_cpu_ns(&pid, |_| true).unwrap_or(0);
-        let cpu_0 = cpu();
+        let rss = || procfs::rss_bytes(&pid).unwrap_or(0) as f64;
+        let (cpu_0, rss_0) = (cpu(), rss());
         let target = format!("127.0.0.1:{statsd_port}");
         let (_, took) = paced(&target, datagrams, total, per_second);
         // Its totals go out every second: read until they stop moving.
@@ -580,6 +590,7 @@ LoadPlugin write_prometheus
         let m = Measured {
             accounted: last.max(0.0),
             cpu_s: (cpu() - cpu_0) as f64 / 1e9,
+            rss_grown: rss() - rss_0,
         };
         report("collectd", &m, lines, took);
         Ok(m)
@@ -621,7 +632,7 @@ fn refresh(id: u64, target: SocketAddr, series: usize, stop: &AtomicBool, sent: 
 }
 
 fn records(a: &Args) -> Result<(), String> {
-    let rss = || procfs::rss_bytes().unwrap_or(0) as f64;
+    let rss = || procfs::rss_bytes("self").unwrap_or(0) as f64;
     let held = a.senders * a.series;
     let rss_0 = rss();
     let server = start(
@@ -649,7 +660,7 @@ fn records(a: &Args) -> Result<(), String> {
         let (records_1, cpu_1, elapsed) =
             (records(), receivers_cpu(a.ingest_threads), start.elapsed());
         stop.store(true, Ordering::Relaxed);
-        let c = View::counters(server.shards());
+        let c = server.shards().counters();
         let (received, lost) = c
             .senders()
             .fold((0, 0), |(r, l), (_, s)| (r + s.received, l + s.lost));
@@ -670,6 +681,45 @@ fn records(a: &Args) -> Result<(), String> {
             "  {series} series held, {:.0} bytes of resident memory a series",
             (rss() - rss_0) / series.max(1) as f64
         );
-        Ok(())
-    })
+        Ok::<(), String>(())
+    })?;
+    drop(server);
+    let Some(binary) = &a.collectd else {
+        return Ok(());
+    };
+    // The peer: the same series as StatsD counter lines (collectd's
+    // statsd plugin reads no tags: the sender and shard in the name),
+    // every one in each pass, paced at `--rate` lines a second.
+    let mut datagrams = vec![Vec::new()];
+    for i in 0..a.senders {
+        for j in 0..a.series {
+            let line = format!("load.s{j}.sender{}.shard{}:1|c", 100 + i, j % 10);
+            let current = datagrams.last_mut().expect("one at least");
+            if current.len() + line.len() + 1 > 1_400 {
+                datagrams.push(Vec::new());
+            }
+            let current = datagrams.last_mut().expect("one at least");
+            if !current.is_empty() {
+                current.push(b'\n');
+            }
+            current.extend_from_slice(line.as_bytes());
+        }
+    }
+    let per = held as f64 / datagrams.len() as f64;
+    let per_second = a.rate / per;
+    let total = (per_second * a.seconds).max(datagrams.len() as f64) as u64;
+    let lines = total as f64 * per;
+    println!(
+        "  collectd, the same {held} series as StatsD counter lines, {:.2}M a second for {:.1} s:",
+        a.rate / 1e6,
+        total as f64 / per_second
+    );
+    let peer = collectd(binary, &datagrams, total, per_second, lines)?;
+    println!(
+        "  collectd {:.2}M lines per CPU-second ({:.0} ns a line), {:.0} bytes of resident memory a series",
+        peer.accounted / peer.cpu_s.max(1e-9) / 1e6,
+        peer.cpu_s * 1e9 / peer.accounted.max(1.0),
+        peer.rss_grown / held as f64
+    );
+    Ok(())
 }

@@ -147,7 +147,7 @@ fn summarize(args: &Args, run: Run, report: Report, receiver: &Receiver) -> Summ
     let warm_index = (rss.len() / 10).max(1).min(rss.len().saturating_sub(1));
     let rss_start = rss.first().copied().unwrap_or(0);
     let rss_warm = rss.get(warm_index).copied().unwrap_or(0);
-    let rss_end = procfs::rss_bytes().unwrap_or(0);
+    let rss_end = procfs::rss_bytes("self").unwrap_or(0);
     let rss_max = rss.iter().copied().max().unwrap_or(0).max(rss_end);
     let cpu_ns = run.samples.last().map_or(0, |x| x.worker_cpu_ns)
         - run.samples.first().map_or(0, |x| x.worker_cpu_ns);

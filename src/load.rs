@@ -160,7 +160,7 @@ pub fn run(stats: &Stats, delivered: &dyn Fn() -> u64, plan: &Plan) -> Run {
                 delivered: delivered(),
                 lane_utilization: snapshot.map_or(0.0, |s| s.lane_utilization_percent()),
                 dropped: snapshot.map_or(0, |s| s.drops.total()),
-                rss_bytes: procfs::rss_bytes().unwrap_or(0),
+                rss_bytes: procfs::rss_bytes("self").unwrap_or(0),
                 pipeline_bytes: match aggregation {
                     Some(a) => a.memory_used_bytes,
                     None => snapshot.map_or(0, |s| s.memory_bytes),

@@ -2,9 +2,10 @@
 
 use std::fs;
 
-/// Resident set size, bytes (`VmRSS` of `/proc/self/status`).
-pub fn rss_bytes() -> Option<u64> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
+/// Resident set size, bytes, of process `pid` (a number, or `self`):
+/// `VmRSS` of its `/proc/{pid}/status`.
+pub fn rss_bytes(pid: &str) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
@@ -50,7 +51,7 @@ mod tests {
 
     #[test]
     fn reads_this_process() {
-        assert!(rss_bytes().unwrap() > 1 << 20);
+        assert!(rss_bytes("self").unwrap() > 1 << 20);
         let spin = std::thread::Builder::new()
             .name("procfs-spin".into())
             .spawn(|| {

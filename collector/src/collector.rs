@@ -4,39 +4,17 @@
 
 use crate::aggregation::Series;
 use crate::gauges::Pending;
+use crate::health::HealthCounts;
 use crate::histograms::Histograms;
 use crate::key_texts::KeyTexts;
 use crate::memory::{Memory, MemoryRefused};
 use crate::senders::{SenderState, SenderStats};
 use crate::sets::Sets;
-use crate::shared::{Shared, Unnamed, growth};
+use crate::shared::{Limits, Shared, Unnamed, growth};
 use rustc_hash::FxHashMap;
 use stats_core::{Key, Kind};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-
-/// Limits on what the collector keeps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Limits {
-    /// Series kept; further ones fold into an overflow series per kind.
-    pub max_series: usize,
-    /// Senders whose sequences are tracked.
-    pub max_senders: usize,
-    /// Bytes the series, the sender table and the pushed outputs' queues
-    /// share ([`crate::memory`]).
-    pub max_memory: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_series: 10_000,
-            max_senders: 1_024,
-            max_memory: 256 << 20,
-        }
-    }
-}
 
 /// What ingest took in, over all senders.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -153,32 +131,6 @@ fn table_bytes(series: usize, slots: usize) -> u64 {
     (series * size_of::<Series>() + slots * size_of::<u32>()) as u64
 }
 
-/// Ticks (seconds, as the server ticks) that health looks back over.
-pub const HEALTH_WINDOW: usize = 60;
-
-/// Fewer datagrams than this in the window are too few to judge a rate
-/// by: a fresh collector's first two datagrams are not a 100% rate.
-pub(crate) const HEALTH_MIN_DATAGRAMS: u64 = 100;
-
-/// What health's rates are made of, counted since the start.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct HealthCounts {
-    pub(crate) lost: u64,
-    pub(crate) received: u64,
-    pub(crate) invalid: u64,
-    pub(crate) valid: u64,
-}
-
-impl HealthCounts {
-    /// Adds `other`'s counts in.
-    pub(crate) fn add(&mut self, other: HealthCounts) {
-        self.lost += other.lost;
-        self.received += other.received;
-        self.invalid += other.invalid;
-        self.valid += other.valid;
-    }
-}
-
 impl Collector {
     /// An empty collector with `limits`, standing alone.
     pub fn new(limits: Limits) -> Self {
@@ -293,7 +245,7 @@ impl Collector {
     }
 
     /// Moves health's window on: the server calls it every second, and
-    /// `/health` judges the last [`HEALTH_WINDOW`] ticks (since the start
+    /// `/health` judges the last [`crate::HEALTH_WINDOW`] ticks (since the start
     /// before that many).
     pub fn tick(&mut self) {
         let counts = self.health_counts();
@@ -335,30 +287,12 @@ impl Collector {
     }
 }
 
-/// What forwarding has done so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ForwardStats {
-    /// Intervals forwarded.
-    pub intervals: u64,
-    /// Lines sent.
-    pub lines: u64,
-    /// Datagrams sent.
-    pub datagrams: u64,
-    /// Datagrams the socket refused (their lines are lost).
-    pub send_errors: u64,
-    /// Lines lost with them.
-    pub lines_lost: u64,
-    /// Lines that could not be written: a non-finite value, or a name and
-    /// tags longer than a datagram.
-    pub lines_refused: u64,
-}
-
 #[cfg(test)]
 mod tests {
     use crate::aggregation::Aggregate;
-    use crate::collector::{Collector, Limits};
+    use crate::collector::Collector;
     use crate::outputs::prometheus;
+    use crate::shared::Limits;
 
     use crate::view::View;
     use stats_core::Kind;

@@ -74,6 +74,11 @@ impl Pending {
         first
     }
 
+    /// Whether nothing is pending.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
     /// Applies what is pending to `cell`; how many values were refused.
     pub(crate) fn apply(&mut self, cell: &GaugeCell) -> u64 {
         let refused = cell.apply(self.arrival, &self.events);

@@ -156,8 +156,11 @@ impl Collector {
     /// A datagram that does not start with the format's magic (`ST`) is
     /// read as StatsD or DogStatsD lines: the collector is also a StatsD
     /// server.
+    ///
+    /// A shard's collector ([`crate::Shards::shard`]) takes a datagram of
+    /// a sender another shard accounts for as untracked, where
+    /// [`crate::Shards::take`] hands it over to that shard.
     pub fn take(&mut self, reading: Reading<'_>) {
-        // Standing alone, the collector accounts for every sender it can.
         let _ = self.offer(reading, false);
         self.flush();
     }
@@ -221,6 +224,9 @@ impl Collector {
     /// shard at the end of each batch.
     pub(crate) fn flush(&mut self) {
         for (&at, pending) in &mut self.pending {
+            if pending.is_empty() {
+                continue;
+            }
             let cell = if at == usize::MAX {
                 Some(&self.shared.overflow_gauge)
             } else {
@@ -483,8 +489,9 @@ impl Collector {
 #[cfg(test)]
 mod tests {
     use crate::aggregation::Aggregate;
-    use crate::collector::{Collector, Limits};
+    use crate::collector::Collector;
     use crate::outputs::prometheus;
+    use crate::shared::Limits;
 
     use crate::test_support::{NoBuckets, Sender, find};
     use crate::view::View;

@@ -64,6 +64,7 @@
 pub mod aggregation;
 mod collector;
 mod gauges;
+mod health;
 pub mod histograms;
 pub mod ingest;
 mod key_texts;
@@ -81,7 +82,8 @@ mod test_support;
 pub mod view;
 
 pub use aggregation::{Aggregate, Distribution, Series};
-pub use collector::{Collector, ForwardStats, HEALTH_WINDOW, IngestTotals, Limits};
+pub use collector::{Collector, IngestTotals};
+pub use health::HEALTH_WINDOW;
 pub use histograms::Histograms;
 pub use ingest::{Reader, Reading};
 pub use memory::{Memory, MemoryRefused};
@@ -89,4 +91,5 @@ pub use senders::{MAX_SEQUENCE_JUMP, SenderStats};
 pub use server::Server;
 pub use settings::Settings;
 pub use shards::Shards;
+pub use shared::{ForwardStats, Limits};
 pub use view::View;

@@ -200,8 +200,9 @@ impl ClosedSets {
 #[cfg(test)]
 mod tests {
     use crate::aggregation::Aggregate;
-    use crate::collector::{Collector, Limits};
+    use crate::collector::Collector;
     use crate::outputs::prometheus;
+    use crate::shared::Limits;
 
     use crate::test_support::find;
     use crate::view::View;

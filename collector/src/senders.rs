@@ -180,7 +180,8 @@ impl SenderState {
 #[cfg(test)]
 mod tests {
     use crate::aggregation::Aggregate;
-    use crate::collector::{Collector, Limits};
+    use crate::collector::Collector;
+    use crate::shared::Limits;
 
     use crate::senders::{MAX_SEQUENCE_JUMP, Seen, SenderState};
 

@@ -7,8 +7,8 @@
 //! a key text and the owners on its first sight of a sender, never for a
 //! value.
 
-use crate::collector::{ForwardStats, HEALTH_WINDOW, HealthCounts, Limits};
 use crate::gauges::{CELL_BYTES, GaugeCell};
+use crate::health::{HEALTH_WINDOW, HealthCounts};
 use crate::histograms::Histograms;
 use crate::memory::{ALLOCATION_BYTES, Memory};
 use crate::outputs::push::Destination;
@@ -18,6 +18,48 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+/// Limits on what the collector keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Series kept; further ones fold into an overflow series per kind.
+    pub max_series: usize,
+    /// Senders whose sequences are tracked.
+    pub max_senders: usize,
+    /// Bytes the series, the sender table and the pushed outputs' queues
+    /// share ([`crate::memory`]).
+    pub max_memory: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_series: 10_000,
+            max_senders: 1_024,
+            max_memory: 256 << 20,
+        }
+    }
+}
+
+/// What forwarding has done so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ForwardStats {
+    /// Intervals forwarded.
+    pub intervals: u64,
+    /// Lines sent.
+    pub lines: u64,
+    /// Datagrams sent.
+    pub datagrams: u64,
+    /// Datagrams the socket refused (their lines are lost).
+    pub send_errors: u64,
+    /// Lines lost with them.
+    pub lines_lost: u64,
+    /// Lines that could not be written: a non-finite value, or a name and
+    /// tags longer than a datagram.
+    pub lines_refused: u64,
+}
 
 /// Shared by the collectors of one server (or owned by a collector that
 /// stands alone).

@@ -5,7 +5,7 @@
 //! a sample rate), joined by newlines up to the datagram size.
 
 use crate::aggregation::{Aggregate, Series};
-use crate::collector::ForwardStats;
+use crate::shared::ForwardStats;
 use crate::view::View;
 use serde::Deserialize;
 use stats_core::wire::deltas::{Current, Deltas};
@@ -181,7 +181,8 @@ fn send(socket: &UdpSocket, stats: &mut ForwardStats, datagram: &[u8], lines: u6
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::{Collector, Limits};
+    use crate::collector::Collector;
+    use crate::shared::Limits;
     use stats_core::wire::statsd::{MetricType, parse};
 
     /// Forwards `c` once to a local socket; the lines received, as

@@ -417,7 +417,8 @@ pub fn requests(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::{Collector, Limits};
+    use crate::collector::Collector;
+    use crate::shared::Limits;
 
     #[test]
     fn counters_gauges_and_distributions_as_otlp_kinds() {

@@ -2,7 +2,7 @@
 //! as text format 0.0.4, and health as JSON.
 
 use crate::aggregation::{Aggregate, Distribution};
-use crate::collector::HEALTH_MIN_DATAGRAMS;
+use crate::health::HEALTH_MIN_DATAGRAMS;
 use crate::outputs::push::PushCounters;
 use crate::senders::SenderStats;
 use crate::view::View;
@@ -504,8 +504,10 @@ pub fn render_health(view: &View) -> (String, bool) {
 #[cfg(test)]
 mod tests {
 
-    use crate::collector::{Collector, HEALTH_WINDOW, Limits};
+    use crate::collector::Collector;
+    use crate::health::HEALTH_WINDOW;
     use crate::outputs::prometheus;
+    use crate::shared::Limits;
 
     use crate::view::View;
     use stats_core::Kind;

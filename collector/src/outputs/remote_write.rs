@@ -277,7 +277,8 @@ pub fn requests(view: &View, labels: &BTreeMap<String, String>, timestamp_ms: i6
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::{Collector, Limits};
+    use crate::collector::Collector;
+    use crate::shared::Limits;
 
     #[test]
     fn requests_carry_every_sample_with_sorted_labels() {

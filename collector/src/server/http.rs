@@ -3,7 +3,6 @@
 
 use crate::outputs::prometheus;
 use crate::shards::Shards;
-use crate::view::View;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -112,11 +111,11 @@ async fn answer(collector: Arc<Shards>, request: Request<Incoming>) -> Response<
             // Taken a chunk of series at a time: the render stops ingest
             // for no longer than one chunk's copy.
             "/metrics" => {
-                let view = View::taken(&collector);
+                let view = collector.view();
                 Page::Metrics(prometheus::render_metrics_as(&view, openmetrics))
             }
             "/health" => {
-                let view = View::counters(&collector);
+                let view = collector.counters();
                 let (body, unhealthy) = prometheus::render_health(&view);
                 Page::Health(body, unhealthy)
             }

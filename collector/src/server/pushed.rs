@@ -6,7 +6,6 @@ use crate::outputs::forward::Forwarder;
 use crate::outputs::push::Destination;
 use crate::outputs::{otlp, remote_write};
 use crate::shards::Shards;
-use crate::view::View;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -30,7 +29,7 @@ pub(super) fn unix_ns() -> u64 {
 
 impl Outputs {
     /// One run: closes the StatsD sets' interval, takes a view of the
-    /// shards a chunk of series at a time ([`View::taken`]), then,
+    /// shards a chunk of series at a time ([`Shards::view`]), then,
     /// with the lock let go, forwards and queues every series for each
     /// destination.
     fn run(&mut self, collector: &Shards) {
@@ -38,7 +37,7 @@ impl Outputs {
         if self.forwarder.is_none() && self.destinations.is_empty() {
             return;
         }
-        let view = View::taken(collector);
+        let view = collector.view();
         let forwarded = self.forwarder.as_mut().map(|f| f.forward(&view));
         {
             let mut outward = collector.shared.outward();

@@ -35,9 +35,9 @@ pub use cli::Cli;
 pub use error::SettingsError;
 use error::error;
 
-use crate::collector::Limits;
 use crate::histograms::Histograms;
 use crate::outputs::forward::Forward;
+use crate::shared::Limits;
 use bytesize::ByteSize;
 use serde::Deserialize;
 use std::collections::BTreeMap;
