@@ -576,6 +576,10 @@ LoadPlugin write_prometheus
         let (cpu_0, rss_0) = (cpu(), rss());
         let target = format!("127.0.0.1:{statsd_port}");
         let (_, took) = paced(&target, datagrams, total, per_second);
+        // Its CPU as the collector's is measured: to half a second after
+        // the last datagram, before any scrape of its totals.
+        std::thread::sleep(Duration::from_millis(500));
+        let (cpu_s, rss_grown) = ((cpu() - cpu_0) as f64 / 1e9, rss() - rss_0);
         // Its totals go out every second: read until they stop moving.
         let mut last = -1.0;
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -589,8 +593,8 @@ LoadPlugin write_prometheus
         }
         let m = Measured {
             accounted: last.max(0.0),
-            cpu_s: (cpu() - cpu_0) as f64 / 1e9,
-            rss_grown: rss() - rss_0,
+            cpu_s,
+            rss_grown,
         };
         report("collectd", &m, lines, took);
         Ok(m)
