@@ -74,7 +74,7 @@ impl IngestTotals {
 /// took in, the senders it accounts for, its counters. A collector stands
 /// alone ([`Collector::new`]) or is one of a server's shards
 /// ([`crate::shards`]), which share each series' id and gauge, and which
-/// shard accounts for each sender ([`crate::shared`]).
+/// shard accounts for each sender.
 pub struct Collector {
     pub(crate) shared: Arc<Shared>,
     /// Its place among the shards.

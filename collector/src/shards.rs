@@ -2,7 +2,7 @@
 //! shard), each behind a lock of its own that only its thread takes while
 //! it takes datagrams in, so that receiving threads share no lock on the
 //! hot path. The shards share each series' id and gauge, and which shard
-//! accounts for each sender ([`crate::shared`]): a sender's datagrams are
+//! accounts for each sender: a sender's datagrams are
 //! taken in by the shard that saw it first (where the kernel steers its
 //! address), and a datagram of it that another thread read is handed
 //! over. What they hold is merged when a view is taken ([`Shards::view`]):
