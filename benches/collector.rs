@@ -9,7 +9,8 @@
 //! for comparison. Then StatsD lines (`statsd_lines`):
 //! the line parser alone, and whole datagrams through `Collector::ingest`,
 //! as Etsy counters (100 names, about 100 lines to a 1,400-byte datagram,
-//! the collectd comparison's load) and as DogStatsD lines with tags. And
+//! the collectd comparison's load) and as DogStatsD lines with tags, and
+//! the Etsy lines through one and two receiving threads. And
 //! the default mode's series records (`collector_records`): senders of
 //! 5,000 series each, every series' totals in each pass, through one
 //! thread and two as the receiving threads take them. Each group checks
@@ -182,6 +183,23 @@ fn statsd_lines(c: &mut Criterion) {
         // Every line was taken in: each a count of 1.
         let totals = collector.totals();
         assert_eq!(totals.events % LINES as u64, 0, "{totals:?}");
+    }
+    // The Etsy lines through receiving threads as the server's take them,
+    // a shard each, and two sharing one shard for comparison.
+    let etsy = &workloads[0].1;
+    for (threads, shards) in [(1, 1), (2, 2), (2, 1)] {
+        let state = Shards::new(Limits::default(), shards);
+        let mut sent = 0;
+        g.throughput(Throughput::Elements((threads * LINES) as u64));
+        g.bench_function(
+            format!("ingest_etsy_counters_{threads}_threads_{shards}_shards"),
+            |b| {
+                let mut sources: Vec<_> = (0..threads).map(|_| || (etsy.clone(), LINES)).collect();
+                sustained(b, &state, &mut sources, &mut sent);
+            },
+        );
+        // Every line taken in, exactly.
+        assert_eq!(state.totals().events, sent as u64);
     }
     g.finish();
 }
