@@ -18,11 +18,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use metrics::{Key, Label, Level, Metadata, Recorder};
 use stats_collector::outputs::{otlp, prometheus, remote_write};
 use stats_collector::{Collector, Histograms, Limits, Reader, Shards, View};
+use stats_pipeline::http;
 use stats_std::{Config, Stats};
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::io::{Read, Write};
-use std::net::{TcpStream, UdpSocket};
+
+use std::net::UdpSocket;
 use std::time::Duration;
 
 /// The kind of series `i` of `n`: 40% counters, 40% gauges, 10% timers,
@@ -119,17 +120,6 @@ fn collector(c: &mut Criterion) {
     g.finish();
 }
 
-/// `GET /metrics` over TCP; the body's length.
-fn scrape(address: std::net::SocketAddr) -> usize {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    response.len()
-}
-
 fn client(c: &mut Criterion) {
     let n = 10_000;
     let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -206,7 +196,7 @@ fn client(c: &mut Criterion) {
         b.iter(|| black_box(stats.render_metrics()))
     });
     g.bench_function("stats_std_http_get", |b| {
-        b.iter(|| black_box(scrape(address)))
+        b.iter(|| black_box(http::get(address, "/metrics").unwrap().len()))
     });
     g.bench_function("metrics_exporter_prometheus_render", |b| {
         b.iter(|| black_box(handle.render()))

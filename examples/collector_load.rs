@@ -51,7 +51,7 @@ use stats_collector::outputs::prometheus;
 use stats_collector::{Server, Settings};
 use stats_core::wire::{DEFAULT_MAX_DATAGRAM, Encoder, EncoderConfig};
 use stats_pipeline::series_load::SeriesSender;
-use stats_pipeline::{procfs, workload};
+use stats_pipeline::{http, procfs, workload};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::process::ExitCode;
@@ -555,7 +555,7 @@ LoadPlugin write_prometheus
     let pid = child.id().to_string();
     let result = (|| {
         let counted = || -> Option<f64> {
-            let text = http_get(http_port, "/metrics").ok()?;
+            let text = http::get(SocketAddr::from(([127, 0, 0, 1], http_port)), "/metrics").ok()?;
             Some(
                 text.lines()
                     .filter(|l| l.starts_with("collectd_statsd_derive_total{"))
@@ -603,22 +603,6 @@ LoadPlugin write_prometheus
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
     result
-}
-
-/// The body of `GET path` on loopback `port`.
-fn http_get(port: u16, path: &str) -> Result<String, String> {
-    let mut stream =
-        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    stream
-        .read_to_string(&mut text)
-        .map_err(|e| e.to_string())?;
-    let (_, body) = text.split_once("\r\n\r\n").ok_or("no HTTP response")?;
-    Ok(body.to_string())
 }
 
 /// One sender of the `records` mode, until `stop`; counts the datagrams

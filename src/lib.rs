@@ -5,6 +5,7 @@
 
 pub mod alloc_counter;
 pub mod cli;
+pub mod http;
 pub mod load;
 pub mod procfs;
 pub mod receiver;
