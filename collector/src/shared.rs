@@ -165,13 +165,13 @@ impl Shared {
 
     /// Series named so far: ids are below it.
     pub(crate) fn named(&self) -> usize {
-        self.names.lock().map_or(0, |n| n.gauges.len())
+        self.names().gauges.len()
     }
 
     /// The id of the series of canonical key `key` (its first byte its
     /// `kind`), named now if new, and its gauge's cell.
     pub(crate) fn name(&self, key: &str, kind: Kind) -> Result<Named, Unnamed> {
-        let mut names = self.names.lock().map_err(|_| Unnamed::NoRoom)?;
+        let mut names = self.names();
         let names = &mut *names;
         if let Some(&id) = names.index.get(key) {
             return Ok(Named {
@@ -214,6 +214,12 @@ impl Shared {
         if outward.health_window.len() > HEALTH_WINDOW {
             outward.health_window.pop_front();
         }
+    }
+
+    /// The names (a lock poisoned by a panic taken all the same: each
+    /// call leaves them whole).
+    fn names(&self) -> MutexGuard<'_, Names> {
+        self.names.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The senders' owners.
