@@ -164,10 +164,7 @@ fn ingest(a: &Args) -> Result<(), String> {
         let _ = s.join();
     }
     std::thread::sleep(Duration::from_millis(200));
-    let c = server.shards().counters();
-    let (received, lost) = c
-        .senders()
-        .fold((0, 0), |(r, l), (_, s)| (r + s.received, l + s.lost));
+    let (received, lost) = received_and_lost(&server);
     let aggregated = (events_1 - events_0) as f64;
     let cpu = cpu_1 - cpu_0;
     println!(
@@ -180,6 +177,13 @@ fn ingest(a: &Args) -> Result<(), String> {
     let datagrams = (sent.load(Ordering::Relaxed), received, lost);
     intake(("events", "an event"), aggregated, cpu, secs, datagrams);
     Ok(())
+}
+
+/// The datagrams the collector received from its senders, and those it
+/// counted lost (sequence gaps: the kernel dropped them).
+fn received_and_lost(server: &Server) -> (u64, u64) {
+    (server.shards().counters().senders())
+        .fold((0, 0), |(r, l), (_, s)| (r + s.received, l + s.lost))
 }
 
 /// Prints what the receiving threads took in: `taken` of `what` (plural,
@@ -648,10 +652,7 @@ fn records(a: &Args) -> Result<(), String> {
         let (records_1, cpu_1, elapsed) =
             (records(), receivers_cpu(a.ingest_threads), start.elapsed());
         stop.store(true, Ordering::Relaxed);
-        let c = server.shards().counters();
-        let (received, lost) = c
-            .senders()
-            .fold((0, 0), |(r, l), (_, s)| (r + s.received, l + s.lost));
+        let (received, lost) = received_and_lost(&server);
         let taken = (records_1 - records_0) as f64;
         let cpu = cpu_1 - cpu_0;
         let series = server.shards().named();

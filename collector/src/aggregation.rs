@@ -3,7 +3,6 @@
 //! exponential buckets), and the cumulative totals of senders that
 //! aggregate at the source, kept per sender.
 
-use crate::gauges::GaugeCell;
 use crate::memory::{ALLOCATION_BYTES, Memory};
 use rustc_hash::FxHashMap;
 use stats_core::Kind;
@@ -11,7 +10,7 @@ use stats_core::aggregate::{NANOS_PER_SECOND, bucket_of_kind, bucket_value};
 use stats_core::prometheus::Exponential;
 use stats_core::wire::DecodedDistribution;
 use std::mem::size_of;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The bytes a distribution's map of `capacity` buckets holds: each
 /// place's key, count and control byte, at 7/8 of the places used at
@@ -279,6 +278,42 @@ impl Aggregate {
     }
 }
 
+/// A gauge series' value from events, one for every shard
+/// ([`crate::shards`]): one value whichever thread read its datagrams,
+/// and when it last changed (the arrival count; 0: never).
+#[derive(Debug)]
+pub(crate) struct GaugeCell(Mutex<(u64, Aggregate)>);
+
+impl Default for GaugeCell {
+    fn default() -> Self {
+        GaugeCell(Mutex::new((0, Aggregate::Gauge(0.0))))
+    }
+}
+
+/// The bytes a cell holds (its allocation's own included).
+pub(crate) const CELL_BYTES: u64 =
+    (size_of::<GaugeCell>() + 2 * size_of::<usize>()) as u64 + ALLOCATION_BYTES;
+
+impl GaugeCell {
+    /// When it last changed, and its value.
+    pub(crate) fn read(&self) -> (u64, Aggregate) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Takes in `values` (value, whether a change), in order, at
+    /// `arrival`, each as [`Aggregate::add`] takes a gauge's; how many it
+    /// refused.
+    pub(crate) fn apply(&self, arrival: u64, values: &[(f64, bool)], memory: &Memory) -> u64 {
+        let mut cell = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, gauge) = &mut *cell;
+        let refused = (values.iter())
+            .filter(|&&(value, relative)| gauge.add(value, relative, 1.0, memory) != Added::Taken)
+            .count();
+        *at = (*at).max(arrival);
+        refused as u64
+    }
+}
+
 /// A sender's latest totals for a series.
 #[derive(Clone, Debug)]
 pub(crate) struct Cumulative {
@@ -306,8 +341,8 @@ pub struct Series {
     /// From events (version 1 datagrams, StatsD lines); a gauge's are in
     /// its cell.
     pub(crate) events: Aggregate,
-    /// When the events' value last changed (arrival count): a frozen
-    /// gauge's.
+    /// When its value last changed (arrival count): set when frozen (a
+    /// gauge's events change in its cell).
     pub(crate) events_arrival: u64,
     /// A gauge's events, shared by every shard ([`crate::gauges`]);
     /// `None` once frozen.
@@ -380,20 +415,24 @@ impl Series {
 
     /// The series as it stands, for an export: its name, tags and kind,
     /// and its [`Series::aggregate`] and [`Series::arrival`] as its
-    /// events' (no sender's totals apart).
-    pub(crate) fn frozen(&self) -> Series {
-        let (events_arrival, events) = self.latest();
+    /// events' (no sender's totals apart; a gauge's cell read once).
+    pub(crate) fn frozen(mut self) -> Series {
+        let events = match &self.gauge {
+            Some(cell) => cell.read(),
+            None => {
+                let events = std::mem::replace(&mut self.events, Aggregate::new(self.kind));
+                (self.events_arrival, events)
+            }
+        };
+        let events_arrival = self.arrival_since(events.0);
+        let events = self.aggregate_of(events);
         Series {
-            id: self.id,
-            name: self.name.clone(),
-            tags: self.tags.clone(),
-            kind: self.kind,
             events,
             events_arrival,
             gauge: None,
-            first: self.first,
             cumulative: Vec::new(),
             retired: Aggregate::new(self.kind),
+            ..self
         }
     }
 
@@ -406,7 +445,6 @@ impl Series {
             (self.name, self.tags, self.first) = (other.name, other.tags, true);
         }
         self.events.merge(&other.events);
-        self.events_arrival = self.events_arrival.max(other.events_arrival);
         self.retired.merge(&other.retired);
         for c in other.cumulative {
             match self.cumulative.iter_mut().find(|m| m.sender == c.sender) {
@@ -425,25 +463,23 @@ impl Series {
     /// When its value last changed (the collector's arrival count): what
     /// orders gauges that render as one.
     pub(crate) fn arrival(&self) -> u64 {
-        self.latest().0
+        let events = (self.gauge.as_ref()).map_or(self.events_arrival, |cell| cell.read().0);
+        self.arrival_since(events)
     }
 
-    /// Its events' value when last changed: a gauge's from its cell.
+    /// The later of `events` (when its events last changed) and when each
+    /// sender's totals arrived.
+    fn arrival_since(&self, events: u64) -> u64 {
+        (self.cumulative.iter().map(|c| c.arrival)).fold(events, u64::max)
+    }
+
+    /// Its events' value, and when it last changed: a gauge's from its
+    /// cell.
     fn events(&self) -> (u64, Aggregate) {
         match &self.gauge {
-            Some(cell) => {
-                let g = cell.get();
-                (g.arrival, Aggregate::Gauge(g.value))
-            }
+            Some(cell) => cell.read(),
             None => (self.events_arrival, self.events.clone()),
         }
-    }
-
-    /// What the series stands at, and when it last changed.
-    fn latest(&self) -> (u64, Aggregate) {
-        let events = self.events();
-        let arrival = (self.cumulative.iter().map(|c| c.arrival)).fold(events.0, u64::max);
-        (arrival, self.aggregate_of(events))
     }
 
     /// What the series stands at: its events' aggregate, every sender's

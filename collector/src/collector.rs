@@ -76,10 +76,11 @@ impl IngestTotals {
 /// ([`crate::shards`]), which share each series' id and gauge, and which
 /// shard accounts for each sender.
 pub struct Collector {
+    /// What it shares with the other shards: its limits and byte budget
+    /// among them.
     pub(crate) shared: Arc<Shared>,
     /// Its place among the shards.
-    pub(crate) lane: usize,
-    pub(crate) limits: Limits,
+    pub(crate) shard: usize,
     pub(crate) senders: FxHashMap<u64, SenderState>,
     /// Sender ids in the order they were first seen: where a new sender
     /// looks for one to take the place of (ids since proven or gone are
@@ -106,8 +107,6 @@ pub struct Collector {
     /// the overflow), applied to their cells at its end
     /// ([`Collector::flush`]).
     pub(crate) pending: FxHashMap<usize, Pending>,
-    /// The byte budget, shared with the pushed destinations' queues.
-    pub(crate) memory: Arc<Memory>,
     /// StatsD sets' members this interval.
     pub(crate) sets: Sets,
     /// Series by their key text as sent (StatsD lines, series records).
@@ -119,7 +118,7 @@ pub struct Collector {
 impl std::fmt::Debug for Collector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Collector")
-            .field("lane", &self.lane)
+            .field("shard", &self.shard)
             .field("series", &self.series.len())
             .finish_non_exhaustive()
     }
@@ -134,16 +133,14 @@ fn table_bytes(series: usize, slots: usize) -> u64 {
 impl Collector {
     /// An empty collector with `limits`, standing alone.
     pub fn new(limits: Limits) -> Self {
-        Collector::lane(Arc::new(Shared::new(limits)), 0)
+        Collector::of_shards(Arc::new(Shared::new(limits)), 0)
     }
 
-    /// An empty collector, `lane`-th of the shards that share `shared`.
-    pub(crate) fn lane(shared: Arc<Shared>, lane: usize) -> Self {
+    /// An empty collector, shard `shard` of those that share `shared`.
+    pub(crate) fn of_shards(shared: Arc<Shared>, shard: usize) -> Self {
         Collector {
-            limits: shared.limits,
-            memory: shared.memory.clone(),
             shared,
-            lane,
+            shard,
             senders: FxHashMap::default(),
             probation: VecDeque::new(),
             series: Vec::new(),
@@ -170,7 +167,7 @@ impl Collector {
 
     /// The byte budget and what holds it.
     pub fn memory(&self) -> &Arc<Memory> {
-        &self.memory
+        &self.shared.memory
     }
 
     /// The place in its series of the series for (`name`, `tags`,
@@ -205,7 +202,7 @@ impl Collector {
             growth(self.series.len(), series_room),
             slots_to - slots_room,
         );
-        if !self.memory.grow(own + grows) {
+        if !self.shared.memory.grow(own + grows) {
             self.totals.memory_refused.series += 1;
             return usize::MAX;
         }
@@ -223,7 +220,7 @@ impl Collector {
             self.series.capacity() - series_room,
             self.slots.capacity() - slots_room,
         );
-        self.memory.changed(grows, grown);
+        self.shared.memory.changed(grows, grown);
         at
     }
 
@@ -236,7 +233,7 @@ impl Collector {
             let tags = [("kind", kind.as_str())];
             Series::new(usize::MAX, "stats_collector_overflow", &tags, kind, gauge)
         });
-        (series, &self.memory)
+        (series, &self.shared.memory)
     }
 
     /// Every series, overflow ones last.

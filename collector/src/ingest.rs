@@ -189,7 +189,7 @@ impl Collector {
         let tracked = self.senders.contains_key(&header.sender_id)
             || match self.admit_sender(header.sender_id) {
                 Admitted::Here => true,
-                Admitted::Elsewhere(lane) if hand_over => return Err((lane, reading)),
+                Admitted::Elsewhere(shard) if hand_over => return Err((shard, reading)),
                 Admitted::Elsewhere(_) | Admitted::Untracked => false,
             };
         if tracked {
@@ -233,7 +233,7 @@ impl Collector {
                 self.series.get(at).and_then(|s| s.gauge.as_ref())
             };
             if let Some(cell) = cell {
-                self.totals.non_finite_refused += pending.apply(cell);
+                self.totals.non_finite_refused += pending.apply(cell, &self.shared.memory);
             }
         }
         // What a burst of many gauges left is not kept.
@@ -278,14 +278,14 @@ impl Collector {
         let shared = self.shared.clone();
         let mut owners = shared.owners();
         match owners.get(&id) {
-            Some(&lane) if lane != self.lane => return Admitted::Elsewhere(lane),
+            Some(&shard) if shard != self.shard => return Admitted::Elsewhere(shard),
             _ => {}
         }
-        let place = owners.len() < self.limits.max_senders;
-        let admitted = (place && self.memory.grow(SENDER_BYTES))
-            || (self.evict_unproven(&mut owners) && self.memory.grow(SENDER_BYTES));
+        let place = owners.len() < self.shared.limits.max_senders;
+        let admitted = (place && self.shared.memory.grow(SENDER_BYTES))
+            || (self.evict_unproven(&mut owners) && self.shared.memory.grow(SENDER_BYTES));
         if admitted {
-            owners.insert(id, self.lane);
+            owners.insert(id, self.shard);
             return Admitted::Here;
         }
         if place {
@@ -308,11 +308,11 @@ impl Collector {
             if let Some(state) = self.senders.remove(&id) {
                 for at in state.series {
                     if let Some(series) = self.series.get_mut(at) {
-                        series.forget(id, &self.memory);
+                        series.forget(id, &self.shared.memory);
                     }
                 }
                 owners.remove(&id);
-                self.memory.shrink(SENDER_BYTES);
+                self.shared.memory.shrink(SENDER_BYTES);
             }
             self.totals.senders_evicted += 1;
             return true;
@@ -327,7 +327,7 @@ impl Collector {
         };
         for at in std::mem::take(&mut state.series) {
             if let Some(series) = self.series.get_mut(at) {
-                series.retire(sender, &self.memory);
+                series.retire(sender, &self.shared.memory);
             }
         }
     }
@@ -369,8 +369,8 @@ impl Collector {
         }
         let at = self.series_for(name, &slots[..n], kind);
         if at != usize::MAX {
-            let most = self.limits.max_series;
-            self.key_texts.remember(at, most, &self.memory);
+            let most = self.shared.limits.max_series;
+            self.key_texts.remember(at, most, &self.shared.memory);
         }
         at
     }
@@ -414,7 +414,7 @@ impl Collector {
             match self.series.get_mut(at) {
                 Some(series) if series.kind == record.kind => {
                     let (id, sequence) = (header.sender_id, header.sequence);
-                    match series.take(id, sequence, arrival, totals, &self.memory) {
+                    match series.take(id, sequence, arrival, totals, &self.shared.memory) {
                         Taken::First if tracked => {
                             if let Some(state) = self.senders.get_mut(&id) {
                                 state.series.push(at);
@@ -445,10 +445,8 @@ impl Collector {
     ) {
         let here = self.series.get(series).is_some_and(|s| s.kind == kind);
         if kind == Kind::Gauge {
-            if !value.is_finite() {
-                self.totals.non_finite_refused += 1;
-                return;
-            }
+            // Applied to the series' cell at the batch's end (where a value
+            // that is not finite is refused and counted).
             let at = if here {
                 series
             } else {
@@ -462,7 +460,7 @@ impl Collector {
             return;
         }
         let added = match self.series.get_mut(series) {
-            Some(s) if here => s.events.add(value, relative, weight, &self.memory),
+            Some(s) if here => s.events.add(value, relative, weight, &self.shared.memory),
             _ => {
                 let (overflow, memory) = self.overflow(kind);
                 overflow.events.add(value, relative, weight, memory)

@@ -5,6 +5,7 @@
 //! key.
 
 use crate::memory::{ALLOCATION_BYTES, Memory};
+use crate::shared::map_places;
 use rustc_hash::FxHashMap;
 use stats_core::Kind;
 
@@ -68,8 +69,8 @@ impl KeyTexts {
         if self.map.len() >= most {
             return;
         }
-        let place = (size_of::<(Box<[u8]>, usize)>() + 1) * 8 / 7;
-        let bytes = (self.scratch.len() + place) as u64 + ALLOCATION_BYTES;
+        let place = map_places::<Box<[u8]>, usize>(1);
+        let bytes = self.scratch.len() as u64 + place + ALLOCATION_BYTES;
         if memory.grow(bytes) {
             self.map.insert(self.scratch.as_slice().into(), series);
         }

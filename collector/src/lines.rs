@@ -2,8 +2,8 @@
 //! line's own key text, its values read once, and sets, events and
 //! service checks as their own.
 
+use crate::aggregation::GaugeCell;
 use crate::collector::Collector;
-use crate::gauges::GaugeCell;
 use crate::shared::Shared;
 use rustc_hash::{FxHashMap, FxHashSet};
 use stats_core::Kind;
@@ -104,7 +104,7 @@ impl Collector {
                         .get(series)
                         .is_some_and(|s| s.kind == Kind::Gauge)
                     {
-                        self.sets.add(series, line.value, &self.memory);
+                        self.sets.add(series, line.value, &self.shared.memory);
                     } else {
                         self.totals.overflowed_events += 1;
                     }
@@ -170,7 +170,7 @@ impl Collector {
     /// Ends this collector's StatsD set interval: each set's members into
     /// `closed`, with those other shards had.
     pub(crate) fn closed_sets(&mut self, closed: &mut ClosedSets) {
-        for (at, members) in self.sets.close(&self.memory) {
+        for (at, members) in self.sets.close(&self.shared.memory) {
             if let Some(s) = self.series.get(at)
                 && let Some(cell) = &s.gauge
             {
@@ -192,7 +192,7 @@ impl ClosedSets {
     pub(crate) fn apply(self, shared: &Shared) {
         let arrival = shared.arrival();
         for (cell, members) in self.0.into_values() {
-            cell.set(arrival, members.len() as f64);
+            cell.apply(arrival, &[(members.len() as f64, false)], &shared.memory);
         }
     }
 }
@@ -370,7 +370,7 @@ mod tests {
             ..Limits::default()
         };
         let mut c = Collector::new(limits);
-        let before = c.memory.tables();
+        let before = c.memory().tables();
         for i in 0..5 {
             for order in ["#k:1,j:2", "#j:2,k:1"] {
                 c.ingest(format!("m{i}:1|c|{order}").as_bytes());
@@ -380,7 +380,7 @@ mod tests {
         let (kept, overflowed) = (c.series().filter(|s| s.name.starts_with('m')).count(), 4);
         assert_eq!(kept, 3);
         assert_eq!(c.totals().overflowed_events, overflowed);
-        assert!(c.memory.tables() > before);
+        assert!(c.memory().tables() > before);
         // Every line counted: in its series or in the overflow.
         assert_eq!(c.totals().events, 10);
     }

@@ -57,7 +57,7 @@ impl Shards {
     pub fn new(limits: Limits, shards: usize) -> Self {
         let shared = Arc::new(Shared::new(limits));
         let shards = (0..shards.max(1))
-            .map(|lane| Padded(Mutex::new(Collector::lane(shared.clone(), lane))))
+            .map(|shard| Padded(Mutex::new(Collector::of_shards(shared.clone(), shard))))
             .collect();
         Shards { shared, shards }
     }

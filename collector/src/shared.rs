@@ -7,7 +7,7 @@
 //! a key text and the owners on its first sight of a sender, never for a
 //! value.
 
-use crate::gauges::{CELL_BYTES, GaugeCell};
+use crate::aggregation::{CELL_BYTES, GaugeCell};
 use crate::health::{HEALTH_WINDOW, HealthCounts};
 use crate::histograms::Histograms;
 use crate::memory::{ALLOCATION_BYTES, Memory};

@@ -114,8 +114,13 @@ impl Merge {
         let outward = shared.outward();
         (self.counts.senders).sort_unstable_by_key(|(id, _)| *id);
         View {
-            series: self.series.iter().flatten().map(Series::frozen).collect(),
-            overflow: (self.overflow.each_ref()).map(|s| s.as_ref().map(Series::frozen)),
+            series: self
+                .series
+                .into_iter()
+                .flatten()
+                .map(Series::frozen)
+                .collect(),
+            overflow: self.overflow.map(|s| s.map(Series::frozen)),
             counts: self.counts,
             histograms: outward.histograms.clone(),
             pushes: outward.pushes.clone(),

@@ -28,7 +28,7 @@ const MAX_CONNECTIONS: usize = 256;
 /// [`HEADER_DEADLINE`].
 pub(super) async fn serve(
     listener: tokio::net::TcpListener,
-    collector: Arc<Shards>,
+    shards: Arc<Shards>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let open: Arc<Mutex<VecDeque<(u64, AbortHandle)>>> = Arc::default();
@@ -47,11 +47,11 @@ pub(super) async fn serve(
         };
         let id = next;
         next += 1;
-        let (collector, registry) = (collector.clone(), open.clone());
+        let (shards, registry) = (shards.clone(), open.clone());
         let connection = async move {
             let service = hyper::service::service_fn(move |request| {
-                let collector = collector.clone();
-                async move { Ok::<_, std::convert::Infallible>(answer(collector, request).await) }
+                let shards = shards.clone();
+                async move { Ok::<_, std::convert::Infallible>(answer(shards, request).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -82,7 +82,7 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// OpenMetrics 1.0, when the client's `Accept` asks for it.
 const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-async fn answer(collector: Arc<Shards>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn answer(shards: Arc<Shards>, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let respond = |status: StatusCode, content_type: &str, body: String| {
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = status;
@@ -111,11 +111,11 @@ async fn answer(collector: Arc<Shards>, request: Request<Incoming>) -> Response<
             // Taken a chunk of series at a time: the render stops ingest
             // for no longer than one chunk's copy.
             "/metrics" => {
-                let view = collector.view();
+                let view = shards.view();
                 Page::Metrics(prometheus::render_metrics_as(&view, openmetrics))
             }
             "/health" => {
-                let view = collector.counters();
+                let view = shards.counters();
                 let (body, unhealthy) = prometheus::render_health(&view);
                 Page::Health(body, unhealthy)
             }

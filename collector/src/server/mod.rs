@@ -6,8 +6,9 @@
 //! Receiving stays on plain threads blocked in `recv` (the hot path: a
 //! batch of datagrams in, decoded, then taken in under its shard's lock,
 //! nothing else); a Unix stream connection gets a thread of its own that
-//! reads its frames the same way, into the Unix streams' shard. The HTTP endpoint is hyper's HTTP/1 server on a small tokio
-//! runtime: a connection costs a task, not a thread, so idle or trickling
+//! reads its frames the same way, into the Unix streams' shard. The HTTP
+//! endpoint is hyper's HTTP/1 server on a small tokio runtime: a
+//! connection costs a task, not a thread, so idle or trickling
 //! clients cannot take the endpoint's capacity; the request head must
 //! arrive within 2 s, and past 256 open connections a new one takes the
 //! oldest's place. Rendering runs on tokio's blocking pool, so a large
@@ -108,8 +109,8 @@ impl Server {
         };
         // A shard for each UDP socket, the Unix datagram socket, and the
         // Unix stream connections together.
-        let shards = threads + usize::from(unix.is_some()) + usize::from(stream.is_some());
-        let state = Shards::new(settings.limits(), shards);
+        let count = threads + usize::from(unix.is_some()) + usize::from(stream.is_some());
+        let state = Shards::new(settings.limits(), count);
         state.set_histograms(settings.histograms());
         let memory = state.memory().clone();
         let remote_writes = (settings.remote_write.iter())
@@ -122,11 +123,11 @@ impl Server {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         state.set_pushes(destinations.clone());
-        let collector = Arc::new(state);
+        let shards = Arc::new(state);
         let stopping = Arc::new(AtomicBool::new(false));
         let mut receivers = Vec::new();
         for (i, socket) in sockets.into_iter().enumerate() {
-            let (c, s) = (collector.clone(), stopping.clone());
+            let (c, s) = (shards.clone(), stopping.clone());
             receivers.push(
                 std::thread::Builder::new()
                     .name(format!("collector-rx-{i}"))
@@ -139,7 +140,7 @@ impl Server {
         let mut unix_paths = Vec::new();
         let mut shard = threads;
         if let Some((path, socket)) = unix {
-            let (c, s) = (collector.clone(), stopping.clone());
+            let (c, s) = (shards.clone(), stopping.clone());
             receivers.push(
                 std::thread::Builder::new()
                     .name("collector-unix".into())
@@ -152,7 +153,7 @@ impl Server {
             shard += 1;
         }
         if let Some((path, listener)) = stream {
-            let (c, s) = (collector.clone(), stopping.clone());
+            let (c, s) = (shards.clone(), stopping.clone());
             receivers.push(
                 std::thread::Builder::new()
                     .name("collector-uds".into())
@@ -167,12 +168,12 @@ impl Server {
             .build()?;
         let (stop, stopped) = watch::channel(false);
         let _in_runtime = runtime.enter();
-        runtime.spawn(tick(collector.clone(), stopped.clone()));
+        runtime.spawn(tick(shards.clone(), stopped.clone()));
         let http = match http {
             Some(listener) => {
                 let address = listener.local_addr()?;
                 let listener = tokio::net::TcpListener::from_std(listener)?;
-                runtime.spawn(http::serve(listener, collector.clone(), stopped.clone()));
+                runtime.spawn(http::serve(listener, shards.clone(), stopped.clone()));
                 Some(address)
             }
             None => None,
@@ -187,14 +188,14 @@ impl Server {
             };
             runtime.spawn(export(
                 outputs,
-                collector.clone(),
+                shards.clone(),
                 settings.export_interval(),
                 stopped,
             ))
         });
         drop(_in_runtime);
         Ok(Server {
-            shards: collector,
+            shards,
             udp,
             http,
             unix: unix_paths,
@@ -260,14 +261,14 @@ impl Drop for Server {
 }
 
 /// Moves health's window on every second.
-async fn tick(collector: Arc<Shards>, mut stopped: watch::Receiver<bool>) {
+async fn tick(shards: Arc<Shards>, mut stopped: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;
     loop {
         tokio::select! {
             _ = every.tick() => {
-                collector.tick();
+                shards.tick();
             }
             _ = stopped.changed() => return,
         }

@@ -32,15 +32,15 @@ impl Outputs {
     /// shards a chunk of series at a time ([`Shards::view`]), then,
     /// with the lock let go, forwards and queues every series for each
     /// destination.
-    fn run(&mut self, collector: &Shards) {
-        collector.close_sets();
+    fn run(&mut self, shards: &Shards) {
+        shards.close_sets();
         if self.forwarder.is_none() && self.destinations.is_empty() {
             return;
         }
-        let view = collector.view();
+        let view = shards.view();
         let forwarded = self.forwarder.as_mut().map(|f| f.forward(&view));
         {
-            let mut outward = collector.shared.outward();
+            let mut outward = shards.shared.outward();
             outward.forwarded = forwarded.or(outward.forwarded);
             outward.export_held = view.longest_hold();
         }
@@ -76,7 +76,7 @@ impl Outputs {
 /// stops; then waits for every destination's queue to be sent.
 pub(super) async fn export(
     mut outputs: Outputs,
-    collector: Arc<Shards>,
+    shards: Arc<Shards>,
     interval: Duration,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -100,7 +100,7 @@ pub(super) async fn export(
         // Taking the view and building the requests take time in
         // proportion to the series: off the runtime's thread, so that the
         // senders and the HTTP endpoint go on.
-        let c = collector.clone();
+        let c = shards.clone();
         outputs = match tokio::task::spawn_blocking(move || {
             outputs.run(&c);
             outputs

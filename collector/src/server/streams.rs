@@ -18,7 +18,7 @@ const MAX_STREAMS: usize = 64;
 #[cfg(unix)]
 pub(super) fn accept_streams(
     listener: &std::os::unix::net::UnixListener,
-    collector: &Arc<Shards>,
+    shards: &Arc<Shards>,
     shard: usize,
     stopping: &Arc<AtomicBool>,
 ) {
@@ -33,7 +33,7 @@ pub(super) fn accept_streams(
         if connections.len() >= MAX_STREAMS {
             continue;
         }
-        let (c, s) = (collector.clone(), stopping.clone());
+        let (c, s) = (shards.clone(), stopping.clone());
         // Within Linux's 15 characters for a thread's name.
         let name = format!("collector-uds{}", accepted % 100);
         accepted += 1;
@@ -56,7 +56,7 @@ pub(super) fn accept_streams(
 #[cfg(unix)]
 fn receive_frames(
     stream: std::os::unix::net::UnixStream,
-    collector: &Shards,
+    shards: &Shards,
     shard: usize,
     stopping: &AtomicBool,
 ) {
@@ -68,7 +68,7 @@ fn receive_frames(
     }
     let frames = std::cell::RefCell::new(Frames::new(stream));
     receive(
-        collector,
+        shards,
         shard,
         stopping,
         |buf| frames.borrow_mut().next(buf),
